@@ -1,0 +1,38 @@
+# The two commands a newcomer types: `make run` and `make test`.
+# Each creates or reuses .venv and installs what it needs.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+# `mlflow models serve` and DVC stages call console scripts of the venv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run test lint bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev,dask]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/mlflow-tflite run --params params.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mlflow_tflite flows tests bench
+
+bench: $(STAMP)
+	$(PY) bench/bench_variants.py
+
+clean:
+	rm -rf $(VENV) mlflow.db mlartifacts .mlflow_tflite

@@ -1,0 +1,71 @@
+"""The `mlflow-tflite` command.
+
+Each sub-command lives in its own module with `add_arguments(parser)` and
+`run(args) -> int`; modules are imported only when their command runs, so
+`mlflow-tflite --help` never imports TensorFlow, MLflow or Prefect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("mlflow_tflite.cli.run", "run the whole optimization flow"),
+    "benchmark": ("mlflow_tflite.cli.benchmark", "measure one .tflite file or models:/ URI"),
+    "compare": ("mlflow_tflite.cli.compare", "the variants of one flow run as a table"),
+    "promote": ("mlflow_tflite.cli.promote", "apply the promotion policy to a flow run"),
+    "rollback": ("mlflow_tflite.cli.rollback", "move the champion alias back"),
+    "schedule": ("mlflow_tflite.cli.schedule", "serve the flow as a Prefect deployment"),
+}
+
+
+class CommandError(Exception):
+    """A failure the user can act on; printed as one line, exit status 1."""
+
+
+def _available_commands() -> dict[str, tuple[str, str]]:
+    found = importlib.util.find_spec
+    return {name: spec for name, spec in COMMANDS.items() if found(spec[0]) is not None}
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(
+        prog="mlflow-tflite",
+        description="TensorFlow Lite model compression, tracked in MLflow.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parsers = {
+        name: sub.add_parser(name, help=help_text, description=help_text)
+        for name, (_, help_text) in _available_commands().items()
+    }
+    return parser, parsers
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser, parsers = build_parser()
+    # Parse the command name first so only that command's module is imported.
+    name = next((a for a in argv if not a.startswith("-")), None)
+    if name not in parsers:
+        args = parser.parse_args(argv)
+        parser.print_help()
+        return 0 if not argv else 2
+    module = importlib.import_module(COMMANDS[name][0])
+    module.add_arguments(parsers[name])
+    args = parser.parse_args(argv)
+    try:
+        return int(module.run(args) or 0)
+    except CommandError as error:
+        print(f"mlflow-tflite {name}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"mlflow-tflite {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The whole params.yaml: one typed section per concern, validated before any work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from mlflow_tflite.config.base import Section
+from mlflow_tflite.config.benchmark import BenchmarkConfig
+from mlflow_tflite.config.data import DataConfig
+from mlflow_tflite.config.overrides import apply_overrides
+from mlflow_tflite.config.promote import PromoteConfig
+from mlflow_tflite.config.tracking import MlflowConfig
+from mlflow_tflite.config.train import TrainConfig
+from mlflow_tflite.config.variants import VariantConfig
+
+
+class ParamsError(ValueError):
+    """A params file or override that does not validate; the message is one line."""
+
+
+class Params(Section):
+    """Everything `mlflow-tflite run` needs, from params.yaml."""
+
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    variants: list[VariantConfig] = Field(default_factory=list, min_length=1)
+    benchmark: BenchmarkConfig = BenchmarkConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    promote: PromoteConfig = PromoteConfig()
+
+    @model_validator(mode="after")
+    def _unique_variant_names(self) -> Params:
+        seen: set[str] = set()
+        for variant in self.variants:
+            if variant.name in seen:
+                raise ValueError(f"duplicate variant name {variant.name!r}")
+            seen.add(variant.name)
+        return self
+
+    def variant(self, name: str) -> VariantConfig:
+        """The variant called `name`."""
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise KeyError(f"no variant named {name!r}")
+
+
+def _key_path(loc: tuple[str | int, ...]) -> str:
+    """('variants', 3, 'compress') -> 'variants[3].compress'."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def format_validation_error(error: ValidationError, source: str = "params") -> str:
+    """One line naming the first failing key path and what was expected."""
+    first = error.errors()[0]
+    # Pydantic puts the failing union/literal branch in loc; user paths are strings and indices.
+    loc = tuple(p for p in first["loc"] if isinstance(p, int) or not str(p).startswith("function-"))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "literal_error":
+        message = message.replace("Input should be", "expected")
+    where = _key_path(loc) or "(top level)"
+    got = first.get("input")
+    quiet = first["type"] in ("extra_forbidden", "missing") or isinstance(got, dict)
+    suffix = "" if quiet else f" (got {got!r})"
+    extra = f" (+{len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+    return f"{source}: {where}: {message}{suffix}{extra}"
+
+
+def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
+    """Validate a params mapping; raises ParamsError with a one-line message."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(format_validation_error(error, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
+    """Read, override (`KEY=VALUE` dotted paths) and validate a params file.
+
+    Raises:
+        ParamsError: the file is missing or not YAML, an override is malformed,
+            or a value is invalid; the message names the file and key path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ParamsError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        raw = apply_overrides(raw, overrides or [])
+    except ValueError as error:
+        raise ParamsError(f"{path}: {error}") from None
+    return parse_params(raw, source=str(path))

@@ -1,0 +1,76 @@
+"""Tiny models and data shared by tests: seconds to build, real TensorFlow and LiteRT."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from mlflow_tflite._tf import import_keras, import_tensorflow
+
+
+@lru_cache(maxsize=1)
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 digits as float32 NHWC in [0, 1] and int labels."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return (x / 16.0).astype(np.float32).reshape(-1, 8, 8, 1), y.astype(np.int64)
+
+
+def tiny_cnn(seed: int = 0):
+    """A small Keras 2 CNN for 8x8x1 input and 10 classes, trained for one epoch."""
+    keras = import_keras()
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.layers.Input((8, 8, 1), name="image"),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, name="logits"),
+        ]
+    )
+    x, y = digits()
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"]
+    )
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    return model
+
+
+def multi_io_model():
+    """Two inputs (an image and a vector), two outputs (logits and a score)."""
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    image = keras.Input((8, 8, 1), name="image")
+    extra = keras.Input((3,), name="extra")
+    features = keras.layers.Flatten()(image)
+    merged = keras.layers.Concatenate()([features, extra])
+    logits = keras.layers.Dense(10, name="logits")(merged)
+    score = keras.layers.Dense(1, activation="sigmoid", name="score")(merged)
+    return keras.Model([image, extra], [logits, score])
+
+
+def to_tflite(model, quantization: str = "none", io_type: str = "float32") -> bytes:
+    """Convert with the plain TFLiteConverter (independent of the library's convert module)."""
+    tf = import_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantization != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        shapes = [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
+        rng = np.random.default_rng(0)
+
+        def representative():
+            for _ in range(20):
+                yield [rng.random((1, *shape), dtype=np.float32) for shape in shapes]
+
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if io_type != "float32":
+            converter.inference_input_type = getattr(tf, io_type)
+            converter.inference_output_type = getattr(tf, io_type)
+    return converter.convert()
