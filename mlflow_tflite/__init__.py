@@ -11,8 +11,13 @@ from typing import Any
 __version__ = "0.1.0"
 FLAVOR_NAME = "tflite"
 
-_FLAVOR_API = ("save_model", "log_model", "load_model", "get_default_pip_requirements",
-               "get_default_conda_env")
+_FLAVOR_API = (
+    "save_model",
+    "log_model",
+    "load_model",
+    "get_default_pip_requirements",
+    "get_default_conda_env",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -111,3 +111,82 @@ def quantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
 def dequantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """Integer tensor values to float: real = (q - zero_point) * scale."""
     return ((values.astype(np.float32) - spec.zero_point) * spec.scale).astype(np.float32)
+
+
+class TFLiteRunner:
+    """Runs a `.tflite` model on batches of any size.
+
+    Float input for an integer-quantized input tensor is quantized by the tensor's scale
+    and zero point; integer outputs are dequantized when `dequantize_outputs` is set.
+    A model with a dynamic batch dimension is resized once per new batch size; a model
+    with a fixed batch is invoked in slices of that batch.
+    """
+
+    def __init__(
+        self,
+        model: bytes | str | Path,
+        delegate: str = "xnnpack",
+        threads: int | None = None,
+    ) -> None:
+        self.interpreter = make_interpreter(model, delegate=delegate, threads=threads)
+        self.inputs = [tensor_spec(d) for d in self.interpreter.get_input_details()]
+        self.outputs = [tensor_spec(d) for d in self.interpreter.get_output_details()]
+        self._batch = self.interpreter.get_input_details()[0]["shape"][0] if self.inputs else 1
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch the model requires, or None when the batch dimension is dynamic."""
+        first = self.inputs[0].shape
+        return None if not first or first[0] == -1 else int(first[0])
+
+    def _prepare(self, values: np.ndarray, spec: TensorSpec) -> np.ndarray:
+        values = np.asarray(values)
+        if spec.is_quantized and np.issubdtype(values.dtype, np.floating):
+            return quantize(values, spec)
+        return values.astype(spec.dtype, copy=False)
+
+    def _resize(self, batch: int) -> None:
+        if batch == self._batch:
+            return
+        for spec in self.inputs:
+            shape = [batch, *[max(d, 1) for d in spec.shape[1:]]]
+            self.interpreter.resize_tensor_input(spec.index, shape, strict=False)
+        self.interpreter.allocate_tensors()
+        self._batch = batch
+
+    def _invoke(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        for spec, array in zip(self.inputs, arrays, strict=True):
+            self.interpreter.set_tensor(spec.index, array)
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(spec.index).copy() for spec in self.outputs]
+
+    def predict(
+        self, arrays: list[np.ndarray], dequantize_outputs: bool = True
+    ) -> list[np.ndarray]:
+        """Outputs (in model output order) for inputs given in model input order.
+
+        Every array must already have the tensor's shape apart from the batch dimension;
+        callers validate shapes and report user errors.
+        """
+        prepared = [self._prepare(a, s) for a, s in zip(arrays, self.inputs, strict=True)]
+        batch = int(prepared[0].shape[0]) if prepared[0].ndim else 1
+        fixed = self.fixed_batch
+        if fixed is None:
+            self._resize(batch)
+            results = self._invoke(prepared)
+        else:
+            chunks: list[list[np.ndarray]] = []
+            for start in range(0, batch, fixed):
+                piece = [a[start : start + fixed] for a in prepared]
+                short = fixed - piece[0].shape[0]
+                if short:  # pad the last slice up to the fixed batch, drop the padding after
+                    piece = [np.concatenate([p, np.repeat(p[-1:], short, axis=0)]) for p in piece]
+                out = self._invoke(piece)
+                chunks.append([o[: fixed - short] for o in out])
+            results = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+        if dequantize_outputs:
+            results = [
+                dequantize(r, s) if s.is_quantized else r
+                for r, s in zip(results, self.outputs, strict=True)
+            ]
+        return results

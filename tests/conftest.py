@@ -45,7 +45,9 @@ def postgres_uri() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(postgres_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+def mlflow_server(
+    postgres_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MlflowServer]:
     """A real `mlflow server` on 127.0.0.1, PostgreSQL backend, proxied artifacts."""
     artifacts = tmp_path_factory.mktemp("mlflow-artifacts")
     with start_mlflow_server(postgres_uri, artifacts) as server:
@@ -53,7 +55,9 @@ def mlflow_server(postgres_uri: str, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture
-def server_tracking_uri(mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def server_tracking_uri(
+    mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """Point MLflow at the shared server for one test."""
     import mlflow
 

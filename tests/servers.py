@@ -44,9 +44,7 @@ def fresh_postgres_database() -> Iterator[str]:
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield (
-            f"postgresql://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}"
-        )
+        yield (f"postgresql://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}")
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -61,16 +59,19 @@ class MlflowServer:
     log_file: Path
 
 
-def wait_for_http(url: str, process: subprocess.Popen, log_file: Path, timeout: float = 120) -> None:
+def wait_for_http(
+    url: str, process: subprocess.Popen, log_file: Path, timeout: float = 120
+) -> None:
     """Poll `url` until it answers 200; fail with the server log if the process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_file.read_text()[-3000:]}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
+            raise RuntimeError(
+                f"server exited with {process.returncode}:\n{log_file.read_text()[-3000:]}"
+            )
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return
         time.sleep(0.5)
     raise TimeoutError(f"{url} did not answer in {timeout}s:\n{log_file.read_text()[-3000:]}")
 
@@ -81,19 +82,33 @@ def start_mlflow_server(backend_store_uri: str, artifacts: Path) -> Iterator[Mlf
     port = free_port()
     log_file = artifacts.parent / f"mlflow-server-{port}.log"
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     env.pop("MLFLOW_TRACKING_URI", None)
     with open(log_file, "w") as log:
         process = subprocess.Popen(
             [
-                str(bin_dir / "mlflow"), "server",
-                "--host", "127.0.0.1", "--port", str(port),
-                "--backend-store-uri", backend_store_uri,
-                "--artifacts-destination", str(artifacts),
-                "--serve-artifacts", "--workers", "1",
+                str(bin_dir / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                backend_store_uri,
+                "--artifacts-destination",
+                str(artifacts),
+                "--serve-artifacts",
+                "--workers",
+                "1",
             ],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -115,9 +115,7 @@ class VariantConfig(Section):
     @classmethod
     def _name_is_a_slug(cls, name: str) -> str:
         if not _NAME.match(name):
-            raise ValueError(
-                f"name must be letters, digits, '.', '_' or '-' (got {name!r})"
-            )
+            raise ValueError(f"name must be letters, digits, '.', '_' or '-' (got {name!r})")
         return name
 
     @property
