@@ -1,0 +1,101 @@
+"""params.yaml validation: every key checked before work, errors name the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlflow_tflite.config import ParamsError, load_params
+from mlflow_tflite.config.overrides import apply_overrides
+
+ROOT_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+
+
+def test_shipped_params_validate_with_the_variants_the_flow_promises() -> None:
+    params = load_params(ROOT_PARAMS)
+    names = {variant.name: variant for variant in params.variants}
+    assert {"fp32", "dynamic", "float16", "int8", "int16x8"} <= set(names)
+    techniques = {variant.technique for variant in params.variants}
+    assert {"prune", "cluster", "qat", "prune+cluster+qat"} <= techniques
+    assert all(
+        v.convert.quantization == "int8" for v in params.variants if v.technique != "none"
+    )
+
+
+def test_overrides_use_dotted_paths_with_list_indices() -> None:
+    params = load_params(
+        ROOT_PARAMS,
+        ["train.epochs=3", "variants.2.convert.quantization=int8", "data.source=digits"],
+    )
+    assert params.train.epochs == 3
+    assert params.variants[2].convert.quantization == "int8"
+    assert params.data.source == "digits"
+
+
+def test_technique_tag_joins_steps_in_the_order_applied() -> None:
+    params = load_params(ROOT_PARAMS)
+    assert params.variant("pcqat-int8").technique == "prune+cluster+qat"
+    assert params.variant("fp32").technique == "none"
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "variants.5.compress.prune.final_sparsity=1.2",
+            "variants[5].compress.prune.final_sparsity: Input should be less than 1",
+        ),
+        ("variants.6.compress.cluster.clusters=1", "variants[6].compress.cluster.clusters"),
+        ("variants.2.convert.quantization=int4", "variants[2].convert.quantization: expected"),
+        ("train.epochs=-1", "train.epochs: Input should be greater than or equal to 0"),
+        ("train.bogus=1", "train.bogus: unknown key"),
+        ("variants.0.compress.distill={}", "variants[0].compress.distill: unknown key"),
+        ("variants.1.convert.io_type=int8", "io_type int8 needs quantization int8"),
+        ("benchmark.delegates=[gpu]", "unknown delegate 'gpu'"),
+        ("benchmark.delegates=[builtin]", "primary_delegate 'xnnpack' must be one of"),
+        ("variants.1.name=fp32", "duplicate variant name 'fp32'"),
+        ("variants.0.name=has space", "variants[0].name: name must be letters"),
+        ("data.test_fraction=0.85", "validation_fraction + test_fraction must be < 0.9"),
+        (
+            "variants.5.compress.prune.initial_sparsity=0.9",
+            "initial_sparsity (0.9) must be <= final_sparsity",
+        ),
+        ("variants.5.compress.prune.m_by_n=[4, 2]", "m_by_n must satisfy 0 < m < n"),
+        ("variants.9.name=x", "no list item variants.9"),
+        ("train.epochs", "expected KEY=VALUE"),
+    ],
+)
+def test_invalid_values_name_the_key_path(override: str, expected: str) -> None:
+    with pytest.raises(ParamsError) as error:
+        load_params(ROOT_PARAMS, [override])
+    message = str(error.value)
+    assert expected in message
+    assert "\n" not in message
+    assert message.startswith(str(ROOT_PARAMS))
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    broken = tmp_path / "params.yaml"
+    broken.write_text("train:\n  epochs: [1\n")
+    with pytest.raises(ParamsError, match=r"not valid YAML at line \d+"):
+        load_params(broken)
+
+
+def test_a_params_file_needs_at_least_one_variant(tmp_path: Path) -> None:
+    empty = tmp_path / "params.yaml"
+    empty.write_text("train: {epochs: 1}\n")
+    with pytest.raises(ParamsError, match="variants: List should have at least 1 item"):
+        load_params(empty)
+
+
+def test_overrides_do_not_modify_the_loaded_mapping() -> None:
+    raw = {"train": {"epochs": 1}}
+    changed = apply_overrides(raw, ["train.epochs=5", "train.seed=3"])
+    assert raw == {"train": {"epochs": 1}}
+    assert changed == {"train": {"epochs": 5, "seed": 3}}
