@@ -1,0 +1,281 @@
+"""Measure any `.tflite` model: size, accuracy, fidelity, latency, cold start, memory.
+
+    from mlflow_tflite.measure import measure_variant, predict_outputs
+
+    reference = predict_outputs(fp32_bytes, x_test)
+    m = measure_variant(int8_bytes, x_test, y_test, config=params.benchmark,
+                        baseline_accuracy=0.98, reference_outputs=reference,
+                        fp32_size_bytes=len(fp32_bytes))
+    mlflow.log_metrics(m.metrics())          # the names in DESIGN.md
+    mlflow.set_tag("delegate", m.delegate)   # the delegate the unprefixed latency is of
+
+Latency is measured per configured delegate; a delegate that cannot run the model is
+recorded as unsupported with the reason. If the primary delegate is unsupported, the
+first supported delegate in `config.delegates` order fills the unprefixed latency
+metrics and cold start, and `delegate` / `to_dict()["delegate"]` names it (with
+`primary_fallback_reason`). Only when no configured delegate can run the model is that
+an error (`MeasureError`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlflow_tflite.measure.coldstart import ColdStart, measure_cold_start
+from mlflow_tflite.measure.inspect import Inspection, inspect_model, read_flatbuffer
+from mlflow_tflite.measure.latency import LatencyResult, delegate_label, measure_latency
+from mlflow_tflite.measure.quality import accuracy, agreement, max_abs_diff
+from mlflow_tflite.measure.size import gzip_size_bytes, size_bytes
+
+if TYPE_CHECKING:
+    from mlflow_tflite.config.benchmark import BenchmarkConfig
+
+Arrays = np.ndarray | list[np.ndarray]
+
+# The per-variant metric names of DESIGN.md ("Names in MLflow"), in display order.
+DESIGN_METRICS = (
+    "size_bytes",
+    "gzip_size_bytes",
+    "compression_ratio",
+    "accuracy",
+    "accuracy_delta",
+    "agreement",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "cold_start_ms",
+    "peak_memory_mb",
+    "sparsity",
+)
+DELEGATE_METRICS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")
+
+
+class MeasureError(RuntimeError):
+    """The model cannot be measured at all (no configured delegate can run it)."""
+
+
+@dataclass
+class Measurement:
+    """Everything measured about one `.tflite` model.
+
+    `metrics()` is what goes to MLflow; `to_dict()` adds the settings, unsupported
+    delegates with reasons, the op histogram and per-tensor details.
+    """
+
+    size_bytes: int
+    gzip_size_bytes: int
+    inspection: Inspection
+    latency: dict[str, LatencyResult]
+    delegate: str
+    requested_delegate: str
+    primary_fallback_reason: str | None = None
+    compression_ratio: float | None = None
+    accuracy: float | None = None
+    accuracy_delta: float | None = None
+    agreement: float | None = None
+    max_abs_diff: float | None = None
+    cold_start: ColdStart | None = None
+    samples: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> LatencyResult:
+        return self.latency[self.delegate]
+
+    @property
+    def unsupported(self) -> dict[str, str]:
+        """Delegate -> reason, for delegates that could not run the model."""
+        return {d: r.reason or "" for d, r in self.latency.items() if not r.supported}
+
+    def metrics(self) -> dict[str, float]:
+        """Metric name -> value under the DESIGN.md names; absent inputs leave keys out.
+
+        Always: size_bytes, gzip_size_bytes, latency_p50/p90/p99_ms, sparsity,
+        `<delegate>/latency_p50|p90|p99|mean|std_ms` per supported delegate, and the extras
+        latency_mean_ms, latency_std_ms, unique_weight_values, op_count, integer_only,
+        gpu_compatible (0/1). With the inputs that define them: compression_ratio,
+        accuracy, accuracy_delta, agreement, max_abs_diff, cold_start_ms, peak_memory_mb.
+        """
+        primary = self.primary
+        values: dict[str, float | None] = {
+            "size_bytes": self.size_bytes,
+            "gzip_size_bytes": self.gzip_size_bytes,
+            "compression_ratio": self.compression_ratio,
+            "accuracy": self.accuracy,
+            "accuracy_delta": self.accuracy_delta,
+            "agreement": self.agreement,
+            "latency_p50_ms": primary.p50_ms,
+            "latency_p90_ms": primary.p90_ms,
+            "latency_p99_ms": primary.p99_ms,
+            "cold_start_ms": self.cold_start.cold_start_ms if self.cold_start else None,
+            "peak_memory_mb": self.cold_start.peak_memory_mb if self.cold_start else None,
+            "sparsity": self.inspection.sparsity,
+            "max_abs_diff": self.max_abs_diff,
+            "latency_mean_ms": primary.mean_ms,
+            "latency_std_ms": primary.std_ms,
+            "unique_weight_values": self.inspection.unique_weight_values,
+            "op_count": self.inspection.op_count,
+            "integer_only": float(self.inspection.integer_only),
+            "gpu_compatible": (
+                None
+                if self.inspection.gpu_compatible is None
+                else float(self.inspection.gpu_compatible)
+            ),
+        }
+        for result in self.latency.values():
+            if not result.supported:
+                continue
+            prefix = result.label
+            values[f"{prefix}/latency_p50_ms"] = result.p50_ms
+            values[f"{prefix}/latency_p90_ms"] = result.p90_ms
+            values[f"{prefix}/latency_p99_ms"] = result.p99_ms
+            values[f"{prefix}/latency_mean_ms"] = result.mean_ms
+            values[f"{prefix}/latency_std_ms"] = result.std_ms
+        return {name: float(value) for name, value in values.items() if value is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: metrics, settings, unsupported delegates, inspection details."""
+        return {
+            "metrics": self.metrics(),
+            "delegate": self.delegate,
+            "requested_delegate": self.requested_delegate,
+            "primary_fallback_reason": self.primary_fallback_reason,
+            "latency": {d: r.to_dict() for d, r in self.latency.items()},
+            "unsupported_delegates": self.unsupported,
+            "cold_start": self.cold_start.to_dict() if self.cold_start else None,
+            "integer_only": self.inspection.integer_only,
+            "gpu_compatible": self.inspection.gpu_compatible,
+            "gpu_incompatible_ops": self.inspection.gpu_incompatible_ops,
+            "op_histogram": self.inspection.op_histogram,
+            "inspection": self.inspection.to_dict(),
+            "samples": self.samples,
+            **self.extra,
+        }
+
+
+def predict_outputs(
+    model: bytes | str | Path,
+    x: Arrays,
+    delegate: str = "xnnpack",
+    threads: int | None = None,
+) -> np.ndarray:
+    """The model's first output for a batch, as float32 (integer outputs dequantized).
+
+    Use it for the reference outputs (the fp32 variant's) that `agreement` and
+    `max_abs_diff` compare against. Float input to an integer-input model is quantized.
+    """
+    from mlflow_tflite.litert import TFLiteRunner
+
+    runner = TFLiteRunner(model, delegate=delegate, threads=threads)
+    arrays = list(x) if isinstance(x, list | tuple) else [x]
+    return np.asarray(runner.predict(arrays)[0], dtype=np.float32)
+
+
+def measure_variant(
+    model: bytes | str | Path,
+    x_test: Arrays | None = None,
+    y_test: np.ndarray | None = None,
+    *,
+    config: BenchmarkConfig | None = None,
+    baseline_accuracy: float | None = None,
+    reference_outputs: np.ndarray | None = None,
+    fp32_size_bytes: int | None = None,
+    gpu_check: bool = True,
+) -> Measurement:
+    """Measure one `.tflite` model (bytes or path).
+
+    Args:
+        model: the flatbuffer or a path to a `.tflite` file.
+        x_test: test inputs (one array, or one per model input); the latency input is
+            `x_test[0:1]`, zeros of the input shape when None.
+        y_test: labels (integers or one-hot) for `accuracy`.
+        config: delegates, threads, warm-up/timed runs, cold start; defaults when None.
+        baseline_accuracy: the Keras baseline's accuracy, for `accuracy_delta`.
+        reference_outputs: outputs of the reference (fp32) model on `x_test`, for
+            `agreement` and `max_abs_diff`.
+        fp32_size_bytes: the fp32 variant's size, for `compression_ratio`.
+        gpu_check: run the analyzer's GPU-delegate compatibility check.
+
+    Returns:
+        A Measurement; `.metrics()` for MLflow, `.delegate` for the `delegate` tag.
+
+    Raises:
+        FileNotFoundError / ValueError: missing file, not a TFLite flatbuffer,
+            labels or reference outputs that do not match `x_test`.
+        MeasureError: no configured delegate can run the model.
+    """
+    from mlflow_tflite.config.benchmark import BenchmarkConfig
+
+    config = config or BenchmarkConfig()
+    content = read_flatbuffer(model)
+    if y_test is not None and x_test is None:
+        raise ValueError("y_test given without x_test")
+    if reference_outputs is not None and x_test is None:
+        raise ValueError("reference_outputs given without x_test")
+    inspection = inspect_model(content, gpu=gpu_check)
+    latency = {
+        delegate: measure_latency(
+            content,
+            delegate=delegate,
+            threads=config.threads,
+            warmup_runs=config.warmup_runs,
+            timed_runs=config.timed_runs,
+            x=x_test,
+        )
+        for delegate in config.delegates
+    }
+    requested = config.primary_delegate
+    supported = [d for d in config.delegates if latency[d].supported]
+    if not supported:
+        reasons = "; ".join(f"{d}: {r.reason}" for d, r in latency.items())
+        raise MeasureError(f"no configured delegate can run the model ({reasons})")
+    delegate = requested if latency[requested].supported else supported[0]
+    fallback = None if delegate == requested else latency[requested].reason
+
+    result = Measurement(
+        size_bytes=size_bytes(content),
+        gzip_size_bytes=gzip_size_bytes(content),
+        inspection=inspection,
+        latency=latency,
+        delegate=delegate,
+        requested_delegate=requested,
+        primary_fallback_reason=fallback,
+    )
+    if fp32_size_bytes is not None:
+        result.compression_ratio = fp32_size_bytes / result.size_bytes
+    if x_test is not None:
+        outputs = predict_outputs(content, x_test, delegate=delegate, threads=config.threads)
+        result.samples = len(outputs)
+        if y_test is not None:
+            result.accuracy = accuracy(outputs, y_test)
+            if baseline_accuracy is not None:
+                result.accuracy_delta = result.accuracy - baseline_accuracy
+        if reference_outputs is not None:
+            reference = np.asarray(reference_outputs)
+            result.agreement = agreement(outputs, reference)
+            result.max_abs_diff = max_abs_diff(outputs, reference)
+    if config.cold_start:
+        result.cold_start = measure_cold_start(content, delegate=delegate, threads=config.threads)
+    return result
+
+
+__all__ = [
+    "DELEGATE_METRICS",
+    "DESIGN_METRICS",
+    "ColdStart",
+    "Inspection",
+    "LatencyResult",
+    "MeasureError",
+    "Measurement",
+    "delegate_label",
+    "inspect_model",
+    "measure_cold_start",
+    "measure_latency",
+    "measure_variant",
+    "predict_outputs",
+    "read_flatbuffer",
+]
