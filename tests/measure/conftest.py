@@ -1,0 +1,75 @@
+"""Tiny real models for the measurement tests, built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlflow_tflite.config.benchmark import BenchmarkConfig
+from tests.helpers import digits, tiny_cnn, to_tflite
+
+# Kernel values of the "palette" model: 4 distinct values, 1 in 4 of them zero.
+PALETTE = np.array([-0.25, 0.0, 0.125, 0.5], dtype=np.float32)
+
+
+@pytest.fixture(scope="session")
+def keras_cnn():
+    return tiny_cnn()
+
+
+@pytest.fixture(scope="session")
+def fp32_model(keras_cnn) -> bytes:
+    return to_tflite(keras_cnn)
+
+
+@pytest.fixture(scope="session")
+def int8_model(keras_cnn) -> bytes:
+    """Full integer with int8 input and output."""
+    return to_tflite(keras_cnn, "int8", "int8")
+
+
+@pytest.fixture(scope="session")
+def float16_model(keras_cnn) -> bytes:
+    return to_tflite(keras_cnn, "float16")
+
+
+@pytest.fixture(scope="session")
+def palette_model() -> tuple[bytes, float]:
+    """fp32 model whose kernels cycle through PALETTE; returns it and its exact sparsity."""
+    model = tiny_cnn(seed=1)
+    zeros = total = 0
+    for layer in model.layers:
+        if getattr(layer, "kernel", None) is None:
+            continue
+        kernel, *rest = layer.get_weights()
+        values = np.resize(PALETTE, kernel.size).reshape(kernel.shape)
+        layer.set_weights([values, *rest])
+        zeros += int(np.count_nonzero(values == 0))
+        total += values.size
+    return to_tflite(model), zeros / total
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory: pytest.TempPathFactory, fp32_model: bytes) -> Path:
+    path = tmp_path_factory.mktemp("models") / "model.tflite"
+    path.write_bytes(fp32_model)
+    return path
+
+
+@pytest.fixture(scope="session")
+def test_data() -> tuple[np.ndarray, np.ndarray]:
+    x, y = digits()
+    return x[:200], y[:200]
+
+
+@pytest.fixture
+def fast_config() -> BenchmarkConfig:
+    return BenchmarkConfig(
+        delegates=["xnnpack", "builtin"],
+        threads=1,
+        warmup_runs=2,
+        timed_runs=5,
+        cold_start=False,
+    )
