@@ -1,0 +1,81 @@
+"""`mlflow-tflite promote`: apply the `promote` policy of params.yaml to a finished flow run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from mlflow_tflite.cli import CommandError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-name",
+        metavar="NAME",
+        help="registered model (default: mlflow.registered_model_name from params)",
+    )
+    parser.add_argument(
+        "--run-id", metavar="PARENT", help="the flow's parent run (default: the latest one)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the decision, change nothing"
+    )
+    parser.add_argument(
+        "--params",
+        metavar="FILE",
+        help="policy (`promote`) and tracking (`mlflow`) settings (default: params.yaml "
+        "if it exists, else the defaults)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the decision as JSON")
+
+
+def load_settings(path: str | None):
+    """The validated params (defaults when no --params and no params.yaml)."""
+    from mlflow_tflite.config import Params, ParamsError, load_params
+
+    if path is None and not Path("params.yaml").is_file():
+        return Params.model_construct()
+    try:
+        return load_params(path or "params.yaml")
+    except ParamsError as error:
+        raise CommandError(str(error)) from None
+
+
+def connect(tracking_uri: str | None):
+    """An MlflowClient for the configured store (params, else $MLFLOW_TRACKING_URI)."""
+    import mlflow
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow.MlflowClient()
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_tflite.config import MlflowConfig, PromoteConfig
+    from mlflow_tflite.registry import LockTimeout, PromotionError, promote_flow_run
+    from mlflow_tflite.registry.runs import latest_flow_run
+
+    params = load_settings(args.params)
+    settings = getattr(params, "mlflow", None) or MlflowConfig()
+    policy = getattr(params, "promote", None) or PromoteConfig()
+    client = connect(settings.tracking_uri)
+    model_name = args.model_name or settings.registered_model_name
+    try:
+        run_id = args.run_id or latest_flow_run(client, settings.experiment)
+        decision = promote_flow_run(run_id, model_name, policy, client=client, dry_run=args.dry_run)
+    except LookupError as error:
+        raise CommandError(f"{first_line(error)}; run `mlflow-tflite run` first") from None
+    except (PromotionError, LockTimeout, MlflowException) as error:
+        raise CommandError(first_line(error)) from None
+    print(json.dumps(decision.to_dict(), indent=2) if args.json else decision.summary)
+    return 0

@@ -1,0 +1,46 @@
+"""`mlflow-tflite rollback`: move a champion alias back to the previous champion."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlflow_tflite.cli import CommandError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-name",
+        metavar="NAME",
+        help="registered model (default: mlflow.registered_model_name from params)",
+    )
+    parser.add_argument(
+        "--target", metavar="T", help="promotion target (default: the single-target `champion`)"
+    )
+    parser.add_argument("--reason", default="", metavar="TEXT", help="recorded on the version")
+    parser.add_argument(
+        "--params", metavar="FILE", help="settings file (default: params.yaml if it exists)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_tflite.cli.promote import connect, first_line, load_settings
+    from mlflow_tflite.config import MlflowConfig, PromoteConfig
+    from mlflow_tflite.registry import LockTimeout, RollbackError, rollback
+
+    params = load_settings(args.params)
+    settings = getattr(params, "mlflow", None) or MlflowConfig()
+    policy = getattr(params, "promote", None) or PromoteConfig()
+    try:
+        alias = policy.target(args.target).alias
+    except KeyError as error:
+        raise CommandError(first_line(error).strip("'\"")) from None
+    client = connect(settings.tracking_uri)
+    model_name = args.model_name or settings.registered_model_name
+    try:
+        done = rollback(model_name, args.target, client=client, reason=args.reason, alias=alias)
+    except (RollbackError, LockTimeout, MlflowException) as error:
+        raise CommandError(first_line(error)) from None
+    print(done.summary)
+    return 0

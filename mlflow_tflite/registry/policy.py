@@ -1,0 +1,220 @@
+"""The promotion policy as pure functions: gates, ranking, champion comparison.
+
+Nothing here talks to MLflow; `promote.py` feeds it metrics read from runs and model
+versions. Objectives compare lexicographically: the first objective decides unless the
+two values tie (within `tie_tolerance`, relative), then the next one does.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from mlflow_tflite.config.promote import ConstraintsConfig, Target, objective_direction
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One finished variant run of a flow run."""
+
+    variant: str
+    run_id: str
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str] = field(default_factory=dict)
+    model_uri: str = ""
+    data_version: str | None = None
+
+
+@dataclass(frozen=True)
+class ConstraintFailure:
+    """One gate a variant did not pass; `message` reads as a sentence fragment."""
+
+    constraint: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One target's verdict on the candidates of a flow run."""
+
+    target: Target
+    ranking: list[Candidate]  # passing candidates, best first
+    failures: dict[str, list[ConstraintFailure]]  # variant -> failed gates (passing: [])
+    closest: Candidate | None  # best failing candidate when none passes
+
+    @property
+    def winner(self) -> Candidate | None:
+        return self.ranking[0] if self.ranking else None
+
+    @property
+    def chosen(self) -> Candidate | None:
+        """What gets registered: the winner, else the closest variant."""
+        return self.winner or self.closest
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """A metric value as people read it: bytes with separators, ms and ratios rounded."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if name.endswith("bytes"):
+        return f"{value:,.0f} B"
+    if name.endswith("_ms"):
+        return f"{value:.3g} ms"
+    return f"{value:.4g}"
+
+
+def _latency_metric(constraints: ConstraintsConfig, percentile: str) -> str:
+    name = f"latency_{percentile}_ms"
+    return f"{constraints.latency_delegate}/{name}" if constraints.latency_delegate else name
+
+
+def constraint_failures(
+    metrics: Mapping[str, float], constraints: ConstraintsConfig, *, missing_fails: bool = True
+) -> list[ConstraintFailure]:
+    """The gates `metrics` fail, in the order of the constraints block.
+
+    A gate whose metric is missing fails (the variant cannot show it passes) unless
+    `missing_fails` is False, which is how a champion with partial metrics is judged.
+    """
+    failures: list[ConstraintFailure] = []
+
+    def check(constraint: str, metric: str, ok, describe) -> None:
+        value = metrics.get(metric)
+        if value is None or math.isnan(value):
+            if missing_fails:
+                failures.append(ConstraintFailure(constraint, f"{constraint}: no {metric} metric"))
+        elif not ok(value):
+            failures.append(ConstraintFailure(constraint, describe(value)))
+
+    c = constraints
+    if c.max_accuracy_drop is not None:
+        check(
+            "max_accuracy_drop",
+            "accuracy_delta",
+            lambda v: -v <= c.max_accuracy_drop + 1e-12,
+            lambda v: f"accuracy drop {-v:.4g} > max_accuracy_drop {c.max_accuracy_drop:g}",
+        )
+    if c.min_agreement is not None:
+        check(
+            "min_agreement",
+            "agreement",
+            lambda v: v >= c.min_agreement,
+            lambda v: f"agreement {v:.4g} < min_agreement {c.min_agreement:g}",
+        )
+    for percentile, limit in (("p50", c.max_latency_p50_ms), ("p90", c.max_latency_p90_ms)):
+        if limit is not None:
+            metric = _latency_metric(c, percentile)
+            check(
+                f"max_latency_{percentile}_ms",
+                metric,
+                lambda v, limit=limit: v <= limit,
+                lambda v, metric=metric, limit=limit, p=percentile: (
+                    f"{metric} {format_metric(metric, v)} > max_latency_{p}_ms {limit:g}"
+                ),
+            )
+    for name, limit in (
+        ("size_bytes", c.max_size_bytes),
+        ("gzip_size_bytes", c.max_gzip_size_bytes),
+    ):
+        if limit is not None:
+            check(
+                f"max_{name}",
+                name,
+                lambda v, limit=limit: v <= limit,
+                lambda v, name=name, limit=limit: (
+                    f"{name} {format_metric(name, v)} > max_{name} {limit:,}"
+                ),
+            )
+    if c.integer_only:
+        check("integer_only", "integer_only", lambda v: v >= 0.5, lambda v: "not integer-only")
+    if c.gpu_compatible:
+        check(
+            "gpu_compatible", "gpu_compatible", lambda v: v >= 0.5, lambda v: "not GPU-compatible"
+        )
+    return failures
+
+
+def _ties(a: float, b: float, tolerance: float) -> bool:
+    return a == b or abs(a - b) <= tolerance * max(abs(a), abs(b))
+
+
+def compare(
+    a: Mapping[str, float], b: Mapping[str, float], objective: Sequence[str], tolerance: float = 0.0
+) -> tuple[int, str | None]:
+    """Compare two metric sets on the objective list.
+
+    Returns:
+        (-1, metric) when `a` is better, (1, metric) when `b` is better, with the metric
+        that decided; (0, None) when they tie on every objective. A missing value loses
+        to a present one.
+    """
+    for name in objective:
+        x, y = a.get(name), b.get(name)
+        x = None if x is None or math.isnan(x) else x
+        y = None if y is None or math.isnan(y) else y
+        if x is None and y is None:
+            continue
+        if x is None or y is None:
+            return (1 if x is None else -1), name
+        if _ties(x, y, tolerance):
+            continue
+        a_better = (x > y) if objective_direction(name) else (x < y)
+        return (-1 if a_better else 1), name
+    return 0, None
+
+
+def rank(candidates: Sequence[Candidate], target: Target) -> list[Candidate]:
+    """Candidates best first; full ties keep variant-name order, so the result is stable."""
+
+    def order(a: Candidate, b: Candidate) -> int:
+        return compare(a.metrics, b.metrics, target.objective, target.tie_tolerance)[0]
+
+    return sorted(sorted(candidates, key=lambda c: c.variant), key=functools.cmp_to_key(order))
+
+
+def evaluate(candidates: Sequence[Candidate], target: Target) -> Evaluation:
+    """Gate and rank candidates for one target.
+
+    The closest variant, chosen only when none passes, has the fewest failed
+    constraints; ties between those go to the objective.
+    """
+    failures = {c.variant: constraint_failures(c.metrics, target.constraints) for c in candidates}
+    passing = [c for c in candidates if not failures[c.variant]]
+    closest = None
+    if not passing and candidates:
+        fewest = min(len(failures[c.variant]) for c in candidates)
+        closest = rank([c for c in candidates if len(failures[c.variant]) == fewest], target)[0]
+    return Evaluation(target, rank(passing, target), failures, closest)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a winner replaces the champion, and why in one clause."""
+
+    replace: bool
+    reason: str
+
+
+def against_champion(
+    winner: Mapping[str, float], champion: Mapping[str, float], target: Target
+) -> Verdict:
+    """The winner replaces the champion when it is at least as good on the objective.
+
+    Both metric sets must come from the same data version. A champion that fails the
+    target's current constraints (on the metrics it has) is replaced by any winner.
+    """
+    broken = constraint_failures(champion, target.constraints, missing_fails=False)
+    if broken:
+        return Verdict(True, f"the champion fails {broken[0].message}")
+    sign, metric = compare(winner, champion, target.objective, target.tie_tolerance)
+    if metric is None:
+        return Verdict(True, f"it ties the champion on {', '.join(target.objective)}")
+    numbers = (
+        f"{metric} {format_metric(metric, winner.get(metric))} vs. "
+        f"{format_metric(metric, champion.get(metric))}"
+    )
+    if sign < 0:
+        return Verdict(True, f"it beats the champion on {numbers}")
+    return Verdict(False, f"the champion is better on {numbers}")

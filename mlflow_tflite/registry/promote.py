@@ -1,0 +1,296 @@
+"""Apply the promotion policy to a flow run: register, then move aliases under a lock.
+
+Order of effects, so a failure at any step leaves every alias where it was:
+1. evaluate the variants per target (pure, `policy.py`);
+2. register the chosen variants as model versions and wait until they are READY;
+3. run the caller's `validate` check on each new version;
+4. under the model's promotion lock (`lock.py`): re-read each alias, compare against the
+   champion that holds it *now*, record the previous champion on the new version, move
+   the alias (undoing earlier moves of this promotion if one fails);
+5. write the decision paragraph as the versions' description and `promotion.json`.
+Concurrent promotions of one model therefore serialize at step 4, and each compares
+against the champion left by the one before it, as if they had run one after the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from mlflow_tflite.config.promote import PromoteConfig
+from mlflow_tflite.registry.decision import Decision, TargetDecision
+from mlflow_tflite.registry.lock import registry_lock
+from mlflow_tflite.registry.policy import Candidate, Evaluation, against_champion, evaluate
+from mlflow_tflite.registry.runs import read_flow_run
+from mlflow_tflite.registry.versions import (
+    ERROR_TAG,
+    SOURCE_RUN_TAG,
+    TARGETS_TAG,
+    PromotionError,
+    alias_version,
+    ensure_registered_model,
+    previous_tag,
+    register,
+    version_data_version,
+    version_metrics,
+)
+
+Remeasure = Callable[[str], dict[str, float]]
+Validate = Callable[[ModelVersion], None]
+DECISION_ARTIFACT = "promotion.json"
+
+
+class _Champions:
+    """Champion metrics comparable with this flow run's data version, cached per version."""
+
+    def __init__(
+        self,
+        client: MlflowClient,
+        model_name: str,
+        data_version: str | None,
+        remeasure: Remeasure | None,
+    ) -> None:
+        self._client = client
+        self._model_name = model_name
+        self._data_version = data_version
+        self._remeasure = remeasure
+        self._cache: dict[str, tuple[dict[str, float] | None, str, bool]] = {}
+
+    def metrics(self, version: ModelVersion) -> tuple[dict[str, float] | None, str, bool]:
+        """(metrics or None when not comparable, why not / how, re-measured?)."""
+        if version.version not in self._cache:
+            self._cache[version.version] = self._load(version)
+        return self._cache[version.version]
+
+    def _load(self, version: ModelVersion) -> tuple[dict[str, float] | None, str, bool]:
+        metrics = version_metrics(self._client, version)
+        measured_on = version_data_version(self._client, version)
+        if measured_on == self._data_version:
+            return metrics, "", False
+        mismatch = (
+            f"champion version {version.version} was measured on data version "
+            f"{measured_on or 'unknown'}, not {self._data_version or 'unknown'}"
+        )
+        if self._remeasure is None:
+            return None, f"{mismatch}, and no re-measurement was available", False
+        uri = f"models:/{self._model_name}/{version.version}"
+        try:
+            fresh = self._remeasure(uri)
+        except Exception as error:  # any failure makes the champion not comparable
+            return None, f"{mismatch}, and re-measuring it failed ({error})", False
+        return {**metrics, **fresh}, f"re-measured on data version {self._data_version}", True
+
+
+def _source_run(version: ModelVersion) -> str | None:
+    return version.tags.get(SOURCE_RUN_TAG) or version.run_id
+
+
+def _decide(
+    evaluation: Evaluation,
+    champion: ModelVersion | None,
+    champions: _Champions,
+) -> TargetDecision:
+    target = evaluation.target
+    chosen = evaluation.chosen
+    decision = TargetDecision(
+        target=target.name,
+        alias=target.alias,
+        challenger_alias=target.challenger_alias,
+        objective=list(target.objective),
+        outcome="no_variants",
+        reason="",
+        winner=evaluation.winner.variant if evaluation.winner else None,
+        closest=evaluation.closest.variant if evaluation.closest else None,
+        ranking=[c.variant for c in evaluation.ranking],
+        failures={v: [f.message for f in fs] for v, fs in evaluation.failures.items() if fs},
+        run_id=chosen.run_id if chosen else None,
+        metrics=dict(chosen.metrics) if chosen else {},
+        champion_before=champion.version if champion else None,
+    )
+    if chosen is None:
+        decision.reason = "no finished variant run"
+        return decision
+    if evaluation.winner is None:
+        decision.outcome = "no_winner"
+        decision.reason = "no variant meets the constraints"
+        decision.alias_moved = target.challenger_alias
+        return decision
+    if champion is None:
+        decision.outcome = "promoted"
+        decision.reason = "there is no champion yet"
+        decision.alias_moved = target.alias
+        return decision
+    if _source_run(champion) == chosen.run_id:
+        decision.outcome = "already_champion"
+        decision.version = champion.version
+        decision.reason = "it already is the champion"
+        return decision
+    metrics, note, remeasured = champions.metrics(champion)
+    decision.champion_metrics = metrics
+    decision.remeasured = remeasured
+    if metrics is None:
+        decision.outcome = "challenger"
+        decision.reason = f"{note}, so the two are not comparable"
+        decision.alias_moved = target.challenger_alias
+        return decision
+    verdict = against_champion(chosen.metrics, metrics, target)
+    decision.reason = f"{verdict.reason}{f' ({note})' if note else ''}"
+    decision.outcome = "promoted" if verdict.replace else "challenger"
+    decision.alias_moved = target.alias if verdict.replace else target.challenger_alias
+    return decision
+
+
+def _move_aliases(
+    client: MlflowClient, model_name: str, decisions: list[TargetDecision]
+) -> None:
+    """Set every alias the decisions name; on failure put back the ones already moved."""
+    undo: list[tuple[str, str | None]] = []
+    try:
+        for decision in decisions:
+            if decision.alias_moved is None or decision.version is None:
+                continue
+            alias = decision.alias_moved
+            before = alias_version(client, model_name, alias)
+            if decision.outcome == "promoted":
+                client.set_model_version_tag(
+                    model_name,
+                    decision.version,
+                    previous_tag(alias),
+                    decision.champion_before or "",
+                )
+            client.set_registered_model_alias(model_name, alias, decision.version)
+            undo.append((alias, before.version if before else None))
+            challenger = alias_version(client, model_name, decision.challenger_alias)
+            if decision.outcome == "promoted" and challenger and (
+                challenger.version == decision.version
+            ):
+                client.delete_registered_model_alias(model_name, decision.challenger_alias)
+                undo.append((decision.challenger_alias, decision.version))
+    except BaseException:
+        for alias, version in reversed(undo):
+            if version is None:
+                client.delete_registered_model_alias(model_name, alias)
+            else:
+                client.set_registered_model_alias(model_name, alias, version)
+        raise
+
+
+def promote_flow_run(
+    parent_run_id: str,
+    model_name: str,
+    policy: PromoteConfig,
+    *,
+    client: MlflowClient | None = None,
+    dry_run: bool = False,
+    remeasure: Remeasure | None = None,
+    validate: Validate | None = None,
+) -> Decision:
+    """Promote the best variant of a flow run per target, never regressing a champion.
+
+    Args:
+        parent_run_id: The flow's parent run; its FINISHED child runs tagged
+            `mlflow_tflite.role=variant` are the candidates, others are ignored.
+        model_name: Registered model whose aliases move.
+        policy: The `promote` section of params.yaml.
+        client: MLflow client (default: the current tracking and registry URIs).
+        dry_run: Evaluate and compare against the current champions, change nothing.
+        remeasure: Called with `models:/<name>/<version>` of a champion measured on
+            another data version; returns its metrics on the current data. Without it
+            such a champion is not comparable and the winner becomes challenger.
+        validate: Called with each newly registered READY version before any alias
+            moves (e.g. load it and predict); raising stops the promotion.
+
+    Returns:
+        The Decision; also logged as `promotion.json` on the parent run.
+
+    Raises:
+        PromotionError: registration, validation or the lock failed; no alias moved.
+
+    Example:
+        >>> decision = promote_flow_run(run_id, "mnist-classifier", params.promote)
+        >>> print(decision.summary)
+    """
+    client = client or MlflowClient()
+    flow = read_flow_run(client, parent_run_id)
+    decision = Decision(
+        model_name=model_name,
+        flow_run_id=parent_run_id,
+        data_version=flow.data_version,
+        dry_run=dry_run,
+        enabled=policy.enabled,
+        variants=[c.variant for c in flow.candidates],
+        ignored=flow.ignored,
+    )
+    if not policy.enabled:
+        return decision
+    evaluations = [evaluate(flow.candidates, t) for t in policy.resolved_targets()]
+    champions = _Champions(client, model_name, flow.data_version, remeasure)
+    # First pass outside the lock: re-measurement (slow) happens here, cached per version.
+    decision.targets = [
+        _decide(e, alias_version(client, model_name, e.target.alias), champions)
+        for e in evaluations
+    ]
+    if dry_run:
+        return decision
+
+    chosen: dict[str, Candidate] = {
+        e.chosen.run_id: e.chosen for e in evaluations if e.chosen is not None
+    }
+    versions: dict[str, ModelVersion] = {}
+    if chosen:
+        ensure_registered_model(client, model_name)
+    for run_id, candidate in chosen.items():
+        versions[run_id] = register(
+            client, model_name, candidate, parent_run_id, ready_timeout_s=policy.ready_timeout_s
+        )
+    for version in versions.values():
+        if validate is None:
+            break
+        try:
+            validate(version)
+        except Exception as error:
+            client.set_model_version_tag(model_name, version.version, ERROR_TAG, str(error))
+            raise PromotionError(
+                f"{model_name} version {version.version} failed validation, no alias moved: "
+                f"{error}"
+            ) from error
+
+    if versions:
+        with registry_lock(client, model_name, timeout_s=policy.lock_timeout_s):
+            # Re-read every alias now: another promotion may have moved it since the first pass.
+            decision.targets = [
+                _decide(e, alias_version(client, model_name, e.target.alias), champions)
+                for e in evaluations
+            ]
+            for target in decision.targets:
+                if target.run_id in versions and target.outcome != "already_champion":
+                    target.version = versions[target.run_id].version
+            _move_aliases(client, model_name, decision.targets)
+    _record(client, decision, versions)
+    return decision
+
+
+def _record(client: MlflowClient, decision: Decision, versions: dict[str, ModelVersion]) -> None:
+    summary = decision.summary
+    for run_id, version in versions.items():
+        roles = [
+            f"{t.target}:{t.alias_moved}"
+            for t in decision.targets
+            if t.run_id == run_id and t.alias_moved
+        ]
+        client.update_model_version(decision.model_name, version.version, description=summary)
+        if roles:
+            client.set_model_version_tag(
+                decision.model_name, version.version, TARGETS_TAG, ",".join(roles)
+            )
+    try:
+        client.log_dict(decision.flow_run_id, decision.to_dict(), DECISION_ARTIFACT)
+    except MlflowException as error:
+        raise PromotionError(
+            f"aliases moved, but logging {DECISION_ARTIFACT} on run {decision.flow_run_id} "
+            f"failed: {error}"
+        ) from error
+
