@@ -1,0 +1,51 @@
+"""MLflow logging of flow runs (parent and per-variant child runs) and their reports.
+
+A library module: no Prefect. The flow in `flows/optimize.py` calls these functions.
+"""
+
+from mlflow_tflite.tracking.records import FAILED, METRICS, OK, VariantRecord
+from mlflow_tflite.tracking.report import (
+    format_table,
+    pareto_front,
+    pareto_plot,
+    variant_rows,
+    write_reports,
+)
+from mlflow_tflite.tracking.runs import (
+    configure_tracking,
+    ensure_experiment,
+    flatten,
+    git_commit,
+    latest_flow_run,
+    load_records,
+    log_parent,
+    log_report,
+    log_variant,
+    resolve_tracking_uri,
+    start_parent_run,
+    ui_command,
+)
+
+__all__ = [
+    "FAILED",
+    "METRICS",
+    "OK",
+    "VariantRecord",
+    "configure_tracking",
+    "ensure_experiment",
+    "flatten",
+    "format_table",
+    "git_commit",
+    "latest_flow_run",
+    "load_records",
+    "log_parent",
+    "log_report",
+    "log_variant",
+    "pareto_front",
+    "pareto_plot",
+    "resolve_tracking_uri",
+    "start_parent_run",
+    "ui_command",
+    "variant_rows",
+    "write_reports",
+]

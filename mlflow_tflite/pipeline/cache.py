@@ -1,0 +1,129 @@
+"""The incremental artifact store: baseline, variants and measurements under content keys.
+
+A key is the hash of everything that decides an artifact: the data version, the params
+section that configures the step, the keys of the artifacts it is built from, and the
+code version (a hash of the library sources the step runs, plus the framework versions).
+Reruns with the same inputs find the artifact and skip the step; changing one variant's
+params changes only that variant's key.
+
+Entries are directories written to a temporary name and renamed into place, so a crash or
+a concurrent flow never leaves a half-written entry behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+# Library sources (relative to the package) each step runs; a change to any reruns the step.
+STEP_SOURCES: dict[str, tuple[str, ...]] = {
+    "prepare": ("data", "config/data.py"),
+    "baseline": ("train", "_tf.py", "config/train.py"),
+    "build": ("train", "compress", "convert", "_tf.py", "config/variants.py"),
+    "measure": ("measure", "litert.py", "config/benchmark.py"),
+}
+# Frameworks whose version changes what a step produces.
+STEP_PACKAGES: dict[str, tuple[str, ...]] = {
+    "prepare": ("numpy", "scikit-learn", "mlxtend"),
+    "baseline": ("tensorflow", "tf-keras"),
+    "build": ("tensorflow", "tf-keras", "tensorflow-model-optimization"),
+    "measure": ("ai-edge-litert",),
+}
+
+
+def content_key(*parts: Any) -> str:
+    """A stable hex key for JSON-serialisable parts (dict order does not matter)."""
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+@cache
+def code_version(step: str) -> str:
+    """Hash of the sources and framework versions behind `step` (see STEP_SOURCES)."""
+    digest = hashlib.sha256()
+    for relative in STEP_SOURCES[step]:
+        target = PACKAGE_ROOT / relative
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        for path in files:
+            if path.is_file():
+                digest.update(str(path.relative_to(PACKAGE_ROOT)).encode())
+                digest.update(path.read_bytes())
+    for package in STEP_PACKAGES[step]:
+        digest.update(f"{package}=={_package_version(package)}".encode())
+    return digest.hexdigest()[:16]
+
+
+class ArtifactStore:
+    """Directories of files under `<root>/<kind>/<key>/`, each with a `meta.json`.
+
+    Args:
+        root: where entries live; created on first write.
+        enabled: False makes every lookup a miss (a forced rebuild), writes still happen.
+
+    Example:
+        >>> store = ArtifactStore(".mlflow_tflite/cache")
+        >>> if (entry := store.get("build", key)) is None:
+        ...     with store.put("build", key, {"variant": "int8"}) as tmp:
+        ...         (tmp / "model.tflite").write_bytes(flatbuffer)
+    """
+
+    def __init__(self, root: str | Path, enabled: bool = True) -> None:
+        self.root = Path(root)
+        self.enabled = enabled
+
+    def path(self, kind: str, key: str) -> Path:
+        return self.root / kind / key
+
+    def get(self, kind: str, key: str) -> Path | None:
+        """The entry directory, or None when missing (or the store is disabled)."""
+        entry = self.path(kind, key)
+        if self.enabled and (entry / "meta.json").is_file():
+            return entry
+        return None
+
+    def meta(self, kind: str, key: str) -> dict[str, Any]:
+        """The `meta.json` of an existing entry."""
+        return json.loads((self.path(kind, key) / "meta.json").read_text())
+
+    @contextlib.contextmanager
+    def put(self, kind: str, key: str, meta: dict[str, Any]) -> Iterator[Path]:
+        """Yield a temporary directory to fill; on success it becomes the entry.
+
+        `meta` is written last, after the body ran, so the caller may still add to it.
+        An exception in the body discards the directory and leaves any old entry in place.
+        """
+        parent = self.root / kind
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=parent))
+        try:
+            yield tmp
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+            final = self.path(kind, key)
+            if final.exists():
+                # A forced rebuild or a concurrent flow: swap so readers never see a gap.
+                stale = parent / f".stale-{uuid.uuid4().hex}"
+                os.replace(final, stale)
+                shutil.rmtree(stale, ignore_errors=True)
+            with contextlib.suppress(OSError):  # another writer won the race: same content
+                os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,61 @@
+"""What one variant produced: the record the tracking, report and CLI layers share."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+OK = "ok"
+FAILED = "failed"
+
+# The per-variant metrics of DESIGN.md, in the order tables show them.
+METRICS = (
+    "size_bytes",
+    "gzip_size_bytes",
+    "compression_ratio",
+    "accuracy",
+    "accuracy_delta",
+    "agreement",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "cold_start_ms",
+    "peak_memory_mb",
+    "sparsity",
+)
+LATENCY_METRICS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")
+
+
+@dataclass
+class VariantRecord:
+    """One variant of a flow run, successful or not.
+
+    `metrics` holds the DESIGN.md names (and `<delegate>/latency_*`); `measurement` is the
+    full measurement with its settings, logged as `measurement.json`; `error` is one line
+    and `traceback` the detail logged as `error.txt` when the variant failed.
+    """
+
+    name: str
+    technique: str
+    quantization: str
+    status: str = OK
+    metrics: dict[str, float] = field(default_factory=dict)
+    delegate: str = ""
+    measurement: dict[str, Any] = field(default_factory=dict)
+    tflite_path: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    failed_step: str | None = None
+    reused: bool = False
+    run_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VariantRecord:
+        return cls(**data)

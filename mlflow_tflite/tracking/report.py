@@ -1,0 +1,156 @@
+"""The variants of a flow run as a table (CSV, markdown, text) and a Pareto plot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mlflow_tflite.tracking.records import METRICS, VariantRecord
+
+# Columns of the summary table, as `mlflow-tflite run` and `compare` print them.
+TABLE_COLUMNS = (
+    "variant",
+    "technique",
+    "quantization",
+    "size_bytes",
+    "gzip_size_bytes",
+    "accuracy",
+    "accuracy_delta",
+    "latency_p50_ms",
+    "delegate",
+    "status",
+)
+
+
+def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
+    """One flat row per variant: identity, every metric, delegate latencies, status."""
+    rows = []
+    for record in records:
+        row: dict[str, Any] = {
+            "variant": record.name,
+            "technique": record.technique,
+            "quantization": record.quantization,
+        }
+        row.update({name: record.metrics.get(name) for name in METRICS})
+        row.update({k: v for k, v in sorted(record.metrics.items()) if "/" in k})
+        row["delegate"] = record.delegate
+        row["status"] = record.status if record.ok else f"FAILED ({record.failed_step})"
+        row["reused"] = record.reused
+        row["error"] = record.error or ""
+        row["run_id"] = record.run_id or ""
+        rows.append(row)
+    return rows
+
+
+def _format(column: str, value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if column in ("size_bytes", "gzip_size_bytes"):
+        return f"{value / 1024:,.1f} KiB"
+    if column == "accuracy":
+        return f"{value:.4f}"
+    if column == "accuracy_delta":
+        return f"{value:+.4f}"
+    if column.endswith("_ms"):
+        return f"{value:.3f} ms"
+    return str(value)
+
+
+def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
+    """Rows as `table` (aligned text), `markdown` or `csv` (all columns, raw numbers)."""
+    import pandas as pd
+
+    if fmt == "csv":
+        return pd.DataFrame(list(rows)).to_csv(index=False)
+    frame = pd.DataFrame(
+        [{c: _format(c, row.get(c)) for c in TABLE_COLUMNS} for row in rows],
+        columns=list(TABLE_COLUMNS),
+    )
+    if fmt == "markdown":
+        return frame.to_markdown(index=False)
+    if fmt == "table":
+        return frame.to_string(index=False)
+    raise ValueError(f"unknown format {fmt!r}; expected table, csv or markdown")
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of points no other point beats: cost (x) lower or equal, accuracy (y)
+    higher or equal, and strictly better in one of them."""
+    front = []
+    for i, (xi, yi) in enumerate(points):
+        dominated = any(
+            xj <= xi and yj >= yi and (xj < xi or yj > yi)
+            for j, (xj, yj) in enumerate(points)
+            if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def pareto_plot(records: Sequence[VariantRecord], path: str | Path) -> Path:
+    """Accuracy against size and against p50 latency, the Pareto front highlighted.
+
+    Failed variants and those without the metric are left out. Written as PNG.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in records if r.ok and r.metrics.get("accuracy") is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    panels = (("size_bytes", "size (KiB)", 1 / 1024), ("latency_p50_ms", "p50 latency (ms)", 1))
+    for ax, (metric, label, scale) in zip(axes, panels, strict=True):
+        points = [
+            (r.metrics[metric] * scale, r.metrics["accuracy"], r.name)
+            for r in ok
+            if r.metrics.get(metric) is not None
+        ]
+        front = set(pareto_front([(x, y) for x, y, _ in points]))
+        for i, (x, y, name) in enumerate(points):
+            on_front = i in front
+            ax.scatter(
+                x, y, s=70 if on_front else 35, c="tab:red" if on_front else "tab:gray",
+                zorder=3, edgecolors="black" if on_front else "none",
+            )
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        line = sorted((points[i][0], points[i][1]) for i in front)
+        if len(line) > 1:
+            ax.plot(*zip(*line, strict=True), c="tab:red", lw=1.2, zorder=2, label="Pareto front")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"accuracy vs {label.split(' (')[0]}")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_reports(records: Sequence[VariantRecord], directory: str | Path) -> dict[str, Path]:
+    """Write `variants.csv`, `variants.md`, `metrics.json` and `pareto.png` to `directory`.
+
+    `metrics.json` maps each successful variant to its metrics, the shape
+    `dvc metrics show` flattens into `<variant>.<metric>` columns.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = variant_rows(records)
+    paths = {
+        "csv": directory / "variants.csv",
+        "markdown": directory / "variants.md",
+        "metrics": directory / "metrics.json",
+        "plot": directory / "pareto.png",
+    }
+    paths["csv"].write_text(format_table(rows, "csv"))
+    paths["markdown"].write_text(format_table(rows, "markdown") + "\n")
+    metrics = {r.name: dict(sorted(r.metrics.items())) for r in records if r.ok}
+    paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
+    pareto_plot(records, paths["plot"])
+    return paths

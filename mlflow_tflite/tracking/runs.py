@@ -1,0 +1,353 @@
+"""MLflow logging of one flow run: a parent run, one nested child run per variant.
+
+Layout (the names DESIGN.md fixes, the same in every run so the compare view lines up):
+- parent: params (params.yaml flattened to dotted keys), tags `data_version`,
+  `git_commit`, `mlflow_tflite.role=flow`, metric `baseline_accuracy`, the dataset
+  (`mlflow.log_input`), artifacts `params.yaml`, `pareto.png`, `variants.csv`, `variants.md`.
+- child (tag `mlflow.parentRunId`, run name = variant name): tags `mlflow_tflite.variant`,
+  `technique`, `quantization`, `delegate`, `data_version`, `git_commit`; every metric;
+  artifacts `measurement.json` and the `model` logged through the `tflite` flavor.
+  A failed variant's child ends FAILED with tag `mlflow_tflite.error` and `error.txt`.
+
+Children are written with explicit run ids (MlflowClient) so threads can log them at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mlflow_tflite.tracking.records import FAILED, OK, VariantRecord
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+ROLE_TAG = "mlflow_tflite.role"
+VARIANT_TAG = "mlflow_tflite.variant"
+ERROR_TAG = "mlflow_tflite.error"
+FAILED_STEP_TAG = "mlflow_tflite.failed_step"
+REUSED_TAG = "mlflow_tflite.reused"
+FLOW_RUN_TAG = "mlflow_tflite.flow_run_id"
+MODEL_URI_TAG = "mlflow_tflite.model_uri"
+RECORD_ARTIFACT = "mlflow_tflite/record.json"
+MAX_TAG_CHARS = 500
+
+
+def resolve_tracking_uri(configured: str | None = None) -> str:
+    """`configured`, else $MLFLOW_TRACKING_URI, else SQLite `mlflow.db` in the working directory.
+
+    Always explicit: without it MLflow 3 falls back to a `./mlruns` file store.
+    """
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        # Absolute, so the printed `mlflow ui` command works from any directory.
+        uri = f"sqlite:///{(Path.cwd() / uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
+
+
+def configure_tracking(uri: str) -> None:
+    """Point MLflow's tracking and registry at `uri` (process-wide)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+
+def ui_command(uri: str) -> str:
+    """The command that opens the MLflow UI on the store `uri`."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} (an MLflow tracking server)"
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def git_commit(directory: str | Path = ".") -> str:
+    """The HEAD commit of the repository around `directory` (`-dirty` if modified)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=directory, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}-dirty" if status else head
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Nested mappings and lists of mappings as `a.b.0.c` keys, the `--set` paths."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        text = json.dumps(value) if isinstance(value, list | tuple) else str(value)
+        return {prefix: text}
+    flat: dict[str, str] = {}
+    for key, item in items:
+        flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def ensure_experiment(name: str) -> str:
+    """The id of experiment `name`, created if missing (tolerating a concurrent create)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def start_parent_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> str:
+    """Create the flow's parent run; returns its id."""
+    from mlflow import MlflowClient
+
+    run = MlflowClient().create_run(
+        experiment_id, run_name=run_name, tags={ROLE_TAG: "flow", **tags}
+    )
+    return run.info.run_id
+
+
+def _log_batch(run_id: str, metrics: dict[str, float] | None = None,
+               params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = MlflowClient()
+    now = int(time.time() * 1000)
+    metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if v is not None]
+    param_list = [Param(k, v) for k, v in (params or {}).items()]
+    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    # The REST API takes at most 100 params and 1000 entries per batch.
+    for start in range(0, max(len(param_list), 1), 100):
+        client.log_batch(run_id, params=param_list[start : start + 100])
+    for start in range(0, len(metric_list), 900):
+        client.log_batch(run_id, metrics=metric_list[start : start + 900])
+    if tag_list:
+        client.log_batch(run_id, tags=tag_list)
+
+
+def log_parent(
+    run_id: str,
+    params: dict[str, Any],
+    *,
+    baseline_accuracy: float,
+    datasets: Sequence[tuple[Any, str]] = (),
+) -> None:
+    """Log the flattened params, `params.yaml`, the baseline accuracy and the datasets.
+
+    Args:
+        params: the validated params as a JSON-able mapping (what actually ran).
+        datasets: `(mlflow.data.Dataset, context)` pairs for `log_input`.
+    """
+    import mlflow
+    import yaml
+
+    _log_batch(run_id, params=flatten(params), metrics={"baseline_accuracy": baseline_accuracy})
+    client = mlflow.MlflowClient()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "params.yaml"
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        client.log_artifact(run_id, str(path))
+    if datasets:
+        from mlflow.entities import DatasetInput, InputTag
+
+        client.log_inputs(
+            run_id,
+            datasets=[
+                DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
+                for ds, context in datasets
+            ],
+        )
+
+
+def numpy_dataset(features: Any, targets: Any, name: str, digest: str, source: str) -> Any:
+    """An `mlflow.data` dataset whose digest is our data version."""
+    import mlflow.data
+
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source twice and warns that a path is ambiguous.
+        warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
+        return mlflow.data.from_numpy(features, targets=targets, name=name, digest=digest,
+                                      source=str(Path(source).resolve()))
+
+
+def find_child(parent_run_id: str, variant: str) -> str | None:
+    """The child run already logged for `variant` under the parent (a retried log)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=(
+            f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.`{VARIANT_TAG}` = '{variant}'"
+        ),
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def log_variant(
+    parent_run_id: str,
+    record: VariantRecord,
+    *,
+    common_tags: dict[str, str],
+    input_example: Any = None,
+) -> str:
+    """Log one variant as a child run of `parent_run_id`; returns the child run id.
+
+    A successful record gets its metrics, tags, `measurement.json` and the model through
+    the `tflite` flavor and ends FINISHED; a failed one gets `mlflow_tflite.error`,
+    `error.txt` and ends FAILED. Safe to call again for the same variant (a retry): the
+    existing child is reused, not duplicated.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_run_id)
+    tags = {
+        **common_tags,
+        VARIANT_TAG: record.name,
+        ROLE_TAG: "variant",
+        "technique": record.technique,
+        "quantization": record.quantization,
+        "delegate": record.delegate,
+        REUSED_TAG: str(record.reused).lower(),
+    }
+    run_id = find_child(parent_run_id, record.name)
+    if run_id is None:
+        run_id = client.create_run(
+            parent.info.experiment_id,
+            run_name=record.name,
+            tags={"mlflow.parentRunId": parent_run_id, **tags},
+        ).info.run_id
+    record.run_id = run_id
+    try:
+        if record.ok:
+            _log_batch(run_id, metrics=record.metrics, tags=tags)
+            client.log_dict(run_id, record.measurement, "measurement.json")
+            _log_model(run_id, record, input_example)
+        else:
+            message = (record.error or "failed").splitlines()[0][:MAX_TAG_CHARS]
+            failure = {ERROR_TAG: message, FAILED_STEP_TAG: record.failed_step or "unknown"}
+            _log_batch(run_id, tags={**tags, **failure})
+            client.log_text(run_id, record.traceback or record.error or "", "error.txt")
+        client.log_dict(run_id, record.to_dict(), RECORD_ARTIFACT)
+    except Exception:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED" if record.ok else "FAILED")
+    return run_id
+
+
+def _log_model(run_id: str, record: VariantRecord, input_example: Any) -> None:
+    import mlflow
+
+    import mlflow_tflite
+
+    # The fluent run stack is per thread, so parallel children do not see each other.
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow_tflite.log_model(
+            record.tflite_path,
+            name="model",
+            input_example=input_example,
+            metadata={"variant": record.name, "technique": record.technique},
+        )
+        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+    # start_run's exit marked the run FINISHED; the caller sets the final status.
+
+
+def log_report(run_id: str, paths: dict[str, Path]) -> None:
+    """Attach the report files (plot, CSV, markdown) to the parent run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    for key in ("plot", "csv", "markdown"):
+        client.log_artifact(run_id, str(paths[key]))
+
+
+def log_decision(run_id: str, summary: str) -> None:
+    """Record the promotion outcome on the parent run (tag and `promotion.txt`)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.set_tag(run_id, "mlflow_tflite.promotion", summary[:MAX_TAG_CHARS])
+    client.log_text(run_id, summary + "\n", "promotion.txt")
+
+
+def end_run(run_id: str, ok: bool) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient().set_terminated(run_id, "FINISHED" if ok else "FAILED")
+
+
+def latest_flow_run(experiment: str) -> str | None:
+    """The id of the most recent parent (flow) run in `experiment`."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{ROLE_TAG}` = 'flow'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def load_records(parent_run_id: str) -> list[VariantRecord]:
+    """The variant records of a flow run, rebuilt from its child runs."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        max_results=1000,
+    )
+    # Children are logged in parallel: order them as params.yaml lists the variants.
+    order = {
+        value: int(key.split(".")[1])
+        for key, value in parent.data.params.items()
+        if key.startswith("variants.") and key.endswith(".name")
+    }
+    runs = sorted(runs, key=lambda r: order.get(r.data.tags.get(VARIANT_TAG), len(order)))
+    records = []
+    for run in runs:
+        tags = run.data.tags
+        ok = run.info.status == "FINISHED" and ERROR_TAG not in tags
+        records.append(
+            VariantRecord(
+                name=tags.get(VARIANT_TAG, run.info.run_name),
+                technique=tags.get("technique", ""),
+                quantization=tags.get("quantization", ""),
+                status=OK if ok else FAILED,
+                metrics=dict(run.data.metrics),
+                delegate=tags.get("delegate", ""),
+                error=tags.get(ERROR_TAG),
+                failed_step=None if ok else tags.get(FAILED_STEP_TAG, "unknown"),
+                reused=tags.get(REUSED_TAG) == "true",
+                run_id=run.info.run_id,
+            )
+        )
+    return records

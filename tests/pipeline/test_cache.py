@@ -1,0 +1,59 @@
+"""The content-keyed artifact store behind incremental reruns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlflow_tflite.pipeline.cache import ArtifactStore, code_version, content_key
+
+
+def test_content_key_ignores_mapping_order_and_changes_with_any_part():
+    assert content_key({"a": 1, "b": 2}) == content_key({"b": 2, "a": 1})
+    assert content_key({"a": 1}) != content_key({"a": 2})
+    assert content_key("x", {"a": 1}) != content_key("y", {"a": 1})
+
+
+def test_code_version_is_stable_and_differs_per_step():
+    assert code_version("build") == code_version("build")
+    assert code_version("build") != code_version("measure")
+
+
+def test_put_then_get_returns_the_entry_with_its_meta(tmp_path: Path):
+    store = ArtifactStore(tmp_path)
+    assert store.get("build", "k1") is None
+    with store.put("build", "k1", {"variant": "int8"}) as tmp:
+        (tmp / "model.tflite").write_bytes(b"flatbuffer")
+    entry = store.get("build", "k1")
+    assert entry is not None
+    assert (entry / "model.tflite").read_bytes() == b"flatbuffer"
+    assert store.meta("build", "k1") == {"variant": "int8"}
+
+
+def test_a_failing_writer_leaves_no_entry_and_no_temporary_files(tmp_path: Path):
+    store = ArtifactStore(tmp_path)
+    with pytest.raises(RuntimeError), store.put("build", "k1", {}) as tmp:
+        (tmp / "half").write_text("x")
+        raise RuntimeError("conversion failed")
+    assert store.get("build", "k1") is None
+    assert list((tmp_path / "build").iterdir()) == []
+
+
+def test_rewriting_an_entry_replaces_it(tmp_path: Path):
+    store = ArtifactStore(tmp_path)
+    for content in (b"old", b"new"):
+        with store.put("build", "k1", {}) as tmp:
+            (tmp / "model.tflite").write_bytes(content)
+    assert (store.get("build", "k1") / "model.tflite").read_bytes() == b"new"
+    assert [p.name for p in (tmp_path / "build").iterdir()] == ["k1"]
+
+
+def test_a_disabled_store_misses_but_still_writes(tmp_path: Path):
+    with ArtifactStore(tmp_path).put("build", "k1", {}):
+        pass
+    forced = ArtifactStore(tmp_path, enabled=False)
+    assert forced.get("build", "k1") is None
+    with forced.put("build", "k1", {"fresh": True}):
+        pass
+    assert ArtifactStore(tmp_path).meta("build", "k1") == {"fresh": True}

@@ -1,0 +1,141 @@
+"""MLflow layout of a flow run: parent run, one child per variant, failures as FAILED."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlflow_tflite import tracking
+from mlflow_tflite.tracking import VariantRecord
+from tests.helpers import digits, tiny_cnn, to_tflite
+
+PARAMS = {
+    "data": {"source": "digits"},
+    "variants": [
+        {"name": "int8", "convert": {"quantization": "int8"}},
+        {"name": "broken", "convert": {"quantization": "none"}},
+    ],
+    "benchmark": {"delegates": ["xnnpack", "builtin"]},
+}
+TAGS = {"data_version": "v123", "git_commit": "abc"}
+
+
+@pytest.fixture(scope="module")
+def int8_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "int8.tflite"
+    path.write_bytes(to_tflite(tiny_cnn(), "int8", "int8"))
+    return path
+
+
+def _ok(path: Path) -> VariantRecord:
+    metrics = {m: 0.5 for m in tracking.METRICS}
+    metrics["builtin/latency_p50_ms"] = 0.7
+    return VariantRecord("int8", "none", "int8", metrics=metrics, delegate="xnnpack",
+                         measurement={"metrics": metrics, "settings": {"timed_runs": 5}},
+                         tflite_path=str(path))
+
+
+def _failed() -> VariantRecord:
+    return VariantRecord("broken", "none", "none", status="failed",
+                         error="ConverterError: op not supported",
+                         traceback="Traceback (most recent call last):\nConverterError",
+                         failed_step="convert")
+
+
+@pytest.fixture
+def parent(tracking_uri: str) -> str:
+    experiment = tracking.ensure_experiment("tests")
+    run_id = tracking.start_parent_run(experiment, "optimize-test", TAGS)
+    x, y = digits()
+    dataset = tracking.runs.numpy_dataset(x, y, "digits-train", "v123", "data/prepared")
+    tracking.log_parent(run_id, PARAMS, baseline_accuracy=0.9, datasets=[(dataset, "training")])
+    return run_id
+
+
+def test_resolve_tracking_uri_prefers_config_then_environment_then_local_sqlite(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
+    assert tracking.resolve_tracking_uri("sqlite:////x.db") == "sqlite:////x.db"
+    assert tracking.resolve_tracking_uri(None) == "http://tracking:5000"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert tracking.resolve_tracking_uri(None) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+
+
+def test_flatten_uses_the_dotted_override_paths():
+    flat = tracking.flatten(PARAMS)
+    assert flat["variants.0.convert.quantization"] == "int8"
+    assert flat["benchmark.delegates"] == '["xnnpack", "builtin"]'
+    assert flat["data.source"] == "digits"
+
+
+def test_parent_run_has_params_data_version_dataset_and_params_file(parent: str):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    run = client.get_run(parent)
+    assert run.data.params["variants.1.name"] == "broken"
+    assert run.data.tags["data_version"] == "v123"
+    assert run.data.tags["mlflow_tflite.role"] == "flow"
+    assert run.data.metrics["baseline_accuracy"] == 0.9
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.digest == "v123"
+    assert [a.path for a in client.list_artifacts(parent)] == ["params.yaml"]
+
+
+def test_a_variant_child_has_metrics_tags_measurement_and_a_loadable_model(
+    parent: str, int8_tflite: Path
+):
+    import mlflow
+    from mlflow import MlflowClient
+
+    record = _ok(int8_tflite)
+    x, _ = digits()
+    run_id = tracking.log_variant(parent, record, common_tags=TAGS, input_example=x[:2])
+    run = MlflowClient().get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["mlflow.parentRunId"] == parent
+    for key, value in {**TAGS, "mlflow_tflite.variant": "int8", "technique": "none",
+                       "quantization": "int8", "delegate": "xnnpack"}.items():
+        assert run.data.tags[key] == value
+    assert set(tracking.METRICS) | {"builtin/latency_p50_ms"} <= set(run.data.metrics)
+    measurement = mlflow.artifacts.load_dict(f"runs:/{run_id}/measurement.json")
+    assert measurement["settings"] == {"timed_runs": 5}
+    predictions = mlflow.pyfunc.load_model(run.data.tags["mlflow_tflite.model_uri"]).predict(x[:3])
+    assert np.asarray(predictions).shape == (3, 10)
+
+
+def test_a_failed_variant_child_ends_failed_with_error_tag_and_text(parent: str):
+    import mlflow
+    from mlflow import MlflowClient
+
+    run_id = tracking.log_variant(parent, _failed(), common_tags=TAGS)
+    run = MlflowClient().get_run(run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["mlflow_tflite.error"] == "ConverterError: op not supported"
+    assert run.data.tags["mlflow_tflite.failed_step"] == "convert"
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/error.txt")
+    assert text.startswith("Traceback")
+
+
+def test_logging_a_variant_again_reuses_its_child_run(parent: str):
+    first = tracking.log_variant(parent, _failed(), common_tags=TAGS)
+    second = tracking.log_variant(parent, _failed(), common_tags=TAGS)
+    assert first == second
+    assert len(tracking.load_records(parent)) == 1
+
+
+def test_load_records_rebuilds_the_variants_in_params_order(parent: str, int8_tflite: Path):
+    tracking.log_variant(parent, _failed(), common_tags=TAGS)
+    tracking.log_variant(parent, _ok(int8_tflite), common_tags=TAGS)
+    records = tracking.load_records(parent)
+    assert [(r.name, r.status, r.failed_step) for r in records] == [
+        ("int8", "ok", None),
+        ("broken", "failed", "convert"),
+    ]
+    assert records[0].metrics["accuracy"] == 0.5
+    assert tracking.latest_flow_run("tests") == parent
+    assert tracking.latest_flow_run("no-such-experiment") is None
