@@ -1,0 +1,61 @@
+"""From a `data` config section to a prepared, split, versioned `Dataset`."""
+
+from __future__ import annotations
+
+from mlflow_tflite.config import DataConfig
+from mlflow_tflite.data.dataset import Dataset
+from mlflow_tflite.data.sources import load_source
+from mlflow_tflite.data.split import stratified_split, stratified_subset
+
+
+def prepare_dataset(config: DataConfig) -> Dataset:
+    """Load `config.source`, normalise it to [0, 1] and split it by `config.seed`.
+
+    Fractions are of the whole dataset: with the defaults 70% train, 10% validation, 20%
+    test. An `.npz` with `x_test`/`y_test` keeps them as the test split, and validation is
+    then `validation_fraction` of its training arrays. `max_samples` keeps a stratified
+    subset of each array pool before splitting. The same config and data always give the
+    same split and the same `Dataset.version`.
+
+    Args:
+        config: The validated `data` section.
+
+    Returns:
+        The prepared dataset (not yet written; see `save_dataset`).
+
+    Raises:
+        DataError: the source is missing or unusable; the message names the file.
+
+    Example:
+        >>> dataset = prepare_dataset(DataConfig(source="digits"))
+        >>> dataset.input_shape, dataset.num_classes
+        ((8, 8, 1), 10)
+    """
+    raw = load_source(config.source, tuple(config.image_size), config.color_mode)
+    seed, origin = config.seed, config.source
+    x, y = stratified_subset(raw.x, raw.y, config.max_samples, seed, origin)
+    if raw.x_test is not None and raw.y_test is not None:
+        x_test, y_test = stratified_subset(raw.x_test, raw.y_test, config.max_samples, seed, origin)
+        x_train, x_val, y_train, y_val = stratified_split(
+            x, y, config.validation_fraction, seed, origin, "validation"
+        )
+    else:
+        x_rest, x_test, y_rest, y_test = stratified_split(
+            x, y, config.test_fraction, seed, origin, "test"
+        )
+        # validation_fraction is of the whole dataset, so rescale it to what is left.
+        val_of_rest = config.validation_fraction / (1.0 - config.test_fraction)
+        x_train, x_val, y_train, y_val = stratified_split(
+            x_rest, y_rest, val_of_rest, seed, origin, "validation"
+        )
+    return Dataset(
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        class_names=raw.class_names,
+        source=config.source,
+        normalization=raw.normalization,
+    )

@@ -1,0 +1,186 @@
+"""The baseline Keras model: the built-in CNN or a user model, checked to be tfmot-wrappable."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mlflow_tflite._tf import import_keras
+
+BUILTIN = "builtin"
+MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+# Spatial size at or below which the CNN stops adding conv/pool blocks.
+_TARGET_FEATURE_SIZE = 7
+# Below this, 3x3 "valid" convolutions and pooling would shrink the map to nothing.
+_MIN_VALID_SIZE = 10
+
+
+class ModelError(ValueError):
+    """A baseline model that cannot be built, loaded or wrapped by tfmot; one line, the reason."""
+
+
+def builtin_cnn(input_shape: Sequence[int], num_classes: int) -> Any:
+    """The classic digit CNN sized from the input: for 28x28x1 and 10 classes exactly
+    Conv2D(32)-pool-Conv2D(64)-pool-Flatten-Dense(64)-Dense(10, softmax).
+
+    Inputs under 10 pixels (the 8x8 digits) use "same" padding so shapes stay valid;
+    inputs larger than 28 get more Conv2D(64)-pool blocks until the feature map is at most
+    7 pixels, so the dense layer stays small.
+
+    Example:
+        >>> builtin_cnn((28, 28, 1), 10).output_shape
+        (None, 10)
+    """
+    keras = import_keras()
+    height, width = int(input_shape[0]), int(input_shape[1])
+    padding = "valid" if min(height, width) >= _MIN_VALID_SIZE else "same"
+    layers: list[Any] = [keras.layers.Input(tuple(int(d) for d in input_shape), name="image")]
+    size = min(height, width)
+    filters = [32, 64]
+    while len(filters) < 5 and _after_block(size, padding, len(filters)) > _TARGET_FEATURE_SIZE:
+        filters.append(64)
+    for index, count in enumerate(filters, start=1):
+        layers.append(
+            keras.layers.Conv2D(count, 3, padding=padding, activation="relu", name=f"conv{index}")
+        )
+        layers.append(keras.layers.MaxPooling2D(2, padding=padding, name=f"pool{index}"))
+    layers += [
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(64, activation="relu", name="dense"),
+        keras.layers.Dense(num_classes, activation="softmax", name="probabilities"),
+    ]
+    return keras.Sequential(layers, name="builtin_cnn")
+
+
+def _after_block(size: int, padding: str, blocks: int) -> int:
+    for _ in range(blocks):
+        size = (size - 2) // 2 if padding == "valid" else (size + 1) // 2
+    return size
+
+
+def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int) -> Any:
+    """The model named by `train.model`, checked before any training.
+
+    Args:
+        spec: `builtin`, a `.keras`/`.h5` file or SavedModel directory saved by tf_keras,
+            or `module:function` called as `function(input_shape, num_classes)`.
+        input_shape: One example's shape, e.g. (28, 28, 1).
+        num_classes: Number of classes the output must have.
+
+    Returns:
+        An uncompiled or compiled tf_keras Sequential/functional model.
+
+    Raises:
+        ModelError: it cannot be loaded or built, or tfmot could not wrap it.
+    """
+    input_shape = tuple(int(d) for d in input_shape)
+    if spec == BUILTIN:
+        return builtin_cnn(input_shape, num_classes)
+    path = Path(spec).expanduser()
+    if path.exists():
+        model = _load_model_file(path)
+    elif path.suffix in MODEL_FILE_SUFFIXES or spec.endswith(("/", "\\")):
+        raise ModelError(f"{spec}: model file not found")
+    elif ":" in spec:
+        model = _call_builder(spec, input_shape, num_classes)
+    else:
+        raise ModelError(
+            f"{spec}: no such model file or directory (train.model is `builtin`, a "
+            "`.keras`/`.h5`/SavedModel path, or `module:function`)"
+        )
+    check_wrappable(model, input_shape, num_classes, origin=spec)
+    return model
+
+
+def _load_model_file(path: Path) -> Any:
+    keras = import_keras()
+    if path.is_file() and path.suffix not in MODEL_FILE_SUFFIXES:
+        raise ModelError(f"{path}: not a model file (expected .keras, .h5 or a SavedModel dir)")
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=False)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types; all mean "unloadable"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{path}: tf_keras could not load it ({reason[:200]}); save it with tf_keras "
+            "(Keras 2), not Keras 3"
+        ) from exc
+
+
+def _call_builder(spec: str, input_shape: tuple[int, ...], num_classes: int) -> Any:
+    module_name, _, function_name = spec.partition(":")
+    if not module_name or not function_name:
+        raise ModelError(f"{spec}: expected `module:function`")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelError(f"{spec}: cannot import module {module_name} ({exc})") from exc
+    builder = getattr(module, function_name, None)
+    if not callable(builder):
+        raise ModelError(f"{spec}: module {module_name} has no function {function_name}")
+    try:
+        return builder(input_shape, num_classes)
+    except Exception as exc:  # noqa: BLE001 - user code; report it as a model error
+        raise ModelError(f"{spec}: builder failed: {type(exc).__name__}: {exc}") from exc
+
+
+def check_wrappable(model: Any, input_shape: Sequence[int], num_classes: int, origin: str) -> None:
+    """Reject a model tfmot cannot wrap or that does not fit the data, with the reason.
+
+    tfmot 0.8 wraps only tf_keras (Keras 2) Sequential or functional models with one input
+    and one output.
+
+    Raises:
+        ModelError: the first problem found.
+    """
+    keras = import_keras()
+    if not isinstance(model, keras.Model):
+        root = type(model).__module__.split(".")[0]
+        if root == "keras":
+            raise ModelError(
+                f"{origin}: a Keras 3 model ({type(model).__module__}.{type(model).__name__}); "
+                "tfmot needs a tf_keras (Keras 2) model: build it with `import tf_keras as keras`"
+            )
+        raise ModelError(
+            f"{origin}: returned {type(model).__module__}.{type(model).__name__}, "
+            "not a tf_keras Model"
+        )
+    # Sequential and functional models are graph networks; subclassed models are not.
+    if not getattr(model, "_is_graph_network", False):
+        kind = (
+            "a Sequential model without an Input layer"
+            if isinstance(model, keras.Sequential)
+            else f"a subclassed model ({type(model).__name__})"
+        )
+        raise ModelError(
+            f"{origin}: {kind}; tfmot can only wrap Sequential or functional models "
+            "with a known input shape"
+        )
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelError(
+            f"{origin}: has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); "
+            "expected one of each"
+        )
+    expected = tuple(int(d) for d in input_shape)
+    got = tuple(model.input_shape[1:])
+    if len(got) != len(expected) or any(
+        g not in (None, e) for g, e in zip(got, expected, strict=True)
+    ):
+        raise ModelError(f"{origin}: input shape {got} does not match the data {expected}")
+    units = model.output_shape[-1]
+    if len(model.output_shape) != 2 or units != num_classes:
+        raise ModelError(
+            f"{origin}: output shape {tuple(model.output_shape[1:])} does not match "
+            f"{num_classes} classes; expected ({num_classes},)"
+        )
+
+
+def outputs_probabilities(model: Any) -> bool:
+    """Whether the model ends in softmax (probabilities) rather than logits."""
+    keras = import_keras()
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    activation = getattr(last, "activation", None)
+    return getattr(activation, "__name__", "") == "softmax"

@@ -1,0 +1,150 @@
+"""Train the baseline repeatably, and clone it for every compressed variant."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlflow_tflite._tf import import_keras
+from mlflow_tflite.config import TrainConfig
+from mlflow_tflite.data import Dataset
+from mlflow_tflite.train.baseline import build_baseline_model, outputs_probabilities
+
+DEFAULT_LEARNING_RATE = 1e-3
+_EVAL_BATCH = 256
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainedBaseline:
+    """The trained Keras model, its top-1 accuracy on the test split, and per-epoch history."""
+
+    model: Any
+    accuracy: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def compile_baseline(model: Any, learning_rate: float = DEFAULT_LEARNING_RATE) -> Any:
+    """Compile with Adam and sparse categorical cross-entropy (on logits when the model
+    does not end in softmax), reporting accuracy. Returns the model."""
+    keras = import_keras()
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=not outputs_probabilities(model)
+        ),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def train_baseline(
+    dataset: Dataset, config: TrainConfig, log: Log | None = print
+) -> TrainedBaseline:
+    """Build (or load) the `train.model` baseline, train it, and measure it on the test split.
+
+    The seed fixes Python, NumPy and TensorFlow randomness (weights and shuffling), so the
+    same config and data train the same model. The model is checked for tfmot before any
+    training.
+
+    Args:
+        dataset: A prepared dataset.
+        config: The validated `train` section.
+        log: Receives one line per epoch (`epoch 2/4 loss=... acc=... val_acc=...`);
+            None for silence.
+
+    Returns:
+        TrainedBaseline(model, accuracy, history).
+
+    Raises:
+        ModelError: the model cannot be built or loaded, or tfmot could not wrap it.
+
+    Example:
+        >>> trained = train_baseline(prepare_dataset(DataConfig(source="digits")),
+        ...                          TrainConfig(epochs=1), log=None)
+        >>> 0.0 <= trained.accuracy <= 1.0
+        True
+    """
+    keras = import_keras()
+    keras.utils.set_random_seed(config.seed)
+    model = build_baseline_model(config.model, dataset.input_shape, dataset.num_classes)
+    compile_baseline(model, config.learning_rate)
+    validation = (dataset.x_val, dataset.y_val) if len(dataset.y_val) else None
+    callbacks = [_EpochLog(log, config.epochs)] if log is not None else []
+    history: dict[str, list[float]] = {}
+    if config.epochs > 0:
+        fitted = model.fit(
+            dataset.x_train,
+            dataset.y_train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_data=validation,
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks,
+        )
+        history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
+    return TrainedBaseline(model, baseline_accuracy(model, dataset), history)
+
+
+def baseline_accuracy(model: Any, dataset: Dataset) -> float:
+    """Top-1 accuracy of a Keras model on the test split."""
+    scores = model.predict(dataset.x_test, batch_size=_EVAL_BATCH, verbose=0)
+    return float(np.mean(np.argmax(scores, axis=-1) == dataset.y_test))
+
+
+def clone_baseline(model: Any, learning_rate: float = DEFAULT_LEARNING_RATE) -> Any:
+    """A fresh, compiled copy of `model` with the same weights.
+
+    tfmot wrappers can modify the model they wrap, so every variant starts from a clone.
+
+    Example:
+        >>> copy = clone_baseline(trained.model)
+        >>> copy is not trained.model
+        True
+    """
+    keras = import_keras()
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return compile_baseline(copy, learning_rate)
+
+
+def _epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float) -> str:
+    parts = [f"epoch {epoch}/{epochs}"]
+    for key, label in (
+        ("loss", "loss"),
+        ("accuracy", "acc"),
+        ("val_loss", "val_loss"),
+        ("val_accuracy", "val_acc"),
+    ):
+        if key in logs:
+            parts.append(f"{label}={logs[key]:.4f}")
+    parts.append(f"({seconds:.1f}s)")
+    return " ".join(parts)
+
+
+def _make_epoch_log_class() -> type:
+    keras = import_keras()
+
+    class EpochLog(keras.callbacks.Callback):
+        def __init__(self, log: Log, epochs: int) -> None:
+            super().__init__()
+            self._log, self._epochs, self._start = log, epochs, 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            seconds = time.perf_counter() - self._start
+            self._log(_epoch_line(epoch + 1, self._epochs, logs or {}, seconds))
+
+    return EpochLog
+
+
+def _EpochLog(log: Log, epochs: int) -> Any:  # noqa: N802 - reads as the callback it builds
+    return _make_epoch_log_class()(log, epochs)
