@@ -1,0 +1,295 @@
+"""`mlflow-tflite benchmark MODEL`: measure one `.tflite` file or logged model.
+
+MODEL is a `.tflite` path, a model directory with an MLmodel file, or an MLflow URI
+(`models:/name/1`, `models:/name@champion`, `runs:/<id>/model`). Prints a table of
+latency per delegate and the model's size, sparsity, ops, integer-only and GPU
+compatibility; `--json` prints the whole measurement instead. `--log` records the
+metrics under the DESIGN.md names in the run named by $MLFLOW_RUN_ID (its status is left
+alone), else the active run, else a new run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlflow_tflite.cli import CommandError
+
+if TYPE_CHECKING:
+    from mlflow_tflite.measure import Measurement
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_EXPERIMENT = "mlflow-tflite"
+# BenchmarkConfig field -> the option that sets it, for one-line validation errors.
+OPTIONS = {
+    "delegates": "--delegate",
+    "primary_delegate": "--delegate",
+    "threads": "--threads",
+    "timed_runs": "--runs",
+    "warmup_runs": "--warmup",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a .tflite file, a model directory, or a models:/ or runs:/ URI",
+    )
+    parser.add_argument(
+        "--delegate",
+        action="append",
+        metavar="NAME",
+        dest="delegates",
+        help="xnnpack, builtin, reference or external:/path/lib.so; repeat for "
+        "several, the first fills the unprefixed latency metrics "
+        "(default: xnnpack and builtin)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, metavar="N", help="interpreter threads (default: 1)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=50, metavar="N", help="timed invokes per delegate (default: 50)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=5,
+        metavar="N",
+        help="untimed invokes before timing (default: 5)",
+    )
+    parser.add_argument(
+        "--no-cold-start",
+        action="store_true",
+        help="skip cold start and peak memory (fresh processes)",
+    )
+    parser.add_argument(
+        "--log",
+        action="store_true",
+        help="log the metrics to $MLFLOW_RUN_ID, the active run, or a new run",
+    )
+    parser.add_argument(
+        "--experiment",
+        default=None,
+        help=f"experiment of a new run (default: $MLFLOW_EXPERIMENT_NAME or {DEFAULT_EXPERIMENT})",
+    )
+    parser.add_argument("--json", action="store_true", help="print the measurement as JSON")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _is_uri(model: str) -> bool:
+    return "://" in model or model.startswith(("models:/", "runs:/"))
+
+
+def _model_file_in(directory: Path) -> Path:
+    """The `.tflite` of a model directory: the `tflite` flavor's `data`, sha256-checked."""
+    import yaml
+
+    mlmodel = directory / "MLmodel"
+    if mlmodel.is_file():
+        flavor = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("tflite")
+        if flavor:
+            path = directory / flavor.get("data", "model.tflite")
+            expected = flavor.get("sha256")
+            if expected and path.is_file():
+                actual = hashlib.sha256(path.read_bytes()).hexdigest()
+                if actual != expected:
+                    raise CommandError(f"{path}: sha256 does not match its MLmodel file")
+            return path
+    found = sorted(directory.rglob("*.tflite"))
+    if len(found) != 1:
+        raise CommandError(
+            f"{directory}: expected a tflite-flavor MLmodel or exactly one .tflite file, "
+            f"found {len(found)} .tflite files"
+        )
+    return found[0]
+
+
+def resolve_model(model: str, download_dir: str) -> Path:
+    """A local `.tflite` path for a file, a model directory or an MLflow model URI.
+
+    Raises:
+        CommandError: the path does not exist, the URI cannot be resolved, or the
+            directory holds no single `.tflite` model.
+    """
+    if _is_uri(model):
+        import mlflow
+
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=model, dst_path=download_dir)
+        except Exception as error:  # noqa: BLE001 - any MLflow failure is one line for the user
+            raise CommandError(f"{model}: {_first_line(error)}") from None
+        path = Path(local)
+        return _model_file_in(path) if path.is_dir() else path
+    path = Path(model)
+    if path.is_dir():
+        return _model_file_in(path)
+    if not path.is_file():
+        raise CommandError(f"{model}: no such file")
+    return path
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from mlflow_tflite.config.benchmark import BenchmarkConfig
+
+    delegates = args.delegates or ["xnnpack", "builtin"]
+    try:
+        return BenchmarkConfig(
+            delegates=delegates,
+            primary_delegate=delegates[0],
+            threads=args.threads,
+            warmup_runs=args.warmup,
+            timed_runs=args.runs,
+            cold_start=not args.no_cold_start,
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        option = OPTIONS.get(str(first["loc"][0]) if first["loc"] else "", "--delegate")
+        raise CommandError(f"{option}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def _fmt(value: float | None) -> str:
+    # 0.1 microsecond resolution: a tiny model's invoke takes a few microseconds.
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_report(m: Measurement, model: str) -> str:
+    """The latency table per delegate, then the model facts."""
+    from tabulate import tabulate
+
+    rows = []
+    for name, r in m.latency.items():
+        role = "primary" if name == m.delegate else ""
+        if r.supported:
+            rows.append(
+                [
+                    name,
+                    role,
+                    _fmt(r.p50_ms),
+                    _fmt(r.p90_ms),
+                    _fmt(r.p99_ms),
+                    _fmt(r.mean_ms),
+                    _fmt(r.std_ms),
+                    "",
+                ]
+            )
+        else:
+            rows.append([name, "unsupported", "-", "-", "-", "-", "-", r.reason])
+    latency = tabulate(
+        rows,
+        headers=["delegate", "", "p50 ms", "p90 ms", "p99 ms", "mean ms", "std ms", "note"],
+        tablefmt="github",
+        disable_numparse=True,
+    )
+    first = next(iter(m.latency.values()))
+    inspection = m.inspection
+    gpu = {True: "yes", False: "no", None: "unknown"}[inspection.gpu_compatible]
+    if inspection.gpu_incompatible_ops:
+        gpu += f" ({'; '.join(inspection.gpu_incompatible_ops)})"
+    facts = [
+        ["model", model],
+        ["size", f"{m.size_bytes:,} bytes"],
+        ["gzip size", f"{m.gzip_size_bytes:,} bytes"],
+        ["sparsity", f"{inspection.sparsity:.1%}"],
+        ["unique weight values (max per kernel)", inspection.unique_weight_values],
+        [
+            "ops",
+            f"{inspection.op_count} ("
+            + ", ".join(f"{k} {v}" for k, v in inspection.op_histogram.items())
+            + ")",
+        ],
+        ["integer-only", "yes" if inspection.integer_only else "no"],
+        ["GPU delegate compatible", gpu],
+    ]
+    if m.cold_start is not None:
+        facts += [
+            [
+                f"cold start (median of {m.cold_start.runs} fresh processes)",
+                f"{m.cold_start.cold_start_ms:.2f} ms",
+            ],
+            ["peak memory over baseline", f"{m.cold_start.peak_memory_mb:.2f} MB"],
+        ]
+    if m.primary_fallback_reason:
+        facts.append(["primary delegate", f"{m.delegate} ({m.requested_delegate} unsupported)"])
+    settings = (
+        f"threads={first.threads} warm-up={first.warmup_runs} "
+        f"timed runs={first.timed_runs} input={first.input_source}"
+    )
+    return f"{latency}\n{settings}\n\n{tabulate(facts, tablefmt='plain')}"
+
+
+def log_measurement(m: Measurement, model: str, experiment: str | None) -> str:
+    """Log metrics, the `delegate` tag and the full measurement; returns the run id.
+
+    Through the client, not the fluent API: an existing run keeps its status (it belongs
+    to whoever started it), and no process-wide active experiment is changed.
+    """
+    import mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    mlflow.set_tracking_uri(uri)
+    active = mlflow.active_run()
+    target = os.environ.get("MLFLOW_RUN_ID") or (active.info.run_id if active else None)
+    created = False
+    try:
+        client = mlflow.MlflowClient()
+        if target is None:
+            name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+            found = client.get_experiment_by_name(name)
+            experiment_id = found.experiment_id if found else client.create_experiment(name)
+            run_name = f"benchmark-{Path(model).stem}"
+            target = client.create_run(experiment_id, run_name=run_name).info.run_id
+            created = True
+        _log_to(client, target, m, model)
+        if created:
+            client.set_terminated(target)
+    except Exception as error:  # noqa: BLE001 - tracking failures are one line for the user
+        if created:
+            mlflow.MlflowClient().set_terminated(target, status="FAILED")
+        raise CommandError(f"logging to MLflow ({uri}) failed: {_first_line(error)}") from None
+    return target
+
+
+def _log_to(client: Any, run_id: str, m: Measurement, model: str) -> None:
+    import time
+
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in m.metrics().items()],
+        tags=[RunTag("delegate", m.delegate), RunTag("mlflow_tflite.benchmark.model", model)],
+    )
+    client.log_dict(run_id, m.to_dict(), "benchmark/measurement.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlflow_tflite.measure import MeasureError, measure_variant
+
+    config = _config(args)
+    with tempfile.TemporaryDirectory(prefix="mlflow-tflite-benchmark-") as download_dir:
+        path = resolve_model(args.model, download_dir)
+        try:
+            measurement = measure_variant(path, config=config)
+        except (FileNotFoundError, ValueError, MeasureError) as error:
+            raise CommandError(_first_line(error)) from None
+    run_id = log_measurement(measurement, args.model, args.experiment) if args.log else None
+    if args.json:
+        print(json.dumps({**measurement.to_dict(), "run_id": run_id}, indent=2, default=str))
+    else:
+        print(format_report(measurement, args.model))
+        if run_id:
+            print(f"\nlogged {len(measurement.metrics())} metrics to run {run_id}")
+    return 0
