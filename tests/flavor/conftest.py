@@ -10,6 +10,16 @@ import pytest
 from tests.helpers import multi_io_model, tiny_cnn, to_tflite
 
 
+@pytest.fixture(autouse=True)
+def _no_active_experiment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start each test without an experiment another test chose on another tracking store."""
+    import mlflow.tracking.fluent
+
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+
+
 @pytest.fixture(scope="session")
 def cnn():
     return tiny_cnn()
