@@ -26,7 +26,12 @@ PROBE_TIMEOUT_S = 120
 
 @dataclass(frozen=True)
 class ColdStart:
-    """Median cold start (load + allocate + first invoke) and peak memory over runs."""
+    """Median cold start (load + allocate + first invoke) and peak memory over runs.
+
+    `anon_delta_mb` / `file_delta_mb` split the resident growth after the first invoke
+    into heap (weights copied, tensor arena) and file-backed pages (the model file and
+    LiteRT code touched for the first time).
+    """
 
     cold_start_ms: float
     peak_memory_mb: float
@@ -34,9 +39,11 @@ class ColdStart:
     delegate: str
     threads: int | None
     samples_ms: list[float]
+    anon_delta_mb: float = 0.0
+    file_delta_mb: float = 0.0
     peak_memory_definition: str = (
-        "peak RSS during load+allocate+first invoke minus RSS after importing LiteRT, "
-        "in a fresh process"
+        "peak RSS during load+allocate+first invoke minus RSS after importing LiteRT "
+        "and NumPy, in a fresh process"
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,4 +104,6 @@ def measure_cold_start(
         delegate=delegate,
         threads=threads,
         samples_ms=times,
+        anon_delta_mb=float(np.median([s["anon_delta_mb"] for s in samples])),
+        file_delta_mb=float(np.median([s["file_delta_mb"] for s in samples])),
     )

@@ -6,7 +6,8 @@ so nothing the parent imported or loaded before is warm here.
 
 Peak memory is the peak resident set size (VmHWM) during load + allocate + first invoke
 minus the resident set size just before loading, after LiteRT and NumPy are imported: it
-is the memory the model itself costs, not the interpreter library. The kernel's peak
+is what loading and running the model costs (its weights, the tensor arena, the model
+file's pages, and the LiteRT code pages its first run touches), not the imports. The kernel's peak
 counter is reset after the imports (`/proc/self/clear_refs`), so import-time spikes do
 not count; where that reset is not allowed the peak since process start is used, which
 can only overstate.
@@ -41,11 +42,13 @@ def _reset_peak() -> bool:
 def probe(model_path: str, delegate: str, threads: int | None) -> dict[str, float | bool]:
     """Cold start and peak memory of one model in this (fresh) process."""
     import numpy as np
+    from ai_edge_litert import interpreter as _  # noqa: F401 - imported before the baseline
 
     from mlflow_tflite.litert import make_interpreter
 
     peak_reset = _reset_peak()
     baseline_kb = _status_kb("VmRSS")
+    anon_kb, file_kb = _status_kb("RssAnon"), _status_kb("RssFile")
     start = time.perf_counter_ns()
     interpreter = make_interpreter(model_path, delegate=delegate, threads=threads)
     for detail in interpreter.get_input_details():
@@ -57,6 +60,10 @@ def probe(model_path: str, delegate: str, threads: int | None) -> dict[str, floa
         "cold_start_ms": elapsed_ns / 1e6,
         "peak_memory_mb": max(peak_kb - baseline_kb, 0) / 1024.0,
         "baseline_rss_mb": baseline_kb / 1024.0,
+        # Where the memory went: heap (weights, arena) versus pages of the model file and of
+        # LiteRT's own code touched for the first time.
+        "anon_delta_mb": (_status_kb("RssAnon") - anon_kb) / 1024.0,
+        "file_delta_mb": (_status_kb("RssFile") - file_kb) / 1024.0,
         "peak_reset": peak_reset,
     }
 
