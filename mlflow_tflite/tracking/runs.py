@@ -147,19 +147,31 @@ def log_parent(
     params: dict[str, Any],
     *,
     baseline_accuracy: float,
+    history: dict[str, list[float]] | None = None,
     datasets: Sequence[tuple[Any, str]] = (),
 ) -> None:
     """Log the flattened params, `params.yaml`, the baseline accuracy and the datasets.
 
     Args:
         params: the validated params as a JSON-able mapping (what actually ran).
+        history: the baseline's per-epoch training curves, logged as `baseline/<name>`
+            with the epoch as step.
         datasets: `(mlflow.data.Dataset, context)` pairs for `log_input`.
     """
     import mlflow
     import yaml
+    from mlflow.entities import Metric
 
     _log_batch(run_id, params=flatten(params), metrics={"baseline_accuracy": baseline_accuracy})
     client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
+    curves = [
+        Metric(f"baseline/{name}", float(value), now, epoch)
+        for name, values in (history or {}).items()
+        for epoch, value in enumerate(values, start=1)
+    ]
+    if curves:
+        client.log_batch(run_id, metrics=curves)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "params.yaml"
         path.write_text(yaml.safe_dump(params, sort_keys=False))
@@ -177,13 +189,14 @@ def log_parent(
 
 
 def numpy_dataset(features: Any, targets: Any, name: str, digest: str, source: str) -> Any:
-    """An `mlflow.data` dataset whose digest is our data version."""
+    """An `mlflow.data` dataset whose digest is our data version (cut to MLflow's 36 chars;
+    the full version is the runs' `data_version` tag)."""
     import mlflow.data
 
     with warnings.catch_warnings():
         # MLflow registers its local-file source twice and warns that a path is ambiguous.
         warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
-        return mlflow.data.from_numpy(features, targets=targets, name=name, digest=digest,
+        return mlflow.data.from_numpy(features, targets=targets, name=name, digest=digest[:36],
                                       source=str(Path(source).resolve()))
 
 
@@ -280,15 +293,6 @@ def log_report(run_id: str, paths: dict[str, Path]) -> None:
     client = MlflowClient()
     for key in ("plot", "csv", "markdown"):
         client.log_artifact(run_id, str(paths[key]))
-
-
-def log_decision(run_id: str, summary: str) -> None:
-    """Record the promotion outcome on the parent run (tag and `promotion.txt`)."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    client.set_tag(run_id, "mlflow_tflite.promotion", summary[:MAX_TAG_CHARS])
-    client.log_text(run_id, summary + "\n", "promotion.txt")
 
 
 def end_run(run_id: str, ok: bool) -> None:

@@ -1,0 +1,362 @@
+"""The `optimize` Prefect flow: data -> baseline -> variants (compress, convert, measure,
+log) -> report -> promote.
+
+Orchestration only; every step is a library function (`mlflow_tflite.pipeline.steps`,
+`mlflow_tflite.tracking`). Tasks pass small handles (keys, paths), never Keras models
+between runners, except compress -> convert, which hand over the in-memory model.
+
+Fan-out: every variant's compress -> convert -> measure chain is submitted at once; the
+TensorFlow and timing steps serialise on `COMPUTE_LOCK` (see flows/runner.py), logging
+to MLflow runs in parallel as soon as a variant is done. A failing variant fails only
+itself: the flow reads each chain's states, logs the failure as a FAILED child run and
+moves on. The flow fails only when the baseline fails or no variant succeeds.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+
+from flows.runner import COMPUTE_LOCK, make_task_runner
+from mlflow_tflite import tracking
+from mlflow_tflite.config import Params, VariantConfig, load_params
+from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
+from mlflow_tflite.tracking import FAILED, VariantRecord
+
+# Seconds; generous for 2 cores, finite so a hung step cannot hold a schedule forever.
+TIMEOUTS = {
+    "prepare": 600,
+    "baseline": 1800,
+    "compress": 1800,
+    "convert": 600,
+    "measure": 900,
+    "tracking": 300,
+}
+# Only steps that talk to the tracking server retry: the rest are deterministic.
+TRACKING_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
+COMMON = {"cache_policy": NO_CACHE}
+
+
+@task(name="prepare-data", timeout_seconds=TIMEOUTS["prepare"], **COMMON)
+def prepare_data(params: Params, store: ArtifactStore) -> steps.PreparedData:
+    data = steps.prepare(params, store)
+    print(f"data: {data.source} version {data.version} ({'reused' if data.reused else 'prepared'})")
+    return data
+
+
+@task(name="train-baseline", timeout_seconds=TIMEOUTS["baseline"], **COMMON)
+def train_baseline(
+    params: Params, data: steps.PreparedData, store: ArtifactStore
+) -> steps.Baseline:
+    with COMPUTE_LOCK:
+        baseline = steps.train_baseline(params, data, store)
+    state = "reused" if baseline.reused else "trained"
+    print(f"baseline: Keras test accuracy {baseline.accuracy:.4f} ({state})")
+    return baseline
+
+
+@task(task_run_name="compress-{variant.name}", timeout_seconds=TIMEOUTS["compress"], **COMMON)
+def compress(
+    variant: VariantConfig, params: Params, baseline: steps.Baseline, data: steps.PreparedData
+) -> Any:
+    with COMPUTE_LOCK:
+        return steps.compress(variant, params, baseline, data)
+
+
+@task(task_run_name="convert-{variant.name}", timeout_seconds=TIMEOUTS["convert"], **COMMON)
+def convert(
+    variant: VariantConfig, model: Any, data: steps.PreparedData, store: ArtifactStore, key: str
+) -> steps.Build:
+    with COMPUTE_LOCK:
+        return steps.convert(variant, model, data, store, key)
+
+
+@task(task_run_name="measure-{variant.name}", timeout_seconds=TIMEOUTS["measure"], **COMMON)
+def measure(
+    variant: VariantConfig,
+    params: Params,
+    build: steps.Build,
+    baseline: steps.Baseline,
+    data: steps.PreparedData,
+    store: ArtifactStore,
+    key: str,
+) -> dict[str, Any]:
+    with COMPUTE_LOCK:
+        return steps.measure(variant, params, build, baseline, data, store, key)
+
+
+@task(name="start-tracking", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
+def start_tracking(uri: str, experiment: str, run_name: str, tags: dict[str, str]) -> str:
+    tracking.configure_tracking(uri)
+    return tracking.start_parent_run(tracking.ensure_experiment(experiment), run_name, tags)
+
+
+@task(name="log-parent", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
+def log_parent(
+    uri: str, run_id: str, params: Params, data: steps.PreparedData, baseline: steps.Baseline
+) -> None:
+    tracking.configure_tracking(uri)
+    dataset = steps.load_prepared(data.directory, data.version)
+    datasets = [
+        (
+            tracking.runs.numpy_dataset(x, y, f"{data.source}-{split}", data.version,
+                                        data.directory),
+            context,
+        )
+        for x, y, split, context in (
+            (dataset.x_train, dataset.y_train, "train", "training"),
+            (dataset.x_test, dataset.y_test, "test", "testing"),
+        )
+    ]
+    tracking.log_parent(
+        run_id,
+        params.model_dump(mode="json"),
+        baseline_accuracy=baseline.accuracy,
+        history=baseline.history,
+        datasets=datasets,
+    )
+
+
+@task(task_run_name="log-{record.name}", timeout_seconds=TIMEOUTS["tracking"],
+      **TRACKING_RETRIES, **COMMON)
+def log_variant(
+    uri: str, parent_run_id: str, record: VariantRecord, tags: dict[str, str], example: Any
+) -> VariantRecord:
+    tracking.configure_tracking(uri)
+    tracking.log_variant(parent_run_id, record, common_tags=tags, input_example=example)
+    if record.ok:
+        print(f"variant {record.name}: logged run {record.run_id}")
+    else:
+        print(f"variant {record.name}: FAILED at {record.failed_step}: {record.error}")
+    return record
+
+
+@task(name="report", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
+def report(uri: str, parent_run_id: str, records: list[VariantRecord], reports_dir: str) -> dict:
+    tracking.configure_tracking(uri)
+    paths = tracking.write_reports(records, reports_dir)
+    tracking.log_report(parent_run_id, paths)
+    return {name: str(path) for name, path in paths.items()}
+
+
+@task(name="promote", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
+def promote(
+    uri: str,
+    parent_run_id: str,
+    params: Params,
+    baseline: steps.Baseline,
+    data: steps.PreparedData,
+    example: Any,
+) -> dict[str, Any] | None:
+    """Apply the promotion policy to this flow run; None when `promote.enabled` is false."""
+    if not params.promote.enabled:
+        print("promotion: disabled (promote.enabled: false)")
+        return None
+    import mlflow
+
+    from mlflow_tflite.registry import promote_flow_run
+
+    tracking.configure_tracking(uri)
+
+    def remeasure(model_uri: str) -> dict[str, float]:
+        # A champion measured on another data version is measured again on this one.
+        return steps.remeasure(model_uri, params, baseline, data)
+
+    def validate(version: Any) -> None:
+        # The registered version must load and predict before any alias moves to it.
+        mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}").predict(example)
+
+    decision = promote_flow_run(parent_run_id, params.mlflow.registered_model_name,
+                                params.promote, remeasure=remeasure, validate=validate)
+    print(f"promotion: {decision.summary}")
+    return {"summary": decision.summary, **decision.to_dict()}
+
+
+def _failure(future: PrefectFuture) -> BaseException | None:
+    future.wait()
+    if future.state.is_completed():
+        return None
+    try:
+        future.result()
+    except BaseException as error:  # noqa: BLE001 - the variant's error, recorded not raised
+        return error
+    return RuntimeError(f"{future.state.name}: {future.state.message}")
+
+
+def _record(variant: VariantConfig, **fields: Any) -> VariantRecord:
+    return VariantRecord(
+        name=variant.name,
+        technique=variant.technique,
+        quantization=variant.convert.quantization,
+        **fields,
+    )
+
+
+def _failed_record(variant: VariantConfig, step: str, error: BaseException) -> VariantRecord:
+    message = f"{type(error).__name__}: {error}".strip()
+    detail = "".join(traceback.format_exception(error))
+    return _record(variant, status=FAILED, error=message.splitlines()[0], traceback=detail,
+                   failed_step=step)
+
+
+def _markdown(records: list[VariantRecord], decision: dict[str, Any] | None, run_id: str) -> str:
+    table = tracking.format_table(tracking.variant_rows(records), "markdown")
+    outcome = decision["summary"] if decision else "no promotion"
+    return f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n## Promotion\n\n{outcome}\n"
+
+
+@flow(name="optimize", log_prints=True, task_runner=make_task_runner())
+def optimize(
+    params_path: str = "params.yaml",
+    overrides: list[str] | None = None,
+    cache_dir: str = DEFAULT_CACHE_DIR,
+    use_cache: bool = True,
+    reports_dir: str = "reports",
+) -> dict[str, Any]:
+    """Train the baseline, build, measure and log every variant, report and promote.
+
+    Args:
+        params_path: the params.yaml to run.
+        overrides: `KEY=VALUE` dotted-path overrides (`train.epochs=3`).
+        cache_dir: the incremental artifact store.
+        use_cache: False rebuilds everything (the store is still refreshed).
+        reports_dir: where `variants.csv`, `variants.md`, `metrics.json` and `pareto.png` go.
+
+    Returns:
+        `parent_run_id`, `tracking_uri`, `experiment`, `data_version`, `variants` (records
+        as dicts), `decision` (or None), `reports` (paths) and `ran` (what was computed
+        rather than reused: `prepare`, `baseline` flags and `compress`, `convert`,
+        `measure` variant-name lists).
+
+    Raises:
+        ParamsError: the params do not validate (before any work or MLflow run).
+        RuntimeError: the baseline failed or no variant succeeded.
+    """
+    from prefect.runtime import flow_run
+
+    params = load_params(params_path, overrides or [])
+    uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
+    tracking.configure_tracking(uri)
+    store = ArtifactStore(cache_dir, enabled=use_cache)
+    commit = tracking.git_commit()
+
+    data = prepare_data(params, store)
+    tags = {"data_version": data.version, "git_commit": commit}
+    parent_tags = {**tags, tracking.runs.FLOW_RUN_TAG: str(flow_run.id or "")}
+    parent_run_id = start_tracking(uri, params.mlflow.experiment,
+                                   f"optimize-{flow_run.name or 'local'}", parent_tags)
+    ran: dict[str, Any] = {"prepare": not data.reused, "baseline": False,
+                           "compress": [], "convert": [], "measure": []}
+    try:
+        baseline = train_baseline(params, data, store)
+    except BaseException:
+        tracking.runs.end_run(parent_run_id, ok=False)
+        raise
+    ran["baseline"] = not baseline.reused
+    parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
+    example = _input_example(data)
+
+    chains = [_submit_variant(v, params, baseline, data, store, ran) for v in params.variants]
+    logged = [
+        log_variant.submit(uri, parent_run_id, _collect(variant, chain, ran), tags, example)
+        for variant, chain in zip(params.variants, chains, strict=True)
+    ]
+    records = [_logged_record(future, variant) for future, variant in
+               zip(logged, params.variants, strict=True)]
+    parent_logged.result()
+
+    succeeded = [r for r in records if r.ok]
+    reports = report(uri, parent_run_id, records, reports_dir)
+    decision = (promote(uri, parent_run_id, params, baseline, data, example)
+                if succeeded else None)
+    create_markdown_artifact(
+        key="mlflow-tflite-variants",
+        markdown=_markdown(records, decision, parent_run_id),
+        description="Variants of this flow run and the promotion decision",
+    )
+    tracking.runs.end_run(parent_run_id, ok=bool(succeeded))
+    if not succeeded:
+        failures = "; ".join(f"{r.name}: {r.error}" for r in records)
+        raise RuntimeError(f"no variant succeeded ({failures})")
+    return {
+        "parent_run_id": parent_run_id,
+        "tracking_uri": uri,
+        "experiment": params.mlflow.experiment,
+        "data_version": data.version,
+        "variants": [r.to_dict() for r in records],
+        "decision": decision,
+        "reports": reports,
+        "ran": ran,
+    }
+
+
+def _input_example(data: steps.PreparedData) -> Any:
+    return steps.load_prepared(data.directory, data.version).x_test[:2]
+
+
+def _submit_variant(
+    variant: VariantConfig,
+    params: Params,
+    baseline: steps.Baseline,
+    data: steps.PreparedData,
+    store: ArtifactStore,
+    ran: dict[str, Any],
+) -> dict[str, Any]:
+    """Submit the steps of one variant that the store cannot answer; returns the chain."""
+    key = steps.build_key(baseline.key, variant)
+    mkey = steps.measure_key(key, baseline.key, params)
+    chain: dict[str, Any] = {"build": steps.stored_build(store, key),
+                             "measurement": steps.stored_measurement(store, mkey)}
+    if chain["build"] is None:
+        chain["compress"] = compress.submit(variant, params, baseline, data)
+        chain["build"] = convert.submit(variant, chain["compress"], data, store, key)
+        chain["convert"] = chain["build"]
+    if chain["measurement"] is None:
+        chain["measurement"] = measure.submit(variant, params, chain["build"], baseline, data,
+                                              store, mkey)
+        chain["measure"] = chain["measurement"]
+    return chain
+
+
+def _collect(variant: VariantConfig, chain: dict[str, Any], ran: dict[str, Any]) -> VariantRecord:
+    """Wait for a variant's chain and turn it into a record (failed at the first bad step)."""
+    for step in ("compress", "convert", "measure"):
+        if step not in chain:
+            continue
+        error = _failure(chain[step])
+        if error is not None:
+            return _failed_record(variant, step, error)
+        ran[step].append(variant.name)
+    build = chain["build"].result() if isinstance(chain["build"], PrefectFuture) else chain["build"]
+    measurement = chain["measurement"]
+    if isinstance(measurement, PrefectFuture):
+        measurement = measurement.result()
+    reused = "compress" not in chain and "measure" not in chain
+    return _record(
+        variant,
+        metrics=dict(measurement["metrics"]),
+        delegate=measurement.get("delegate", ""),
+        measurement=measurement,
+        tflite_path=build.tflite_path,
+        reused=reused,
+    )
+
+
+def _logged_record(future: PrefectFuture, variant: VariantConfig) -> VariantRecord:
+    """The logged record; a variant whose logging failed after retries becomes FAILED."""
+    error = _failure(future)
+    if error is None:
+        return future.result()
+    return _failed_record(variant, "log", error)
+
+
+def run_flow(params_path: str | Path = "params.yaml", overrides: list[str] | None = None,
+             **options: Any) -> dict[str, Any]:
+    """Run the flow in-process (embedded Prefect unless PREFECT_API_URL is set)."""
+    return optimize(params_path=str(params_path), overrides=list(overrides or []), **options)

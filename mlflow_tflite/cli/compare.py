@@ -1,0 +1,56 @@
+"""`mlflow-tflite compare`: the variants of one flow run as a table, CSV or markdown."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mlflow_tflite.cli import CommandError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-id", metavar="PARENT",
+                        help="the flow's parent run (default: the latest flow run)")
+    parser.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
+    parser.add_argument("--output", metavar="FILE", help="write there instead of printing")
+    parser.add_argument("--params", default="params.yaml", metavar="FILE",
+                        help="where the `mlflow` section (tracking URI, experiment) is read "
+                        "from, if the file exists")
+    parser.add_argument("--experiment", help="experiment to search (default: from params)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlflow_tflite.config import MlflowConfig, ParamsError, load_params
+    from mlflow_tflite.tracking import (
+        configure_tracking,
+        format_table,
+        latest_flow_run,
+        load_records,
+        resolve_tracking_uri,
+        variant_rows,
+    )
+
+    settings = MlflowConfig()
+    if Path(args.params).is_file():
+        try:
+            settings = load_params(args.params).mlflow
+        except ParamsError as error:
+            raise CommandError(str(error)) from None
+    configure_tracking(resolve_tracking_uri(settings.tracking_uri))
+    experiment = args.experiment or settings.experiment
+    run_id = args.run_id or latest_flow_run(experiment)
+    if run_id is None:
+        raise CommandError(f"no flow run in experiment {experiment!r}; run `mlflow-tflite run`")
+    try:
+        records = load_records(run_id)
+    except Exception as error:  # noqa: BLE001 - MLflow's not-found is one line for the user
+        raise CommandError(f"run {run_id}: {str(error).splitlines()[0]}") from None
+    if not records:
+        raise CommandError(f"run {run_id} has no variant runs (is it a flow's parent run?)")
+    text = format_table(variant_rows(records), args.format)
+    if args.output:
+        Path(args.output).write_text(text if text.endswith("\n") else text + "\n")
+        print(f"wrote {len(records)} variants of run {run_id} to {args.output}")
+    else:
+        print(text)
+    return 0

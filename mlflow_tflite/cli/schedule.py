@@ -1,0 +1,39 @@
+"""`mlflow-tflite schedule`: serve the flow as a Prefect deployment on a cron schedule."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlflow_tflite.cli import CommandError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cron", required=True, metavar="EXPR",
+                        help="cron schedule, e.g. '0 3 * * *' (quote it)")
+    parser.add_argument("--name", default=None, help="deployment name "
+                        "(default: mlflow-tflite-optimize)")
+    parser.add_argument("--params", default="params.yaml", metavar="FILE")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a param for every scheduled run")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlflow_tflite.config import ParamsError, load_params
+
+    try:
+        # Fail now, not at 3 a.m. in the first scheduled run.
+        load_params(args.params, args.overrides)
+    except ParamsError as error:
+        raise CommandError(str(error)) from None
+
+    from flows.schedule import DEFAULT_NAME, build_deployment, serve
+
+    try:
+        deployment = build_deployment(args.cron, args.name or DEFAULT_NAME, args.params,
+                                      args.overrides)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(f"serving deployment optimize/{deployment.name} on cron '{args.cron}' "
+          f"with {args.params}; Ctrl-C stops")
+    serve(deployment)
+    return 0

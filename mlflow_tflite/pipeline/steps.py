@@ -1,0 +1,239 @@
+"""The steps of the optimization flow as plain functions over the artifact store.
+
+Each step reads its inputs from, and writes its output to, the ArtifactStore, and passes
+on only small, picklable handles (keys and paths), so any task runner (threads,
+processes, a Dask cluster) can run it. `flows/optimize.py` wraps each in a Prefect task;
+`mlflow-tflite run --only prepare` (the DVC `prepare` stage) calls `prepare` directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlflow_tflite.config import ConvertConfig, Params, VariantConfig
+from mlflow_tflite.pipeline.cache import ArtifactStore, code_version, content_key
+
+MODEL_FILE = "model.tflite"
+BASELINE_FILE = "baseline.keras"
+REFERENCE_FILE = "reference_outputs.npy"
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The prepared dataset on disk and its content version."""
+
+    directory: str
+    version: str
+    source: str
+    reused: bool
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The trained Keras baseline in the store, its accuracy and the fp32 reference."""
+
+    key: str
+    directory: str
+    accuracy: float
+    fp32_size_bytes: int
+    history: dict[str, list[float]]
+    reused: bool
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.directory) / BASELINE_FILE
+
+    @property
+    def reference_path(self) -> Path:
+        return Path(self.directory) / REFERENCE_FILE
+
+
+@dataclass(frozen=True)
+class Build:
+    """A converted variant in the store."""
+
+    key: str
+    tflite_path: str
+
+
+@lru_cache(maxsize=2)
+def load_prepared(directory: str, version: str) -> Any:
+    """The prepared dataset, read (and hash-checked) once per process and version."""
+    from mlflow_tflite.data import load_dataset
+
+    dataset = load_dataset(directory)
+    if dataset.version != version:
+        raise ValueError(f"{directory}: holds data version {dataset.version}, expected {version}")
+    return dataset
+
+
+def _section(value: Any) -> Any:
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
+def prepare_key(params: Params) -> str:
+    data = params.data.model_dump(mode="json", exclude={"output_dir"})
+    return content_key("prepare", data, code_version("prepare"))
+
+
+def baseline_key(params: Params, data_version: str) -> str:
+    return content_key("baseline", data_version, _section(params.train), code_version("baseline"))
+
+
+def build_key(base_key: str, variant: VariantConfig) -> str:
+    # The name is left out: renaming a variant reuses its build.
+    recipe = variant.model_dump(mode="json", exclude={"name"})
+    return content_key("build", base_key, recipe, code_version("build"))
+
+
+def measure_key(build: str, base_key: str, params: Params) -> str:
+    return content_key(
+        "measure", build, base_key, _section(params.benchmark), code_version("measure")
+    )
+
+
+def prepare(params: Params, store: ArtifactStore) -> PreparedData:
+    """Prepare the dataset into `data.output_dir`, or reuse it when already prepared.
+
+    The prepared directory is reused when the store remembers preparing it from the same
+    `data` section and code, and its content still hashes to the recorded version.
+    """
+    from mlflow_tflite.data import load_dataset, prepare_dataset, save_dataset
+
+    directory = Path(params.data.output_dir)
+    key = prepare_key(params)
+    if store.get("prepare", key) is not None and directory.is_dir():
+        recorded = store.meta("prepare", key)["version"]
+        try:
+            if load_dataset(directory).version == recorded:
+                return PreparedData(str(directory), recorded, params.data.source, reused=True)
+        except Exception:  # noqa: BLE001 - a damaged directory is prepared again
+            pass
+    dataset = prepare_dataset(params.data)
+    save_dataset(dataset, directory)
+    with store.put("prepare", key, {"version": dataset.version, "directory": str(directory)}):
+        pass
+    return PreparedData(str(directory), dataset.version, params.data.source, reused=False)
+
+
+def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> Baseline:
+    """Train the Keras baseline (or reuse the stored one) and its fp32 reference outputs."""
+    key = baseline_key(params, data.version)
+    if (entry := store.get("baseline", key)) is not None:
+        meta = store.meta("baseline", key)
+        return Baseline(key, str(entry), meta["accuracy"], meta["fp32_size_bytes"],
+                        meta.get("history", {}), reused=True)
+
+    from mlflow_tflite import convert, measure, train
+
+    dataset = load_prepared(data.directory, data.version)
+    trained = train.train_baseline(dataset, params.train)
+    fp32 = convert.convert_model(trained.model, ConvertConfig(quantization="none"), dataset)
+    reference = measure.predict_outputs(fp32, dataset.x_test)
+    meta = {"accuracy": trained.accuracy, "fp32_size_bytes": len(fp32),
+            "history": trained.history, "data_version": data.version}
+    with store.put("baseline", key, meta) as tmp:
+        trained.model.save(tmp / BASELINE_FILE)
+        np.save(tmp / REFERENCE_FILE, reference)
+    return Baseline(key, str(store.path("baseline", key)), trained.accuracy, len(fp32),
+                    trained.history, reused=False)
+
+
+def load_baseline_model(baseline: Baseline, params: Params) -> Any:
+    """A fresh, compiled Keras copy of the stored baseline: every variant starts from its own
+    (tfmot wrappers can alter the model they wrap)."""
+    from mlflow_tflite._tf import import_keras
+    from mlflow_tflite.train import compile_baseline
+
+    keras = import_keras()
+    # Our own store's file: custom layers of a user model need the unsafe (full) loader.
+    model = keras.models.load_model(baseline.model_path, compile=False, safe_mode=False)
+    return compile_baseline(model, params.train.learning_rate)
+
+
+def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData) -> Any:
+    """Apply the variant's compression steps to a fresh copy of the baseline (Keras model)."""
+    from mlflow_tflite import compress as techniques
+
+    model = load_baseline_model(baseline, params)
+    if not variant.compress.steps:
+        return model
+    dataset = load_prepared(data.directory, data.version)
+    return techniques.compress_model(model, variant.compress, dataset, params.train)
+
+
+def convert(
+    variant: VariantConfig, model: Any, data: PreparedData, store: ArtifactStore, key: str
+) -> Build:
+    """Convert the (compressed) Keras model to `.tflite` and store it under `key`."""
+    from mlflow_tflite import convert as recipes
+
+    dataset = load_prepared(data.directory, data.version)
+    flatbuffer = recipes.convert_model(model, variant.convert, dataset)
+    meta = {"variant": variant.name, "recipe": variant.model_dump(mode="json")}
+    with store.put("build", key, meta) as tmp:
+        (tmp / MODEL_FILE).write_bytes(flatbuffer)
+    return Build(key, str(store.path("build", key) / MODEL_FILE))
+
+
+def stored_build(store: ArtifactStore, key: str) -> Build | None:
+    entry = store.get("build", key)
+    return None if entry is None else Build(key, str(entry / MODEL_FILE))
+
+
+def measure(
+    variant: VariantConfig,
+    params: Params,
+    build: Build,
+    baseline: Baseline,
+    data: PreparedData,
+    store: ArtifactStore,
+    key: str,
+) -> dict[str, Any]:
+    """Measure the `.tflite` and store the result under `key`; returns the measurement.
+
+    The measurement is a JSON mapping with `metrics` (DESIGN.md names), `delegate` (the
+    primary delegate) and everything `measure_variant` reports, settings included.
+    """
+    measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
+    with store.put("measure", key, {"variant": variant.name}) as tmp:
+        (tmp / "measurement.json").write_text(json.dumps(measurement, indent=2, default=str))
+    return measurement
+
+
+def remeasure(
+    model_uri: str, params: Params, baseline: Baseline, data: PreparedData
+) -> dict[str, float]:
+    """Metrics of a registered `.tflite` model on this run's data and benchmark settings."""
+    import mlflow
+
+    local = Path(mlflow.artifacts.download_artifacts(model_uri))
+    return _measure_file(next(local.rglob("*.tflite")), params, baseline, data).metrics()
+
+
+def _measure_file(path: str | Path, params: Params, baseline: Baseline, data: PreparedData) -> Any:
+    from mlflow_tflite.measure import measure_variant
+
+    dataset = load_prepared(data.directory, data.version)
+    return measure_variant(
+        path,
+        dataset.x_test,
+        dataset.y_test,
+        config=params.benchmark,
+        baseline_accuracy=baseline.accuracy,
+        reference_outputs=np.load(baseline.reference_path),
+        fp32_size_bytes=baseline.fp32_size_bytes,
+    )
+
+
+def stored_measurement(store: ArtifactStore, key: str) -> dict[str, Any] | None:
+    entry = store.get("measure", key)
+    if entry is None:
+        return None
+    return json.loads((entry / "measurement.json").read_text())

@@ -1,0 +1,55 @@
+"""Real Prefect (a session-scoped test harness), tiny params files for whole flows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+# digits, one epoch, a handful of timed runs: a whole flow in well under a minute.
+TINY_PARAMS: dict[str, Any] = {
+    "data": {"source": "digits", "seed": 0},
+    "train": {"epochs": 1, "batch_size": 64, "seed": 0},
+    "variants": [
+        {"name": "fp32", "convert": {"quantization": "none"}},
+        {"name": "int8", "convert": {"quantization": "int8", "io_type": "int8"}},
+        {
+            "name": "pruned-dynamic",
+            "compress": {"prune": {"final_sparsity": 0.5, "epochs": 1}},
+            "convert": {"quantization": "dynamic"},
+        },
+    ],
+    "benchmark": {
+        "delegates": ["xnnpack", "builtin"],
+        "warmup_runs": 1,
+        "timed_runs": 5,
+        "cold_start": True,
+    },
+    "mlflow": {"experiment": "flow-tests", "registered_model_name": "digits-tests"},
+    "promote": {"enabled": True},
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API for the session, as Prefect's own tests do."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture
+def write_params(tmp_path: Path) -> Callable[..., Path]:
+    """Write TINY_PARAMS (with section updates) to a params file; returns its path."""
+
+    def write(name: str = "params.yaml", **sections: Any) -> Path:
+        params = {**TINY_PARAMS, **sections}
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        return path
+
+    return write
