@@ -100,7 +100,9 @@ def _npz(path: Path) -> RawData:
             f"{path}: x_test images are {x_test.shape[1:]} but x_train images are "
             f"{x_train.shape[1:]}"
         )
-    normalization = _normalization(x_train if x_test is None else np.concatenate([x_train, x_test]))
+    normalization = _normalization(
+        x_train if x_test is None else np.concatenate([x_train, x_test]), path
+    )
     y_all = (
         arrays["y_train"] if not has_test else np.concatenate([arrays["y_train"], arrays["y_test"]])
     )
@@ -131,7 +133,7 @@ def _as_nhwc(x: np.ndarray, path: Path, key: str) -> np.ndarray:
     return x
 
 
-def _normalization(x: np.ndarray) -> dict[str, Any]:
+def _normalization(x: np.ndarray, path: Path) -> dict[str, Any]:
     """How raw pixels map to [0, 1]: x = (raw - offset) * scale."""
     low, high = float(x.min()), float(x.max())
     if np.issubdtype(x.dtype, np.integer) and low >= 0 and high <= 255:
@@ -141,6 +143,8 @@ def _normalization(x: np.ndarray) -> dict[str, Any]:
     if low >= 0:
         return {"offset": 0.0, "scale": 1 / high, "rule": f"pixels / max ({high:g})"}
     span = high - low
+    if span == 0:
+        raise DataError(f"{path}: every pixel has the value {low:g}; nothing to learn from")
     rule = f"(pixels - min) / (max - min) (min {low:g}, max {high:g})"
     return {"offset": low, "scale": 1 / span, "rule": rule}
 

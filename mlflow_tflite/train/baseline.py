@@ -100,7 +100,8 @@ def _load_model_file(path: Path) -> Any:
         raise ModelError(f"{path}: not a model file (expected .keras, .h5 or a SavedModel dir)")
     try:
         return keras.models.load_model(path, compile=False, safe_mode=False)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types; all mean "unloadable"
+    # Keras raises many exception types here; every one means the file cannot be used.
+    except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(
             f"{path}: tf_keras could not load it ({reason[:200]}); save it with tf_keras "
@@ -121,7 +122,8 @@ def _call_builder(spec: str, input_shape: tuple[int, ...], num_classes: int) -> 
         raise ModelError(f"{spec}: module {module_name} has no function {function_name}")
     try:
         return builder(input_shape, num_classes)
-    except Exception as exc:  # noqa: BLE001 - user code; report it as a model error
+    # Whatever user code raises, the baseline cannot be built: report it as a model error.
+    except Exception as exc:
         raise ModelError(f"{spec}: builder failed: {type(exc).__name__}: {exc}") from exc
 
 
@@ -180,6 +182,8 @@ def outputs_probabilities(model: Any) -> bool:
     """Whether the model ends in softmax (probabilities) rather than logits."""
     keras = import_keras()
     last = model.layers[-1]
+    # tfmot wrappers keep the wrapped layer in `.layer`.
+    last = getattr(last, "layer", last)
     if isinstance(last, keras.layers.Softmax):
         return True
     activation = getattr(last, "activation", None)

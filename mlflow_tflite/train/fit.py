@@ -75,7 +75,7 @@ def train_baseline(
     model = build_baseline_model(config.model, dataset.input_shape, dataset.num_classes)
     compile_baseline(model, config.learning_rate)
     validation = (dataset.x_val, dataset.y_val) if len(dataset.y_val) else None
-    callbacks = [_EpochLog(log, config.epochs)] if log is not None else []
+    callbacks = [_epoch_logger(log, config.epochs)] if log is not None else []
     history: dict[str, list[float]] = {}
     if config.epochs > 0:
         fitted = model.fit(
@@ -128,23 +128,20 @@ def _epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float)
     return " ".join(parts)
 
 
-def _make_epoch_log_class() -> type:
+def _epoch_logger(log: Log, epochs: int) -> Any:
+    """A Keras callback that sends one line per finished epoch to `log`."""
     keras = import_keras()
 
     class EpochLog(keras.callbacks.Callback):
-        def __init__(self, log: Log, epochs: int) -> None:
+        def __init__(self) -> None:
             super().__init__()
-            self._log, self._epochs, self._start = log, epochs, 0.0
+            self._start = 0.0
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             self._start = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             seconds = time.perf_counter() - self._start
-            self._log(_epoch_line(epoch + 1, self._epochs, logs or {}, seconds))
+            log(_epoch_line(epoch + 1, epochs, logs or {}, seconds))
 
-    return EpochLog
-
-
-def _EpochLog(log: Log, epochs: int) -> Any:  # noqa: N802 - reads as the callback it builds
-    return _make_epoch_log_class()(log, epochs)
+    return EpochLog()

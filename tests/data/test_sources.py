@@ -73,6 +73,17 @@ def test_npz_test_arrays_are_kept_as_the_test_split(write_npz: Callable[..., Pat
     assert dataset.normalization["scale"] == 1.0
 
 
+def test_npz_negative_values_are_min_max_scaled(write_npz: Callable[..., Path]) -> None:
+    x = np.linspace(-1, 1, 40 * 4).reshape(40, 2, 2)
+    path = write_npz(x_train=x, y_train=np.tile([0, 1], 20))
+
+    dataset = prepare_dataset(DataConfig(source=str(path)))
+
+    assert dataset.normalization["offset"] == pytest.approx(-1.0)
+    assert dataset.normalization["scale"] == pytest.approx(0.5)
+    assert min(a.min() for a in (dataset.x_train, dataset.x_val, dataset.x_test)) == 0.0
+
+
 def test_npz_floats_above_one_are_scaled_by_their_maximum(
     write_npz: Callable[..., Path],
 ) -> None:
@@ -183,6 +194,10 @@ _Y = np.tile([0, 1], 10)
         (
             _npz(x_train=np.full((20, 2, 2), np.nan), y_train=_Y),
             "x_train contains NaN or infinite values",
+        ),
+        (
+            _npz(x_train=np.full((20, 2, 2), -1.0), y_train=_Y),
+            "bad.npz: every pixel has the value -1",
         ),
         (_empty_class, "empty: empty class folder"),
         (_non_image, "notes.txt: not a readable image file"),
