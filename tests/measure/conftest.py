@@ -73,3 +73,31 @@ def fast_config() -> BenchmarkConfig:
         timed_runs=5,
         cold_start=False,
     )
+
+
+@pytest.fixture(scope="session")
+def sparse_int8_model() -> tuple[bytes, float]:
+    """80%-zero kernels converted with the sparsity optimisation (sparse-format weights);
+    returns it and the kernels' sparsity in Keras. XNNPACK refuses this model."""
+    from mlflow_tflite._tf import import_tensorflow
+
+    tf = import_tensorflow()
+    model = tiny_cnn(seed=2)
+    rng = np.random.default_rng(0)
+    zeros = total = 0
+    for layer in model.layers:
+        if getattr(layer, "kernel", None) is None:
+            continue
+        kernel, *rest = layer.get_weights()
+        kernel[rng.random(kernel.shape) < 0.8] = 0.0
+        layer.set_weights([kernel, *rest])
+        zeros += int(np.count_nonzero(kernel == 0))
+        total += kernel.size
+    x, _ = digits()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY, tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([x[i : i + 1]] for i in range(20))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert(), zeros / total

@@ -123,3 +123,14 @@ def test_missing_file_and_non_flatbuffer_are_rejected(tmp_path: Path) -> None:
     junk.write_bytes(b"\x00" * 64)
     with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
         read_flatbuffer(junk)
+
+
+def test_sparse_format_weights_count_their_implicit_zeros(
+    sparse_int8_model: tuple[bytes, float],
+) -> None:
+    model, keras_sparsity = sparse_int8_model
+    found = inspect_model(model, gpu=False)
+    assert all(w.sparse_format for w in found.weights)
+    assert found.op_histogram["DENSIFY"] == 3
+    # int8 rounding can only add zeros (tiny weights), never remove them.
+    assert keras_sparsity <= found.sparsity <= keras_sparsity + 0.01

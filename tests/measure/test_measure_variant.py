@@ -122,3 +122,19 @@ def test_predict_outputs_dequantizes_integer_outputs(int8_model: bytes, test_dat
 def test_labels_without_inputs_are_rejected(fp32_model: bytes, fast_config) -> None:
     with pytest.raises(ValueError, match="y_test given without x_test"):
         measure_variant(fp32_model, y_test=np.zeros(3), config=fast_config)
+
+
+def test_xnnpack_refusing_a_sparse_int8_model_is_recorded_and_builtin_steps_in(
+    sparse_int8_model: tuple[bytes, float], test_data
+) -> None:
+    model, _ = sparse_int8_model
+    x, y = test_data
+    config = BenchmarkConfig(
+        delegates=["xnnpack", "builtin"], warmup_runs=1, timed_runs=3, cold_start=False
+    )
+    m = measure_variant(model, x, y, config=config)
+    assert m.latency["xnnpack"].supported is False
+    assert "failed to delegate FULLY_CONNECTED" in m.latency["xnnpack"].reason
+    assert m.delegate == "builtin" and m.accuracy is not None
+    assert "xnnpack/latency_p50_ms" not in m.metrics()
+    assert m.metrics()["latency_p50_ms"] == m.metrics()["builtin/latency_p50_ms"]
