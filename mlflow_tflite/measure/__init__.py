@@ -80,7 +80,7 @@ class Measurement:
     max_abs_diff: float | None = None
     cold_start: ColdStart | None = None
     samples: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    runtime: dict[str, str] = field(default_factory=dict)
 
     @property
     def primary(self) -> LatencyResult:
@@ -153,8 +153,25 @@ class Measurement:
             "op_histogram": self.inspection.op_histogram,
             "inspection": self.inspection.to_dict(),
             "samples": self.samples,
-            **self.extra,
+            "runtime": self.runtime,
         }
+
+
+def _runtime() -> dict[str, str]:
+    """What the numbers depend on besides the model: LiteRT version and the CPU count."""
+    import os
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        litert = version("ai-edge-litert")
+    except PackageNotFoundError:
+        litert = "unknown"
+    return {
+        "ai_edge_litert": litert,
+        "machine": platform.machine(),
+        "cpu_count": str(os.cpu_count()),
+    }
 
 
 def predict_outputs(
@@ -244,6 +261,7 @@ def measure_variant(
         delegate=delegate,
         requested_delegate=requested,
         primary_fallback_reason=fallback,
+        runtime=_runtime(),
     )
     if fp32_size_bytes is not None:
         result.compression_ratio = fp32_size_bytes / result.size_bytes
