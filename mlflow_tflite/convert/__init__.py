@@ -1,0 +1,114 @@
+"""Keras model -> `.tflite` flatbuffer with one of the `convert.quantization` recipes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from mlflow_tflite._tf import import_tensorflow
+from mlflow_tflite.config.variants import ConvertConfig
+from mlflow_tflite.convert.recipes import (
+    NEEDS_REPRESENTATIVE,
+    RECIPES,
+    representative_dataset,
+)
+
+__all__ = ["RECIPES", "ConversionError", "convert_model"]
+
+
+class ConversionError(RuntimeError):
+    """TFLiteConverter could not convert a model; the message is one line with the reason."""
+
+
+def convert_model(
+    model: Any,
+    cfg: ConvertConfig,
+    representative: Any,
+    *,
+    sparse: bool = False,
+) -> bytes:
+    """Convert a tf_keras model to a TFLite flatbuffer.
+
+    Args:
+        model: a Keras model (plain, stripped, or quantize-wrapped after QAT).
+        cfg: the variant's `convert` block: `quantization`, `io_type` (int8 only) and
+            `representative_samples`.
+        representative: what calibrates int8 / int16x8 activations: a `Dataset` (its
+            training split is used), one array of inputs, or one array per model input;
+            up to `cfg.representative_samples` evenly spaced samples. Ignored by the
+            other recipes.
+        sparse: add `tf.lite.Optimize.EXPERIMENTAL_SPARSITY` so pruned weights are stored
+            in a sparse format (for pruned variants).
+
+    Returns:
+        The flatbuffer bytes.
+
+    Raises:
+        ConversionError: missing representative samples, or the converter failed.
+
+    Example:
+        >>> flatbuffer = convert_model(model, ConvertConfig(quantization="int8"), x_train)
+    """
+    tf = import_tensorflow()
+    data = None
+    if cfg.quantization in NEEDS_REPRESENTATIVE:
+        if representative is None:
+            raise ConversionError(
+                f"quantization {cfg.quantization} needs representative samples (got none)"
+            )
+        try:
+            samples = getattr(representative, "x_train", representative)
+            data = representative_dataset(samples, cfg.representative_samples)
+        except ValueError as error:
+            raise ConversionError(str(error)) from error
+    try:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        RECIPES[cfg.quantization](converter, tf, cfg, data)
+        if sparse:
+            converter.optimizations = [
+                *converter.optimizations,
+                tf.lite.Optimize.EXPERIMENTAL_SPARSITY,
+            ]
+        with _quiet():
+            return bytes(converter.convert())
+    except Exception as error:
+        raise ConversionError(f"{cfg.quantization} conversion failed: {_reason(error)}") from error
+
+
+def _reason(error: BaseException) -> str:
+    """The first informative line of a converter error (they can run to pages)."""
+    for line in str(error).splitlines():
+        line = line.strip()
+        if line and not line.startswith(("<unknown>", "Traceback")):
+            return line[:300]
+    return type(error).__name__
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep converter chatter off stdout and Python warnings off the console.
+
+    The quantizer prints a settings line from C++ straight to file descriptor 1, which
+    would land in the middle of the CLI's table; it goes to stderr instead.
+    """
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl", "")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

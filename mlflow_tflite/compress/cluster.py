@@ -1,0 +1,89 @@
+"""Weight clustering (tfmot `cluster_weights`), stripped after fine-tuning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlflow_tflite.compress.context import CompressionError, FineTune, kernel_layers
+from mlflow_tflite.config.variants import ClusterConfig
+
+INITS = {
+    "linear": "LINEAR",
+    "kmeans++": "KMEANS_PLUS_PLUS",
+    "density": "DENSITY_BASED",
+    "random": "RANDOM",
+}
+
+
+def preserves_sparsity(cfg: ClusterConfig, applied: list[str]) -> bool:
+    """Whether clustering keeps zeros: always after a prune step, else as configured.
+
+    Raises:
+        CompressionError: `preserve_sparsity` was set to false explicitly after a prune
+            step; clustering would then fill in the zeros pruning made.
+    """
+    if "prune" not in applied:
+        return cfg.preserve_sparsity
+    if "preserve_sparsity" in cfg.model_fields_set and not cfg.preserve_sparsity:
+        raise CompressionError(
+            "cluster.preserve_sparsity is false after a prune step; clustering would undo "
+            "the pruning (remove the key or set it to true)"
+        )
+    return True
+
+
+def unique_kernel_values(model: Any) -> int:
+    """The largest number of distinct values in any kernel of `model`."""
+    import numpy as np
+
+    return max((len(np.unique(layer.kernel.numpy())) for layer in kernel_layers(model)), default=0)
+
+
+def apply(model: Any, cfg: ClusterConfig, ctx: FineTune) -> Any:
+    """Cluster every kernel of `model` into `cfg.clusters` values while fine-tuning.
+
+    Args:
+        model: a Sequential or functional tf_keras model (already pruned for
+            sparsity-preserving clustering).
+        cfg: the `cluster` block.
+        ctx: data, fine-tuning settings and the steps already applied.
+
+    Returns:
+        The stripped model: plain layers whose kernels hold at most `clusters` values
+        (plus zero when sparsity is preserved).
+
+    Raises:
+        CompressionError: inconsistent settings or a layer tfmot cannot cluster.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    api = tfmot.clustering.keras
+    preserve = preserves_sparsity(cfg, ctx.applied)
+    init = getattr(api.CentroidInitialization, INITS[cfg.init])
+    ctx.log(
+        f"cluster: {cfg.clusters} clusters, {cfg.init} init"
+        + (", sparsity preserved" if preserve else "")
+    )
+    try:
+        if preserve:
+            # tfmot 0.8 exports sparsity-preserving clustering only from this module.
+            from tensorflow_model_optimization.python.core.clustering.keras.experimental import (
+                cluster as experimental,
+            )
+
+            wrapped = experimental.cluster_weights(
+                model,
+                number_of_clusters=cfg.clusters,
+                cluster_centroids_init=init,
+                preserve_sparsity=True,
+            )
+        else:
+            wrapped = api.cluster_weights(
+                model, number_of_clusters=cfg.clusters, cluster_centroids_init=init
+            )
+    except ValueError as error:
+        raise CompressionError(f"cluster: {str(error).strip().splitlines()[0]}") from error
+    ctx.fit(wrapped, step="cluster", epochs=cfg.epochs, learning_rate=cfg.learning_rate)
+    stripped = api.strip_clustering(wrapped)
+    ctx.log(f"cluster: at most {unique_kernel_values(stripped)} distinct values per kernel")
+    return stripped
