@@ -151,9 +151,23 @@ def _loss(model: Any, labels: np.ndarray) -> Any:
 
 
 def fresh_copy(baseline: Any) -> Any:
-    """A copy of the baseline with its own weights: tfmot wrappers may alter what they wrap."""
+    """A copy of the baseline with its own weights: tfmot wrappers may alter what they wrap.
+
+    Raises:
+        CompressionError: the baseline is not a model tfmot can wrap (a Keras 3 object, a
+            subclassed model), which cloning would otherwise report with a weight dump.
+    """
     from mlflow_tflite.train import clone_baseline
 
+    keras = import_keras()
+    kind = f"{type(baseline).__module__}.{type(baseline).__name__}"
+    if not isinstance(baseline, keras.Model):
+        raise CompressionError(f"the baseline is a {kind}, not a tf_keras Model tfmot can wrap")
+    if not getattr(baseline, "_is_graph_network", False):
+        raise CompressionError(
+            f"the baseline is a subclassed model ({kind}); tfmot can only wrap Sequential or "
+            "functional models"
+        )
     return clone_baseline(baseline)
 
 
