@@ -118,6 +118,16 @@ class VariantConfig(Section):
             raise ValueError(f"name must be letters, digits, '.', '_' or '-' (got {name!r})")
         return name
 
+    @model_validator(mode="after")
+    def _qat_converts_to_int8(self) -> VariantConfig:
+        # The converter turns QAT's fake-quant ranges into int8 kernels whatever the recipe
+        # (dynamic/float16 would be mislabelled, none bloats the model, int16x8 fails).
+        if self.compress.qat is not None and self.convert.quantization != "int8":
+            raise ValueError(
+                f"compress.qat needs convert.quantization int8 (got {self.convert.quantization})"
+            )
+        return self
+
     @property
     def technique(self) -> str:
         return self.compress.technique
