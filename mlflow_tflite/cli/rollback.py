@@ -32,10 +32,12 @@ def run(args: argparse.Namespace) -> int:
     params = load_settings(args.params)
     settings = getattr(params, "mlflow", None) or MlflowConfig()
     policy = getattr(params, "promote", None) or PromoteConfig()
-    try:
-        alias = policy.target(args.target).alias
-    except KeyError as error:
-        raise CommandError(first_line(error).strip("'\"")) from None
+    alias = None
+    if policy.targets or args.target is None:
+        try:
+            alias = policy.target(args.target).alias
+        except KeyError as error:
+            raise CommandError(f"{error.args[0]} in the params file") from None
     client = connect(settings.tracking_uri)
     model_name = args.model_name or settings.registered_model_name
     try:

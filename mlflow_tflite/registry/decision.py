@@ -50,12 +50,9 @@ class TargetDecision:
         if self.outcome == "no_variants":
             return f"{head}no finished variant run, nothing {would or 'was '}registered."
         if self.outcome == "no_winner":
-            failed = "; ".join(
-                f"{variant} fails {', '.join(messages)}"
-                for variant, messages in self.failures.items()
-            )
             return (
-                f"{head}no variant meets the constraints ({failed}), so nothing is promoted; "
+                f"{head}no variant meets the constraints ({self._failed()}), so nothing is "
+                "promoted; "
                 f"the closest, {self.closest} (fewest failed constraints, then objective), "
                 f"{would}{'be' if dry_run else 'is'} {version} with alias "
                 f"{self.challenger_alias}, and {self.alias} "
@@ -67,6 +64,7 @@ class TargetDecision:
             f"({lead} {format_metric(lead, self.metrics.get(lead))}"
             f"{self._runner_up()}) among {len(self.ranking)} passing variant"
             f"{'s' if len(self.ranking) != 1 else ''}"
+            f"{f' ({self._failed()})' if self.failures else ''}"
         )
         if self.outcome == "already_champion":
             return f"{head}{win} and is already {self.alias} ({version}); no alias moved."
@@ -84,6 +82,11 @@ class TargetDecision:
             f"{head}{win}, but {self.reason}; {version} {would}"
             f"{'get' if dry_run else 'gets'} alias {self.challenger_alias} and {self.alias} "
             f"{'would stay' if dry_run else 'stays'} on {self._champion()}."
+        )
+
+    def _failed(self) -> str:
+        return "; ".join(
+            f"{variant} fails {', '.join(messages)}" for variant, messages in self.failures.items()
         )
 
     def _champion(self) -> str:

@@ -61,9 +61,10 @@ class _Champions:
 
     def metrics(self, version: ModelVersion) -> tuple[dict[str, float] | None, str, bool]:
         """(metrics or None when not comparable, why not / how, re-measured?)."""
-        if version.version not in self._cache:
-            self._cache[version.version] = self._load(version)
-        return self._cache[version.version]
+        key = str(version.version)
+        if key not in self._cache:
+            self._cache[key] = self._load(version)
+        return self._cache[key]
 
     def _load(self, version: ModelVersion) -> tuple[dict[str, float] | None, str, bool]:
         metrics = version_metrics(self._client, version)
@@ -108,7 +109,7 @@ def _decide(
         failures={v: [f.message for f in fs] for v, fs in evaluation.failures.items() if fs},
         run_id=chosen.run_id if chosen else None,
         metrics=dict(chosen.metrics) if chosen else {},
-        champion_before=champion.version if champion else None,
+        champion_before=str(champion.version) if champion else None,
     )
     if chosen is None:
         decision.reason = "no finished variant run"
@@ -125,7 +126,7 @@ def _decide(
         return decision
     if _source_run(champion) == chosen.run_id:
         decision.outcome = "already_champion"
-        decision.version = champion.version
+        decision.version = str(champion.version)
         decision.reason = "it already is the champion"
         return decision
     metrics, note, remeasured = champions.metrics(champion)
@@ -162,10 +163,10 @@ def _move_aliases(
                     decision.champion_before or "",
                 )
             client.set_registered_model_alias(model_name, alias, decision.version)
-            undo.append((alias, before.version if before else None))
+            undo.append((alias, str(before.version) if before else None))
             challenger = alias_version(client, model_name, decision.challenger_alias)
             if decision.outcome == "promoted" and challenger and (
-                challenger.version == decision.version
+                str(challenger.version) == decision.version
             ):
                 client.delete_registered_model_alias(model_name, decision.challenger_alias)
                 undo.append((decision.challenger_alias, decision.version))
@@ -267,8 +268,14 @@ def promote_flow_run(
             ]
             for target in decision.targets:
                 if target.run_id in versions and target.outcome != "already_champion":
-                    target.version = versions[target.run_id].version
-            _move_aliases(client, model_name, decision.targets)
+                    target.version = str(versions[target.run_id].version)
+            try:
+                _move_aliases(client, model_name, decision.targets)
+            except MlflowException as error:
+                raise PromotionError(
+                    f"moving aliases of {model_name} failed, every alias is back where it "
+                    f"was: {str(error).splitlines()[0]}"
+                ) from error
     _record(client, decision, versions)
     return decision
 

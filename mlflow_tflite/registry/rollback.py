@@ -102,7 +102,7 @@ def rollback(
         done = Rollback(
             model_name,
             alias,
-            current.version,
+            str(current.version),
             previous,
             user,
             reason,
@@ -111,7 +111,7 @@ def rollback(
         tags = {
             "user": user,
             "reason": reason,
-            "from_version": current.version,
+            "from_version": str(current.version),
             "alias": alias,
             "at": done.at,
         }
