@@ -373,3 +373,38 @@ def test_a_flow_run_with_only_failed_variants_registers_nothing(backend, flow, m
     assert decision.target().outcome == "no_variants"
     assert decision.ignored == {"a": "FAILED"}
     assert json.loads(json.dumps(decision.to_dict()))["targets"][0]["outcome"] == "no_variants"
+
+
+def test_waiting_for_ready_gives_up_on_a_pending_version(sqlite_uri, flow, model_name) -> None:
+    import sqlite3
+
+    from mlflow_tflite.registry.policy import Candidate
+    from mlflow_tflite.registry.versions import (
+        ensure_registered_model,
+        register,
+        wait_ready,
+    )
+
+    parent = flow({"a": metrics()})
+    (child,) = MlflowClient().search_runs(
+        [MlflowClient().get_run(parent).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+    )
+    candidate = Candidate(
+        "a",
+        child.info.run_id,
+        child.data.metrics,
+        child.data.tags,
+        f"runs:/{child.info.run_id}/model",
+    )
+    ensure_registered_model(MlflowClient(), model_name)
+    version = register(MlflowClient(), model_name, candidate, parent, ready_timeout_s=5)
+    # OSS stores register synchronously; a registry that copies artifacts reports PENDING.
+    with sqlite3.connect(sqlite_uri.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE model_versions SET status = 'PENDING_REGISTRATION'")
+    with pytest.raises(PromotionError, match="not READY after 0.3s"):
+        wait_ready(MlflowClient(), model_name, version.version, timeout_s=0.3)
+    with sqlite3.connect(sqlite_uri.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE model_versions SET status = 'FAILED_REGISTRATION'")
+    with pytest.raises(PromotionError, match="failed registration"):
+        wait_ready(MlflowClient(), model_name, version.version, timeout_s=5)
