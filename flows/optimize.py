@@ -25,7 +25,7 @@ from prefect.futures import PrefectFuture
 
 from flows.runner import COMPUTE_LOCK, make_task_runner
 from mlflow_tflite import tracking
-from mlflow_tflite.config import Params, VariantConfig, load_params
+from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
 from mlflow_tflite.tracking import FAILED, VariantRecord
 
@@ -240,7 +240,7 @@ def optimize(
     """
     from prefect.runtime import flow_run
 
-    params = load_params(params_path, overrides or [])
+    params = steps.load_checked_params(params_path, overrides or [])
     uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
     tracking.configure_tracking(uri)
     store = ArtifactStore(cache_dir, enabled=use_cache)

@@ -26,19 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlflow_tflite.config import ParamsError, load_params
-    from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore
+    from mlflow_tflite.config import ParamsError
+    from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
 
     try:
         # Every key is validated before any work and before any MLflow run exists.
-        params = load_params(args.params, args.overrides)
+        params = steps.load_checked_params(args.params, args.overrides)
     except ParamsError as error:
         raise CommandError(str(error)) from None
     cache_dir = args.cache_dir or DEFAULT_CACHE_DIR
 
     if args.only == "prepare":
-        from mlflow_tflite.pipeline import steps
-
         data = steps.prepare(params, ArtifactStore(cache_dir, enabled=not args.no_cache))
         print(f"prepared {data.source} into {data.directory} (data version {data.version})")
         return 0

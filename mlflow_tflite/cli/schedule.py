@@ -18,11 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlflow_tflite.config import ParamsError, load_params
+    from mlflow_tflite.config import ParamsError
+    from mlflow_tflite.pipeline.steps import load_checked_params
 
     try:
         # Fail now, not at 3 a.m. in the first scheduled run.
-        load_params(args.params, args.overrides)
+        load_checked_params(args.params, args.overrides)
     except ParamsError as error:
         raise CommandError(str(error)) from None
 

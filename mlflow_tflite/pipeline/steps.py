@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from mlflow_tflite.config import ConvertConfig, Params, VariantConfig
+from mlflow_tflite.config import ConvertConfig, Params, ParamsError, VariantConfig, load_params
 from mlflow_tflite.pipeline.cache import ArtifactStore, code_version, content_key
 
 MODEL_FILE = "model.tflite"
-BASELINE_FILE = "baseline.keras"
+BASELINE_FILE = "baseline.weights.h5"
 REFERENCE_FILE = "reference_outputs.npy"
 
 
@@ -77,13 +77,51 @@ def _section(value: Any) -> Any:
     return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
 
 
+def load_checked_params(path: str | Path, overrides: list[str] | None = None) -> Params:
+    """`load_params` plus the cross-step checks that need no model or data, so every
+    mistake surfaces before any work (and before any MLflow run).
+
+    Raises:
+        ParamsError: one line naming the file and key path.
+    """
+    from mlflow_tflite.compress import CompressionError, check_compress_config
+
+    params = load_params(path, overrides)
+    for index, variant in enumerate(params.variants):
+        try:
+            check_compress_config(variant.compress)
+        except CompressionError as error:
+            raise ParamsError(f"{path}: variants[{index}].compress: {error}") from None
+    return params
+
+
 def prepare_key(params: Params) -> str:
     data = params.data.model_dump(mode="json", exclude={"output_dir"})
     return content_key("prepare", data, code_version("prepare"))
 
 
+def _model_source(spec: str) -> str:
+    """A digest of what `train.model` points at (a model file or a builder's module), so
+    editing the user's model retrains the baseline; `builtin` is covered by the code version."""
+    import hashlib
+    import importlib.util
+
+    path = Path(spec)
+    if spec != "builtin" and ":" in spec and not path.exists():
+        found = importlib.util.find_spec(spec.partition(":")[0])
+        path = Path(found.origin) if found and found.origin else path
+    if not path.exists():
+        return spec
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
 def baseline_key(params: Params, data_version: str) -> str:
-    return content_key("baseline", data_version, _section(params.train), code_version("baseline"))
+    return content_key("baseline", data_version, _section(params.train),
+                       _model_source(params.train.model), code_version("baseline"))
 
 
 def build_key(base_key: str, variant: VariantConfig) -> str:
@@ -139,21 +177,24 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
     meta = {"accuracy": trained.accuracy, "fp32_size_bytes": len(fp32),
             "history": trained.history, "data_version": data.version}
     with store.put("baseline", key, meta) as tmp:
-        trained.model.save(tmp / BASELINE_FILE)
+        trained.model.save_weights(tmp / BASELINE_FILE)
         np.save(tmp / REFERENCE_FILE, reference)
     return Baseline(key, str(store.path("baseline", key)), trained.accuracy, len(fp32),
                     trained.history, reused=False)
 
 
-def load_baseline_model(baseline: Baseline, params: Params) -> Any:
+def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) -> Any:
     """A fresh, compiled Keras copy of the stored baseline: every variant starts from its own
-    (tfmot wrappers can alter the model they wrap)."""
-    from mlflow_tflite._tf import import_keras
-    from mlflow_tflite.train import compile_baseline
+    (tfmot wrappers can alter the model they wrap).
 
-    keras = import_keras()
-    # Our own store's file: custom layers of a user model need the unsafe (full) loader.
-    model = keras.models.load_model(baseline.model_path, compile=False, safe_mode=False)
+    The store keeps weights only; the architecture is rebuilt from `train.model`, since a
+    user model's Lambda layers and custom objects do not survive a Keras file round trip.
+    """
+    from mlflow_tflite.train import build_baseline_model, compile_baseline
+
+    dataset = load_prepared(data.directory, data.version)
+    model = build_baseline_model(params.train.model, dataset.input_shape, dataset.num_classes)
+    model.load_weights(baseline.model_path)
     return compile_baseline(model, params.train.learning_rate)
 
 
@@ -161,7 +202,7 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     """Apply the variant's compression steps to a fresh copy of the baseline (Keras model)."""
     from mlflow_tflite import compress as techniques
 
-    model = load_baseline_model(baseline, params)
+    model = load_baseline_model(baseline, params, data)
     if not variant.compress.steps:
         return model
     dataset = load_prepared(data.directory, data.version)
@@ -175,7 +216,9 @@ def convert(
     from mlflow_tflite import convert as recipes
 
     dataset = load_prepared(data.directory, data.version)
-    flatbuffer = recipes.convert_model(model, variant.convert, dataset)
+    # Pruned weights are worth storing in the sparse format only when something pruned them.
+    sparse = variant.compress.prune is not None and variant.convert.sparsity_optimization
+    flatbuffer = recipes.convert_model(model, variant.convert, dataset, sparse=sparse)
     meta = {"variant": variant.name, "recipe": variant.model_dump(mode="json")}
     with store.put("build", key, meta) as tmp:
         (tmp / MODEL_FILE).write_bytes(flatbuffer)

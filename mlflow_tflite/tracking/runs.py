@@ -280,6 +280,8 @@ def _log_model(run_id: str, record: VariantRecord, input_example: Any) -> None:
             record.tflite_path,
             name="model",
             input_example=input_example,
+            # The delegate the numbers were measured on; XNNPACK refuses some sparse models.
+            delegate=record.delegate or "xnnpack",
             metadata={"variant": record.name, "technique": record.technique},
         )
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)

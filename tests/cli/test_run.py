@@ -1,0 +1,89 @@
+"""`mlflow-tflite run`: params errors in one line before any work; the summary it prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlflow_tflite.cli import main
+from tests.flows.conftest import TINY_PARAMS
+
+
+def _write(path: Path, params: dict) -> Path:
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    return lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("change", "overrides", "message"),
+    [
+        ({"train": {"epochs": -1}}, [], "train.epochs: Input should be greater than or equal to 0"),
+        ({"benchmark": {"timed_runs": 5, "typo": 1}}, [], "benchmark.typo: unknown key"),
+        ({}, ["variants.9.name=x"], "no list item variants.9"),
+        ({}, ["train.epochs"], "expected KEY=VALUE"),
+        (
+            {"variants": [{"name": "pc", "compress": {
+                "prune": {"final_sparsity": 0.5},
+                "cluster": {"clusters": 8, "preserve_sparsity": False}}}]},
+            [],
+            "variants[0].compress",
+        ),
+    ],
+)
+def test_bad_params_fail_in_one_line_naming_the_key_and_create_no_mlflow_run(
+    tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    change: dict, overrides: list[str], message: str,
+):
+    params = _write(tmp_path / "params.yaml", {**TINY_PARAMS, **change})
+    argv = ["run", "--params", str(params)] + [f"--set={o}" for o in overrides]
+    assert main(argv) == 1
+    line = _error_line(capsys)
+    assert line.startswith("mlflow-tflite run: error: ") and message in line
+    assert not (tmp_path / "mlflow.db").exists()
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_missing_params_file_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["run", "--params", str(tmp_path / "nope.yaml")]) == 1
+    assert "nope.yaml: params file not found" in _error_line(capsys)
+
+
+def test_only_prepare_writes_the_prepared_data_without_mlflow_or_prefect(
+    tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from mlflow_tflite.data import load_dataset
+
+    params = _write(tmp_path / "params.yaml", TINY_PARAMS)
+    assert main(["run", "--params", str(params), "--only", "prepare"]) == 0
+    version = load_dataset(tmp_path / "data/prepared").version
+    assert f"(data version {version})" in capsys.readouterr().out
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_run_prints_progress_the_variants_table_the_decision_and_the_ui_command(
+    tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    # Embedded Prefect, as `make run` uses it; two variants keep it short.
+    two = {**TINY_PARAMS, "variants": TINY_PARAMS["variants"][:2]}
+    params = _write(tmp_path / "params.yaml", two)
+    assert main(["run", "--params", str(params), "--set", "benchmark.cold_start=false"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("Variants of MLflow run"):]
+    header = table.splitlines()[1].split()
+    assert header == ["variant", "technique", "quantization", "size_bytes", "gzip_size_bytes",
+                      "accuracy", "accuracy_delta", "latency_p50_ms", "delegate", "status"]
+    assert [line.split()[0] for line in table.splitlines()[2:4]] == ["fp32", "int8"]
+    assert "baseline trained; built 2, measured 2, reused 0 of 2 variants" in out
+    assert "Promotion: Promotion of flow run" in out
+    assert f"MLflow UI: mlflow ui --backend-store-uri {tracking_uri}" in out
+    assert (tmp_path / "reports" / "metrics.json").is_file()
