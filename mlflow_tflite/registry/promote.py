@@ -237,8 +237,13 @@ def promote_flow_run(
     if dry_run:
         return decision
 
+    # A run that already holds every alias it would get needs no registration or new tags.
+    settled = {t.run_id for t in decision.targets if t.outcome == "already_champion"}
+    settled -= {t.run_id for t in decision.targets if t.outcome != "already_champion"}
     chosen: dict[str, Candidate] = {
-        e.chosen.run_id: e.chosen for e in evaluations if e.chosen is not None
+        e.chosen.run_id: e.chosen
+        for e in evaluations
+        if e.chosen is not None and e.chosen.run_id not in settled
     }
     versions: dict[str, ModelVersion] = {}
     if chosen:

@@ -139,7 +139,11 @@ def test_promoting_the_same_flow_run_twice_adds_nothing(backend, flow, model_nam
     second = promote_flow_run(parent, model_name, POLICY)
     assert second.target().outcome == "already_champion"
     assert second.target().version == first.target().version
-    assert len(MlflowClient().search_model_versions(f"name = '{model_name}'")) == 1
+    client = MlflowClient()
+    assert len(client.search_model_versions(f"name = '{model_name}'")) == 1
+    # The champion keeps the record of the promotion that made it champion.
+    assert client.get_model_version(model_name, "1").description == first.summary
+    assert "is already champion (version 1); no alias moved" in second.summary
 
 
 def test_no_variant_passing_promotes_nothing_and_registers_the_closest_as_challenger(
