@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -83,10 +84,14 @@ def convert_model(
 def _reason(error: BaseException) -> str:
     """The first informative line of a converter error (they can run to pages)."""
     for line in str(error).splitlines():
-        line = line.strip()
+        # MLIR prefixes each diagnostic with the Python source location that traced the op.
+        line = _LOCATION.sub(" ", line).strip()
         if line and not line.startswith(("<unknown>", "Traceback")):
             return line[:300]
     return type(error).__name__
+
+
+_LOCATION = re.compile(r"\S*:\d+:\d+: (?=error|note|warning)")
 
 
 @contextlib.contextmanager
