@@ -85,11 +85,18 @@ def compress_model(
         >>> cfg = CompressConfig(prune={"final_sparsity": 0.5})
         >>> model = compress_model(baseline, cfg, dataset, TrainConfig())
     """
-    check_compress_config(cfg)
-    ctx = FineTune(data=data, batch_size=train.batch_size, seed=train.seed, log=log)
     from mlflow_tflite.compress.context import fresh_copy
+    from mlflow_tflite.train.baseline import outputs_probabilities
 
+    check_compress_config(cfg)
     model = fresh_copy(baseline)
+    ctx = FineTune(
+        data=data,
+        batch_size=train.batch_size,
+        seed=train.seed,
+        log=log,
+        from_logits=not outputs_probabilities(model),
+    )
     for name in cfg.steps:
         model = technique(name)(model, getattr(cfg, name), ctx)
         ctx.applied.append(name)

@@ -39,6 +39,8 @@ class FineTune:
         seed: seeds weights, shuffling and centroid initialisation (`train.seed`).
         log: receives one line per epoch and per decision.
         applied: technique names applied so far, in order (e.g. `["prune"]` before cluster).
+        from_logits: whether the model outputs logits; read from the baseline because
+            quantize wrappers hide the final softmax.
     """
 
     data: TrainingData
@@ -46,6 +48,7 @@ class FineTune:
     seed: int
     log: Log = print
     applied: list[str] = field(default_factory=list)
+    from_logits: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -75,7 +78,7 @@ class FineTune:
         keras.utils.set_random_seed(self.seed)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
-            loss=_loss(model, self.data.y_train),
+            loss=_loss(self.data.y_train, self.from_logits),
             metrics=["accuracy"],
         )
 
@@ -138,12 +141,9 @@ def quiet_logs() -> Iterator[None]:
             logger.removeFilter(expected)
 
 
-def _loss(model: Any, labels: np.ndarray) -> Any:
-    """Cross-entropy matching the labels (indices or one-hot) and the output (logits or not)."""
-    from mlflow_tflite.train.baseline import outputs_probabilities
-
+def _loss(labels: np.ndarray, from_logits: bool) -> Any:
+    """Cross-entropy matching the labels (indices or one-hot) and the output."""
     keras = import_keras()
-    from_logits = not outputs_probabilities(model)
     labels = np.asarray(labels)
     if labels.ndim > 1 and labels.shape[-1] > 1:
         return keras.losses.CategoricalCrossentropy(from_logits=from_logits)

@@ -68,3 +68,20 @@ def test_pcqat_keeps_sparsity_and_clusters_in_int8_kernels(baseline: Any, datase
         assert kernel.sparsity >= SPARSITY - 0.02, kernel.name
         assert kernel.max_unique_per_channel() <= CLUSTERS, kernel.name
     assert "qat: PCQAT fine-tune at learning rate 0.0001" in lines
+
+
+def test_qat_of_a_softmax_model_trains_on_probabilities(baseline: Any, dataset: Any) -> None:
+    # Quantize wrappers hide the final softmax; the loss must still be told it sees probabilities.
+    import warnings
+
+    from mlflow_tflite._tf import import_keras
+
+    keras = import_keras()
+    config = baseline.get_config()
+    config["layers"][-1]["config"]["activation"] = "softmax"
+    softmax = keras.Sequential.from_config(config)
+    softmax.set_weights(baseline.get_weights())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compress_model(softmax, CompressConfig(qat={}), dataset, TRAIN, log=lambda line: None)
+    assert not [w for w in caught if "from_logits=True" in str(w.message)]
