@@ -77,6 +77,8 @@ def apply(model: Any, cfg: PruneConfig, ctx: FineTune) -> Any:
             wrapped = sparsity_api.prune_low_magnitude(model, pruning_schedule=schedule)
         else:
             wrapped = _prune_m_by_n(model, cfg.m_by_n, schedule, ctx, keras, sparsity_api)
+    except CompressionError:
+        raise
     except ValueError as error:
         raise CompressionError(f"prune: {_first_line(error)}") from error
     ctx.fit(

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlflow_tflite.compress import compress_model
+from mlflow_tflite.compress import CompressionError, compress_model
 from mlflow_tflite.compress.prune import schedule_steps
 from mlflow_tflite.config.variants import CompressConfig, ConvertConfig
 from mlflow_tflite.convert import convert_model
@@ -70,3 +70,15 @@ def test_m_by_n_keeps_m_of_every_n_input_weights(baseline: Any, dataset: Any) ->
     # One input channel cannot hold a 2:4 pattern: the first conv stays dense.
     assert conv.sparsity < 0.1
     assert "prune: m_by_n applies to dense, logits" in lines
+
+
+def test_m_by_n_without_a_wide_enough_layer_is_refused(dataset: Any) -> None:
+    from mlflow_tflite._tf import import_keras
+
+    keras = import_keras()
+    narrow = keras.Sequential(
+        [keras.layers.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten()]
+    )
+    cfg = CompressConfig(prune={"m_by_n": [2, 4]})
+    with pytest.raises(CompressionError, match=r"^prune: no Dense/Conv2D layer has >= 4 input"):
+        compress_model(narrow, cfg, dataset, TRAIN, log=lambda line: None)
