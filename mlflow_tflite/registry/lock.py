@@ -72,7 +72,7 @@ def registry_lock(
     model_name: str,
     *,
     timeout_s: float = 120.0,
-    lease_s: float = 600.0,
+    lease_s: float = 60.0,
 ) -> Iterator[str]:
     """Hold the promotion lock of `model_name`; yields the holder id.
 

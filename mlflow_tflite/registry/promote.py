@@ -6,7 +6,9 @@ Order of effects, so a failure at any step leaves every alias where it was:
 3. run the caller's `validate` check on each new version;
 4. under the model's promotion lock (`lock.py`): re-read each alias, compare against the
    champion that holds it *now*, record the previous champion on the new version, move
-   the alias (undoing earlier moves of this promotion if one fails);
+   the alias (undoing earlier moves of this promotion if one fails). A champion that
+   changed since step 1 is read (and maybe re-measured) with the lock released, then
+   step 4 starts again, so the lock is only ever held for a few registry calls;
 5. write the decision paragraph as the versions' description and `promotion.json`.
 Concurrent promotions of one model therefore serialize at step 4, and each compares
 against the champion left by the one before it, as if they had run one after the other.
@@ -21,6 +23,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from mlflow_tflite.config.promote import PromoteConfig
+from mlflow_tflite.registry.champions import Champions, NotLoaded, Remeasure
 from mlflow_tflite.registry.decision import Decision, TargetDecision
 from mlflow_tflite.registry.lock import registry_lock
 from mlflow_tflite.registry.policy import Candidate, Evaluation, against_champion, evaluate
@@ -34,55 +37,10 @@ from mlflow_tflite.registry.versions import (
     ensure_registered_model,
     previous_tag,
     register,
-    version_data_version,
-    version_metrics,
 )
 
-Remeasure = Callable[[str], dict[str, float]]
 Validate = Callable[[ModelVersion], None]
 DECISION_ARTIFACT = "promotion.json"
-
-
-class _Champions:
-    """Champion metrics comparable with this flow run's data version, cached per version."""
-
-    def __init__(
-        self,
-        client: MlflowClient,
-        model_name: str,
-        data_version: str | None,
-        remeasure: Remeasure | None,
-    ) -> None:
-        self._client = client
-        self._model_name = model_name
-        self._data_version = data_version
-        self._remeasure = remeasure
-        self._cache: dict[str, tuple[dict[str, float] | None, str, bool]] = {}
-
-    def metrics(self, version: ModelVersion) -> tuple[dict[str, float] | None, str, bool]:
-        """(metrics or None when not comparable, why not / how, re-measured?)."""
-        key = str(version.version)
-        if key not in self._cache:
-            self._cache[key] = self._load(version)
-        return self._cache[key]
-
-    def _load(self, version: ModelVersion) -> tuple[dict[str, float] | None, str, bool]:
-        metrics = version_metrics(self._client, version)
-        measured_on = version_data_version(self._client, version)
-        if measured_on == self._data_version:
-            return metrics, "", False
-        mismatch = (
-            f"champion version {version.version} was measured on data version "
-            f"{measured_on or 'unknown'}, not {self._data_version or 'unknown'}"
-        )
-        if self._remeasure is None:
-            return None, f"{mismatch}, and no re-measurement was available", False
-        uri = f"models:/{self._model_name}/{version.version}"
-        try:
-            fresh = self._remeasure(uri)
-        except Exception as error:  # any failure makes the champion not comparable
-            return None, f"{mismatch}, and re-measuring it failed ({error})", False
-        return {**metrics, **fresh}, f"re-measured on data version {self._data_version}", True
 
 
 def _source_run(version: ModelVersion) -> str | None:
@@ -92,7 +50,7 @@ def _source_run(version: ModelVersion) -> str | None:
 def _decide(
     evaluation: Evaluation,
     champion: ModelVersion | None,
-    champions: _Champions,
+    champions: Champions,
 ) -> TargetDecision:
     target = evaluation.target
     chosen = evaluation.chosen
@@ -228,7 +186,7 @@ def promote_flow_run(
     if not policy.enabled:
         return decision
     evaluations = [evaluate(flow.candidates, t) for t in policy.resolved_targets()]
-    champions = _Champions(client, model_name, flow.data_version, remeasure)
+    champions = Champions(client, model_name, flow.data_version, remeasure)
     # First pass outside the lock: re-measurement (slow) happens here, cached per version.
     decision.targets = [
         _decide(e, alias_version(client, model_name, e.target.alias), champions)
@@ -265,24 +223,59 @@ def promote_flow_run(
             ) from error
 
     if versions:
-        with registry_lock(client, model_name, timeout_s=policy.lock_timeout_s):
-            # Re-read every alias now: another promotion may have moved it since the first pass.
-            decision.targets = [
-                _decide(e, alias_version(client, model_name, e.target.alias), champions)
-                for e in evaluations
-            ]
-            for target in decision.targets:
-                if target.run_id in versions and target.outcome != "already_champion":
-                    target.version = str(versions[target.run_id].version)
-            try:
-                _move_aliases(client, model_name, decision.targets)
-            except MlflowException as error:
-                raise PromotionError(
-                    f"moving aliases of {model_name} failed, every alias is back where it "
-                    f"was: {str(error).splitlines()[0]}"
-                ) from error
+        decision.targets = _decide_and_move(
+            client, model_name, evaluations, champions, versions, timeout_s=policy.lock_timeout_s
+        )
     _record(client, decision, versions)
     return decision
+
+
+def _decide_and_move(
+    client: MlflowClient,
+    model_name: str,
+    evaluations: list[Evaluation],
+    champions: Champions,
+    versions: dict[str, ModelVersion],
+    *,
+    timeout_s: float = 120.0,
+    attempts: int = 5,
+) -> list[TargetDecision]:
+    """Under the lock: re-read the aliases, compare against those champions, move.
+
+    Reading a champion's metrics can mean re-measuring it (slow); that never happens
+    under the lock. If a champion changed since it was last read, the lock is released,
+    the new champion is read, and the promotion tries again.
+    """
+    for _ in range(attempts):
+        with registry_lock(client, model_name, timeout_s=timeout_s):
+            # Another promotion may have moved an alias since the first pass: read them now.
+            current = [alias_version(client, model_name, e.target.alias) for e in evaluations]
+            champions.cached_only = True
+            try:
+                decided = [
+                    _decide(e, v, champions) for e, v in zip(evaluations, current, strict=True)
+                ]
+            except NotLoaded as new_champion:
+                unknown = new_champion.version
+            else:
+                for target in decided:
+                    if target.run_id in versions and target.outcome != "already_champion":
+                        target.version = str(versions[target.run_id].version)
+                try:
+                    _move_aliases(client, model_name, decided)
+                except MlflowException as error:
+                    raise PromotionError(
+                        f"moving aliases of {model_name} failed, every alias is back where "
+                        f"it was: {str(error).splitlines()[0]}"
+                    ) from error
+                return decided
+            finally:
+                champions.cached_only = False
+        champions.metrics(unknown)
+    raise PromotionError(
+        f"the champions of {model_name} changed {attempts} times during this promotion; "
+        "no alias moved, try again"
+    )
 
 
 def _record(client: MlflowClient, decision: Decision, versions: dict[str, ModelVersion]) -> None:

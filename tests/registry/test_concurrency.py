@@ -41,13 +41,16 @@ def test_concurrent_promotions_end_with_the_champion_a_sequential_order_gives(
     rounds = []
     for index in range(ROUNDS):
         name = f"{model_name}-{index}"
-        promote_flow_run(flow({"old": metrics(size_bytes=10_000)}), name, POLICY)
+        # The first round races for a model that has no champion (nor exists) yet.
+        old = None
+        if index > 0:
+            old = promote_flow_run(flow({"old": metrics(size_bytes=10_000)}), name, POLICY)
         better = flow({"better": metrics(size_bytes=3_000)})
         worse = flow({"worse": metrics(size_bytes=5_000)})
-        rounds.append((name, better, worse))
+        rounds.append((name, better, worse, old.target().version if old else None))
     # Alternate which process gets the better run, so neither start order is favoured.
-    first = [(b, n) if i % 2 == 0 else (w, n) for i, (n, b, w) in enumerate(rounds)]
-    second = [(w, n) if i % 2 == 0 else (b, n) for i, (n, b, w) in enumerate(rounds)]
+    first = [(b, n) if i % 2 == 0 else (w, n) for i, (n, b, w, _) in enumerate(rounds)]
+    second = [(w, n) if i % 2 == 0 else (b, n) for i, (n, b, w, _) in enumerate(rounds)]
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
     results = context.Queue()
@@ -62,7 +65,7 @@ def test_concurrent_promotions_end_with_the_champion_a_sequential_order_gives(
         process.join(timeout=60)
         assert process.exitcode == 0
 
-    for name, better, worse in rounds:
+    for name, better, worse, initial in rounds:
         won, lost = decisions[better], decisions[worse]
         assert "error" not in won and "error" not in lost, (won, lost)
         won, lost = won["targets"][0], lost["targets"][0]
@@ -72,13 +75,14 @@ def test_concurrent_promotions_end_with_the_champion_a_sequential_order_gives(
         previous = champion.tags["mlflow_tflite.previous.champion"]
         if lost["outcome"] == "promoted":
             # ... worse went first and better replaced it: better remembers worse.
-            assert lost["champion_before"] == "1"
+            assert lost["champion_before"] == initial
             assert won["champion_before"] == previous == lost["version"]
         else:
             # ... or better went first and worse, compared against it, became challenger.
             assert lost["outcome"] == "challenger"
             assert lost["champion_before"] == won["version"]
-            assert won["champion_before"] == previous == "1"
+            assert won["champion_before"] == initial
+            assert previous == (initial or "")
             challenger = client.get_model_version_by_alias(name, "challenger")
             assert str(challenger.version) == lost["version"]
         registered = [m.name for m in client.search_registered_models()]

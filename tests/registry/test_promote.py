@@ -218,6 +218,24 @@ def test_targets_promote_a_variant_each_under_their_own_alias(backend, flow, mod
     assert "Target gpu: gpu wins" in decision.summary
 
 
+def test_one_variant_winning_two_targets_is_one_version_with_both_aliases(
+    backend, flow, model_name
+) -> None:
+    policy = PromoteConfig.model_validate(
+        {"objective": ["size_bytes"], "targets": {"cpu": {}, "edge": {}}}
+    )
+    decision = promote_flow_run(
+        flow({"a": metrics(size_bytes=1_000), "b": metrics(size_bytes=2_000)}), model_name, policy
+    )
+    client = MlflowClient()
+    assert aliases(client, model_name) == {"champion-cpu": "1", "champion-edge": "1"}
+    version = client.get_model_version(model_name, "1")
+    assert version.tags["mlflow_tflite.targets"] == "cpu:champion-cpu,edge:champion-edge"
+    assert version.tags["mlflow_tflite.previous.champion-cpu"] == ""
+    assert len(client.search_model_versions(f"name = '{model_name}'")) == 1
+    assert [t.outcome for t in decision.targets] == ["promoted", "promoted"]
+
+
 def test_champion_on_another_data_version_is_remeasured_before_comparing(
     backend, flow, model_name
 ) -> None:
@@ -273,6 +291,38 @@ def test_champion_on_another_data_version_without_remeasure_is_not_comparable(
         "not data-v2, and no re-measurement was available, so the two are not comparable"
     )
     assert aliases(MlflowClient(), model_name)["champion"] == first.target().version
+
+
+def test_a_champion_that_changed_during_the_promotion_is_compared_again(
+    backend, flow, model_name
+) -> None:
+    promote_flow_run(
+        flow({"a": metrics(size_bytes=9_000)}, data_version="data-v1"), model_name, POLICY
+    )
+    rival = flow({"c": metrics(size_bytes=1_000)}, data_version="data-v1")
+    remeasured: list[str] = []
+
+    def promote_rival_meanwhile(version) -> None:
+        # Runs after our evaluation and before our lock: another promotion wins the race.
+        promote_flow_run(rival, model_name, POLICY)
+
+    def remeasure(model_uri: str) -> dict[str, float]:
+        remeasured.append(model_uri)
+        return {}
+
+    decision = promote_flow_run(
+        flow({"b": metrics(size_bytes=5_000)}, data_version="data-v2"),
+        model_name,
+        POLICY,
+        remeasure=remeasure,
+        validate=promote_rival_meanwhile,
+    )
+    target = decision.target()
+    # First compared with a (beaten), then, inside the lock, found c: measured and lost to.
+    assert remeasured == [f"models:/{model_name}/1", f"models:/{model_name}/3"]
+    assert (target.outcome, target.champion_before) == ("challenger", "3")
+    assert target.reason.startswith("the champion is better on size_bytes 5,000 B vs. 1,000 B")
+    assert aliases(MlflowClient(), model_name) == {"champion": "3", "challenger": "2"}
 
 
 def test_a_failing_validation_between_registering_and_aliasing_moves_no_alias(
