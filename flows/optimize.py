@@ -262,7 +262,7 @@ def optimize(
     parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
     example = _input_example(data)
 
-    chains = [_submit_variant(v, params, baseline, data, store, ran) for v in params.variants]
+    chains = [_submit_variant(v, params, baseline, data, store) for v in params.variants]
     logged = [
         log_variant.submit(uri, parent_run_id, _collect(variant, chain, ran), tags, example)
         for variant, chain in zip(params.variants, chains, strict=True)
@@ -306,7 +306,6 @@ def _submit_variant(
     baseline: steps.Baseline,
     data: steps.PreparedData,
     store: ArtifactStore,
-    ran: dict[str, Any],
 ) -> dict[str, Any]:
     """Submit the steps of one variant that the store cannot answer; returns the chain."""
     key = steps.build_key(baseline.key, variant)

@@ -73,10 +73,15 @@ def test_only_prepare_writes_the_prepared_data_without_mlflow_or_prefect(
 def test_run_prints_progress_the_variants_table_the_decision_and_the_ui_command(
     tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    # Embedded Prefect, as `make run` uses it; two variants keep it short.
+    from prefect.testing.utilities import prefect_test_harness
+
     two = {**TINY_PARAMS, "variants": TINY_PARAMS["variants"][:2]}
     params = _write(tmp_path / "params.yaml", two)
-    assert main(["run", "--params", str(params), "--set", "benchmark.cold_start=false"]) == 0
+    # A temporary Prefect API stopped with the test (an embedded one would outlive pytest's
+    # captured streams and log into them at exit).
+    with prefect_test_harness(server_startup_timeout=60):
+        argv = ["run", "--params", str(params), "--set", "benchmark.cold_start=false"]
+        assert main(argv) == 0
     out = capsys.readouterr().out
     table = out[out.index("Variants of MLflow run"):]
     header = table.splitlines()[1].split()
