@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check mlflow_tflite flows tests bench
 
 bench: $(STAMP)
-	$(PY) bench/bench_variants.py
+	$(PY) bench/bench_variants.py --output bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) mlflow.db mlartifacts .mlflow_tflite
