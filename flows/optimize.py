@@ -255,35 +255,37 @@ def optimize(
                            "compress": [], "convert": [], "measure": []}
     try:
         baseline = train_baseline(params, data, store)
+        ran["baseline"] = not baseline.reused
+        parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
+        example = _input_example(data)
+
+        chains = [_submit_variant(v, params, baseline, data, store) for v in params.variants]
+        logged = [
+            log_variant.submit(uri, parent_run_id, _collect(variant, chain, ran), tags, example)
+            for variant, chain in zip(params.variants, chains, strict=True)
+        ]
+        records = [_logged_record(future, variant) for future, variant in
+                   zip(logged, params.variants, strict=True)]
+        parent_logged.result()
+
+        succeeded = [r for r in records if r.ok]
+        reports = report(uri, parent_run_id, records, reports_dir)
+        decision = (promote(uri, parent_run_id, params, baseline, data, example)
+                    if succeeded else None)
+        create_markdown_artifact(
+            key="mlflow-tflite-variants",
+            markdown=_markdown(records, decision, parent_run_id),
+            description="Variants of this flow run and the promotion decision",
+        )
+        if not succeeded:
+            failures = "; ".join(f"{r.name}: {r.error}" for r in records)
+            raise RuntimeError(f"no variant succeeded ({failures})")
     except BaseException:
+        # Whatever stopped the flow (baseline, no variant, tracking or registry after their
+        # retries, Ctrl-C), the parent run must not stay RUNNING.
         tracking.runs.end_run(parent_run_id, ok=False)
         raise
-    ran["baseline"] = not baseline.reused
-    parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
-    example = _input_example(data)
-
-    chains = [_submit_variant(v, params, baseline, data, store) for v in params.variants]
-    logged = [
-        log_variant.submit(uri, parent_run_id, _collect(variant, chain, ran), tags, example)
-        for variant, chain in zip(params.variants, chains, strict=True)
-    ]
-    records = [_logged_record(future, variant) for future, variant in
-               zip(logged, params.variants, strict=True)]
-    parent_logged.result()
-
-    succeeded = [r for r in records if r.ok]
-    reports = report(uri, parent_run_id, records, reports_dir)
-    decision = (promote(uri, parent_run_id, params, baseline, data, example)
-                if succeeded else None)
-    create_markdown_artifact(
-        key="mlflow-tflite-variants",
-        markdown=_markdown(records, decision, parent_run_id),
-        description="Variants of this flow run and the promotion decision",
-    )
-    tracking.runs.end_run(parent_run_id, ok=bool(succeeded))
-    if not succeeded:
-        failures = "; ".join(f"{r.name}: {r.error}" for r in records)
-        raise RuntimeError(f"no variant succeeded ({failures})")
+    tracking.runs.end_run(parent_run_id, ok=True)
     return {
         "parent_run_id": parent_run_id,
         "tracking_uri": uri,
