@@ -46,12 +46,13 @@ class TargetDecision:
         """This target's part of the summary paragraph."""
         would = "would " if dry_run else ""
         head = "" if self.target == "default" else f"Target {self.target}: "
+        no = f"{head}no" if head else "No"
         version = f"version {self.version}" if self.version else "a new version"
         if self.outcome == "no_variants":
-            return f"{head}no finished variant run, nothing {would or 'was '}registered."
+            return f"{no} finished variant run, nothing {would or 'was '}registered."
         if self.outcome == "no_winner":
             return (
-                f"{head}no variant meets the constraints ({self._failed()}), so nothing is "
+                f"{no} variant meets the constraints ({self._failed()}), so nothing is "
                 "promoted; "
                 f"the closest, {self.closest} (fewest failed constraints, then objective), "
                 f"{would}{'be' if dry_run else 'is'} {version} with alias "
@@ -85,9 +86,7 @@ class TargetDecision:
         )
 
     def _failed(self) -> str:
-        return "; ".join(
-            f"{variant} fails {', '.join(messages)}" for variant, messages in self.failures.items()
-        )
+        return "; ".join(f"{variant}: {', '.join(m)}" for variant, m in self.failures.items())
 
     def _champion(self) -> str:
         return f"version {self.champion_before}" if self.champion_before else "no version"

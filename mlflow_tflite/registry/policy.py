@@ -211,10 +211,10 @@ def against_champion(
     sign, metric = compare(winner, champion, target.objective, target.tie_tolerance)
     if metric is None:
         return Verdict(True, f"it ties the champion on {', '.join(target.objective)}")
-    numbers = (
-        f"{metric} {format_metric(metric, winner.get(metric))} vs. "
-        f"{format_metric(metric, champion.get(metric))}"
+    ours, theirs = (
+        format_metric(metric, winner.get(metric)),
+        format_metric(metric, champion.get(metric)),
     )
     if sign < 0:
-        return Verdict(True, f"it beats the champion on {numbers}")
-    return Verdict(False, f"the champion is better on {numbers}")
+        return Verdict(True, f"it beats the champion on {metric} ({ours} vs. {theirs})")
+    return Verdict(False, f"the champion is better on {metric} ({theirs} vs. {ours})")

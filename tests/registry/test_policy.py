@@ -143,7 +143,7 @@ def test_winner_at_least_as_good_replaces_the_champion() -> None:
     assert tie.replace and "ties" in tie.reason
     worse = against_champion(metrics(size_bytes=11), metrics(size_bytes=10), policy)
     assert not worse.replace
-    assert worse.reason == "the champion is better on size_bytes 11 B vs. 10 B"
+    assert worse.reason == "the champion is better on size_bytes (10 B vs. 11 B)"
 
 
 def test_a_champion_failing_current_constraints_is_replaced() -> None:

@@ -69,7 +69,7 @@ def test_first_promotion_registers_the_winner_with_tags_and_moves_champion(
     assert tags["mlflow_tflite.previous.champion"] == ""
     assert version.description == decision.summary
     assert "int8 wins on size_bytes" in decision.summary
-    assert "int16x8 fails accuracy drop 0.05" in decision.summary
+    assert "(int16x8: accuracy drop 0.05 > max_accuracy_drop 0.02)" in decision.summary
     logged = mlflow.artifacts.load_dict(f"runs:/{parent}/promotion.json")
     assert logged["targets"][0]["version"] == str(version.version)
     assert logged["summary"] == decision.summary
@@ -88,7 +88,7 @@ def test_a_better_champion_stays_and_the_winner_becomes_challenger(
 
     target = second.target()
     assert target.outcome == "challenger"
-    assert target.reason == "the champion is better on size_bytes 6,000 B vs. 5,000 B"
+    assert target.reason == "the champion is better on size_bytes (5,000 B vs. 6,000 B)"
     assert aliases(MlflowClient(), model_name) == {
         "champion": first.target().version,
         "challenger": target.version,
@@ -106,7 +106,7 @@ def test_a_worse_champion_is_replaced_and_remembered(backend, flow, model_name) 
     new = champion(client, model_name)
     assert str(new.version) == target.version
     assert new.tags["mlflow_tflite.previous.champion"] == first.target().version
-    assert "it beats the champion on size_bytes 4,000 B vs. 9,000 B" in second.summary
+    assert "it beats the champion on size_bytes (4,000 B vs. 9,000 B)" in second.summary
 
 
 def test_a_tie_on_every_objective_replaces_the_champion(backend, flow, model_name) -> None:
@@ -179,7 +179,7 @@ def test_no_variant_passing_promotes_nothing_and_registers_the_closest_as_challe
     }
     client = MlflowClient()
     assert aliases(client, model_name) == {"champion": "1", "challenger": target.version}
-    assert "no variant meets the constraints" in decision.summary
+    assert "No variant meets the constraints (big: size_bytes 12,000 B" in decision.summary
     assert "the closest, lossy" in decision.summary
 
 
@@ -321,7 +321,7 @@ def test_a_champion_that_changed_during_the_promotion_is_compared_again(
     # First compared with a (beaten), then, inside the lock, found c: measured and lost to.
     assert remeasured == [f"models:/{model_name}/1", f"models:/{model_name}/3"]
     assert (target.outcome, target.champion_before) == ("challenger", "3")
-    assert target.reason.startswith("the champion is better on size_bytes 5,000 B vs. 1,000 B")
+    assert target.reason.startswith("the champion is better on size_bytes (1,000 B vs. 5,000 B)")
     assert aliases(MlflowClient(), model_name) == {"champion": "3", "challenger": "2"}
 
 
