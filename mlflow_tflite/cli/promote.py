@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mlflow_tflite.config import MlflowConfig, PromoteConfig
     from mlflow_tflite.registry import LockTimeout, PromotionError, promote_flow_run
-    from mlflow_tflite.registry.runs import latest_flow_run
+    from mlflow_tflite.registry.runs import latest_flow_run, read_flow_run
 
     params = load_settings(args.params)
     settings = getattr(params, "mlflow", None) or MlflowConfig()
@@ -72,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     model_name = args.model_name or settings.registered_model_name
     try:
         run_id = args.run_id or latest_flow_run(client, settings.experiment)
+        flow = read_flow_run(client, run_id)
+        if not flow.candidates and not flow.ignored:
+            raise CommandError(f"run {run_id} has no variant runs (is it a flow's parent run?)")
         decision = promote_flow_run(run_id, model_name, policy, client=client, dry_run=args.dry_run)
     except LookupError as error:
         raise CommandError(f"{first_line(error)}; run `mlflow-tflite run` first") from None

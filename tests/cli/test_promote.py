@@ -102,6 +102,18 @@ def test_promote_errors_are_one_line(sqlite_uri, tmp_path, argv, params, expecte
     assert err.count("\n") == 1
 
 
+def test_promote_refuses_a_run_that_is_not_a_flow_run(
+    sqlite_uri, flow, params_file, capsys
+) -> None:
+    parent = flow({"v": metrics()})
+    (child,) = MlflowClient().search_runs(
+        [MlflowClient().get_run(parent).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+    )
+    assert main(["promote", "--run-id", child.info.run_id, "--params", str(params_file)]) == 1
+    assert "has no variant runs (is it a flow's parent run?)" in capsys.readouterr().err
+
+
 def test_rollback_moves_the_champion_back_and_says_so(
     sqlite_uri, flow, params_file, model_name, capsys
 ) -> None:
