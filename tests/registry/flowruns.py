@@ -38,10 +38,12 @@ def make_flow_run(
     data_version: str = "data-v1",
     failed: Iterable[str] = (),
     experiment: str = "promote-tests",
+    model_uri_tag: bool = True,
 ) -> str:
     """A finished parent run with one child per variant, each with a logged tflite model.
 
     Variants named in `failed` end FAILED with `mlflow_tflite.error`, like the flow writes.
+    Without `model_uri_tag`, children lack `mlflow_tflite.model_uri` (older flow runs).
     """
     client = MlflowClient()
     experiment_id = mlflow.set_experiment(experiment).experiment_id
@@ -71,6 +73,7 @@ def make_flow_run(
         with mlflow.start_run(run_id=child):
             mlflow.log_metrics(dict(values))
             info = mlflow_tflite.log_model(tflite, name="model")
-            mlflow.set_tag("mlflow_tflite.model_uri", info.model_uri)
+            if model_uri_tag:
+                mlflow.set_tag("mlflow_tflite.model_uri", info.model_uri)
     client.set_terminated(parent, "FINISHED")
     return parent

@@ -80,6 +80,16 @@ def test_first_promotion_registers_the_winner_with_tags_and_moves_champion(
     assert lock_name(model_name) not in [m.name for m in client.search_registered_models()]
 
 
+def test_a_child_without_a_model_uri_tag_registers_its_runs_model(
+    backend, flow, model_name
+) -> None:
+    parent = flow({"int8": metrics()}, model_uri_tag=False)
+    version = promote_flow_run(parent, model_name, POLICY).target().version
+    registered = MlflowClient().get_model_version(model_name, version)
+    assert registered.source.startswith("models:/m-")
+    assert mlflow_tflite.load_model(f"models:/{model_name}/{version}").input_details
+
+
 def test_a_better_champion_stays_and_the_winner_becomes_challenger(
     backend, flow, model_name
 ) -> None:
