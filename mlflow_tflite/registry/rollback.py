@@ -73,8 +73,16 @@ def rollback(
         alias: The champion alias, when a target sets its own (overrides `target`).
         user: Who rolls back (default: the login name).
 
+    Returns:
+        The Rollback: versions moved between, who, why and when (`.summary`).
+
     Raises:
-        RollbackError: no champion, or the champion records no previous version.
+        RollbackError: no such model, no champion, or the champion records no
+            previous version.
+
+    Example:
+        >>> rollback("mnist-classifier", reason="crashes on Pixel 6").summary
+        'Moved alias champion of mnist-classifier from version 4 back to version 3 (...)'
     """
     client = client or MlflowClient()
     alias = alias or champion_alias(target)
