@@ -131,7 +131,7 @@ class TFLiteRunner:
         self.interpreter = make_interpreter(model, delegate=delegate, threads=threads)
         self.inputs = [tensor_spec(d) for d in self.interpreter.get_input_details()]
         self.outputs = [tensor_spec(d) for d in self.interpreter.get_output_details()]
-        self._batch = self.interpreter.get_input_details()[0]["shape"][0] if self.inputs else 1
+        self._shapes = [list(d["shape"]) for d in self.interpreter.get_input_details()]
 
     @property
     def fixed_batch(self) -> int | None:
@@ -145,14 +145,16 @@ class TFLiteRunner:
             return quantize(values, spec)
         return values.astype(spec.dtype, copy=False)
 
-    def _resize(self, batch: int) -> None:
-        if batch == self._batch:
+    def _resize(self, arrays: list[np.ndarray]) -> None:
+        # By the arrays' own shapes, so dynamic dimensions past the batch (a sequence
+        # length) are resized too, not only the batch.
+        shapes = [list(a.shape) for a in arrays]
+        if shapes == self._shapes:
             return
-        for spec in self.inputs:
-            shape = [batch, *[max(d, 1) for d in spec.shape[1:]]]
+        for spec, shape in zip(self.inputs, shapes, strict=True):
             self.interpreter.resize_tensor_input(spec.index, shape, strict=False)
         self.interpreter.allocate_tensors()
-        self._batch = batch
+        self._shapes = shapes
 
     def _invoke(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         for spec, array in zip(self.inputs, arrays, strict=True):
@@ -172,7 +174,7 @@ class TFLiteRunner:
         batch = int(prepared[0].shape[0]) if prepared[0].ndim else 1
         fixed = self.fixed_batch
         if fixed is None:
-            self._resize(batch)
+            self._resize(prepared)
             results = self._invoke(prepared)
         else:
             chunks: list[list[np.ndarray]] = []

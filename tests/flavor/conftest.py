@@ -98,6 +98,23 @@ def custom_op_model() -> bytes:
 
 
 @pytest.fixture(scope="session")
+def sequence_model() -> bytes:
+    """Input `tokens` of shape (batch, any length); output the row sums times two."""
+    from mlflow_tflite._tf import import_tensorflow
+
+    tf = import_tensorflow()
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="tokens")])
+    def double_sum(tokens):
+        return tf.reduce_sum(tokens * 2.0, axis=1, keepdims=True)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [double_sum.get_concrete_function()], double_sum
+    )
+    return converter.convert()
+
+
+@pytest.fixture(scope="session")
 def models(float_model, int8_model, float16_model, multi_io_tflite) -> dict[str, bytes]:
     return {
         "float": float_model,

@@ -134,3 +134,13 @@ def test_logged_input_example_is_served_without_warnings(tracking_uri, float_mod
     example = Model.load(local).load_input_example(local)
     # Stored by the inferred signature's input name.
     np.testing.assert_array_equal(example["image"], x)
+
+
+def test_dynamic_dimensions_past_the_batch_follow_the_input(sequence_model, tmp_path):
+    mlflow_tflite.save_model(sequence_model, tmp_path / "model")
+    model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+
+    assert Model.load(str(tmp_path / "model")).signature.inputs.inputs[0].shape == (-1, -1)
+    for shape in [(2, 5), (3, 7), (3, 7), (1, 2)]:
+        tokens = np.ones(shape, np.float32)
+        np.testing.assert_allclose(model.predict(tokens), np.full((shape[0], 1), 2.0 * shape[1]))
