@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mlflow_tflite.flavor_spec import NamedTensor, _invalid, named_tensors, open_runner
+from mlflow_tflite.flavor_spec import NamedTensor, invalid_parameter, named_tensors, open_runner
 
 
 def _shape_text(shape: list[int] | tuple[int, ...]) -> str:
@@ -87,9 +87,9 @@ class TFLiteModel:
             sizes = ", ".join(
                 f"{t.name}: {a.shape[0]}" for t, a in zip(self._inputs, arrays, strict=True)
             )
-            raise _invalid(f"inputs have different batch sizes ({sizes})")
+            raise invalid_parameter(f"inputs have different batch sizes ({sizes})")
         if batches == {0}:
-            raise _invalid("the batch is empty: pass at least one example")
+            raise invalid_parameter("the batch is empty: pass at least one example")
         with self._lock:
             results = self._runner.predict(arrays)
         if len(results) == 1:
@@ -105,18 +105,18 @@ class TFLiteModel:
         if isinstance(data, dict):
             missing = [n for n in names if n not in data]
             if missing:
-                raise _invalid(
+                raise invalid_parameter(
                     f"missing input(s) {missing}; the model takes {self._describe_inputs()}"
                 )
             return [data[n] for n in names]
         if len(names) != 1:
-            raise _invalid(
+            raise invalid_parameter(
                 f"this model has {len(names)} inputs, so pass a dict or DataFrame keyed by "
                 f"input name: {self._describe_inputs()}"
             )
         if isinstance(data, np.ndarray | list | tuple):
             return [data]
-        raise _invalid(
+        raise invalid_parameter(
             "input must be a numpy array, a dict of arrays or a pandas DataFrame, "
             f"got {type(data).__name__}"
         )
@@ -130,7 +130,7 @@ class TFLiteModel:
                 try:
                     stacked = np.stack(rows) if rows else np.empty((0,))
                 except ValueError as error:
-                    raise _invalid(
+                    raise invalid_parameter(
                         f"input {tensor.name!r}: rows of the DataFrame column have different "
                         f"sizes; expected shape {_shape_text(tensor.spec.shape)}"
                     ) from error
@@ -138,7 +138,7 @@ class TFLiteModel:
             return arrays
         if len(names) == 1:
             return [self._unflatten(self._inputs[0], frame.to_numpy())]
-        raise _invalid(
+        raise invalid_parameter(
             f"the DataFrame needs a column per input ({', '.join(names)}); "
             f"got columns {list(frame.columns)}"
         )
@@ -158,7 +158,7 @@ class TFLiteModel:
         try:
             array = np.asarray(value)
         except ValueError as error:  # ragged nested lists
-            raise _invalid(
+            raise invalid_parameter(
                 f"input {tensor.name!r} is not a rectangular array; "
                 f"expected shape {_shape_text(spec.shape)}"
             ) from error
@@ -167,24 +167,26 @@ class TFLiteModel:
         if array.ndim != len(spec.shape) or any(
             d != -1 and d != a for d, a in zip(inner, array.shape[1:], strict=True)
         ):
-            raise _invalid(
+            raise invalid_parameter(
                 f"input {tensor.name!r} has shape {tuple(array.shape)}; expected {expected} "
                 f"(dtype {self._input_dtype(spec)})"
             )
         kind = array.dtype.kind
         if kind not in "biuf":
-            raise _invalid(
+            raise invalid_parameter(
                 f"input {tensor.name!r} has dtype {array.dtype}; expected "
                 f"{self._input_dtype(spec)} numbers of shape {expected}"
             )
         integer_tensor = np.issubdtype(np.dtype(spec.dtype), np.integer)
         fractional = kind == "f" and not np.all(np.mod(array, 1) == 0)
         if integer_tensor and not spec.is_quantized and fractional:
-            raise _invalid(f"input {tensor.name!r} has non-integer values; expected {spec.dtype}")
+            raise invalid_parameter(
+                f"input {tensor.name!r} has non-integer values; expected {spec.dtype}"
+            )
         if spec.is_quantized and kind in "iu":
             info = np.iinfo(spec.dtype)
             if array.size and (array.min() < info.min or array.max() > info.max):
-                raise _invalid(
+                raise invalid_parameter(
                     f"input {tensor.name!r}: integer input is taken as quantized {spec.dtype} "
                     f"and must lie in [{info.min}, {info.max}]; pass floats to have them "
                     "quantized"

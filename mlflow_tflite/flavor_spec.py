@@ -21,7 +21,7 @@ QUANTIZATION_SCHEMES = ("none", "dynamic", "float16", "int8", "int16x8")
 _CUSTOM_OP = re.compile(r"unresolved custom op: (\w+)")
 
 
-def _invalid(message: str) -> Exception:
+def invalid_parameter(message: str) -> Exception:
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
@@ -54,9 +54,9 @@ def read_model_bytes(tflite_model: bytes | bytearray | str | Path) -> bytes:
     if isinstance(tflite_model, str | Path):
         path = Path(tflite_model)
         if not path.is_file():
-            raise _invalid(f"TFLite model file not found: {str(path)!r}")
+            raise invalid_parameter(f"TFLite model file not found: {str(path)!r}")
         return path.read_bytes()
-    raise _invalid(
+    raise invalid_parameter(
         "tflite_model must be the flatbuffer as bytes or a path to a .tflite file, "
         f"got {type(tflite_model).__name__}"
     )
@@ -71,11 +71,13 @@ def validate_options(num_threads: int | None, delegate: str) -> None:
     if num_threads is not None and (
         isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
     ):
-        raise _invalid(f"num_threads must be a positive integer or None, got {num_threads!r}")
+        raise invalid_parameter(
+            f"num_threads must be a positive integer or None, got {num_threads!r}"
+        )
     if not isinstance(delegate, str) or (
         delegate not in DELEGATES and not delegate.startswith("external:")
     ):
-        raise _invalid(
+        raise invalid_parameter(
             f"delegate must be one of {', '.join(DELEGATES)} or external:/path/lib.so, "
             f"got {delegate!r}"
         )
@@ -89,22 +91,22 @@ def open_runner(
     Allocation is what resolves every op, so an unresolved custom op is found here.
     """
     if not content:
-        raise _invalid("TFLite model is empty (0 bytes)")
+        raise invalid_parameter("TFLite model is empty (0 bytes)")
     try:
         return TFLiteRunner(content, delegate=delegate, threads=threads)
     except (ValueError, RuntimeError) as error:
         text = str(error)
         if match := _CUSTOM_OP.search(text):
-            raise _invalid(
+            raise invalid_parameter(
                 f"TFLite model uses the custom op {match.group(1)!r}, which LiteRT cannot "
                 "resolve; convert without it or register the op in LiteRT"
             ) from error
         if "flatbuffer" in text.lower():
-            raise _invalid(
+            raise invalid_parameter(
                 f"not a TFLite flatbuffer ({len(content)} bytes): the content is corrupt, "
                 "truncated or another format"
             ) from error
-        raise _invalid(f"LiteRT cannot load the TFLite model: {text.strip()}") from error
+        raise invalid_parameter(f"LiteRT cannot load the TFLite model: {text.strip()}") from error
 
 
 def named_tensors(interpreter: Any) -> tuple[list[NamedTensor], list[NamedTensor]]:
@@ -193,7 +195,7 @@ def flavor_section(
     if quantization is None:
         quantization = infer_quantization(interpreter)
     elif quantization not in QUANTIZATION_SCHEMES:
-        raise _invalid(
+        raise invalid_parameter(
             f"metadata['quantization'] must be one of {', '.join(QUANTIZATION_SCHEMES)}, "
             f"got {quantization!r}"
         )
