@@ -28,11 +28,13 @@ from typing import Any
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 # Library sources (relative to the package) each step runs; a change to any reruns the step.
+# pipeline/steps.py is in each: it decides how the library is called (e.g. sparse encoding).
 STEP_SOURCES: dict[str, tuple[str, ...]] = {
-    "prepare": ("data", "config/data.py"),
-    "baseline": ("train", "_tf.py", "config/train.py"),
-    "build": ("train", "compress", "convert", "_tf.py", "config/variants.py"),
-    "measure": ("measure", "litert.py", "config/benchmark.py"),
+    "prepare": ("data", "config/data.py", "pipeline/steps.py"),
+    "baseline": ("train", "_tf.py", "config/train.py", "pipeline/steps.py"),
+    "build": ("train", "compress", "convert", "_tf.py", "config/variants.py",
+              "pipeline/steps.py"),
+    "measure": ("measure", "litert.py", "config/benchmark.py", "pipeline/steps.py"),
 }
 # Frameworks whose version changes what a step produces.
 STEP_PACKAGES: dict[str, tuple[str, ...]] = {

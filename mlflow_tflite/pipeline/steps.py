@@ -73,10 +73,6 @@ def load_prepared(directory: str, version: str) -> Any:
     return dataset
 
 
-def _section(value: Any) -> Any:
-    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-
-
 def load_checked_params(path: str | Path, overrides: list[str] | None = None) -> Params:
     """`load_params` plus the cross-step checks that need no model or data, so every
     mistake surfaces before any work (and before any MLflow run).
@@ -120,7 +116,7 @@ def _model_source(spec: str) -> str:
 
 
 def baseline_key(params: Params, data_version: str) -> str:
-    return content_key("baseline", data_version, _section(params.train),
+    return content_key("baseline", data_version, params.train.model_dump(mode="json"),
                        _model_source(params.train.model), code_version("baseline"))
 
 
@@ -131,9 +127,8 @@ def build_key(base_key: str, variant: VariantConfig) -> str:
 
 
 def measure_key(build: str, base_key: str, params: Params) -> str:
-    return content_key(
-        "measure", build, base_key, _section(params.benchmark), code_version("measure")
-    )
+    benchmark = params.benchmark.model_dump(mode="json")
+    return content_key("measure", build, base_key, benchmark, code_version("measure"))
 
 
 def prepare(params: Params, store: ArtifactStore) -> PreparedData:

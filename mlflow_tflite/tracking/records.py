@@ -5,25 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mlflow_tflite.measure import DESIGN_METRICS
+
 OK = "ok"
 FAILED = "failed"
 
-# The per-variant metrics of DESIGN.md, in the order tables show them.
-METRICS = (
-    "size_bytes",
-    "gzip_size_bytes",
-    "compression_ratio",
-    "accuracy",
-    "accuracy_delta",
-    "agreement",
-    "latency_p50_ms",
-    "latency_p90_ms",
-    "latency_p99_ms",
-    "cold_start_ms",
-    "peak_memory_mb",
-    "sparsity",
-)
-LATENCY_METRICS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")
+# The per-variant metric names of DESIGN.md, in the order tables show them.
+METRICS = DESIGN_METRICS
 
 
 @dataclass
