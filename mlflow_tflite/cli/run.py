@@ -36,20 +36,25 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     cache_dir = args.cache_dir or DEFAULT_CACHE_DIR
 
-    if args.only == "prepare":
-        data = steps.prepare(params, ArtifactStore(cache_dir, enabled=not args.no_cache))
-        print(f"prepared {data.source} into {data.directory} (data version {data.version})")
-        return 0
-
-    from flows.optimize import run_flow
-
     try:
+        if args.only == "prepare":
+            data = steps.prepare(params, ArtifactStore(cache_dir, enabled=not args.no_cache))
+            print(f"prepared {data.source} into {data.directory} (data version {data.version})")
+            return 0
+
+        from flows.optimize import run_flow
+
         result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
                           use_cache=not args.no_cache, reports_dir=args.reports_dir)
-    except (RuntimeError, OSError, ValueError) as error:
-        raise CommandError(f"{type(error).__name__}: {error}".splitlines()[0]) from None
+    except Exception as error:  # noqa: BLE001 - any failure is one line; Prefect logged the rest
+        raise CommandError(_one_line(error)) from None
     print_summary(result)
     return 0
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else 'failed'}"
 
 
 def print_summary(result: dict[str, Any]) -> None:

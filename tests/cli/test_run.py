@@ -92,3 +92,13 @@ def test_run_prints_progress_the_variants_table_the_decision_and_the_ui_command(
     assert "Promotion: Promotion of flow run" in out
     assert f"MLflow UI: mlflow ui --backend-store-uri {tracking_uri}" in out
     assert (tmp_path / "reports" / "metrics.json").is_file()
+
+
+def test_bad_data_is_a_one_line_error(
+    tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    data = {**TINY_PARAMS["data"], "source": str(tmp_path / "missing.npz")}
+    params = _write(tmp_path / "params.yaml", {**TINY_PARAMS, "data": data})
+    assert main(["run", "--params", str(params), "--only", "prepare"]) == 1
+    line = _error_line(capsys)
+    assert line.startswith("mlflow-tflite run: error: ") and "missing.npz" in line
