@@ -1,8 +1,9 @@
 """The steps of the optimization flow as plain functions over the artifact store.
 
 Each step reads its inputs from, and writes its output to, the ArtifactStore, and passes
-on only small, picklable handles (keys and paths), so any task runner (threads,
-processes, a Dask cluster) can run it. `flows/optimize.py` wraps each in a Prefect task;
+on small, picklable handles (keys and paths); the one exception is the compressed Keras
+model that `compress` hands to `convert` in memory (a QAT-wrapped model does not survive a
+file round trip without tfmot's custom objects). `flows/optimize.py` wraps each in a task;
 `mlflow-tflite run --only prepare` (the DVC `prepare` stage) calls `prepare` directly.
 """
 
@@ -137,16 +138,18 @@ def prepare(params: Params, store: ArtifactStore) -> PreparedData:
     The prepared directory is reused when the store remembers preparing it from the same
     `data` section and code, and its content still hashes to the recorded version.
     """
-    from mlflow_tflite.data import load_dataset, prepare_dataset, save_dataset
+    from mlflow_tflite.data import DataError, load_dataset, prepare_dataset, save_dataset
 
     directory = Path(params.data.output_dir)
     key = prepare_key(params)
     if store.get("prepare", key) is not None and directory.is_dir():
         recorded = store.meta("prepare", key)["version"]
+        # Read from disk, not load_prepared's memo: the files may have changed since
+        # (a `dvc checkout`, a long-running `schedule` process).
         try:
             if load_dataset(directory).version == recorded:
                 return PreparedData(str(directory), recorded, params.data.source, reused=True)
-        except Exception:  # noqa: BLE001 - a damaged directory is prepared again
+        except DataError:  # damaged since: prepare it again
             pass
     dataset = prepare_dataset(params.data)
     save_dataset(dataset, directory)
