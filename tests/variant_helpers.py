@@ -46,9 +46,10 @@ def baseline() -> Any:
     model = keras.Sequential(
         [
             keras.layers.Input((8, 8, 1), name="image"),
-            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
             keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu"),
+            # Named layers: auto names depend on how many models the process built before.
+            keras.layers.Dense(64, activation="relu", name="dense"),
             keras.layers.Dense(10, name="logits"),
         ]
     )
