@@ -18,6 +18,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.helpers import tiny_cnn, to_tflite  # noqa: E402
 from tests.servers import MlflowServer, fresh_postgres_database, start_mlflow_server  # noqa: E402
 
 
@@ -94,3 +95,42 @@ def server_tracking_uri(
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
     mlflow.set_registry_uri(None)
+
+
+# Tiny real models, built once per session and shared by every test module.
+@pytest.fixture(scope="session")
+def cnn():
+    """tests.helpers.tiny_cnn: 8x8x1 digits, 10 logits, trained one epoch."""
+    return tiny_cnn()
+
+
+@pytest.fixture(scope="session")
+def float_model(cnn) -> bytes:
+    return to_tflite(cnn)
+
+
+@pytest.fixture(scope="session")
+def int8_model(cnn) -> bytes:
+    """Full integer quantization with int8 input and output tensors."""
+    return to_tflite(cnn, "int8", "int8")
+
+
+@pytest.fixture(scope="session")
+def float16_model(cnn) -> bytes:
+    return to_tflite(cnn, "float16")
+
+
+@pytest.fixture(scope="session")
+def dataset():
+    """The 8x8 digits as a real `Dataset` (compression and conversion tests)."""
+    from tests import variant_helpers
+
+    return variant_helpers.digits_dataset()
+
+
+@pytest.fixture(scope="session")
+def baseline():
+    """Conv(8) -> Dense(64) -> Dense(10), trained once per session."""
+    from tests import variant_helpers
+
+    return variant_helpers.baseline()

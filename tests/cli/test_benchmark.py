@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,26 +10,6 @@ from mlflow_tflite.measure import DESIGN_METRICS
 from tests.helpers import tiny_cnn, to_tflite
 
 FAST = ["--runs", "5", "--warmup", "1"]
-
-
-@pytest.fixture(scope="module")
-def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty MLflow SQLite store, migrated once (migrating takes seconds per store)."""
-    import mlflow
-
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def tracking_uri(
-    tracking_uri: str, _migrated_sqlite: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """tests/conftest.py's fresh SQLite store, started from a migrated copy."""
-    shutil.copy(_migrated_sqlite, tracking_uri.removeprefix("sqlite:///"))
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    yield tracking_uri
 
 
 @pytest.fixture(scope="module")

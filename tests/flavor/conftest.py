@@ -7,28 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import multi_io_model, tiny_cnn, to_tflite
-
-
-@pytest.fixture(scope="session")
-def cnn():
-    return tiny_cnn()
-
-
-@pytest.fixture(scope="session")
-def float_model(cnn) -> bytes:
-    return to_tflite(cnn)
-
-
-@pytest.fixture(scope="session")
-def int8_model(cnn) -> bytes:
-    """Full integer quantization with int8 input and output tensors."""
-    return to_tflite(cnn, "int8", "int8")
-
-
-@pytest.fixture(scope="session")
-def float16_model(cnn) -> bytes:
-    return to_tflite(cnn, "float16")
+from tests.helpers import multi_io_model, to_tflite
 
 
 @pytest.fixture(scope="session")

@@ -15,27 +15,6 @@ PALETTE = np.array([-0.25, 0.0, 0.125, 0.5], dtype=np.float32)
 
 
 @pytest.fixture(scope="session")
-def keras_cnn():
-    return tiny_cnn()
-
-
-@pytest.fixture(scope="session")
-def fp32_model(keras_cnn) -> bytes:
-    return to_tflite(keras_cnn)
-
-
-@pytest.fixture(scope="session")
-def int8_model(keras_cnn) -> bytes:
-    """Full integer with int8 input and output."""
-    return to_tflite(keras_cnn, "int8", "int8")
-
-
-@pytest.fixture(scope="session")
-def float16_model(keras_cnn) -> bytes:
-    return to_tflite(keras_cnn, "float16")
-
-
-@pytest.fixture(scope="session")
 def palette_model() -> tuple[bytes, float]:
     """fp32 model whose kernels cycle through PALETTE; returns it and its exact sparsity."""
     model = tiny_cnn(seed=1)
@@ -52,9 +31,9 @@ def palette_model() -> tuple[bytes, float]:
 
 
 @pytest.fixture(scope="session")
-def model_file(tmp_path_factory: pytest.TempPathFactory, fp32_model: bytes) -> Path:
+def model_file(tmp_path_factory: pytest.TempPathFactory, float_model: bytes) -> Path:
     path = tmp_path_factory.mktemp("models") / "model.tflite"
-    path.write_bytes(fp32_model)
+    path.write_bytes(float_model)
     return path
 
 

@@ -8,8 +8,8 @@ from mlflow_tflite.measure.coldstart import measure_cold_start
 from mlflow_tflite.measure.coldstart_probe import main as probe_main
 
 
-def test_cold_start_and_memory_come_from_fresh_processes(fp32_model: bytes) -> None:
-    result = measure_cold_start(fp32_model, delegate="xnnpack", threads=1, runs=2)
+def test_cold_start_and_memory_come_from_fresh_processes(float_model: bytes) -> None:
+    result = measure_cold_start(float_model, delegate="xnnpack", threads=1, runs=2)
     assert result.cold_start_ms > 0
     assert result.peak_memory_mb > 0
     assert len(result.samples_ms) == 2 and result.runs == 2

@@ -25,14 +25,14 @@ def test_sparsity_and_unique_values_of_known_kernels(palette_model: tuple[bytes,
     assert sorted(w.elements for w in found.weights) == [72, 320, 9216]
 
 
-def test_a_trained_model_is_dense(fp32_model: bytes) -> None:
-    found = inspect_model(fp32_model, gpu=False)
+def test_a_trained_model_is_dense(float_model: bytes) -> None:
+    found = inspect_model(float_model, gpu=False)
     assert found.sparsity < 0.01
     assert found.unique_weight_values > 100
 
 
-def test_int8_kernels_are_counted_per_channel(keras_cnn) -> None:
-    model = keras_cnn.__class__.from_config(keras_cnn.get_config())
+def test_int8_kernels_are_counted_per_channel(cnn) -> None:
+    model = cnn.__class__.from_config(cnn.get_config())
     for layer in model.layers:
         if getattr(layer, "kernel", None) is not None:
             kernel, *rest = layer.get_weights()
@@ -42,8 +42,8 @@ def test_int8_kernels_are_counted_per_channel(keras_cnn) -> None:
     assert found.sparsity == pytest.approx(0.25, abs=0.01)
 
 
-def test_op_histogram_counts_builtin_ops(fp32_model: bytes) -> None:
-    found = inspect_model(fp32_model, gpu=False)
+def test_op_histogram_counts_builtin_ops(float_model: bytes) -> None:
+    found = inspect_model(float_model, gpu=False)
     assert found.op_histogram == {"CONV_2D": 1, "FULLY_CONNECTED": 2, "RESHAPE": 1}
     assert found.op_count == 4
 
@@ -54,17 +54,17 @@ def test_full_int8_with_int8_io_is_integer_only(int8_model: bytes) -> None:
 
 
 def test_float_models_and_float_io_int8_models_are_not_integer_only(
-    fp32_model: bytes, float16_model: bytes, keras_cnn
+    float_model: bytes, float16_model: bytes, cnn
 ) -> None:
-    assert not inspect_model(fp32_model, gpu=False).integer_only
+    assert not inspect_model(float_model, gpu=False).integer_only
     assert not inspect_model(float16_model, gpu=False).integer_only
-    float_io = inspect_model(to_tflite(keras_cnn, "int8", "float32"), gpu=False)
+    float_io = inspect_model(to_tflite(cnn, "int8", "float32"), gpu=False)
     assert not float_io.integer_only
     assert float_io.op_histogram["QUANTIZE"] == 1
 
 
-def test_gpu_report_of_a_plain_cnn_is_compatible(fp32_model: bytes) -> None:
-    found = inspect_model(fp32_model)
+def test_gpu_report_of_a_plain_cnn_is_compatible(float_model: bytes) -> None:
+    found = inspect_model(float_model)
     assert found.gpu_compatible is True and found.gpu_incompatible_ops == []
 
 

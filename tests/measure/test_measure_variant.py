@@ -27,7 +27,7 @@ EXTRA_METRICS = {
 
 
 def test_a_full_measurement_has_exactly_the_design_metrics(
-    fp32_model: bytes, int8_model: bytes, test_data
+    float_model: bytes, int8_model: bytes, test_data
 ) -> None:
     x, y = test_data
     config = BenchmarkConfig(delegates=["xnnpack", "builtin"], warmup_runs=1, timed_runs=5)
@@ -37,8 +37,8 @@ def test_a_full_measurement_has_exactly_the_design_metrics(
         y,
         config=config,
         baseline_accuracy=0.5,
-        reference_outputs=predict_outputs(fp32_model, x),
-        fp32_size_bytes=len(fp32_model),
+        reference_outputs=predict_outputs(float_model, x),
+        fp32_size_bytes=len(float_model),
     )
     per_delegate = {
         f"{d}/{name}"
@@ -47,7 +47,7 @@ def test_a_full_measurement_has_exactly_the_design_metrics(
     }
     assert set(m.metrics()) == set(DESIGN_METRICS) | per_delegate | EXTRA_METRICS
     metrics = m.metrics()
-    assert metrics["compression_ratio"] == pytest.approx(len(fp32_model) / len(int8_model))
+    assert metrics["compression_ratio"] == pytest.approx(len(float_model) / len(int8_model))
     assert metrics["accuracy_delta"] == pytest.approx(metrics["accuracy"] - 0.5)
     assert 0.9 <= metrics["agreement"] <= 1.0
     assert metrics["latency_p50_ms"] == metrics["xnnpack/latency_p50_ms"]
@@ -74,17 +74,17 @@ def test_without_data_only_model_metrics_are_reported(
     assert metrics["latency_p50_ms"] > 0
 
 
-def test_the_fp32_model_agrees_with_itself(fp32_model: bytes, test_data, fast_config) -> None:
+def test_the_fp32_model_agrees_with_itself(float_model: bytes, test_data, fast_config) -> None:
     x, y = test_data
     m = measure_variant(
-        fp32_model, x, y, config=fast_config, reference_outputs=predict_outputs(fp32_model, x)
+        float_model, x, y, config=fast_config, reference_outputs=predict_outputs(float_model, x)
     )
     assert m.agreement == 1.0 and m.max_abs_diff == 0.0
     assert m.samples == len(x)
 
 
 def test_an_unsupported_primary_falls_back_to_the_first_supported_delegate(
-    fp32_model: bytes,
+    float_model: bytes,
 ) -> None:
     missing = "external:/nonexistent/libdelegate.so"
     config = BenchmarkConfig(
@@ -94,7 +94,7 @@ def test_an_unsupported_primary_falls_back_to_the_first_supported_delegate(
         timed_runs=3,
         cold_start=False,
     )
-    m = measure_variant(fp32_model, config=config)
+    m = measure_variant(float_model, config=config)
     assert m.delegate == "builtin" and m.requested_delegate == missing
     assert "not found" in m.primary_fallback_reason
     assert m.unsupported == {missing: m.primary_fallback_reason}
@@ -119,9 +119,9 @@ def test_predict_outputs_dequantizes_integer_outputs(int8_model: bytes, test_dat
     assert outputs.dtype == np.float32 and outputs.shape == (len(x), 10)
 
 
-def test_labels_without_inputs_are_rejected(fp32_model: bytes, fast_config) -> None:
+def test_labels_without_inputs_are_rejected(float_model: bytes, fast_config) -> None:
     with pytest.raises(ValueError, match="y_test given without x_test"):
-        measure_variant(fp32_model, y_test=np.zeros(3), config=fast_config)
+        measure_variant(float_model, y_test=np.zeros(3), config=fast_config)
 
 
 def test_xnnpack_refusing_a_sparse_int8_model_is_recorded_and_builtin_steps_in(

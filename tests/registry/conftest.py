@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 import pytest
 
@@ -18,37 +16,10 @@ def tflite_model() -> bytes:
     return to_tflite(tiny_cnn(), "int8")
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An SQLite store with MLflow's tables already created (migrations take ~4 s)."""
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("sqlite-template") / "mlflow.db"
-    uri = f"sqlite:///{path}"
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.search_experiments()
-    client.search_registered_models()
-    return path
-
-
 @pytest.fixture
-def sqlite_uri(
-    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """A fresh SQLite store for one test: a copy of the template, as `tracking_uri` sets up."""
-    import mlflow
-
-    shutil.copy(sqlite_template, tmp_path / "mlflow.db")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    yield uri
-    while mlflow.active_run():
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
+def sqlite_uri(tracking_uri: str) -> str:
+    """A fresh SQLite store for one test (the shared `tracking_uri`)."""
+    return tracking_uri
 
 
 @pytest.fixture(params=["sqlite", pytest.param("server", marks=pytest.mark.slow)])
