@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 
@@ -46,7 +47,7 @@ def test_bad_params_fail_in_one_line_naming_the_key_and_create_no_mlflow_run(
     assert main(argv) == 1
     line = _error_line(capsys)
     assert line.startswith("mlflow-tflite run: error: ") and message in line
-    assert not (tmp_path / "mlflow.db").exists()
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
     assert not (tmp_path / "data").exists()
 
 
@@ -66,7 +67,7 @@ def test_only_prepare_writes_the_prepared_data_without_mlflow_or_prefect(
     assert main(["run", "--params", str(params), "--only", "prepare"]) == 0
     version = load_dataset(tmp_path / "data/prepared").version
     assert f"(data version {version})" in capsys.readouterr().out
-    assert not (tmp_path / "mlflow.db").exists()
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
 
 
 @pytest.mark.slow
