@@ -8,15 +8,16 @@ from mlflow import MlflowClient
 from mlflow.entities import Run, RunStatus
 
 from mlflow_tflite.registry.policy import Candidate
-
-ROLE_TAG = "mlflow_tflite.role"
-VARIANT_ROLE = "variant"
-FLOW_ROLE = "flow"
-VARIANT_TAG = "mlflow_tflite.variant"
-MODEL_URI_TAG = "mlflow_tflite.model_uri"
-ERROR_TAG = "mlflow_tflite.error"
-DATA_VERSION_TAG = "data_version"
-PARENT_TAG = "mlflow.parentRunId"
+from mlflow_tflite.tracking.layout import (
+    DATA_VERSION_TAG,
+    ERROR_TAG,
+    FLOW_ROLE,
+    MODEL_URI_TAG,
+    PARENT_TAG,
+    ROLE_TAG,
+    VARIANT_ROLE,
+    VARIANT_TAG,
+)
 
 
 @dataclass(frozen=True)

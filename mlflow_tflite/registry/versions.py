@@ -18,7 +18,7 @@ from mlflow.protos.databricks_pb2 import (
 )
 
 from mlflow_tflite.registry.policy import Candidate
-from mlflow_tflite.registry.runs import DATA_VERSION_TAG, VARIANT_TAG
+from mlflow_tflite.tracking.layout import DATA_VERSION_TAG, VARIANT_TAG
 
 SOURCE_RUN_TAG = "mlflow_tflite.source_run"
 FLOW_RUN_TAG = "mlflow_tflite.flow_run"

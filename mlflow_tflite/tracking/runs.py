@@ -24,16 +24,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlflow_tflite.tracking.layout import (
+    ERROR_TAG,
+    FAILED_STEP_TAG,
+    FLOW_ROLE,
+    MODEL_URI_TAG,
+    REUSED_TAG,
+    ROLE_TAG,
+    VARIANT_ROLE,
+    VARIANT_TAG,
+)
 from mlflow_tflite.tracking.records import FAILED, OK, VariantRecord
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-ROLE_TAG = "mlflow_tflite.role"
-VARIANT_TAG = "mlflow_tflite.variant"
-ERROR_TAG = "mlflow_tflite.error"
-FAILED_STEP_TAG = "mlflow_tflite.failed_step"
-REUSED_TAG = "mlflow_tflite.reused"
-FLOW_RUN_TAG = "mlflow_tflite.flow_run_id"
-MODEL_URI_TAG = "mlflow_tflite.model_uri"
 RECORD_ARTIFACT = "mlflow_tflite/record.json"
 MAX_TAG_CHARS = 500
 
@@ -118,7 +121,7 @@ def start_parent_run(experiment_id: str, run_name: str, tags: dict[str, str]) ->
     from mlflow import MlflowClient
 
     run = MlflowClient().create_run(
-        experiment_id, run_name=run_name, tags={ROLE_TAG: "flow", **tags}
+        experiment_id, run_name=run_name, tags={ROLE_TAG: FLOW_ROLE, **tags}
     )
     return run.info.run_id
 
@@ -237,7 +240,7 @@ def log_variant(
     tags = {
         **common_tags,
         VARIANT_TAG: record.name,
-        ROLE_TAG: "variant",
+        ROLE_TAG: VARIANT_ROLE,
         "technique": record.technique,
         "quantization": record.quantization,
         "delegate": record.delegate,
@@ -313,7 +316,7 @@ def latest_flow_run(experiment: str) -> str | None:
         return None
     runs = client.search_runs(
         [found.experiment_id],
-        filter_string=f"tags.`{ROLE_TAG}` = 'flow'",
+        filter_string=f"tags.`{ROLE_TAG}` = '{FLOW_ROLE}'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
