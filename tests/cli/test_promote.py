@@ -16,7 +16,6 @@ from mlflow_tflite.cli import main
 from tests.registry.conftest import (  # noqa: F401 - fixtures shared with the registry tests
     flow,
     model_name,
-    sqlite_template,
     sqlite_uri,
     tflite_model,
 )
