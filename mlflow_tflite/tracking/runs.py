@@ -28,6 +28,7 @@ from mlflow_tflite.tracking.layout import (
     ERROR_TAG,
     FAILED_STEP_TAG,
     FLOW_ROLE,
+    FLOW_RUN_TAG,  # noqa: F401 - re-exported: callers read it as tracking.runs.FLOW_RUN_TAG
     MODEL_URI_TAG,
     REUSED_TAG,
     ROLE_TAG,
