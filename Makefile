@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(VENV)/bin/mlflow-tflite run --params params.yaml
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest tests
 
 lint: $(STAMP)
