@@ -1,15 +1,20 @@
-"""The `optimize` Prefect flow: data -> baseline -> variants (compress, convert, measure,
-log) -> report -> promote.
+"""The `optimize` Prefect flow: data -> baseline -> variants (build, measure, log) ->
+report -> promote.
 
 Orchestration only; every step is a library function (`mlflow_tflite.pipeline.steps`,
-`mlflow_tflite.tracking`). Tasks pass small handles (keys, paths), never Keras models
-between runners, except compress -> convert, which hand over the in-memory model.
+`mlflow_tflite.tracking`). Tasks pass small handles (keys, paths, the tracking URI), never
+Keras models, so the same flow runs on threads, processes or a Dask cluster (the params
+`runner` section, see flows/runner.py). `build` compresses and converts in one task: the
+compressed Keras model never leaves the process that made it.
 
-Fan-out: every variant's compress -> convert -> measure chain is submitted at once; the
-TensorFlow and timing steps serialise on `COMPUTE_LOCK` (see flows/runner.py), logging
-to MLflow runs in parallel as soon as a variant is done. A failing variant fails only
-itself: the flow reads each chain's states, logs the failure as a FAILED child run and
-moves on. The flow fails only when the baseline fails or no variant succeeds.
+Fan-out: every variant's build -> measure chain is submitted at once. The baseline is
+trained once, in the flow's process, and reaches the variant tasks as a path in the
+artifact store. Under threads the TensorFlow and timing steps serialise on `COMPUTE_LOCK`,
+logging to MLflow in parallel as soon as a variant is done; under processes or Dask each
+worker runs one task at a time and logs its child run straight to the tracking server.
+A failing variant fails only itself: the flow reads each chain's states, logs the failure
+as a FAILED child run and moves on. The flow fails only when the baseline fails or no
+variant succeeds.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from flows.runner import COMPUTE_LOCK, make_task_runner
+# COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
+# they use, and a lock cannot travel (a module is pickled by reference).
+from flows import runner as runners
+from flows.runner import make_task_runner
 from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
@@ -33,8 +41,7 @@ from mlflow_tflite.tracking import FAILED, VariantRecord
 TIMEOUTS = {
     "prepare": 600,
     "baseline": 1800,
-    "compress": 1800,
-    "convert": 600,
+    "build": 2400,
     "measure": 900,
     "tracking": 300,
 }
@@ -54,27 +61,24 @@ def prepare_data(params: Params, store: ArtifactStore) -> steps.PreparedData:
 def train_baseline(
     params: Params, data: steps.PreparedData, store: ArtifactStore
 ) -> steps.Baseline:
-    with COMPUTE_LOCK:
+    with runners.COMPUTE_LOCK:
         baseline = steps.train_baseline(params, data, store)
     state = "reused" if baseline.reused else "trained"
     print(f"baseline: Keras test accuracy {baseline.accuracy:.4f} ({state})")
     return baseline
 
 
-@task(task_run_name="compress-{variant.name}", timeout_seconds=TIMEOUTS["compress"], **COMMON)
-def compress(
-    variant: VariantConfig, params: Params, baseline: steps.Baseline, data: steps.PreparedData
-) -> Any:
-    with COMPUTE_LOCK:
-        return steps.compress(variant, params, baseline, data)
-
-
-@task(task_run_name="convert-{variant.name}", timeout_seconds=TIMEOUTS["convert"], **COMMON)
-def convert(
-    variant: VariantConfig, model: Any, data: steps.PreparedData, store: ArtifactStore, key: str
+@task(task_run_name="build-{variant.name}", timeout_seconds=TIMEOUTS["build"], **COMMON)
+def build(
+    variant: VariantConfig,
+    params: Params,
+    baseline: steps.Baseline,
+    data: steps.PreparedData,
+    store: ArtifactStore,
+    key: str,
 ) -> steps.Build:
-    with COMPUTE_LOCK:
-        return steps.convert(variant, model, data, store, key)
+    with runners.COMPUTE_LOCK:
+        return steps.build(variant, params, baseline, data, store, key)
 
 
 @task(task_run_name="measure-{variant.name}", timeout_seconds=TIMEOUTS["measure"], **COMMON)
@@ -87,7 +91,7 @@ def measure(
     store: ArtifactStore,
     key: str,
 ) -> dict[str, Any]:
-    with COMPUTE_LOCK:
+    with runners.COMPUTE_LOCK:
         return steps.measure(variant, params, build, baseline, data, store, key)
 
 
@@ -248,7 +252,7 @@ def optimize(
 
     data = prepare_data(params, store)
     tags = {"data_version": data.version, "git_commit": commit}
-    parent_tags = {**tags, tracking.runs.FLOW_RUN_TAG: str(flow_run.id or "")}
+    parent_tags = {**tags, tracking.layout.FLOW_RUN_TAG: str(flow_run.id or "")}
     parent_run_id = start_tracking(uri, params.mlflow.experiment,
                                    f"optimize-{flow_run.name or 'local'}", parent_tags)
     ran: dict[str, Any] = {"prepare": not data.reused, "baseline": False,
@@ -315,9 +319,8 @@ def _submit_variant(
     chain: dict[str, Any] = {"build": steps.stored_build(store, key),
                              "measurement": steps.stored_measurement(store, mkey)}
     if chain["build"] is None:
-        chain["compress"] = compress.submit(variant, params, baseline, data)
-        chain["build"] = convert.submit(variant, chain["compress"], data, store, key)
-        chain["convert"] = chain["build"]
+        chain["build"] = build.submit(variant, params, baseline, data, store, key)
+        chain["built"] = chain["build"]
     if chain["measurement"] is None:
         chain["measurement"] = measure.submit(variant, params, chain["build"], baseline, data,
                                               store, mkey)
@@ -327,18 +330,19 @@ def _submit_variant(
 
 def _collect(variant: VariantConfig, chain: dict[str, Any], ran: dict[str, Any]) -> VariantRecord:
     """Wait for a variant's chain and turn it into a record (failed at the first bad step)."""
-    for step in ("compress", "convert", "measure"):
+    for step in ("built", "measure"):
         if step not in chain:
             continue
         error = _failure(chain[step])
         if error is not None:
-            return _failed_record(variant, step, error)
-        ran[step].append(variant.name)
+            return _failed_record(variant, steps.failed_step(error, step), error)
+        for name in ("compress", "convert") if step == "built" else (step,):
+            ran[name].append(variant.name)
     build = chain["build"].result() if isinstance(chain["build"], PrefectFuture) else chain["build"]
     measurement = chain["measurement"]
     if isinstance(measurement, PrefectFuture):
         measurement = measurement.result()
-    reused = "compress" not in chain and "measure" not in chain
+    reused = "built" not in chain and "measure" not in chain
     return _record(
         variant,
         metrics=dict(measurement["metrics"]),
@@ -358,6 +362,17 @@ def _logged_record(future: PrefectFuture, variant: VariantConfig) -> VariantReco
 
 
 def run_flow(params_path: str | Path = "params.yaml", overrides: list[str] | None = None,
-             **options: Any) -> dict[str, Any]:
-    """Run the flow in-process (embedded Prefect unless PREFECT_API_URL is set)."""
-    return optimize(params_path=str(params_path), overrides=list(overrides or []), **options)
+             runner: str | None = None, **options: Any) -> dict[str, Any]:
+    """Run the flow in-process (embedded Prefect unless PREFECT_API_URL is set) on the task
+    runner of the params' `runner` section; `runner` (a type name) wins over it.
+
+    Raises:
+        ParamsError: the params do not validate (before any work or MLflow run).
+    """
+    overrides = [*(overrides or []), *([f"runner.type={runner}"] if runner else [])]
+    params = steps.load_checked_params(params_path, overrides)
+    uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
+    task_runner = make_task_runner(params.runner, tracking_uri=uri)
+    return optimize.with_options(task_runner=task_runner)(
+        params_path=str(params_path), overrides=overrides, **options
+    )

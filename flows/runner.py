@@ -1,8 +1,14 @@
-"""Task-runner selection for the `optimize` flow.
+"""Task-runner selection for the `optimize` flow (the params.yaml `runner` section).
 
-Threads are the default: the TensorFlow steps serialise on `COMPUTE_LOCK` anyway and
-MLflow logging is I/O bound, so threads give the parallelism that pays on a laptop.
-`MLFLOW_TFLITE_TASK_RUNNER` chooses another runner by name; new runners register here.
+- `threads` (default): every task in the flow's process. The TensorFlow steps serialise on
+  `COMPUTE_LOCK` anyway and MLflow logging is I/O bound, so threads give the parallelism
+  that pays on a laptop.
+- `processes`: Prefect's ProcessPoolTaskRunner, `workers` spawned local processes.
+- `dask`: prefect-dask's DaskTaskRunner on a LocalCluster of `workers` single-threaded
+  worker processes, or on the existing scheduler at `address`.
+
+With a process runner each variant's build runs in one worker (the compressed Keras model
+never leaves it) and workers log their child runs to the tracking URI they are handed.
 """
 
 from __future__ import annotations
@@ -10,18 +16,27 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
+
+from mlflow_tflite.config import RunnerConfig
 
 # TensorFlow training and conversion share Keras' global state (graph, name scopes,
 # random seeds) and tfmot's wrappers mutate layers; two at once in one process can
 # corrupt each other. Latency measurement must not share the CPU with either, or the
-# numbers measure the contention. So compress, convert and measure hold this lock; MLflow
-# logging runs in parallel beside them. Runners with one process per task (issue 6) get
-# one lock per process, where the isolation is the process itself.
+# numbers measure the contention. So build and measure hold this lock; MLflow logging
+# runs in parallel beside them. It serialises within one process only: under `processes`
+# and `dask` the isolation is the process (one task at a time per worker), and workers on
+# the same machine do share its cores.
 COMPUTE_LOCK = threading.Lock()
 
-ENV_VAR = "MLFLOW_TFLITE_TASK_RUNNER"
+THREADS = 8
+# Set in every worker process before it imports TensorFlow or MLflow.
+WORKER_ENV = {
+    "TF_USE_LEGACY_KERAS": "1",  # tfmot needs Keras 2
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+}
 
 
 class _ThreadTimeoutNoticeOnce(logging.Filter):
@@ -40,22 +55,92 @@ class _ThreadTimeoutNoticeOnce(logging.Filter):
         return not seen
 
 
-def _threads() -> Any:
+def prefect_api_url() -> str:
+    """The Prefect API this process reports to; in embedded mode, its temporary server,
+    started now, so worker processes report to it instead of each starting their own."""
+    from prefect.settings import PREFECT_API_URL
+
+    if url := PREFECT_API_URL.value():
+        return url
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the instance Prefect's own client would start
+    server.start()
+    return server.api_url
+
+
+def worker_env(tracking_uri: str | None, prefect_api: str | None = None) -> dict[str, str]:
+    """The environment worker processes get: ours, the caller's TF/Keras choices, the
+    tracking URI (so anything in a worker that reads MLflow's default finds the server) and
+    the Prefect API the flow reports to."""
+    env = {**WORKER_ENV, **{k: os.environ[k] for k in WORKER_ENV if k in os.environ}}
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    if prefect_api:
+        env["PREFECT_API_URL"] = prefect_api
+    return env
+
+
+def _set_env(env: dict[str, str]) -> None:
+    os.environ.update(env)
+
+
+def _threads(config: RunnerConfig, env: dict[str, str]) -> Any:
     from prefect.task_runners import ThreadPoolTaskRunner
 
     task_logger = logging.getLogger("prefect.task_runs")
     if not any(isinstance(f, _ThreadTimeoutNoticeOnce) for f in task_logger.filters):
         task_logger.addFilter(_ThreadTimeoutNoticeOnce())
     # Enough threads that logging a finished variant never waits behind the builds.
-    return ThreadPoolTaskRunner(max_workers=int(os.environ.get("MLFLOW_TFLITE_THREADS", "8")))
+    return ThreadPoolTaskRunner(max_workers=THREADS)
 
 
-RUNNERS: dict[str, Callable[[], Any]] = {"threads": _threads}
+def _processes(config: RunnerConfig, env: dict[str, str]) -> Any:
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    return ProcessPoolTaskRunner(max_workers=config.workers, initializer=_set_env,
+                                 initargs=(env,))
 
 
-def make_task_runner(name: str | None = None) -> Any:
-    """The task runner called `name` (default: $MLFLOW_TFLITE_TASK_RUNNER or `threads`)."""
-    name = name or os.environ.get(ENV_VAR) or "threads"
-    if name not in RUNNERS:
-        raise ValueError(f"unknown task runner {name!r}; expected one of {', '.join(RUNNERS)}")
-    return RUNNERS[name]()
+def _dask(config: RunnerConfig, env: dict[str, str]) -> Any:
+    from prefect_dask import DaskTaskRunner
+
+    if config.address:
+        # The cluster's workers were started by someone else: they need this project
+        # installed and the same environment (README "Running for a team").
+        return DaskTaskRunner(address=config.address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": config.workers,
+            # One task per worker process: TensorFlow steps must not share a process.
+            "threads_per_worker": 1,
+            "processes": True,
+            "env": env,
+            "dashboard_address": None,
+        },
+    )
+
+
+RUNNERS = {"threads": _threads, "processes": _processes, "dask": _dask}
+
+
+def make_task_runner(config: RunnerConfig | str | None = None,
+                     tracking_uri: str | None = None) -> Any:
+    """The Prefect task runner for `config` (a RunnerConfig or a type name; default threads).
+
+    Args:
+        config: the params.yaml `runner` section, or just its `type`.
+        tracking_uri: set as MLFLOW_TRACKING_URI in worker processes.
+
+    Raises:
+        ValueError: an unknown runner type, naming the valid ones.
+    """
+    if config is None or isinstance(config, str):
+        name = config or "threads"
+        if name not in RUNNERS:
+            raise ValueError(f"unknown task runner {name!r}; expected one of {', '.join(RUNNERS)}")
+        config = RunnerConfig(type=name)
+    local_workers = config.type != "threads" and config.address is None
+    api = prefect_api_url() if local_workers else None
+    return RUNNERS[config.type](config, worker_env(tracking_uri, api))

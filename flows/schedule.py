@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from flows.optimize import optimize
+from flows.runner import make_task_runner
+from mlflow_tflite.config import RunnerConfig
 
 DEFAULT_NAME = "mlflow-tflite-optimize"
 
@@ -34,13 +36,18 @@ def build_deployment(
     name: str = DEFAULT_NAME,
     params_path: str | Path = "params.yaml",
     overrides: list[str] | None = None,
+    runner: RunnerConfig | None = None,
 ) -> Any:
     """The deployment (not yet served): the flow, its schedule and default parameters.
 
     The params path is made absolute, so scheduled runs read the same file wherever the
-    serving process was started.
+    serving process was started. `runner` (the params' `runner` section) is the task runner
+    of every scheduled run; the default is threads.
     """
-    return optimize.to_deployment(
+    flow = optimize
+    if runner is not None:
+        flow = optimize.with_options(task_runner=make_task_runner(runner))
+    return flow.to_deployment(
         name=name,
         cron=validate_cron(cron),
         parameters={"params_path": str(Path(params_path).resolve()),

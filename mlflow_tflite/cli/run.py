@@ -14,6 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override a param by dotted path, e.g. train.epochs=3 (repeatable)")
+    parser.add_argument("--runner", choices=["threads", "processes", "dask"], default=None,
+                        help="task runner for the variants (default: params `runner.type`, "
+                        "else threads); workers and a Dask scheduler address come from the "
+                        "`runner` section or --set runner.workers=N / runner.address=URL")
     parser.add_argument("--only", choices=["prepare"],
                         help="run one step only: `prepare` writes data.output_dir "
                         "(the DVC prepare stage)")
@@ -29,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from mlflow_tflite.config import ParamsError
     from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
 
+    if args.runner:
+        # The same override the flow applies, so the parent run records what actually ran.
+        args.overrides = [*args.overrides, f"runner.type={args.runner}"]
     try:
         # Every key is validated before any work and before any MLflow run exists.
         params = steps.load_checked_params(args.params, args.overrides)

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         # Fail now, not at 3 a.m. in the first scheduled run.
-        load_checked_params(args.params, args.overrides)
+        params = load_checked_params(args.params, args.overrides)
     except ParamsError as error:
         raise CommandError(str(error)) from None
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         deployment = build_deployment(args.cron, args.name or DEFAULT_NAME, args.params,
-                                      args.overrides)
+                                      args.overrides, runner=params.runner)
     except ValueError as error:
         raise CommandError(str(error)) from None
     print(f"serving deployment optimize/{deployment.name} on cron '{args.cron}' "

@@ -4,6 +4,7 @@ from mlflow_tflite.config.benchmark import BenchmarkConfig
 from mlflow_tflite.config.data import DataConfig
 from mlflow_tflite.config.params import Params, ParamsError, load_params, parse_params
 from mlflow_tflite.config.promote import PromoteConfig
+from mlflow_tflite.config.runner import RunnerConfig
 from mlflow_tflite.config.tracking import MlflowConfig
 from mlflow_tflite.config.train import TrainConfig
 from mlflow_tflite.config.variants import (
@@ -27,6 +28,7 @@ __all__ = [
     "PromoteConfig",
     "PruneConfig",
     "QatConfig",
+    "RunnerConfig",
     "TrainConfig",
     "VariantConfig",
     "load_params",

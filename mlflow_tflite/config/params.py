@@ -13,6 +13,7 @@ from mlflow_tflite.config.benchmark import BenchmarkConfig
 from mlflow_tflite.config.data import DataConfig
 from mlflow_tflite.config.overrides import apply_overrides
 from mlflow_tflite.config.promote import PromoteConfig
+from mlflow_tflite.config.runner import RunnerConfig
 from mlflow_tflite.config.tracking import MlflowConfig
 from mlflow_tflite.config.train import TrainConfig
 from mlflow_tflite.config.variants import VariantConfig
@@ -31,6 +32,7 @@ class Params(Section):
     benchmark: BenchmarkConfig = BenchmarkConfig()
     mlflow: MlflowConfig = MlflowConfig()
     promote: PromoteConfig = PromoteConfig()
+    runner: RunnerConfig = RunnerConfig()
 
     @model_validator(mode="after")
     def _unique_variant_names(self) -> Params:

@@ -1,10 +1,11 @@
 """The steps of the optimization flow as plain functions over the artifact store.
 
 Each step reads its inputs from, and writes its output to, the ArtifactStore, and passes
-on small, picklable handles (keys and paths); the one exception is the compressed Keras
-model that `compress` hands to `convert` in memory (a QAT-wrapped model does not survive a
-file round trip without tfmot's custom objects). `flows/optimize.py` wraps each in a task;
-`mlflow-tflite run --only prepare` (the DVC `prepare` stage) calls `prepare` directly.
+on small, picklable handles (keys and paths), so any task runner can ship them to another
+process. The compressed Keras model that `compress` hands to `convert` stays in memory (a
+QAT-wrapped model survives neither pickling nor a file round trip without tfmot's custom
+objects), so `build` runs both in one process. `flows/optimize.py` wraps the steps in
+tasks; `mlflow-tflite run --only prepare` (the DVC `prepare` stage) calls `prepare`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from mlflow_tflite.config import ConvertConfig, Params, ParamsError, VariantConf
 from mlflow_tflite.pipeline.cache import ArtifactStore, code_version, content_key
 
 MODEL_FILE = "model.tflite"
+# Set on an exception from `build`: which of its steps raised it (survives pickling).
+STEP_ATTRIBUTE = "mlflow_tflite_step"
 BASELINE_FILE = "baseline.weights.h5"
 REFERENCE_FILE = "reference_outputs.npy"
 
@@ -221,6 +224,35 @@ def convert(
     with store.put("build", key, meta) as tmp:
         (tmp / MODEL_FILE).write_bytes(flatbuffer)
     return Build(key, str(store.path("build", key) / MODEL_FILE))
+
+
+def build(
+    variant: VariantConfig,
+    params: Params,
+    baseline: Baseline,
+    data: PreparedData,
+    store: ArtifactStore,
+    key: str,
+) -> Build:
+    """`compress` then `convert` in this process; returns the stored build.
+
+    Raises:
+        Exception: whatever the failing step raised, with attribute `mlflow_tflite_step`
+            (`compress` or `convert`; read it with `failed_step`).
+    """
+    step = "compress"
+    try:
+        model = compress(variant, params, baseline, data)
+        step = "convert"
+        return convert(variant, model, data, store, key)
+    except Exception as error:
+        setattr(error, STEP_ATTRIBUTE, step)
+        raise
+
+
+def failed_step(error: BaseException, default: str) -> str:
+    """The step of `build` that raised `error`, else `default`."""
+    return getattr(error, STEP_ATTRIBUTE, default)
 
 
 def stored_build(store: ArtifactStore, key: str) -> Build | None:

@@ -64,6 +64,10 @@ def test_technique_tag_joins_steps_in_the_order_applied() -> None:
         ("variants.5.compress.prune.m_by_n=[4, 2]", "m_by_n must satisfy 0 < m < n"),
         ("variants.9.name=x", "no list item variants.9"),
         ("train.epochs", "expected KEY=VALUE"),
+        ("runner.type=kubernetes", "runner.type: expected 'threads', 'processes' or 'dask'"),
+        ("runner.workers=0", "runner.workers: Input should be greater than or equal to 1"),
+        ("runner.address=tcp://127.0.0.1:8786", "runner: address is only used with type dask"),
+        ("runner.bogus=1", "runner.bogus: unknown key"),
     ],
 )
 def test_invalid_values_name_the_key_path(override: str, expected: str) -> None:
@@ -73,6 +77,14 @@ def test_invalid_values_name_the_key_path(override: str, expected: str) -> None:
     assert expected in message
     assert "\n" not in message
     assert message.startswith(str(ROOT_PARAMS))
+
+
+def test_the_runner_defaults_to_threads_and_takes_a_dask_scheduler_address() -> None:
+    assert load_params(ROOT_PARAMS).runner.type == "threads"
+    params = load_params(ROOT_PARAMS, ["runner.type=dask", "runner.address=tcp://10.0.0.5:8786"])
+    assert (params.runner.type, params.runner.address) == ("dask", "tcp://10.0.0.5:8786")
+    with pytest.raises(ParamsError, match=r"runner: address 'scheduler:8786': expected a"):
+        load_params(ROOT_PARAMS, ["runner.type=dask", "runner.address=scheduler:8786"])
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

@@ -1,24 +1,49 @@
-"""Task-runner selection for the flow."""
+"""Task-runner selection for the flow (the params.yaml `runner` section)."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
-from flows.runner import ENV_VAR, make_task_runner
+from flows.runner import make_task_runner
+from mlflow_tflite.config import RunnerConfig
 
 
-def test_threads_are_the_default(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv(ENV_VAR, raising=False)
+def test_threads_are_the_default():
     assert isinstance(make_task_runner(), ThreadPoolTaskRunner)
+    assert isinstance(make_task_runner(RunnerConfig()), ThreadPoolTaskRunner)
 
 
-def test_an_unknown_runner_is_named_in_the_error(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(ENV_VAR, "carrier-pigeon")
+def test_an_unknown_runner_is_named_in_the_error():
     with pytest.raises(ValueError, match="unknown task runner 'carrier-pigeon'; expected one of"):
-        make_task_runner()
+        make_task_runner("carrier-pigeon")
+
+
+def test_processes_get_the_configured_pool_size_and_the_tracking_uri():
+    runner = make_task_runner(RunnerConfig(type="processes", workers=3),
+                              tracking_uri="http://127.0.0.1:5000")
+    assert isinstance(runner, ProcessPoolTaskRunner)
+    assert runner._max_workers == 3
+    (env,) = runner._initargs
+    assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5000"
+
+
+def test_dask_starts_a_local_cluster_of_single_threaded_worker_processes():
+    from prefect_dask import DaskTaskRunner
+
+    runner = make_task_runner(RunnerConfig(type="dask", workers=2), tracking_uri="sqlite:///x.db")
+    assert isinstance(runner, DaskTaskRunner)
+    assert runner.cluster_kwargs["n_workers"] == 2
+    assert runner.cluster_kwargs["threads_per_worker"] == 1
+    assert runner.cluster_kwargs["env"]["MLFLOW_TRACKING_URI"] == "sqlite:///x.db"
+
+
+def test_dask_with_an_address_uses_that_scheduler():
+    runner = make_task_runner(RunnerConfig(type="dask", address="tcp://127.0.0.1:8786"))
+    assert runner.address == "tcp://127.0.0.1:8786"
+    assert not runner.cluster_kwargs
 
 
 def test_the_thread_timeout_notice_is_not_repeated():
