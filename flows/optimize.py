@@ -19,6 +19,7 @@ variant succeeds.
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from pathlib import Path
 from typing import Any
@@ -247,10 +248,12 @@ def optimize(
     params = steps.load_checked_params(params_path, overrides or [])
     uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
     tracking.configure_tracking(uri)
-    store = ArtifactStore(cache_dir, enabled=use_cache)
+    # Absolute paths: worker processes may start in another directory.
+    store = ArtifactStore(Path(cache_dir).resolve(), enabled=use_cache)
     commit = tracking.git_commit()
 
     data = prepare_data(params, store)
+    data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     tags = {"data_version": data.version, "git_commit": commit}
     parent_tags = {**tags, tracking.layout.FLOW_RUN_TAG: str(flow_run.id or "")}
     parent_run_id = start_tracking(uri, params.mlflow.experiment,
