@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -273,7 +274,24 @@ def log_variant(
     return run_id
 
 
+# The first model MLflow logs in a process maps every installed distribution's files to
+# check the model's requirements (about a second here); threads logging their first models
+# at once would each build that map, several seconds of CPU together. The first logs alone.
+_FIRST_MODEL_LOGGED = threading.Event()
+_FIRST_MODEL_LOCK = threading.Lock()
+
+
 def _log_model(run_id: str, record: VariantRecord, input_example: Any) -> None:
+    if not _FIRST_MODEL_LOGGED.is_set():
+        with _FIRST_MODEL_LOCK:
+            if not _FIRST_MODEL_LOGGED.is_set():
+                _log_model_now(run_id, record, input_example)
+                _FIRST_MODEL_LOGGED.set()
+                return
+    _log_model_now(run_id, record, input_example)
+
+
+def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> None:
     import mlflow
 
     import mlflow_tflite
