@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # `mlflow models serve` and DVC stages call console scripts of the venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-orchestration clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_variants.py --output bench/RESULTS.md
+
+# ~15 min on 2 cores: flow vs plain script, reruns, Dask fan-out, scaling, start-up.
+bench-orchestration: $(STAMP)
+	$(PY) bench/bench_orchestration.py --output bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) mlflow.db mlartifacts .mlflow_tflite

@@ -292,7 +292,7 @@ def optimize(
         # retries, Ctrl-C), the parent run must not stay RUNNING.
         tracking.runs.end_run(parent_run_id, ok=False)
         raise
-    tracking.runs.end_run(parent_run_id, ok=True)
+    tracking.runs.end_run(parent_run_id, ok=True, inputs_key=steps.inputs_key(params, store))
     return {
         "parent_run_id": parent_run_id,
         "tracking_uri": uri,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 
 # command -> (module, one-line help)
@@ -20,6 +21,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("mlflow_tflite.cli.rollback", "move the champion alias back"),
     "schedule": ("mlflow_tflite.cli.schedule", "serve the flow as a Prefect deployment"),
 }
+
+
+# Prefect's embedded API server must create and migrate its database on a new machine:
+# 21 s on a slow 2-core machine, past Prefect's 20 s default, so a newcomer's first
+# `make run` would fail. Users' own setting wins.
+EPHEMERAL_STARTUP_TIMEOUT = ("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 class CommandError(Exception):
@@ -54,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         parser.print_help()
         return 0 if not argv else 2
+    os.environ.setdefault(*EPHEMERAL_STARTUP_TIMEOUT)  # before Prefect reads its settings
     module = importlib.import_module(COMMANDS[name][0])
     module.add_arguments(parsers[name])
     args = parser.parse_args(argv)

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="incremental artifact store (default: .mlflow_tflite/cache)")
     parser.add_argument("--no-cache", action="store_true",
                         help="rebuild the baseline and every variant")
+    parser.add_argument("--force", action="store_true",
+                        help="run the flow (and log a new MLflow run) even when nothing "
+                        "changed since the last finished run")
     parser.add_argument("--reports-dir", default="reports", metavar="DIR",
                         help="where variants.csv, variants.md, metrics.json, pareto.png go")
 
@@ -49,6 +52,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"prepared {data.source} into {data.directory} (data version {data.version})")
             return 0
 
+        if not (args.force or args.no_cache) and (result := unchanged_result(
+                params, ArtifactStore(cache_dir), args.reports_dir)) is not None:
+            print(f"Nothing changed since MLflow run {result['parent_run_id']}: same data, "
+                  "params and code, and every step's result is stored; showing that run "
+                  "(--force runs the flow again).")
+            print_summary(result)
+            return 0
+
         from flows.optimize import run_flow
 
         result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
@@ -57,6 +68,56 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(_one_line(error)) from None
     print_summary(result)
     return 0
+
+
+def unchanged_result(params: Any, store: Any, reports_dir: str) -> dict[str, Any] | None:
+    """The last finished flow run made from the same data, params and code, shaped like
+    `run_flow`'s result, when the store still holds every step's result; else None.
+
+    Answers in about the time of importing MLflow: no Prefect, no TensorFlow. Reports
+    missing from `reports_dir` (a DVC output removed, say) are written again from the run.
+    """
+    import dataclasses
+
+    from mlflow_tflite import tracking
+    from mlflow_tflite.pipeline import steps
+
+    key = steps.inputs_key(params, store)
+    if key is None:
+        return None
+    uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
+    tracking.configure_tracking(uri)
+    run = tracking.finished_flow_run(params.mlflow.experiment, key)
+    if run is None:
+        return None
+    run_id = run.info.run_id
+    records = [dataclasses.replace(r, reused=True) for r in tracking.load_records(run_id)]
+    reports = tracking.report_paths(reports_dir)
+    if not all(path.is_file() for path in reports.values()):
+        reports = tracking.write_reports(records, reports_dir)
+    return {
+        "parent_run_id": run_id,
+        "tracking_uri": uri,
+        "experiment": params.mlflow.experiment,
+        "data_version": run.data.tags.get(tracking.layout.DATA_VERSION_TAG, ""),
+        "variants": [r.to_dict() for r in records],
+        "decision": _stored_decision(run_id),
+        "reports": {kind: str(path) for kind, path in reports.items()},
+        "ran": {"prepare": False, "baseline": False, "compress": [], "convert": [],
+                "measure": []},
+    }
+
+
+def _stored_decision(run_id: str) -> dict[str, Any] | None:
+    """The promotion decision a flow run logged, or None (promotion was disabled)."""
+    import mlflow
+
+    from mlflow_tflite.registry.promote import DECISION_ARTIFACT
+
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{DECISION_ARTIFACT}")
+    except Exception:  # noqa: BLE001 - no decision logged: promotion was off
+        return None
 
 
 def _one_line(error: BaseException) -> str:

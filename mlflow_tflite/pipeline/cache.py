@@ -35,6 +35,9 @@ STEP_SOURCES: dict[str, tuple[str, ...]] = {
     "build": ("train", "compress", "convert", "_tf.py", "config/variants.py",
               "pipeline/steps.py"),
     "measure": ("measure", "litert.py", "config/benchmark.py", "pipeline/steps.py"),
+    # What turns stored results into a flow run's MLflow runs, reports and promotion.
+    "flow": ("tracking", "registry", "flavor.py", "flavor_spec.py", "flavor_model.py",
+             "pipeline/steps.py", "../flows/optimize.py"),
 }
 # Frameworks whose version changes what a step produces.
 STEP_PACKAGES: dict[str, tuple[str, ...]] = {
@@ -42,6 +45,7 @@ STEP_PACKAGES: dict[str, tuple[str, ...]] = {
     "baseline": ("tensorflow", "tf-keras"),
     "build": ("tensorflow", "tf-keras", "tensorflow-model-optimization"),
     "measure": ("ai-edge-litert",),
+    "flow": ("mlflow",),
 }
 
 
@@ -67,7 +71,7 @@ def code_version(step: str) -> str:
         files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
         for path in files:
             if path.is_file():
-                digest.update(str(path.relative_to(PACKAGE_ROOT)).encode())
+                digest.update(str(path.resolve().relative_to(PACKAGE_ROOT.parent)).encode())
                 digest.update(path.read_bytes())
     for package in STEP_PACKAGES[step]:
         digest.update(f"{package}=={_package_version(package)}".encode())

@@ -97,26 +97,39 @@ def load_checked_params(path: str | Path, overrides: list[str] | None = None) ->
 
 def prepare_key(params: Params) -> str:
     data = params.data.model_dump(mode="json", exclude={"output_dir"})
-    return content_key("prepare", data, code_version("prepare"))
+    return content_key("prepare", data, _source_digest(params.data.source),
+                       code_version("prepare"))
+
+
+def _path_digest(path: Path) -> str:
+    """sha256 over a file's bytes, or a folder's file names and bytes."""
+    import hashlib
+
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else "").encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def _source_digest(source: str) -> str:
+    """A digest of a `.npz` or folder data source, so new data under the same path is
+    prepared again; the bundled sources are covered by the code version's packages."""
+    path = Path(source)
+    return _path_digest(path) if path.exists() else source
 
 
 def _model_source(spec: str) -> str:
     """A digest of what `train.model` points at (a model file or a builder's module), so
     editing the user's model retrains the baseline; `builtin` is covered by the code version."""
-    import hashlib
     import importlib.util
 
     path = Path(spec)
     if spec != "builtin" and ":" in spec and not path.exists():
         found = importlib.util.find_spec(spec.partition(":")[0])
         path = Path(found.origin) if found and found.origin else path
-    if not path.exists():
-        return spec
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
+    return _path_digest(path) if path.exists() else spec
 
 
 def baseline_key(params: Params, data_version: str) -> str:
@@ -141,24 +154,68 @@ def prepare(params: Params, store: ArtifactStore) -> PreparedData:
     The prepared directory is reused when the store remembers preparing it from the same
     `data` section and code, and its content still hashes to the recorded version.
     """
-    from mlflow_tflite.data import DataError, load_dataset, prepare_dataset, save_dataset
+    from mlflow_tflite.data import prepare_dataset, save_dataset
+
+    directory = Path(params.data.output_dir)
+    if (version := _prepared_version(params, store)) is not None:
+        return PreparedData(str(directory), version, params.data.source, reused=True)
+    dataset = prepare_dataset(params.data)
+    save_dataset(dataset, directory)
+    meta = {"version": dataset.version, "directory": str(directory)}
+    with store.put("prepare", prepare_key(params), meta):
+        pass
+    return PreparedData(str(directory), dataset.version, params.data.source, reused=False)
+
+
+def _prepared_version(params: Params, store: ArtifactStore) -> str | None:
+    """The data version in `data.output_dir` when the store prepared it from this `data`
+    section, source and code and it still hashes to that version; else None."""
+    from mlflow_tflite.data import DataError, load_dataset
 
     directory = Path(params.data.output_dir)
     key = prepare_key(params)
-    if store.get("prepare", key) is not None and directory.is_dir():
-        recorded = store.meta("prepare", key)["version"]
-        # Read from disk, not load_prepared's memo: the files may have changed since
-        # (a `dvc checkout`, a long-running `schedule` process).
-        try:
-            if load_dataset(directory).version == recorded:
-                return PreparedData(str(directory), recorded, params.data.source, reused=True)
-        except DataError:  # damaged since: prepare it again
-            pass
-    dataset = prepare_dataset(params.data)
-    save_dataset(dataset, directory)
-    with store.put("prepare", key, {"version": dataset.version, "directory": str(directory)}):
-        pass
-    return PreparedData(str(directory), dataset.version, params.data.source, reused=False)
+    if store.get("prepare", key) is None or not directory.is_dir():
+        return None
+    recorded = store.meta("prepare", key)["version"]
+    # Read from disk, not load_prepared's memo: the files may have changed since
+    # (a `dvc checkout`, a long-running `schedule` process).
+    try:
+        return recorded if load_dataset(directory).version == recorded else None
+    except DataError:  # damaged since: prepare it again
+        return None
+
+
+def inputs_key(params: Params, store: ArtifactStore) -> str | None:
+    """The key of everything a flow run's results follow from (data, params, code), when
+    the store holds every step's result for them; None while some step would compute.
+
+    A finished flow run is tagged with it, so `mlflow-tflite run` can tell that nothing
+    changed since that run without starting Prefect or TensorFlow. The task runner is left
+    out: threads and a Dask cluster produce the same results.
+    """
+    # A --no-cache run (a disabled store) still filled the store.
+    keys, missing = _lookup(params, ArtifactStore(store.root))
+    if missing:
+        return None
+    settings = params.model_dump(mode="json", exclude={"runner"})
+    return content_key("flow", keys, settings, code_version("flow"))
+
+
+def _lookup(params: Params, store: ArtifactStore) -> tuple[list[Any], set[str]]:
+    """The store keys of every step of a flow run of `params`, and the steps missing."""
+    version = _prepared_version(params, store)
+    if version is None:
+        return [], {"prepare", "baseline", "build", "measure"}
+    base = baseline_key(params, version)
+    missing = set() if store.get("baseline", base) else {"baseline"}
+    keys: list[Any] = [version, base]
+    for variant in params.variants:
+        build = build_key(base, variant)
+        measure = measure_key(build, base, params)
+        missing |= set() if store.get("build", build) else {"build"}
+        missing |= set() if store.get("measure", measure) else {"measure"}
+        keys.append((variant.name, build, measure))
+    return keys, missing
 
 
 def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> Baseline:

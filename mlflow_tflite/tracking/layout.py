@@ -15,4 +15,6 @@ ERROR_TAG = "mlflow_tflite.error"
 FAILED_STEP_TAG = "mlflow_tflite.failed_step"
 REUSED_TAG = "mlflow_tflite.reused"
 FLOW_RUN_TAG = "mlflow_tflite.flow_run_id"
+# On a finished parent run: the key of its data, params and code (pipeline.steps.inputs_key).
+INPUTS_KEY_TAG = "mlflow_tflite.inputs_key"
 DATA_VERSION_TAG = "data_version"

@@ -140,21 +140,26 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path) -> Path:
     return path
 
 
+def report_paths(directory: str | Path) -> dict[str, Path]:
+    """Where `write_reports` puts each report, by kind."""
+    directory = Path(directory)
+    return {
+        "csv": directory / "variants.csv",
+        "markdown": directory / "variants.md",
+        "metrics": directory / "metrics.json",
+        "plot": directory / "pareto.png",
+    }
+
+
 def write_reports(records: Sequence[VariantRecord], directory: str | Path) -> dict[str, Path]:
     """Write `variants.csv`, `variants.md`, `metrics.json` and `pareto.png` to `directory`.
 
     `metrics.json` maps each successful variant to its metrics, the shape
     `dvc metrics show` flattens into `<variant>.<metric>` columns.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    Path(directory).mkdir(parents=True, exist_ok=True)
     rows = variant_rows(records)
-    paths = {
-        "csv": directory / "variants.csv",
-        "markdown": directory / "variants.md",
-        "metrics": directory / "metrics.json",
-        "plot": directory / "pareto.png",
-    }
+    paths = report_paths(directory)
     paths["csv"].write_text(format_table(rows, "csv"))
     paths["markdown"].write_text(format_table(rows, "markdown") + "\n")
     metrics = {r.name: dict(sorted(r.metrics.items())) for r in records if r.ok}

@@ -30,6 +30,7 @@ from mlflow_tflite.tracking.layout import (
     FAILED_STEP_TAG,
     FLOW_ROLE,
     FLOW_RUN_TAG,  # noqa: F401 - re-exported: callers read it as tracking.runs.FLOW_RUN_TAG
+    INPUTS_KEY_TAG,
     MODEL_URI_TAG,
     REUSED_TAG,
     ROLE_TAG,
@@ -319,14 +320,29 @@ def log_report(run_id: str, paths: dict[str, Path]) -> None:
         client.log_artifact(run_id, str(paths[key]))
 
 
-def end_run(run_id: str, ok: bool) -> None:
+def end_run(run_id: str, ok: bool, inputs_key: str | None = None) -> None:
+    """End the parent run FINISHED or FAILED; a finished one records its `inputs_key`."""
     from mlflow import MlflowClient
 
-    MlflowClient().set_terminated(run_id, "FINISHED" if ok else "FAILED")
+    client = MlflowClient()
+    if ok and inputs_key:
+        client.set_tag(run_id, INPUTS_KEY_TAG, inputs_key)
+    client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
+
+
+def finished_flow_run(experiment: str, inputs_key: str) -> Any | None:
+    """The latest FINISHED flow run in `experiment` made from `inputs_key`, or None."""
+    return _newest_flow_run(experiment, f" and tags.`{INPUTS_KEY_TAG}` = '{inputs_key}'"
+                            " and attributes.status = 'FINISHED'")
 
 
 def latest_flow_run(experiment: str) -> str | None:
     """The id of the most recent parent (flow) run in `experiment`."""
+    run = _newest_flow_run(experiment)
+    return run.info.run_id if run else None
+
+
+def _newest_flow_run(experiment: str, condition: str = "") -> Any | None:
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -335,11 +351,11 @@ def latest_flow_run(experiment: str) -> str | None:
         return None
     runs = client.search_runs(
         [found.experiment_id],
-        filter_string=f"tags.`{ROLE_TAG}` = '{FLOW_ROLE}'",
+        filter_string=f"tags.`{ROLE_TAG}` = '{FLOW_ROLE}'{condition}",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    return runs[0].info.run_id if runs else None
+    return runs[0] if runs else None
 
 
 def load_records(parent_run_id: str) -> list[VariantRecord]:

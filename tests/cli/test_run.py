@@ -80,7 +80,7 @@ def test_run_prints_progress_the_variants_table_the_decision_and_the_ui_command(
     params = _write(tmp_path / "params.yaml", two)
     # A temporary Prefect API stopped with the test (an embedded one would outlive pytest's
     # captured streams and log into them at exit).
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):
         argv = ["run", "--params", str(params), "--set", "benchmark.cold_start=false"]
         assert main(argv) == 0
     out = capsys.readouterr().out
@@ -93,6 +93,53 @@ def test_run_prints_progress_the_variants_table_the_decision_and_the_ui_command(
     assert "Promotion: Promotion of flow run" in out
     assert f"MLflow UI: mlflow ui --backend-store-uri {tracking_uri}" in out
     assert (tmp_path / "reports" / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_rerun_with_nothing_changed_shows_the_last_run_without_running_the_flow(
+    tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from prefect.testing.utilities import prefect_test_harness
+
+    from mlflow_tflite.pipeline import ArtifactStore, steps
+    from mlflow_tflite.tracking.layout import INPUTS_KEY_TAG
+
+    params = _write(tmp_path / "params.yaml",
+                    {**TINY_PARAMS, "variants": TINY_PARAMS["variants"][:2]})
+    argv = ["run", "--params", str(params), "--set", "benchmark.cold_start=false"]
+    with prefect_test_harness(server_startup_timeout=180):
+        assert main(argv) == 0
+        [first] = _flow_runs()
+        capsys.readouterr()
+
+        # Nothing changed: no flow, no new MLflow run; the last run's table and decision.
+        (tmp_path / "reports" / "metrics.json").unlink()
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert f"Nothing changed since MLflow run {first.info.run_id}" in out
+        assert "built 0, measured 0, reused 2 of 2 variants" in out
+        assert "Promotion: Promotion of flow run " + first.info.run_id in out
+        assert [r.info.run_id for r in _flow_runs()] == [first.info.run_id]
+        assert (tmp_path / "reports" / "metrics.json").is_file()  # a removed report is back
+
+        # The key on the run is what the store answers for these params, and only them.
+        store = ArtifactStore(".mlflow_tflite/cache")
+        same = steps.load_checked_params(params, ["benchmark.cold_start=false"])
+        assert steps.inputs_key(same, store) == first.data.tags[INPUTS_KEY_TAG]
+        changed = steps.load_checked_params(params, ["benchmark.timed_runs=6"])
+        assert steps.inputs_key(changed, store) is None
+
+        # --force runs the flow again: a new run, every step reused.
+        assert main([*argv, "--force"]) == 0
+        assert "built 0, measured 0, reused 2 of 2 variants" in capsys.readouterr().out
+        assert len(_flow_runs()) == 2
+
+
+def _flow_runs() -> list:
+    from mlflow_tflite.tracking.layout import FLOW_ROLE, ROLE_TAG
+
+    return mlflow.search_runs(search_all_experiments=True, output_format="list",
+                              filter_string=f"tags.`{ROLE_TAG}` = '{FLOW_ROLE}'")
 
 
 def test_bad_data_is_a_one_line_error(

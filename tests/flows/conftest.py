@@ -44,6 +44,6 @@ def prefect_harness() -> Iterator[None]:
     """One temporary Prefect API for the session, as Prefect's own tests do."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
