@@ -20,6 +20,16 @@ POSTGRES_USER = os.environ.get("MLFLOW_TFLITE_TEST_PG_USER", "postgres")
 POSTGRES_ADMIN_DB = os.environ.get("MLFLOW_TFLITE_TEST_PG_DB", "test")
 
 
+BIN_DIR = Path(sys.executable).parent
+
+
+def venv_env(**overrides: str) -> dict[str, str]:
+    """This process's environment with the venv's console scripts first on PATH
+    (`mlflow`, `mlflow-tflite`, `dvc`), plus `overrides`."""
+    path = f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, **overrides}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -81,17 +91,12 @@ def start_mlflow_server(backend_store_uri: str, artifacts: Path) -> Iterator[Mlf
     """Run `mlflow server` with proxied artifacts on a free loopback port."""
     port = free_port()
     log_file = artifacts.parent / f"mlflow-server-{port}.log"
-    bin_dir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
+    env = venv_env(MLFLOW_DISABLE_TELEMETRY="true")
     env.pop("MLFLOW_TRACKING_URI", None)
     with open(log_file, "w") as log:
         process = subprocess.Popen(
             [
-                str(bin_dir / "mlflow"),
+                str(BIN_DIR / "mlflow"),
                 "server",
                 "--host",
                 "127.0.0.1",

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.flows.conftest import TINY_PARAMS
+from tests.servers import venv_env
 
 pytestmark = pytest.mark.slow
 
@@ -20,15 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _sh(repo: Path, *argv: str) -> str:
-    env = {
-        **os.environ,
-        # The stages call the `mlflow-tflite` console script of this environment.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "PREFECT_HOME": str(repo.parent / "prefect-home"),
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
+    # The stages call the `mlflow-tflite` console script of this environment.
+    env = venv_env(
+        DVC_NO_ANALYTICS="1",
+        PREFECT_HOME=str(repo.parent / "prefect-home"),
+        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com",
+    )
     env.pop("MLFLOW_TRACKING_URI", None)
     done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,7 +15,7 @@ from mlflow import MlflowClient
 import mlflow_tflite
 from tests.flavor.conftest import images
 from tests.flavor.raw import raw_predict
-from tests.servers import free_port, wait_for_http
+from tests.servers import BIN_DIR, free_port, venv_env, wait_for_http
 
 
 def _post(url: str, payload: dict) -> tuple[int, dict]:
@@ -39,17 +37,12 @@ def served_model(tracking_uri: str, int8_model: bytes, tmp_path: Path):
         "served-digits", "champion", info.registered_model_version
     )
     port = free_port()
-    bin_dir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "MLFLOW_TRACKING_URI": tracking_uri,
-    }
+    env = venv_env(MLFLOW_TRACKING_URI=tracking_uri)
     log_file = tmp_path / "serve.log"
     with open(log_file, "w") as log:
         process = subprocess.Popen(
             [
-                str(bin_dir / "mlflow"),
+                str(BIN_DIR / "mlflow"),
                 "models",
                 "serve",
                 "-m",

@@ -39,6 +39,17 @@ FAILING_VARIANT: dict[str, Any] = {
 }
 
 
+def child_runs(parent_run_id: str) -> dict[str, Any]:
+    """The variant child runs of a flow's parent run, by variant name."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs([parent.info.experiment_id],
+                              f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    return {run.data.tags["mlflow_tflite.variant"]: run for run in runs}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prefect_harness() -> Iterator[None]:
     """One temporary Prefect API for the session, as Prefect's own tests do."""

@@ -10,23 +10,13 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.flows.conftest import TINY_PARAMS
+from tests.flows.conftest import TINY_PARAMS, child_runs
 
 pytestmark = pytest.mark.slow
 
 # Tags that name this run or this process, not what was measured.
 RUN_SPECIFIC_TAGS = ("mlflow.parentRunId", "mlflow.runName", "mlflow.user", "mlflow.source",
                      "mlflow.log-model.history", "mlflow_tflite.model_uri")
-
-
-def _children(parent_run_id: str) -> dict[str, Any]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs([parent.info.experiment_id],
-                              f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    return {r.data.tags["mlflow_tflite.variant"]: r for r in runs}
 
 
 def _shape(run: Any) -> tuple[str, list[str], dict[str, str]]:
@@ -60,7 +50,7 @@ def test_a_dask_cluster_logs_the_same_runs_as_threads(
     # The baseline was trained once per flow and every variant built on the workers.
     assert dask["ran"]["baseline"] and dask["ran"]["convert"] == names
     assert dask["ran"]["measure"] == names
-    by_threads, by_dask = _children(threads["parent_run_id"]), _children(dask["parent_run_id"])
+    by_threads, by_dask = child_runs(threads["parent_run_id"]), child_runs(dask["parent_run_id"])
     assert sorted(by_dask) == sorted(by_threads) == sorted(names)
     for name in names:
         assert _shape(by_dask[name]) == _shape(by_threads[name]), name

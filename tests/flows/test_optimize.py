@@ -13,7 +13,7 @@ import yaml
 
 from mlflow_tflite.config import ParamsError
 from mlflow_tflite.tracking import METRICS
-from tests.flows.conftest import FAILING_VARIANT, TINY_PARAMS, USER_MODEL
+from tests.flows.conftest import FAILING_VARIANT, TINY_PARAMS, USER_MODEL, child_runs
 
 pytestmark = pytest.mark.slow
 
@@ -73,18 +73,8 @@ def one_changed(workspace: Workspace, rerun: dict) -> dict:
     return _run(workspace, workspace.root / "params.yaml", ["variants.1.convert.io_type=uint8"])
 
 
-def _children(parent_run_id: str) -> dict[str, Any]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs([parent.info.experiment_id],
-                              f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    return {run.data.tags["mlflow_tflite.variant"]: run for run in runs}
-
-
 def test_every_variant_is_a_child_run_with_every_design_metric_and_tag(first: dict):
-    children = _children(first["parent_run_id"])
+    children = child_runs(first["parent_run_id"])
     ok = [v["name"] for v in TINY_PARAMS["variants"]]
     assert set(children) == {*ok, FAILING_VARIANT["name"]}
     for name in ok:
@@ -107,7 +97,7 @@ def test_variant_models_load_and_predict_through_pyfunc(first: dict):
     from mlflow_tflite.data import load_dataset
 
     x = load_dataset("data/prepared").x_test[:4]
-    for name, run in _children(first["parent_run_id"]).items():
+    for name, run in child_runs(first["parent_run_id"]).items():
         if run.info.status != "FINISHED":
             continue
         model = mlflow.pyfunc.load_model(run.data.tags["mlflow_tflite.model_uri"])
@@ -135,7 +125,7 @@ def test_parent_run_has_params_data_version_dataset_plot_and_tables(first: dict)
 def test_a_failing_variant_fails_only_itself(first: dict):
     import mlflow
 
-    failed = _children(first["parent_run_id"])[FAILING_VARIANT["name"]]
+    failed = child_runs(first["parent_run_id"])[FAILING_VARIANT["name"]]
     assert failed.info.status == "FAILED"
     assert failed.data.tags["mlflow_tflite.failed_step"] == "convert"
     assert "16x8-bit not yet supported for op: 'SIN'" in failed.data.tags["mlflow_tflite.error"]
@@ -179,9 +169,9 @@ def test_rerun_with_nothing_changed_retrains_and_rebuilds_nothing(first: dict, r
     # Only the failing variant is attempted again: failures are never stored.
     assert ran["convert"] == [] and ran["measure"] == []
     assert rerun["parent_run_id"] != first["parent_run_id"]
-    children = _children(rerun["parent_run_id"])
+    children = child_runs(rerun["parent_run_id"])
     assert children["int8"].data.tags["mlflow_tflite.reused"] == "true"
-    before = _children(first["parent_run_id"])["int8"].data.metrics
+    before = child_runs(first["parent_run_id"])["int8"].data.metrics
     assert children["int8"].data.metrics["size_bytes"] == before["size_bytes"]
 
 
