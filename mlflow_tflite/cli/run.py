@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError
+
+if TYPE_CHECKING:
+    from mlflow_tflite.config import Params
+    from mlflow_tflite.pipeline import ArtifactStore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def unchanged_result(params: Any, store: Any, reports_dir: str) -> dict[str, Any] | None:
+def unchanged_result(
+    params: Params, store: ArtifactStore, reports_dir: str
+) -> dict[str, Any] | None:
     """The last finished flow run made from the same data, params and code, shaped like
     `run_flow`'s result, when the store still holds every step's result; else None.
 

@@ -152,28 +152,28 @@ def prepare(params: Params, store: ArtifactStore) -> PreparedData:
     """Prepare the dataset into `data.output_dir`, or reuse it when already prepared.
 
     The prepared directory is reused when the store remembers preparing it from the same
-    `data` section and code, and its content still hashes to the recorded version.
+    `data` section, source content and code, and it still hashes to the recorded version.
     """
     from mlflow_tflite.data import prepare_dataset, save_dataset
 
     directory = Path(params.data.output_dir)
-    if (version := _prepared_version(params, store)) is not None:
+    key = prepare_key(params)  # hashes a file or folder source: once per call
+    if (version := _prepared_version(params, store, key)) is not None:
         return PreparedData(str(directory), version, params.data.source, reused=True)
     dataset = prepare_dataset(params.data)
     save_dataset(dataset, directory)
     meta = {"version": dataset.version, "directory": str(directory)}
-    with store.put("prepare", prepare_key(params), meta):
+    with store.put("prepare", key, meta):
         pass
     return PreparedData(str(directory), dataset.version, params.data.source, reused=False)
 
 
-def _prepared_version(params: Params, store: ArtifactStore) -> str | None:
-    """The data version in `data.output_dir` when the store prepared it from this `data`
-    section, source and code and it still hashes to that version; else None."""
+def _prepared_version(params: Params, store: ArtifactStore, key: str) -> str | None:
+    """The data version in `data.output_dir` when the store prepared it under `key` (this
+    `data` section, source and code) and it still hashes to that version; else None."""
     from mlflow_tflite.data import DataError, load_dataset
 
     directory = Path(params.data.output_dir)
-    key = prepare_key(params)
     if store.get("prepare", key) is None or not directory.is_dir():
         return None
     recorded = store.meta("prepare", key)["version"]
@@ -194,28 +194,29 @@ def inputs_key(params: Params, store: ArtifactStore) -> str | None:
     out: threads and a Dask cluster produce the same results.
     """
     # A --no-cache run (a disabled store) still filled the store.
-    keys, missing = _lookup(params, ArtifactStore(store.root))
-    if missing:
+    keys = _stored_keys(params, ArtifactStore(store.root))
+    if keys is None:
         return None
     settings = params.model_dump(mode="json", exclude={"runner"})
     return content_key("flow", keys, settings, code_version("flow"))
 
 
-def _lookup(params: Params, store: ArtifactStore) -> tuple[list[Any], set[str]]:
-    """The store keys of every step of a flow run of `params`, and the steps missing."""
-    version = _prepared_version(params, store)
+def _stored_keys(params: Params, store: ArtifactStore) -> list[Any] | None:
+    """The store keys of every step of a flow run of `params`, or None when one is missing."""
+    version = _prepared_version(params, store, prepare_key(params))
     if version is None:
-        return [], {"prepare", "baseline", "build", "measure"}
+        return None
     base = baseline_key(params, version)
-    missing = set() if store.get("baseline", base) else {"baseline"}
+    if store.get("baseline", base) is None:
+        return None
     keys: list[Any] = [version, base]
     for variant in params.variants:
         build = build_key(base, variant)
         measure = measure_key(build, base, params)
-        missing |= set() if store.get("build", build) else {"build"}
-        missing |= set() if store.get("measure", measure) else {"measure"}
+        if store.get("build", build) is None or store.get("measure", measure) is None:
+            return None
         keys.append((variant.name, build, measure))
-    return keys, missing
+    return keys
 
 
 def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> Baseline:
