@@ -18,6 +18,7 @@ from mlflow_tflite.convert.recipes import (
     RECIPES,
     representative_dataset,
 )
+from mlflow_tflite.convert.sources import ModelSource, float_tflite, make_converter
 
 __all__ = ["RECIPES", "ConversionError", "convert_model"]
 
@@ -27,16 +28,18 @@ class ConversionError(RuntimeError):
 
 
 def convert_model(
-    model: Any,
+    model: ModelSource,
     cfg: ConvertConfig,
     representative: Any,
     *,
     sparse: bool = False,
 ) -> bytes:
-    """Convert a tf_keras model to a TFLite flatbuffer.
+    """Convert a tf_keras model (or a Keras 3 baseline's SavedModel) to a TFLite flatbuffer.
 
     Args:
-        model: a Keras model (plain, stripped, or quantize-wrapped after QAT).
+        model: a tf_keras model (plain, stripped, or quantize-wrapped after QAT), the path
+            of a SavedModel directory, or the path of a float `.tflite` file (quantization
+            `none` only: the file itself).
         cfg: the variant's `convert` block: `quantization`, `io_type` (int8 only) and
             `representative_samples`.
         representative: what calibrates int8 / int16x8 activations: a `Dataset` (its
@@ -55,6 +58,12 @@ def convert_model(
     Example:
         >>> flatbuffer = convert_model(model, ConvertConfig(quantization="int8"), x_train)
     """
+    if (path := float_tflite(model)) is not None:
+        if cfg.quantization != "none":
+            raise ConversionError(
+                f"quantization {cfg.quantization} needs a Keras model, not the .tflite {path}"
+            )
+        return path.read_bytes()
     tf = import_tensorflow()
     data = None
     if cfg.quantization in NEEDS_REPRESENTATIVE:
@@ -68,7 +77,7 @@ def convert_model(
         except ValueError as error:
             raise ConversionError(str(error)) from error
     try:
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter = make_converter(tf, model)
         RECIPES[cfg.quantization](converter, tf, cfg, data)
         if sparse:
             converter.optimizations = [
