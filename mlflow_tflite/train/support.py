@@ -9,6 +9,7 @@ is prepared and before any MLflow run exists.
 from __future__ import annotations
 
 from mlflow_tflite.config import Params
+from mlflow_tflite.convert.schemes import get_scheme
 from mlflow_tflite.data.synthetic import SYNTHETIC
 from mlflow_tflite.train.kinds import (
     KERAS3,
@@ -17,13 +18,6 @@ from mlflow_tflite.train.kinds import (
     scheme_refusal,
     technique_refusal,
 )
-
-
-def converter_schemes() -> frozenset[str]:
-    """The `convert.quantization` values the TFLite converter produces from a Keras model."""
-    from mlflow_tflite.convert.recipes import RECIPES
-
-    return frozenset(RECIPES)
 
 
 def support_problem(params: Params) -> str | None:
@@ -46,12 +40,12 @@ def support_problem(params: Params) -> str | None:
                 f"train.epochs: {params.train.epochs} fine-tunes the Keras 3 model, which "
                 "needs labelled data; data.source is synthetic (set train.epochs: 0)"
             )
-    converter = converter_schemes()
     for index, variant in enumerate(params.variants):
         for step in variant.compress.steps:
             if (reason := technique_refusal(kind, step)) is not None:
                 return f"variants[{index}].compress.{step}: {reason}"
         scheme = variant.convert.quantization
-        if (reason := scheme_refusal(kind, scheme, scheme in converter)) is not None:
+        needs_keras = get_scheme(scheme).needs_keras_model
+        if (reason := scheme_refusal(kind, scheme, needs_keras)) is not None:
             return f"variants[{index}].convert.quantization: {reason}"
     return None
