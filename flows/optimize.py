@@ -65,7 +65,9 @@ def train_baseline(
 ) -> steps.Baseline:
     with runners.COMPUTE_LOCK:
         baseline = steps.train_baseline(params, data, store)
-    print(f"baseline: {describe_baseline(baseline.kind, baseline.accuracy, baseline.reused)}")
+    line = describe_baseline(baseline.kind, baseline.accuracy, baseline.reused,
+                             trained=bool(baseline.history))
+    print(f"baseline: {line}")
     return baseline
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow_tflite._tf import import_tensorflow
 from mlflow_tflite.convert.representative import representative_dataset
 from mlflow_tflite.convert.schemes import get_scheme, scheme_names
-from mlflow_tflite.convert.sources import ModelSource, float_tflite, make_converter
+from mlflow_tflite.convert.sources import ModelSource, is_flatbuffer, make_converter
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.variants import ConvertConfig
@@ -42,8 +42,8 @@ def convert_model(
 
     Args:
         model: a tf_keras model (plain, stripped, or quantize-wrapped after QAT), the path
-            of a SavedModel directory, or the path of a float `.tflite` file (quantization
-            `none` only: the file itself).
+            of a SavedModel directory (a Keras 3 baseline), or a float `.tflite` as bytes
+            (quantization `none` only: the flatbuffer itself).
         cfg: the variant's `convert` block: `quantization`, `io_type` (int8 only) and
             `representative_samples`.
         representative: what calibrates int8 / int16x8 activations: a `Dataset` (its
@@ -63,12 +63,13 @@ def convert_model(
         >>> flatbuffer = convert_model(model, ConvertConfig(quantization="int8"), x_train)
     """
     scheme = get_scheme(cfg.quantization)
-    if (path := float_tflite(model)) is not None:
+    if is_flatbuffer(model):
         if cfg.quantization != "none":
             raise ConversionError(
-                f"quantization {cfg.quantization} needs a Keras model, not the .tflite {path}"
+                f"quantization {cfg.quantization} needs a Keras model; a .tflite baseline "
+                "takes none (the file itself) or the ai_edge_quantizer schemes"
             )
-        return path.read_bytes()
+        return bytes(model)
     tf = import_tensorflow()
     data = None
     if scheme.needs_representative:

@@ -1,23 +1,20 @@
 """What the converter starts from: a tf_keras model, a SavedModel directory (a Keras 3
-baseline's export) or a float `.tflite` file (which only `none` can take as it is)."""
+baseline's export) or a float `.tflite` flatbuffer (a `.tflite` baseline, which the
+TFLite converter cannot read: `none` is the flatbuffer itself)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from mlflow_tflite.train.kinds import TFLITE_SUFFIX
-
-# A model given to `convert_model`: a tf_keras model, or the path of a SavedModel
-# directory or of a float `.tflite` file.
+# A model given to `convert_model`: a tf_keras model, the path of a SavedModel
+# directory, or a float `.tflite` as bytes.
 ModelSource = Any
 
 
-def float_tflite(model: ModelSource) -> Path | None:
-    """The path when `model` is a `.tflite` file, else None."""
-    if isinstance(model, str | Path) and Path(model).suffix == TFLITE_SUFFIX:
-        return Path(model)
-    return None
+def is_flatbuffer(model: ModelSource) -> bool:
+    """Whether `model` is a `.tflite` flatbuffer (bytes) rather than something to convert."""
+    return isinstance(model, bytes | bytearray)
 
 
 def make_converter(tf: Any, model: ModelSource) -> Any:

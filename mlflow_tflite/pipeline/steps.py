@@ -328,7 +328,7 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     """Apply the variant's compression steps to a fresh copy of the baseline (Keras model).
 
     A Keras 3 or `.tflite` baseline takes no compression step (validation refuses them):
-    what the converter starts from is then its SavedModel or float `.tflite` path.
+    what the converter starts from is then its SavedModel path or float `.tflite` bytes.
     """
     from mlflow_tflite import compress as techniques
 
@@ -338,7 +338,9 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
                 f"{variant.compress.technique} needs a tf_keras model; the baseline is "
                 f"{baseline.kind}"
             )
-        return str(baseline.saved_model_path if baseline.kind == KERAS3 else baseline.float_path)
+        if baseline.kind == KERAS3:
+            return str(baseline.saved_model_path)
+        return baseline.float_path.read_bytes()
     model = load_baseline_model(baseline, params, data)
     if not variant.compress.steps:
         return model

@@ -19,7 +19,7 @@ from mlflow_tflite._tf import configure_environment
 from mlflow_tflite.config import TrainConfig
 from mlflow_tflite.data import Dataset
 from mlflow_tflite.measure.quality import class_scores
-from mlflow_tflite.train.baseline import ModelError
+from mlflow_tflite.train.baseline import ModelError, check_input_shape
 from mlflow_tflite.train.fit import Log, TrainedBaseline, epoch_logger, history_of
 
 SAVED_MODEL_DIR = "saved_model"
@@ -79,10 +79,7 @@ def fine_tune(spec: str, dataset: Dataset, config: TrainConfig, log: Log | None 
     keras = import_keras3()
     keras.utils.set_random_seed(config.seed)
     model = load_keras3(spec)
-    expected, got = dataset.input_shape, input_shape(model)
-    if len(got) != len(expected) or any(g not in (None, e) for g, e in zip(got, expected,
-                                                                           strict=True)):
-        raise ModelError(f"{spec}: input shape {got} does not match the data {expected}")
+    check_input_shape(input_shape(model), dataset.input_shape, spec)
     scores = dataset.labelled and class_scores(output_shapes(model), dataset.num_classes)
     history: dict[str, list[float]] = {}
     if config.epochs > 0:

@@ -91,11 +91,12 @@ def scheme_refusal(kind: str, scheme: str, needs_keras_model: bool) -> str | Non
     )
 
 
-def describe_baseline(kind: str, accuracy: float | None, reused: bool) -> str:
-    """One line on the baseline for the flow's log, e.g. `Keras 3 model, test accuracy
-    0.9610 (trained)` or `.tflite file, judged by fidelity to the float model (reused)`."""
+def describe_baseline(kind: str, accuracy: float | None, reused: bool, trained: bool) -> str:
+    """One line on the baseline for the flow's log, e.g. `Keras test accuracy 0.9610
+    (trained)` or `.tflite file, no accuracy (...): variants are judged by fidelity to the
+    float model (used as is)`; `trained` is whether any epoch ran."""
     name = {TF_KERAS: "Keras", KERAS3: "Keras 3 model,", TFLITE: ".tflite file,"}[kind]
-    state = "reused" if reused else ("used as is" if kind == TFLITE else "trained")
+    state = "reused" if reused else ("trained" if trained else "used as is")
     quality = (f"test accuracy {accuracy:.4f}" if accuracy is not None
                else "no accuracy (outputs are not class scores of labelled data): variants "
                "are judged by fidelity to the float model")

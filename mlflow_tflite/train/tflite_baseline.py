@@ -13,7 +13,7 @@ import numpy as np
 
 from mlflow_tflite.data import Dataset
 from mlflow_tflite.measure.quality import class_scores
-from mlflow_tflite.train.baseline import ModelError
+from mlflow_tflite.train.baseline import ModelError, check_input_shape
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,7 @@ def load_tflite_baseline(path: str | Path, dataset: Dataset) -> TfliteBaseline:
 
     content = read_float_tflite(path)
     runner = TFLiteRunner(content)
-    expected = dataset.input_shape
-    got = tuple(runner.inputs[0].shape[1:])
-    if len(got) != len(expected) or any(g not in (-1, e) for g, e in zip(got, expected,
-                                                                          strict=True)):
-        raise ModelError(f"{path}: input shape {got} does not match the data {expected}")
+    check_input_shape(runner.inputs[0].shape[1:], dataset.input_shape, str(path))
     shapes = [tuple(spec.shape) for spec in runner.outputs]
     accuracy = None
     if dataset.labelled and class_scores(shapes, dataset.num_classes):

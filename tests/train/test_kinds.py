@@ -116,3 +116,21 @@ def test_a_refusal_stops_the_run_command_before_any_data_or_mlflow_run(
                     "needs a tf_keras model; train.model is a .tflite file")
     assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "accuracy", "reused", "trained", "line"),
+    [
+        (TF_KERAS, 0.961, False, True, "Keras test accuracy 0.9610 (trained)"),
+        (KERAS3, 0.9583, False, False, "Keras 3 model, test accuracy 0.9583 (used as is)"),
+        (TFLITE, None, True, False, ".tflite file, no accuracy (outputs are not class scores "
+                                    "of labelled data): variants are judged by fidelity to "
+                                    "the float model (reused)"),
+    ],
+)
+def test_the_flow_log_says_what_the_baseline_is_and_how_it_is_judged(
+    kind, accuracy, reused, trained, line
+):
+    from mlflow_tflite.train.kinds import describe_baseline
+
+    assert describe_baseline(kind, accuracy, reused, trained) == line
