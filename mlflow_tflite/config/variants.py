@@ -17,7 +17,7 @@ from pydantic import Field, create_model, field_validator, model_validator
 
 from mlflow_tflite.compress.registry import all_techniques, technique_names
 from mlflow_tflite.config.base import Section
-from mlflow_tflite.convert.schemes import all_schemes, scheme_names
+from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, all_schemes, get_scheme, scheme_names
 
 
 class _CompressBlocks(Section):
@@ -59,6 +59,15 @@ _OPTION_FIELDS, _OPTION_OWNERS = _scheme_options()
 _SELECTING_KEYS = {s.selected_by: s.name for s in all_schemes() if s.selected_by}
 
 
+class AutoKeepFloatConfig(Section):
+    """Keep the most sensitive layers in float, one at a time, until the drop is small."""
+
+    max_accuracy_drop: float = Field(
+        0.01, ge=0.0, lt=1.0, description="Accuracy the quantized model may lose vs float."
+    )
+    max_layers: int = Field(4, ge=1, description="At most this many layers kept in float.")
+
+
 class _ConvertSettings(Section):
     """Conversion of one variant: the quantization scheme and its settings."""
 
@@ -68,6 +77,21 @@ class _ConvertSettings(Section):
     sparsity_optimization: bool = Field(
         True, description="Ask the converter to encode sparse weights (pruned variants)."
     )
+    keep_float: list[str] = Field(
+        default_factory=list,
+        description="Regexes of ops (by output or weight tensor name) left in float.",
+    )
+    auto_keep_float: AutoKeepFloatConfig | None = None
+
+    @field_validator("keep_float")
+    @classmethod
+    def _regexes_compile(cls, regexes: list[str]) -> list[str]:
+        for regex in regexes:
+            try:
+                re.compile(regex)
+            except re.error as error:
+                raise ValueError(f"{regex!r} is not a regular expression ({error})") from None
+        return regexes
 
     @model_validator(mode="before")
     @classmethod
@@ -87,6 +111,17 @@ class _ConvertSettings(Section):
                     f"{key} {value} needs quantization {' or '.join(owners)} "
                     f"(got {self.quantization})"
                 )
+        if self.keep_float or self.auto_keep_float:
+            scheme = get_scheme(self.quantization)
+            key = "keep_float" if self.keep_float else "auto_keep_float"
+            # The converter leaves ops in float only through the calibrating debugger.
+            if scheme.engine != AI_EDGE_QUANTIZER and not scheme.needs_representative:
+                raise ValueError(
+                    f"{key} needs a calibrated converter scheme or an ai-edge-quantizer "
+                    f"scheme (got quantization {self.quantization})"
+                )
+            if getattr(self, "io_type", "float32") != "float32":
+                raise ValueError(f"{key} needs io_type float32 (got {self.io_type})")
         return self
 
 

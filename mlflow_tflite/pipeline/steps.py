@@ -26,6 +26,10 @@ MODEL_FILE = "model.tflite"
 STEP_ATTRIBUTE = "mlflow_tflite_step"
 BASELINE_FILE = "baseline.weights.h5"
 REFERENCE_FILE = "reference_outputs.npy"
+# How a build was quantized (scheme, recipe, ops kept float): see `Conversion.metadata`.
+CONVERSION_FILE = "conversion.json"
+# Bytes the ops kept in float cost over quantizing them too (variants with keep_float).
+KEEP_FLOAT_METRIC = "keep_float_size_bytes"
 
 
 @dataclass(frozen=True)
@@ -277,10 +281,11 @@ def convert(
     dataset = load_prepared(data.directory, data.version)
     # Pruned weights are worth storing in the sparse format only when something pruned them.
     sparse = variant.compress.prune is not None and variant.convert.sparsity_optimization
-    flatbuffer = recipes.convert_model(model, variant.convert, dataset, sparse=sparse)
+    conversion = recipes.convert_variant(model, variant.convert, dataset, sparse=sparse)
     meta = {"variant": variant.name, "recipe": variant.model_dump(mode="json")}
     with store.put("build", key, meta) as tmp:
-        (tmp / MODEL_FILE).write_bytes(flatbuffer)
+        (tmp / MODEL_FILE).write_bytes(conversion.flatbuffer)
+        (tmp / CONVERSION_FILE).write_text(json.dumps(conversion.metadata(), indent=2))
     return Build(key, str(store.path("build", key) / MODEL_FILE))
 
 
@@ -333,6 +338,12 @@ def measure(
     primary delegate) and everything `measure_variant` reports, settings included.
     """
     measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
+    conversion_file = Path(build.tflite_path).with_name(CONVERSION_FILE)
+    if conversion_file.is_file():
+        conversion = json.loads(conversion_file.read_text())
+        measurement["conversion"] = conversion
+        if "keep_float" in conversion:
+            measurement["metrics"][KEEP_FLOAT_METRIC] = conversion["keep_float"]["size_bytes"]
     with store.put("measure", key, {"variant": variant.name}) as tmp:
         (tmp / "measurement.json").write_text(json.dumps(measurement, indent=2, default=str))
     return measurement
