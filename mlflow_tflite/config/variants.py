@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, create_model, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from mlflow_tflite.compress.registry import all_techniques, technique_names
 from mlflow_tflite.config.base import Section
@@ -57,6 +57,12 @@ def _scheme_options() -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
 _OPTION_FIELDS, _OPTION_OWNERS = _scheme_options()
 # A key whose presence alone selects a scheme (e.g. `recipe`).
 _SELECTING_KEYS = {s.selected_by: s.name for s in all_schemes() if s.selected_by}
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
 
 
 class AutoKeepFloatConfig(Section):
@@ -111,6 +117,7 @@ class _ConvertSettings(Section):
                     f"{key} {value} needs quantization {' or '.join(owners)} "
                     f"(got {self.quantization})"
                 )
+        self._check_scheme_options()
         if self.keep_float or self.auto_keep_float:
             scheme = get_scheme(self.quantization)
             key = "keep_float" if self.keep_float else "auto_keep_float"
@@ -123,6 +130,16 @@ class _ConvertSettings(Section):
             if getattr(self, "io_type", "float32") != "float32":
                 raise ValueError(f"{key} needs io_type float32 (got {self.io_type})")
         return self
+
+    def _check_scheme_options(self) -> None:
+        """Run the chosen scheme's own validators (e.g. `recipe` reads the recipe file)."""
+        scheme = get_scheme(self.quantization)
+        if scheme.options is None:
+            return
+        try:
+            scheme.options.model_validate({k: getattr(self, k) for k in scheme.config_keys})
+        except ValidationError as error:
+            raise ValueError(_first_error(error)) from None
 
 
 ConvertConfig = create_model(

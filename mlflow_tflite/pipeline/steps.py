@@ -144,7 +144,10 @@ def baseline_key(params: Params, data_version: str) -> str:
 def build_key(base_key: str, variant: VariantConfig) -> str:
     # The name is left out: renaming a variant reuses its build.
     recipe = variant.model_dump(mode="json", exclude={"name"})
-    return content_key("build", base_key, recipe, code_version("build"))
+    # A user's quantizer recipe is a file: its content, not its path, makes the build.
+    recipe_file = getattr(variant.convert, "recipe", None)
+    digest = _path_digest(Path(recipe_file)) if recipe_file else None
+    return content_key("build", base_key, recipe, digest, code_version("build"))
 
 
 def measure_key(build: str, base_key: str, params: Params) -> str:
