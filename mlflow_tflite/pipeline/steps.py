@@ -10,6 +10,7 @@ tasks; `mlflow-tflite run --only prepare` (the DVC `prepare` stage) calls `prepa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -52,6 +53,8 @@ class Baseline:
     fp32_size_bytes: int
     history: dict[str, list[float]]
     reused: bool
+    # The fp32 model's ops (`ModelOp` fields): what `convert.keep_float` is checked on.
+    float_ops: tuple[dict[str, Any], ...] = ()
 
     @property
     def model_path(self) -> Path:
@@ -232,21 +235,47 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
     if (entry := store.get("baseline", key)) is not None:
         meta = store.meta("baseline", key)
         return Baseline(key, str(entry), meta["accuracy"], meta["fp32_size_bytes"],
-                        meta.get("history", {}), reused=True)
+                        meta.get("history", {}), reused=True,
+                        float_ops=tuple(meta.get("float_ops", ())))
 
     from mlflow_tflite import convert, measure, train
+    from mlflow_tflite.convert.facts import model_ops
 
     dataset = load_prepared(data.directory, data.version)
     trained = train.train_baseline(dataset, params.train)
     fp32 = convert.convert_model(trained.model, ConvertConfig(quantization="none"), dataset)
     reference = measure.predict_outputs(fp32, dataset.x_test)
+    float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
     meta = {"accuracy": trained.accuracy, "fp32_size_bytes": len(fp32),
-            "history": trained.history, "data_version": data.version}
+            "history": trained.history, "data_version": data.version,
+            "float_ops": list(float_ops)}
     with store.put("baseline", key, meta) as tmp:
         trained.model.save_weights(tmp / BASELINE_FILE)
         np.save(tmp / REFERENCE_FILE, reference)
     return Baseline(key, str(store.path("baseline", key)), trained.accuracy, len(fp32),
-                    trained.history, reused=False)
+                    trained.history, reused=False, float_ops=float_ops)
+
+
+def check_keep_float(params: Params, baseline: Baseline, source: str = "params") -> None:
+    """Every `convert.keep_float` regex selects an op of the fp32 baseline.
+
+    The earliest point op names exist: right after the baseline step, before any variant
+    is compressed or converted (the convert step checks the variant's own model again).
+
+    Raises:
+        ParamsError: one line naming the variant, the regex and the model's ops.
+    """
+    from mlflow_tflite.convert.facts import ModelOp
+    from mlflow_tflite.convert.selective import KeepFloatError, resolve
+
+    if not baseline.float_ops:
+        return
+    ops = [ModelOp(d["op"], tuple(d["outputs"]), tuple(d["weights"])) for d in baseline.float_ops]
+    for index, variant in enumerate(params.variants):
+        try:
+            resolve(list(variant.convert.keep_float), ops)
+        except KeepFloatError as error:
+            raise ParamsError(f"{source}: variants[{index}].{error}") from None
 
 
 def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) -> Any:
