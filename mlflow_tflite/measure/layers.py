@@ -369,7 +369,3 @@ def most_sensitive(errors: list[LayerError], count: int | None = None) -> list[L
     ranked = sorted(errors, key=lambda e: (e.added_snr_db, e.snr_db, e.position))
     return ranked if count is None else ranked[:count]
 
-
-def worst_layers(errors: list[LayerError], count: int = 10) -> list[LayerError]:
-    """The `count` layers with the lowest SNR against the float model (the plot's bars)."""
-    return sorted(errors, key=lambda e: (e.snr_db, e.position))[:count]
