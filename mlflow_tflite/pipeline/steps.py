@@ -31,6 +31,8 @@ REFERENCE_FILE = "reference_outputs.npy"
 CONVERSION_FILE = "conversion.json"
 # Bytes the ops kept in float cost over quantizing them too (variants with keep_float).
 KEEP_FLOAT_METRIC = "keep_float_size_bytes"
+# The baseline's float `.tflite`: what quantized variants are compared with layer by layer.
+FP32_FILE = "fp32.tflite"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ class Baseline:
     @property
     def reference_path(self) -> Path:
         return Path(self.directory) / REFERENCE_FILE
+
+    @property
+    def fp32_path(self) -> Path:
+        return Path(self.directory) / FP32_FILE
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,7 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
     with store.put("baseline", key, meta) as tmp:
         trained.model.save_weights(tmp / BASELINE_FILE)
         np.save(tmp / REFERENCE_FILE, reference)
+        (tmp / FP32_FILE).write_bytes(fp32)
     return Baseline(key, str(store.path("baseline", key)), trained.accuracy, len(fp32),
                     trained.history, reused=False, float_ops=float_ops)
 
@@ -367,7 +374,10 @@ def measure(
     """Measure the `.tflite` and store the result under `key`; returns the measurement.
 
     The measurement is a JSON mapping with `metrics` (DESIGN.md names), `delegate` (the
-    primary delegate) and everything `measure_variant` reports, settings included.
+    primary delegate) and everything `measure_variant` reports, settings included. A
+    quantized variant also gets `layers` (per-layer rows against the baseline's fp32
+    `.tflite`) and the metrics `output_snr_db` and `min_layer_snr_db`, or `layers_error`
+    when its layers cannot be matched with the fp32 model's (the variant stays measured).
     """
     measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
     conversion_file = Path(build.tflite_path).with_name(CONVERSION_FILE)
@@ -376,6 +386,8 @@ def measure(
         measurement["conversion"] = conversion
         if "keep_float" in conversion:
             measurement["metrics"][KEEP_FLOAT_METRIC] = conversion["keep_float"]["size_bytes"]
+    if variant.convert.quantization != "none":
+        _add_layer_errors(measurement, build.tflite_path, baseline, data)
     with store.put("measure", key, {"variant": variant.name}) as tmp:
         (tmp / "measurement.json").write_text(json.dumps(measurement, indent=2, default=str))
     return measurement
@@ -404,6 +416,24 @@ def _measure_file(path: str | Path, params: Params, baseline: Baseline, data: Pr
         reference_outputs=np.load(baseline.reference_path),
         fp32_size_bytes=baseline.fp32_size_bytes,
     )
+
+
+def _add_layer_errors(
+    measurement: dict[str, Any], path: str | Path, baseline: Baseline, data: PreparedData
+) -> None:
+    """Add the per-layer rows of a quantized model against the fp32 one and the two
+    summary metrics, on up to DEFAULT_MAX_SAMPLES evenly spaced test samples."""
+    from mlflow_tflite.measure.layers import layer_errors, summary_metrics
+
+    dataset = load_prepared(data.directory, data.version)
+    try:
+        errors = layer_errors(baseline.fp32_path, path, dataset.x_test)
+        summary = summary_metrics(errors)
+    except ValueError as error:
+        measurement["layers_error"] = str(error).splitlines()[0]
+        return
+    measurement["layers"] = [e.row() for e in errors]
+    measurement["metrics"].update(summary)
 
 
 def stored_measurement(store: ArtifactStore, key: str) -> dict[str, Any] | None:

@@ -6,7 +6,8 @@ Layout (the names DESIGN.md fixes, the same in every run so the compare view lin
   (`mlflow.log_input`), artifacts `params.yaml`, `pareto.png`, `variants.csv`, `variants.md`.
 - child (tag `mlflow.parentRunId`, run name = variant name): tags `mlflow_tflite.variant`,
   `technique`, `quantization`, `delegate`, `data_version`, `git_commit`; every metric;
-  artifacts `measurement.json` and the `model` logged through the `tflite` flavor.
+  artifacts `measurement.json` and the `model` logged through the `tflite` flavor; a
+  quantized variant also `layer_errors.json` (`mlflow.log_table`) and `layer_errors.png`.
   A failed variant's child ends FAILED with tag `mlflow_tflite.error` and `error.txt`.
 
 Children are written with explicit run ids (MlflowClient) so threads can log them at once.
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlflow_tflite.tracking.layers import log_layer_errors
 from mlflow_tflite.tracking.layout import (
     ERROR_TAG,
     FAILED_STEP_TAG,
@@ -266,6 +268,9 @@ def log_variant(
             _log_batch(run_id, metrics=record.metrics, tags=tags,
                        params=_conversion_params(record))
             client.log_dict(run_id, record.measurement, "measurement.json")
+            if record.measurement.get("layers"):
+                log_layer_errors(run_id, record.measurement["layers"],
+                                 title=f"{record.name}: the layers with the lowest SNR")
             _log_model(run_id, record, input_example)
         else:
             message = (record.error or "failed").splitlines()[0][:MAX_TAG_CHARS]
