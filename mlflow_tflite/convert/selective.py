@@ -40,10 +40,11 @@ def resolve(regexes: list[str], ops: list[ModelOp]) -> list[ModelOp]:
     for regex in regexes:
         hits = [op for op in candidates if selects(regex, op)]
         if not hits:
-            listed = ", ".join(op.scope for op in candidates[:8])
+            # The first weight name is the readable one: it carries the Keras layer name.
+            listed = ", ".join(op.weights[0] if op.weights else op.scope for op in candidates[:8])
             raise KeepFloatError(
                 f"convert.keep_float: {regex!r} matches no op of the float model "
-                f"(ops with weights: {listed})"
+                f"(its weighted ops: {listed})"
             )
         chosen += [op for op in hits if op not in chosen]
     return [op for op in candidates if op in chosen]
