@@ -13,8 +13,8 @@ of it, measures each with `measure_variant` (the code path the flow uses) and pr
   XNNPACK interpreter, same threads), which must agree within 10%.
 With --output, writes all of it as markdown together with the command and conditions;
 --append adds it to the end of a file instead. `--schemes a,b,...` replaces the params'
-variants with one plain variant per quantization scheme (`fp32` first), to compare the
-schemes side by side in one run.
+variants with `fp32` and, per name, the params variant of that name or else a plain
+variant of that quantization scheme, to compare schemes side by side in one run.
 """
 
 from __future__ import annotations
@@ -85,11 +85,13 @@ def snr_db(outputs: np.ndarray, reference: np.ndarray) -> float:
     return float("inf") if noise == 0 else 10 * np.log10(signal / noise)
 
 
-def scheme_variants(names: str) -> list[dict[str, Any]]:
-    """`fp32` and one variant per scheme name, as params.yaml `variants` entries."""
-    schemes = [n.strip() for n in names.split(",") if n.strip() and n.strip() != "none"]
+def scheme_variants(names: str, params: Any) -> list[dict[str, Any]]:
+    """`fp32`, then per name the params variant of that name or a plain variant of that
+    scheme, as params.yaml `variants` entries."""
+    own = {v.name: v.model_dump(mode="json") for v in params.variants}
+    picked = [n.strip() for n in names.split(",") if n.strip() not in ("", "none", "fp32")]
     return [{"name": "fp32", "convert": {"quantization": "none"}}] + [
-        {"name": n, "convert": {"quantization": n}} for n in schemes
+        own.get(n, {"name": n, "convert": {"quantization": n}}) for n in picked
     ]
 
 
@@ -291,14 +293,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--output", metavar="FILE", help="write the results as markdown")
     parser.add_argument("--append", metavar="FILE", help="append the results as markdown")
-    parser.add_argument("--schemes", metavar="A,B", help="one variant per quantization scheme")
+    parser.add_argument("--schemes", metavar="A,B",
+                        help="fp32 and these schemes or params variants, side by side")
     args = parser.parse_args(argv)
 
     from mlflow_tflite.config import load_params
 
     params = load_params(args.params, args.set)
     if args.schemes:
-        variants = scheme_variants(args.schemes)
+        variants = scheme_variants(args.schemes, params)
         params = params.model_validate({**params.model_dump(), "variants": variants})
     before = conditions()
     started = time.perf_counter()
