@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, create_model, field_validator, mode
 
 from mlflow_tflite.compress.registry import all_techniques, technique_names
 from mlflow_tflite.config.base import Section
-from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, all_schemes, get_scheme, scheme_names
+from mlflow_tflite.convert.schemes import all_schemes, get_scheme, scheme_names
 
 
 class _CompressBlocks(Section):
@@ -119,14 +119,10 @@ class _ConvertSettings(Section):
                 )
         self._check_scheme_options()
         if self.keep_float or self.auto_keep_float:
-            scheme = get_scheme(self.quantization)
             key = "keep_float" if self.keep_float else "auto_keep_float"
-            # The converter leaves ops in float only through the calibrating debugger.
-            if scheme.engine != AI_EDGE_QUANTIZER and not scheme.needs_representative:
-                raise ValueError(
-                    f"{key} needs a calibrated converter scheme or an ai-edge-quantizer "
-                    f"scheme (got quantization {self.quantization})"
-                )
+            if not get_scheme(self.quantization).keeps_float:
+                able = ", ".join(s.name for s in all_schemes() if s.keeps_float)
+                raise ValueError(f"{key} needs quantization {able} (got {self.quantization})")
             if getattr(self, "io_type", "float32") != "float32":
                 raise ValueError(f"{key} needs io_type float32 (got {self.io_type})")
         return self

@@ -83,7 +83,7 @@ def test_the_registries_load_without_tensorflow() -> None:
         ({"recipe": [{"regex": ".*", "operation": "CONV_2D", "algorithm_key":
                       "min_max_uniform_quantize", "op_config": {"weight_tensor_config":
                       {"num_bits": 3, "symmetric": True}}}]}, "ai-edge-quantizer refuses"),
-        ({"quantization": "dynamic", "keep_float": ["dense"]}, "keep_float needs a calibrated"),
+        ({"quantization": "int16x8", "keep_float": ["d"]}, "keep_float needs quantization int8,"),
         ({"quantization": "int8", "keep_float": ["("]}, "'(' is not a regular expression"),
     ],
 )

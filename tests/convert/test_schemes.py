@@ -20,7 +20,7 @@ import yaml
 
 import mlflow_tflite
 from mlflow_tflite.config.variants import ConvertConfig
-from mlflow_tflite.convert import convert_variant
+from mlflow_tflite.convert import ConversionError, convert_variant
 from mlflow_tflite.convert.quantizer import weight_recipe
 from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, all_schemes, get_scheme
 from mlflow_tflite.flavor_spec import infer_quantization
@@ -118,3 +118,11 @@ def test_each_quantizer_scheme_is_served_by_mlflow_models_serve(
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_a_float_tflite_takes_the_quantizer_schemes_only(converted: dict[str, Any]) -> None:
+    float_tflite = converted["none"].flatbuffer
+    conversion = convert_variant(float_tflite, ConvertConfig(quantization="int4_weight_only"))
+    assert infer_quantization(conversion.flatbuffer) == "int4_weight_only"
+    with pytest.raises(ConversionError, match="^quantization int8 needs a Keras model; a .tflite"):
+        convert_variant(float_tflite, ConvertConfig(quantization="int8"))
