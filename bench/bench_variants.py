@@ -151,7 +151,10 @@ def build_and_measure(params: Any, log: Any = print) -> dict[str, Any]:
                 "name": variant.name,
                 "m": measured,
                 "plain_p50": plain,
-                "snr_db": snr_db(predict_outputs(flatbuffer, dataset.x_test), reference),
+                "snr_db": snr_db(
+                    predict_outputs(flatbuffer, dataset.x_test, delegate=measured.delegate),
+                    reference,
+                ),
                 "build_s": built,
                 "measure_s": took,
             }
