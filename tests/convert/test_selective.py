@@ -21,11 +21,11 @@ from tests.tflite_weights import kernels
 @pytest.fixture(scope="module")
 def fragile_model(dataset: Any) -> Any:
     """Flatten -> Dense(64) `fragile` -> Dense(10), trained; then every row of `fragile`
-    gets a weight 100x its largest on input pixel 0, which is 0 in every digit image.
+    gets a weight 200x its largest on input pixel 0, which is 0 in every digit image.
 
     The float model computes the same function, but one int4 scale per output channel
-    now spans the outlier, so every other weight of `fragile` rounds to zero: the one
-    deliberately sensitive layer.
+    now spans the outlier, so every other weight of `fragile` rounds to zero in int4 and
+    in int8: the one deliberately sensitive layer.
     """
     assert not dataset.x_train[..., 0, 0, 0].any()
     keras = import_keras()
@@ -39,7 +39,7 @@ def fragile_model(dataset: Any) -> Any:
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(dataset.x_train, dataset.y_train, epochs=3, batch_size=64, verbose=0)
     kernel, bias = model.get_layer("fragile").get_weights()
-    kernel[0, :] = 100 * np.abs(kernel).max()
+    kernel[0, :] = 200 * np.abs(kernel).max()
     model.get_layer("fragile").set_weights([kernel, bias])
     return model
 
@@ -48,13 +48,18 @@ def _accuracy(flatbuffer: bytes, dataset: Any) -> float:
     return accuracy(predict_outputs(flatbuffer, dataset.x_val, delegate="builtin"), dataset.y_val)
 
 
-def test_auto_keep_float_keeps_the_sensitive_layer_in_float(fragile_model: Any, dataset: Any):
-    plain = convert_variant(fragile_model, ConvertConfig(quantization="int4_weight_only"), dataset)
+@pytest.mark.parametrize(
+    ("quantization", "stored"), [("int4_weight_only", "int4"), ("int8", "int8")]
+)
+def test_auto_keep_float_keeps_the_sensitive_layer_in_float(
+    fragile_model: Any, dataset: Any, quantization: str, stored: str
+):
+    plain = convert_variant(fragile_model, ConvertConfig(quantization=quantization), dataset)
     floating = convert_variant(fragile_model, ConvertConfig(quantization="none"), dataset)
     assert _accuracy(floating.flatbuffer, dataset) - _accuracy(plain.flatbuffer, dataset) > 0.2
 
     cfg = ConvertConfig(
-        quantization="int4_weight_only",
+        quantization=quantization,
         auto_keep_float={"max_accuracy_drop": 0.02, "max_layers": 2},
     )
     conversion = convert_variant(fragile_model, cfg, dataset)
@@ -62,11 +67,12 @@ def test_auto_keep_float_keeps_the_sensitive_layer_in_float(fragile_model: Any, 
     assert conversion.float_ops == conversion.auto_kept
     drop = _accuracy(floating.flatbuffer, dataset) - _accuracy(conversion.flatbuffer, dataset)
     assert drop <= 0.02
-    # The kept layer's kernel is float32 again, the other stays int4; the cost is reported.
+    # The kept layer's kernel is float32 again, the other stays quantized; the cost is reported.
     assert kernels(conversion.flatbuffer)[0].dtype == "float32"
-    assert "int4" in model_facts(conversion.flatbuffer).weight_types
+    assert stored in model_facts(conversion.flatbuffer).weight_types
     assert conversion.keep_float_size_bytes == len(conversion.flatbuffer) - len(plain.flatbuffer)
-    assert conversion.keep_float_size_bytes > 64 * 64 * 3
+    # 64x64 float32 weights in place of 8 or 4 bits each.
+    assert conversion.keep_float_size_bytes > 64 * 64 * 2
     meta = conversion.metadata()["keep_float"]
     assert meta["auto"] == conversion.auto_kept and meta["size_bytes"] > 0
 
