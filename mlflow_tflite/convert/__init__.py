@@ -97,7 +97,7 @@ def convert_variant(
         representative: sample inputs: a `Dataset` (its training split calibrates; its
             validation split scores `auto_keep_float`), one array of inputs, or one array
             per model input; up to `cfg.representative_samples` evenly spaced samples
-            calibrate int8 / int16x8 activations.
+            calibrate activations (int8, int16x8, and user recipes with static ranges).
         sparse: add `tf.lite.Optimize.EXPERIMENTAL_SPARSITY` so pruned weights are stored
             in a sparse format (converter schemes; pruned variants).
 
@@ -118,12 +118,10 @@ def convert_variant(
             "ai_edge_quantizer schemes"
         )
     samples = getattr(representative, "x_train", representative)
+    if scheme.needs_representative and samples is None:
+        raise ConversionError(f"quantization {scheme.name} needs representative samples (got none)")
     data = None
-    if scheme.needs_representative:
-        if samples is None:
-            raise ConversionError(
-                f"quantization {scheme.name} needs representative samples (got none)"
-            )
+    if samples is not None:
         try:
             data = representative_dataset(samples, cfg.representative_samples)
         except ValueError as error:
@@ -149,7 +147,7 @@ def convert_variant(
             [selective.recipe_regex(op) for op in float_ops]
         )
         try:
-            return quantizer.quantize(float_model, recipe, samples), recipe
+            return quantizer.quantize(float_model, recipe, data), recipe
         except Exception as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise ConversionError(f"{scheme.name} quantization failed: {reason}") from error

@@ -11,8 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from mlflow_tflite.convert.representative import Representative
 from mlflow_tflite.convert.schemes import Recipe
 
 NO_QUANTIZE = "no_quantize"
@@ -97,14 +96,14 @@ def read_recipe(path: str | Path) -> Recipe:
     return recipe
 
 
-def quantize(float_model: bytes, recipe: Recipe, samples: Any = None) -> bytes:
+def quantize(float_model: bytes, recipe: Recipe, samples: Representative | None = None) -> bytes:
     """Apply `recipe` to a float `.tflite` with ai-edge-quantizer.
 
     Args:
         float_model: the float flatbuffer.
         recipe: the recipe entries.
-        samples: inputs (one array, or one per model input) for recipes that calibrate
-            activations (static int8/int16); unused otherwise.
+        samples: representative batches (`representative_dataset`) for recipes that
+            calibrate activations (static int8/int16); unused otherwise.
 
     Returns:
         The quantized flatbuffer.
@@ -127,20 +126,19 @@ def quantize(float_model: bytes, recipe: Recipe, samples: Any = None) -> bytes:
     return bytes(result.quantized_model)
 
 
-def _calibration_data(float_model: bytes, samples: Any) -> dict[str, list[dict[str, Any]]]:
-    """Per signature, one dict of named single-sample inputs per sample."""
+def _calibration_data(
+    float_model: bytes, samples: Representative
+) -> dict[str, list[dict[str, Any]]]:
+    """Per signature, one dict of named inputs per representative batch."""
     from mlflow_tflite.litert import make_interpreter
 
     interpreter = make_interpreter(float_model, delegate="builtin")
-    arrays = [samples] if isinstance(samples, np.ndarray) else list(samples)
+    batches = list(samples())
     position = {d["index"]: i for i, d in enumerate(interpreter.get_input_details())}
     data = {}
     for key in interpreter.get_signature_list():
         details = interpreter.get_signature_runner(key).get_input_details()
         # Samples come in the model's input order; signatures list inputs by name.
         names = sorted(details, key=lambda n: position[details[n]["index"]])
-        data[key] = [
-            {n: np.asarray(a[i : i + 1], np.float32) for n, a in zip(names, arrays, strict=True)}
-            for i in range(len(arrays[0]))
-        ]
+        data[key] = [dict(zip(names, batch, strict=True)) for batch in batches]
     return data
