@@ -164,8 +164,9 @@ class _Sums:
 
     def add(self, ref: np.ndarray, quant: np.ndarray) -> None:
         ref, quant = ref.reshape(-1), quant.reshape(-1)
+        diff = ref - quant
         self.signal += float(ref @ ref)
-        self.noise += float((ref - quant) @ (ref - quant))
+        self.noise += float(diff @ diff)
         self.dot += float(ref @ quant)
         self.other += float(quant @ quant)
         self.count += ref.size
