@@ -9,20 +9,8 @@
 Both models run on LiteRT's builtin kernels with every intermediate tensor preserved (a
 delegate computes its ops out of sight), on the same inputs, in batches.
 
-A *layer* is one output tensor of one op of the float model, QUANTIZE / DEQUANTIZE
-excepted (they only change a tensor's representation). Each is matched to the tensor of
-the quantized model that carries the same value:
-1. by name: the quantized tensor of the same name and shape, produced by an op of the
-   same type, directly or through QUANTIZE / DEQUANTIZE (so the float output of an int8
-   model with float I/O, a DEQUANTIZE of the last op, matches the float model's output);
-2. otherwise by position: the same output of the k-th op of the same type, if its shape
-   is the same. The converter renames tensors where a name is taken (`...1` becomes
-   `...2` in float16 models, `:0` becomes `:01` before a DEQUANTIZE, `_int16` in int16x8
-   models), and ai-edge-quantizer inserts `_dequant` weight tensors; all keep the op
-   order.
-Float layers matched by neither rule are left out of the result. Integer tensors are
-dequantized, real = (q - zero_point) * scale, per channel along `quantized_dimension` when
-there are several scales.
+A *layer* is one output tensor of one op of the float model; `measure/graph.py` says how
+it is matched to the quantized model's tensor carrying the same value.
 
 Errors accumulate along the graph, so a layer's `snr_db` includes what earlier layers
 lost. `added_snr_db` estimates the layer's own share under additive noise: the SNR of
@@ -32,7 +20,6 @@ lost. `added_snr_db` estimates the layer's own share under additive noise: the S
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,13 +27,14 @@ from typing import Any
 
 import numpy as np
 
+from mlflow_tflite.measure.graph import Graph, Op, match_layers, real_values
+
 DEFAULT_MAX_SAMPLES = 256
 # Samples per invoke for dynamic-batch models: bounds the preserved tensors' memory.
 BATCH = 64
 TABLE_COLUMNS = ("layer", "op", "mse", "snr_db", "cosine")
 OUTPUT_SNR_METRIC = "output_snr_db"
 MIN_LAYER_SNR_METRIC = "min_layer_snr_db"
-_REPRESENTATION_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
 
 Model = bytes | str | Path
 
@@ -78,83 +66,6 @@ class LayerError:
         return {column: values[column] for column in TABLE_COLUMNS}
 
 
-@dataclass(frozen=True)
-class _Op:
-    position: int
-    op: str
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-
-
-class _Graph:
-    """The ops and tensor details of an interpreter's main subgraph."""
-
-    def __init__(self, interpreter: Any) -> None:
-        self.ops = [
-            _Op(int(d["index"]), d["op_name"], _indices(d["inputs"]), _indices(d["outputs"]))
-            for d in interpreter._get_ops_details()
-            if d["op_name"] != "DELEGATE"
-        ]
-        self.tensors = {int(d["index"]): d for d in interpreter.get_tensor_details()}
-        self.by_name = {d["name"]: i for i, d in self.tensors.items()}
-        self.producer = {t: op for op in self.ops for t in op.outputs}
-        self.layers = [op for op in self.ops if op.op not in _REPRESENTATION_OPS]
-        self.outputs = {int(d["index"]) for d in interpreter.get_output_details()}
-
-    def source_op(self, tensor: int) -> _Op | None:
-        """The op computing the tensor's value, looking through QUANTIZE / DEQUANTIZE."""
-        op = self.producer.get(tensor)
-        while op is not None and op.op in _REPRESENTATION_OPS:
-            op = self.producer.get(op.inputs[0])
-        return op
-
-    def shape(self, tensor: int) -> tuple[int, ...]:
-        return tuple(int(d) for d in self.tensors[tensor]["shape"])
-
-
-def _indices(values: Any) -> tuple[int, ...]:
-    return tuple(int(v) for v in values if int(v) >= 0)
-
-
-def _match(ref: _Graph, quant: _Graph) -> list[tuple[_Op, int, int]]:
-    """(float op, float tensor, quantized tensor) per matched layer, float op order."""
-    nth = Counter[str]()
-    by_type: dict[str, list[_Op]] = {}
-    for op in quant.layers:
-        by_type.setdefault(op.op, []).append(op)
-    matches = []
-    for op in ref.layers:
-        k = nth[op.op]
-        nth[op.op] += 1
-        for slot, tensor in enumerate(op.outputs):
-            name, shape = ref.tensors[tensor]["name"], ref.shape(tensor)
-            candidate = quant.by_name.get(name)
-            source = quant.source_op(candidate) if candidate is not None else None
-            if not (source and source.op == op.op and quant.shape(candidate) == shape):
-                peers = by_type.get(op.op, [])
-                peer = peers[k] if k < len(peers) else None
-                candidate = peer.outputs[slot] if peer and slot < len(peer.outputs) else None
-                if candidate is None or quant.shape(candidate) != shape:
-                    continue
-            matches.append((op, tensor, candidate))
-    return matches
-
-
-def _real(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Float64 values of a tensor; integer ones dequantized (per channel if several scales)."""
-    params = detail.get("quantization_parameters", {})
-    scales = np.asarray(params.get("scales", []), dtype=np.float64)
-    values = np.asarray(values)
-    if not scales.size or not np.issubdtype(values.dtype, np.integer):
-        return values.astype(np.float64)
-    zero_points = np.asarray(params.get("zero_points", [0]), dtype=np.float64)
-    if scales.size > 1:
-        shape = [1] * values.ndim
-        shape[int(params.get("quantized_dimension", 0))] = -1
-        scales, zero_points = scales.reshape(shape), zero_points.reshape(shape)
-    return (values.astype(np.float64) - zero_points) * scales
-
-
 class _Sums:
     """Running sums over batches, so no tensor is kept past its batch."""
 
@@ -164,8 +75,9 @@ class _Sums:
 
     def add(self, ref: np.ndarray, quant: np.ndarray) -> None:
         ref, quant = ref.reshape(-1), quant.reshape(-1)
+        diff = ref - quant
         self.signal += float(ref @ ref)
-        self.noise += float((ref - quant) @ (ref - quant))
+        self.noise += float(diff @ diff)
         self.dot += float(ref @ quant)
         self.other += float(quant @ quant)
         self.count += ref.size
@@ -267,8 +179,8 @@ def layer_errors(
     ]
     arrays = _arrays(inputs)
     _check_inputs(*runners, arrays)
-    ref, quant = (_Graph(r.interpreter) for r in runners)
-    matches = _match(ref, quant)
+    ref, quant = (Graph(r.interpreter) for r in runners)
+    matches = match_layers(ref, quant)
     if not matches:
         raise ValueError("no layer of the quantized model matches the float model's layers")
     fixed = {r.fixed_batch for r in runners} - {None}
@@ -280,8 +192,8 @@ def layer_errors(
             runner.predict(batch, dequantize_outputs=False)
         for _, tensor, other in matches:
             sums[tensor].add(
-                _real(runners[0].interpreter.get_tensor(tensor), ref.tensors[tensor]),
-                _real(runners[1].interpreter.get_tensor(other), quant.tensors[other]),
+                real_values(runners[0].interpreter.get_tensor(tensor), ref.tensors[tensor]),
+                real_values(runners[1].interpreter.get_tensor(other), quant.tensors[other]),
             )
     return _results(ref, quant, matches, sums)
 
@@ -296,7 +208,7 @@ def _content(model: Model) -> bytes:
 
 
 def _results(
-    ref: _Graph, quant: _Graph, matches: list[tuple[_Op, int, int]], sums: dict[int, _Sums]
+    ref: Graph, quant: Graph, matches: list[tuple[Op, int, int]], sums: dict[int, _Sums]
 ) -> list[LayerError]:
     results = []
     names: set[str] = set()
