@@ -10,6 +10,7 @@ tasks; `mlflow-tflite run --only prepare` (the DVC `prepare` stage) calls `prepa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,9 +28,14 @@ MODEL_FILE = "model.tflite"
 STEP_ATTRIBUTE = "mlflow_tflite_step"
 BASELINE_FILE = "baseline.weights.h5"
 REFERENCE_FILE = "reference_outputs.npy"
-# The float `.tflite` of the baseline: what variants are measured against (every kind),
-# and what the `none` variant and the ai-edge-quantizer schemes start from.
-FLOAT_FILE = "float.tflite"
+# How a build was quantized (scheme, recipe, ops kept float): see `Conversion.metadata`.
+CONVERSION_FILE = "conversion.json"
+# Bytes the ops kept in float cost over quantizing them too (variants with keep_float).
+KEEP_FLOAT_METRIC = "keep_float_size_bytes"
+# The baseline's float `.tflite`: what every variant is measured against (layer by layer
+# too), and what the `none` variant of a `.tflite` baseline and the ai-edge-quantizer
+# schemes start from.
+FP32_FILE = "fp32.tflite"
 # A Keras 3 baseline's export, which every TFLite converter scheme reads.
 SAVED_MODEL_DIR = "saved_model"
 
@@ -62,14 +68,12 @@ class Baseline:
     reused: bool
     kind: str = TF_KERAS
     class_scores: bool = True
+    # The fp32 model's ops (`ModelOp` fields): what `convert.keep_float` is checked on.
+    float_ops: tuple[dict[str, Any], ...] = ()
 
     @property
     def model_path(self) -> Path:
         return Path(self.directory) / BASELINE_FILE
-
-    @property
-    def float_path(self) -> Path:
-        return Path(self.directory) / FLOAT_FILE
 
     @property
     def saved_model_path(self) -> Path:
@@ -78,6 +82,10 @@ class Baseline:
     @property
     def reference_path(self) -> Path:
         return Path(self.directory) / REFERENCE_FILE
+
+    @property
+    def fp32_path(self) -> Path:
+        return Path(self.directory) / FP32_FILE
 
 
 @dataclass(frozen=True)
@@ -173,7 +181,10 @@ def baseline_key(params: Params, data_version: str) -> str:
 def build_key(base_key: str, variant: VariantConfig) -> str:
     # The name is left out: renaming a variant reuses its build.
     recipe = variant.model_dump(mode="json", exclude={"name"})
-    return content_key("build", base_key, recipe, code_version("build"))
+    # A user's quantizer recipe is a file: its content, not its path, makes the build.
+    recipe_file = getattr(variant.convert, "recipe", None)
+    digest = _path_digest(Path(recipe_file)) if recipe_file else None
+    return content_key("build", base_key, recipe, digest, code_version("build"))
 
 
 def measure_key(build: str, base_key: str, params: Params) -> str:
@@ -279,9 +290,11 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
         meta = store.meta("baseline", key)
         return Baseline(key, str(entry), meta["accuracy"], meta["fp32_size_bytes"],
                         meta.get("history", {}), reused=True, kind=meta.get("kind", TF_KERAS),
-                        class_scores=meta.get("class_scores", True))
+                        class_scores=meta.get("class_scores", True),
+                        float_ops=tuple(meta.get("float_ops", ())))
 
     from mlflow_tflite import convert, measure, train
+    from mlflow_tflite.convert.facts import model_ops
     from mlflow_tflite.train import keras3, tflite_baseline
 
     kind = baseline_kind(params.train.model)
@@ -301,12 +314,36 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
                 trained.model.save_weights(tmp / BASELINE_FILE)
             fp32 = convert.convert_model(source, ConvertConfig(quantization="none"), dataset)
             accuracy, history = trained.accuracy, trained.history
-        (tmp / FLOAT_FILE).write_bytes(fp32)
+        float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
+        (tmp / FP32_FILE).write_bytes(fp32)
         np.save(tmp / REFERENCE_FILE, measure.reference_outputs(fp32, dataset.x_test))
         meta.update(accuracy=accuracy, fp32_size_bytes=len(fp32), history=history,
-                    class_scores=accuracy is not None)
+                    class_scores=accuracy is not None, float_ops=list(float_ops))
     return Baseline(key, str(store.path("baseline", key)), accuracy, len(fp32), history,
-                    reused=False, kind=kind, class_scores=accuracy is not None)
+                    reused=False, kind=kind, class_scores=accuracy is not None,
+                    float_ops=float_ops)
+
+
+def check_keep_float(params: Params, baseline: Baseline, source: str = "params") -> None:
+    """Every `convert.keep_float` regex selects an op of the fp32 baseline.
+
+    The earliest point op names exist: right after the baseline step, before any variant
+    is compressed or converted (the convert step checks the variant's own model again).
+
+    Raises:
+        ParamsError: one line naming the variant, the regex and the model's ops.
+    """
+    from mlflow_tflite.convert.facts import ModelOp
+    from mlflow_tflite.convert.selective import KeepFloatError, resolve
+
+    if not baseline.float_ops:
+        return
+    ops = [ModelOp(d["op"], tuple(d["outputs"]), tuple(d["weights"])) for d in baseline.float_ops]
+    for index, variant in enumerate(params.variants):
+        try:
+            resolve(list(variant.convert.keep_float), ops)
+        except KeepFloatError as error:
+            raise ParamsError(f"{source}: variants[{index}].{error}") from None
 
 
 def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) -> Any:
@@ -340,7 +377,7 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
             )
         if baseline.kind == KERAS3:
             return str(baseline.saved_model_path)
-        return baseline.float_path.read_bytes()
+        return baseline.fp32_path.read_bytes()
     model = load_baseline_model(baseline, params, data)
     if not variant.compress.steps:
         return model
@@ -357,10 +394,11 @@ def convert(
     dataset = load_prepared(data.directory, data.version)
     # Pruned weights are worth storing in the sparse format only when something pruned them.
     sparse = variant.compress.prune is not None and variant.convert.sparsity_optimization
-    flatbuffer = recipes.convert_model(model, variant.convert, dataset, sparse=sparse)
+    conversion = recipes.convert_variant(model, variant.convert, dataset, sparse=sparse)
     meta = {"variant": variant.name, "recipe": variant.model_dump(mode="json")}
     with store.put("build", key, meta) as tmp:
-        (tmp / MODEL_FILE).write_bytes(flatbuffer)
+        (tmp / MODEL_FILE).write_bytes(conversion.flatbuffer)
+        (tmp / CONVERSION_FILE).write_text(json.dumps(conversion.metadata(), indent=2))
     return Build(key, str(store.path("build", key) / MODEL_FILE))
 
 
@@ -410,9 +448,20 @@ def measure(
     """Measure the `.tflite` and store the result under `key`; returns the measurement.
 
     The measurement is a JSON mapping with `metrics` (DESIGN.md names), `delegate` (the
-    primary delegate) and everything `measure_variant` reports, settings included.
+    primary delegate) and everything `measure_variant` reports, settings included. A
+    quantized variant also gets `layers` (per-layer rows against the baseline's fp32
+    `.tflite`) and the metrics `output_snr_db` and `min_layer_snr_db`, or `layers_error`
+    when its layers cannot be matched with the fp32 model's (the variant stays measured).
     """
     measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
+    conversion_file = Path(build.tflite_path).with_name(CONVERSION_FILE)
+    if conversion_file.is_file():
+        conversion = json.loads(conversion_file.read_text())
+        measurement["conversion"] = conversion
+        if "keep_float" in conversion:
+            measurement["metrics"][KEEP_FLOAT_METRIC] = conversion["keep_float"]["size_bytes"]
+    if variant.convert.quantization != "none":
+        _add_layer_errors(measurement, build.tflite_path, baseline, data)
     with store.put("measure", key, {"variant": variant.name}) as tmp:
         (tmp / "measurement.json").write_text(json.dumps(measurement, indent=2, default=str))
     return measurement
@@ -442,6 +491,24 @@ def _measure_file(path: str | Path, params: Params, baseline: Baseline, data: Pr
         fp32_size_bytes=baseline.fp32_size_bytes,
         class_scores=baseline.class_scores,
     )
+
+
+def _add_layer_errors(
+    measurement: dict[str, Any], path: str | Path, baseline: Baseline, data: PreparedData
+) -> None:
+    """Add the per-layer rows of a quantized model against the fp32 one and the two
+    summary metrics, on up to DEFAULT_MAX_SAMPLES evenly spaced test samples."""
+    from mlflow_tflite.measure.layers import layer_errors, summary_metrics
+
+    dataset = load_prepared(data.directory, data.version)
+    try:
+        errors = layer_errors(baseline.fp32_path, path, dataset.x_test)
+        summary = summary_metrics(errors)
+    except ValueError as error:
+        measurement["layers_error"] = str(error).splitlines()[0]
+        return
+    measurement["layers"] = [e.row() for e in errors]
+    measurement["metrics"].update(summary)
 
 
 def stored_measurement(store: ArtifactStore, key: str) -> dict[str, Any] | None:

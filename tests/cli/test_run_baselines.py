@@ -56,6 +56,7 @@ def test_a_keras3_model_is_fine_tuned_converted_measured_and_a_qat_variant_refus
         {"name": "fp32", "convert": {"quantization": "none"}},
         {"name": "int8", "convert": {"quantization": "int8", "io_type": "int8"}},
         {"name": "dynamic", "convert": {"quantization": "dynamic"}},
+        {"name": "int4", "convert": {"quantization": "int4_weight_only"}},
     ]
     qat = {"name": "qat", "compress": {"qat": {}}, "convert": {"quantization": "int8"}}
     common = {"data": {"source": "digits", "seed": 0},
@@ -65,7 +66,7 @@ def test_a_keras3_model_is_fine_tuned_converted_measured_and_a_qat_variant_refus
     with pytest.raises(ParamsError) as refusal:
         load_checked_params(refused)
     assert str(refusal.value) == (
-        f"{refused}: variants[3].compress.qat: quantization-aware training needs a tf_keras "
+        f"{refused}: variants[4].compress.qat: quantization-aware training needs a tf_keras "
         "model; train.model is a Keras 3 .keras file")
     assert main(["run", "--params", str(refused)]) == 1
     assert not (tmp_path / "data").exists()
@@ -79,7 +80,7 @@ def test_a_keras3_model_is_fine_tuned_converted_measured_and_a_qat_variant_refus
     curve = mlflow.MlflowClient().get_metric_history(parent.info.run_id, "baseline/loss")
     assert [m.step for m in curve] == [1, 2]
     children = child_runs(parent.info.run_id)
-    assert set(children) == {"fp32", "int8", "dynamic"}
+    assert set(children) == {"fp32", "int8", "dynamic", "int4"}
     for name, run in children.items():
         assert run.info.status == "FINISHED", name
         metrics = run.data.metrics
@@ -90,6 +91,9 @@ def test_a_keras3_model_is_fine_tuned_converted_measured_and_a_qat_variant_refus
     assert children["int8"].data.metrics["size_bytes"] < children["fp32"].data.metrics[
         "size_bytes"] / 2
     assert children["int8"].data.metrics["output_snr_db"] > 15
+    assert children["int4"].data.tags["quantization"] == "int4_weight_only"
+    assert children["int4"].data.metrics["size_bytes"] < children["int8"].data.metrics[
+        "size_bytes"]
     assert children["fp32"].data.metrics["accuracy_delta"] == 0.0
 
 
@@ -101,7 +105,8 @@ def test_a_float_tflite_with_synthetic_inputs_gets_fidelity_metrics_and_no_accur
         tmp_path / "params.yaml",
         data={"source": "synthetic", "seed": 0, "max_samples": 120},
         train={"model": str(model)},
-        variants=[{"name": "float", "convert": {"quantization": "none"}}],
+        variants=[{"name": "float", "convert": {"quantization": "none"}},
+                  {"name": "int8w", "convert": {"quantization": "int8_weight_only"}}],
         promote={"constraints": {"min_output_snr_db": 30}},
     )
     assert _run(params) == 0
@@ -110,11 +115,17 @@ def test_a_float_tflite_with_synthetic_inputs_gets_fidelity_metrics_and_no_accur
     assert "accuracy" not in {c.strip() for c in header}
     [parent] = _flow_runs()
     assert "baseline_accuracy" not in parent.data.metrics
-    [run] = child_runs(parent.info.run_id).values()
+    children = child_runs(parent.info.run_id)
+    run = children["float"]
     metrics = run.data.metrics
     assert not {"accuracy", "accuracy_delta", "agreement"} & set(metrics)
     assert metrics["output_cosine"] == pytest.approx(1.0)
     assert metrics["max_abs_diff"] == 0.0 and metrics["output_snr_db"] > 100
     assert metrics["size_bytes"] == model.stat().st_size  # `none` is the file itself
+    quantized = children["int8w"].data.metrics
+    assert not {"accuracy", "accuracy_delta", "agreement"} & set(quantized)
+    assert 30 < quantized["output_snr_db"] < 100 and quantized["output_cosine"] > 0.999
+    assert quantized["size_bytes"] < metrics["size_bytes"]
+    # Smallest among those within min_output_snr_db: the int8 weight-only variant.
     version = mlflow.MlflowClient().get_model_version_by_alias("baselines", "champion")
-    assert version.run_id == run.info.run_id
+    assert version.run_id == children["int8w"].info.run_id

@@ -49,7 +49,7 @@ def test_a_float_tflite_classifier_is_judged_by_accuracy_and_none_is_the_file(tm
     model.write_bytes(to_tflite(tiny_cnn()))
     baseline, built, metrics = _build_and_measure(_params(tmp_path, str(model)), tmp_path)
     assert baseline.kind == "tflite" and baseline.class_scores and baseline.accuracy > 0.3
-    assert built == model.read_bytes() == baseline.float_path.read_bytes()
+    assert built == model.read_bytes() == baseline.fp32_path.read_bytes()
     assert metrics["accuracy"] == baseline.accuracy and metrics["accuracy_delta"] == 0.0
     assert metrics["agreement"] == 1.0 and metrics["max_abs_diff"] == 0.0
 
