@@ -44,6 +44,10 @@ from mlflow_tflite.tracking.records import FAILED, OK, VariantRecord
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 RECORD_ARTIFACT = "mlflow_tflite/record.json"
 MAX_TAG_CHARS = 500
+# MLflow 3 stores param values up to 6,000 characters.
+MAX_PARAM_CHARS = 6000
+# Child-run param: the ops a variant left in float (convert.keep_float / auto_keep_float).
+KEEP_FLOAT_PARAM = "keep_float_layers"
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:
@@ -261,7 +265,8 @@ def log_variant(
     record.run_id = run_id
     try:
         if record.ok:
-            _log_batch(run_id, metrics=record.metrics, tags=tags)
+            _log_batch(run_id, metrics=record.metrics, tags=tags,
+                       params=_conversion_params(record))
             client.log_dict(run_id, record.measurement, "measurement.json")
             if record.measurement.get("layers"):
                 log_layer_errors(run_id, record.measurement["layers"],
@@ -287,6 +292,14 @@ _FIRST_MODEL_LOGGED = threading.Event()
 _FIRST_MODEL_LOCK = threading.Lock()
 
 
+def _conversion_params(record: VariantRecord) -> dict[str, str]:
+    """`keep_float_layers`: the ops left in float (`;`-joined scopes), when any."""
+    kept = record.measurement.get("conversion", {}).get("keep_float")
+    if not kept:
+        return {}
+    return {KEEP_FLOAT_PARAM: " | ".join(kept["ops"])[:MAX_PARAM_CHARS]}
+
+
 def _log_model(run_id: str, record: VariantRecord, input_example: Any) -> None:
     if not _FIRST_MODEL_LOGGED.is_set():
         with _FIRST_MODEL_LOCK:
@@ -310,7 +323,11 @@ def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> No
             input_example=input_example,
             # The delegate the numbers were measured on; XNNPACK refuses some sparse models.
             delegate=record.delegate or "xnnpack",
-            metadata={"variant": record.name, "technique": record.technique},
+            metadata={
+                "variant": record.name,
+                "technique": record.technique,
+                **record.measurement.get("conversion", {"quantization": record.quantization}),
+            },
         )
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     # start_run's exit marked the run FINISHED; the caller sets the final status.
