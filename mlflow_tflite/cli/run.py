@@ -87,6 +87,7 @@ def unchanged_result(
 
     from mlflow_tflite import tracking
     from mlflow_tflite.pipeline import steps
+    from mlflow_tflite.registry.gates import WARNING_TAG
 
     key = steps.inputs_key(params, store)
     if key is None:
@@ -111,6 +112,7 @@ def unchanged_result(
         "reports": {kind: str(path) for kind, path in reports.items()},
         "ran": {"prepare": False, "baseline": False, "compress": [], "convert": [],
                 "measure": []},
+        "warnings": [w for w in [run.data.tags.get(WARNING_TAG)] if w],
     }
 
 
@@ -145,6 +147,8 @@ def print_summary(result: dict[str, Any]) -> None:
     print(f"\nbaseline {'trained' if ran['baseline'] else 'reused'}; "
           f"built {len(rebuilt)}, measured {len(ran['measure'])}, "
           f"reused {sum(r.reused for r in records)} of {len(records)} variants")
+    for warning in result.get("warnings", []):
+        print(f"WARNING: {warning}")
     failed = [r for r in records if not r.ok]
     for record in failed:
         print(f"FAILED {record.name} at {record.failed_step}: {record.error}")

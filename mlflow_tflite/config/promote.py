@@ -168,6 +168,13 @@ class PromoteConfig(Section):
     targets: dict[str, TargetConfig] = Field(
         default_factory=dict, description="Named targets; empty means one target, `champion`."
     )
+    allow_chance_baseline: bool = Field(
+        False, description="Promote even when the baseline's test accuracy is at chance level."
+    )
+    chance_margin: float = Field(
+        0.05, ge=0.0, lt=1.0,
+        description="A baseline within this of chance accuracy counts as chance level.",
+    )
     ready_timeout_s: float = Field(
         300.0, gt=0.0, description="How long to wait for a new model version to be READY."
     )

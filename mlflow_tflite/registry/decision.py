@@ -107,6 +107,8 @@ class Decision:
     variants: list[str] = field(default_factory=list)
     ignored: dict[str, str] = field(default_factory=dict)
     targets: list[TargetDecision] = field(default_factory=list)
+    # Why no alias moved for the whole flow run (a chance-level baseline), else None.
+    refused: str | None = None
 
     def target(self, name: str = "default") -> TargetDecision:
         for target in self.targets:
@@ -128,6 +130,8 @@ class Decision:
         opening += f") to model {self.model_name}."
         if not self.enabled:
             return f"{opening} Promotion is disabled (promote.enabled: false); nothing changed."
+        if self.refused:
+            return f"{opening} Refused, no alias moved: {self.refused}."
         return " ".join([opening, *(t.sentence(self.dry_run) for t in self.targets)])
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from mlflow_tflite.config.promote import PromoteConfig
+from mlflow_tflite.registry import gates
 from mlflow_tflite.registry.champions import Champions, NotLoaded, Remeasure
 from mlflow_tflite.registry.decision import Decision, TargetDecision
 from mlflow_tflite.registry.lock import registry_lock
@@ -184,6 +185,12 @@ def promote_flow_run(
         ignored=flow.ignored,
     )
     if not policy.enabled:
+        return decision
+    decision.refused = gates.chance_refusal(client.get_run(parent_run_id),
+                                            policy.allow_chance_baseline, policy.chance_margin)
+    if decision.refused:
+        if not dry_run:
+            _record(client, decision, {})
         return decision
     evaluations = [evaluate(flow.candidates, t) for t in policy.resolved_targets()]
     champions = Champions(client, model_name, flow.data_version, remeasure)

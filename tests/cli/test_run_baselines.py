@@ -129,3 +129,30 @@ def test_a_float_tflite_with_synthetic_inputs_gets_fidelity_metrics_and_no_accur
     # Smallest among those within min_output_snr_db: the int8 weight-only variant.
     version = mlflow.MlflowClient().get_model_version_by_alias("baselines", "champion")
     assert version.run_id == children["int8w"].info.run_id
+
+
+def test_a_chance_level_keras3_baseline_is_flagged_and_no_champion_moves(
+    tracking_uri: str, tmp_path: Path
+):
+    import keras
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_tflite.registry.gates import WARNING_TAG
+
+    # Zero output weights: every digit gets the same scores, so the model answers one class.
+    inputs = keras.Input((8, 8, 1), name="image")
+    flat = keras.layers.Flatten()(inputs)
+    outputs = keras.layers.Dense(10, activation="softmax", kernel_initializer="zeros")(flat)
+    keras.Model(inputs, outputs).save(tmp_path / "untrained.keras")
+    params = _write(tmp_path / "params.yaml",
+                    data={"source": "digits", "seed": 0},
+                    train={"model": str(tmp_path / "untrained.keras"), "epochs": 0},
+                    variants=[{"name": "fp32"},
+                              {"name": "int8", "convert": {"quantization": "int8"}}])
+    assert _run(params) == 0
+    [parent] = _flow_runs()
+    assert parent.data.metrics["baseline_accuracy"] < 0.15
+    assert "at chance level" in parent.data.tags[WARNING_TAG]
+    assert {run.info.status for run in child_runs(parent.info.run_id).values()} == {"FINISHED"}
+    with pytest.raises(MlflowException):
+        mlflow.MlflowClient().get_model_version_by_alias("baselines", "champion")
