@@ -146,7 +146,7 @@ def log_variant(
 def report(uri: str, parent_run_id: str, records: list[VariantRecord], reports_dir: str) -> dict:
     tracking.configure_tracking(uri)
     paths = tracking.write_reports(records, reports_dir)
-    tracking.log_report(parent_run_id, paths)
+    tracking.log_report(parent_run_id, paths, tracking.variant_rows(records))
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -199,6 +199,7 @@ def _record(variant: VariantConfig, **fields: Any) -> VariantRecord:
         name=variant.name,
         technique=variant.technique,
         quantization=variant.convert.quantization,
+        params=tracking.variant_params(variant),
         **fields,
     )
 
@@ -210,10 +211,12 @@ def _failed_record(variant: VariantConfig, step: str, error: BaseException) -> V
                    failed_step=step)
 
 
-def _markdown(records: list[VariantRecord], decision: dict[str, Any] | None, run_id: str) -> str:
+def _markdown(records: list[VariantRecord], decision: dict[str, Any] | None, run_id: str,
+              ui: str) -> str:
     table = tracking.format_table(tracking.variant_rows(records), "markdown")
     outcome = decision["summary"] if decision else "no promotion"
-    return f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n## Promotion\n\n{outcome}\n"
+    return (f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n## Promotion\n\n{outcome}\n\n"
+            f"## In the MLflow UI\n\n{ui}\n")
 
 
 @flow(name="optimize", log_prints=True, task_runner=make_task_runner())
@@ -234,10 +237,10 @@ def optimize(
         reports_dir: where `variants.csv`, `variants.md`, `metrics.json` and `pareto.png` go.
 
     Returns:
-        `parent_run_id`, `tracking_uri`, `experiment`, `data_version`, `variants` (records
-        as dicts), `decision` (or None), `reports` (paths) and `ran` (what was computed
-        rather than reused: `prepare`, `baseline` flags and `compress`, `convert`,
-        `measure` variant-name lists).
+        `parent_run_id`, `tracking_uri`, `experiment`, `experiment_id`, `data_version`,
+        `variants` (records as dicts), `decision` (or None), `reports` (paths) and `ran`
+        (what was computed rather than reused: `prepare`, `baseline` flags and `compress`,
+        `convert`, `measure` variant-name lists).
 
     Raises:
         ParamsError: the params do not validate (before any work or MLflow run).
@@ -261,6 +264,7 @@ def optimize(
     ran: dict[str, Any] = {"prepare": not data.reused, "baseline": False,
                            "compress": [], "convert": [], "measure": []}
     try:
+        experiment_id = tracking.experiment_id_of(parent_run_id)
         baseline = train_baseline(params, data, store)
         ran["baseline"] = not baseline.reused
         parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
@@ -281,7 +285,8 @@ def optimize(
                     if succeeded else None)
         create_markdown_artifact(
             key="mlflow-tflite-variants",
-            markdown=_markdown(records, decision, parent_run_id),
+            markdown=_markdown(records, decision, parent_run_id,
+                               tracking.ui_hint(uri, experiment_id)),
             description="Variants of this flow run and the promotion decision",
         )
         if not succeeded:
@@ -297,6 +302,7 @@ def optimize(
         "parent_run_id": parent_run_id,
         "tracking_uri": uri,
         "experiment": params.mlflow.experiment,
+        "experiment_id": experiment_id,
         "data_version": data.version,
         "variants": [r.to_dict() for r in records],
         "decision": decision,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mlflow_tflite.cli import CommandError
@@ -23,10 +24,12 @@ def run(args: argparse.Namespace) -> int:
     from mlflow_tflite.config import MlflowConfig, ParamsError, load_params
     from mlflow_tflite.tracking import (
         configure_tracking,
+        experiment_id_of,
         format_table,
         latest_flow_run,
         load_records,
         resolve_tracking_uri,
+        ui_hint,
         variant_rows,
     )
 
@@ -36,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
             settings = load_params(args.params).mlflow
         except ParamsError as error:
             raise CommandError(str(error)) from None
-    configure_tracking(resolve_tracking_uri(settings.tracking_uri))
+    uri = resolve_tracking_uri(settings.tracking_uri)
+    configure_tracking(uri)
     experiment = args.experiment or settings.experiment
     run_id = args.run_id or latest_flow_run(experiment)
     if run_id is None:
@@ -48,9 +52,13 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         raise CommandError(f"run {run_id} has no variant runs (is it a flow's parent run?)")
     text = format_table(variant_rows(records), args.format)
+    link = f"MLflow UI: {ui_hint(uri, experiment_id_of(run_id))}"
     if args.output:
         Path(args.output).write_text(text if text.endswith("\n") else text + "\n")
         print(f"wrote {len(records)} variants of run {run_id} to {args.output}")
+        print(link)
     else:
         print(text)
+        # CSV and markdown on stdout stay machine-readable: the link goes to stderr.
+        print(link, file=sys.stdout if args.format == "table" else sys.stderr)
     return 0

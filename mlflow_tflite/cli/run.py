@@ -105,6 +105,7 @@ def unchanged_result(
         "parent_run_id": run_id,
         "tracking_uri": uri,
         "experiment": params.mlflow.experiment,
+        "experiment_id": run.info.experiment_id,
         "data_version": run.data.tags.get(tracking.layout.DATA_VERSION_TAG, ""),
         "variants": [r.to_dict() for r in records],
         "decision": _stored_decision(run_id),
@@ -133,7 +134,7 @@ def _one_line(error: BaseException) -> str:
 
 def print_summary(result: dict[str, Any]) -> None:
     """The variants table, the promotion decision and how to open the MLflow UI."""
-    from mlflow_tflite.tracking import VariantRecord, format_table, ui_command, variant_rows
+    from mlflow_tflite.tracking import VariantRecord, format_table, ui_hint, variant_rows
 
     records = [VariantRecord.from_dict(r) for r in result["variants"]]
     ran = result["ran"]
@@ -151,4 +152,4 @@ def print_summary(result: dict[str, Any]) -> None:
     decision = result.get("decision")
     print(f"\nPromotion: {decision['summary'] if decision else 'not run'}")
     print(f"Reports: {result['reports']['markdown']}, {result['reports']['plot']}")
-    print(f"MLflow UI: {ui_command(result['tracking_uri'])}")
+    print(f"MLflow UI: {ui_hint(result['tracking_uri'], result.get('experiment_id'))}")

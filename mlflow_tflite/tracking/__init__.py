@@ -15,6 +15,7 @@ from mlflow_tflite.tracking.report import (
 from mlflow_tflite.tracking.runs import (
     configure_tracking,
     ensure_experiment,
+    experiment_id_of,
     finished_flow_run,
     flatten,
     git_commit,
@@ -25,8 +26,9 @@ from mlflow_tflite.tracking.runs import (
     log_variant,
     resolve_tracking_uri,
     start_parent_run,
-    ui_command,
+    variant_params,
 )
+from mlflow_tflite.tracking.ui import experiment_url, ui_command, ui_hint
 
 __all__ = [
     "FAILED",
@@ -35,6 +37,8 @@ __all__ = [
     "VariantRecord",
     "configure_tracking",
     "ensure_experiment",
+    "experiment_id_of",
+    "experiment_url",
     "finished_flow_run",
     "flatten",
     "format_table",
@@ -50,6 +54,8 @@ __all__ = [
     "resolve_tracking_uri",
     "start_parent_run",
     "ui_command",
+    "ui_hint",
+    "variant_params",
     "variant_rows",
     "write_reports",
 ]
