@@ -283,6 +283,8 @@ def optimize(
         reports = report(uri, parent_run_id, records, reports_dir)
         decision = (promote(uri, parent_run_id, params, baseline, data, example)
                     if succeeded else None)
+        # The DVC metrics name the variant the policy picked (known only now).
+        tracking.write_metrics(records, reports_dir, tracking.champion_variant(decision))
         create_markdown_artifact(
             key="mlflow-tflite-variants",
             markdown=_markdown(records, decision, parent_run_id,

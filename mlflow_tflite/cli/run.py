@@ -98,9 +98,11 @@ def unchanged_result(
         return None
     run_id = run.info.run_id
     records = [dataclasses.replace(r, reused=True) for r in tracking.load_records(run_id)]
+    decision = _stored_decision(run_id)
     reports = tracking.report_paths(reports_dir)
     if not all(path.is_file() for path in reports.values()):
-        reports = tracking.write_reports(records, reports_dir)
+        reports = tracking.write_reports(records, reports_dir,
+                                         tracking.champion_variant(decision))
     return {
         "parent_run_id": run_id,
         "tracking_uri": uri,
@@ -108,7 +110,7 @@ def unchanged_result(
         "experiment_id": run.info.experiment_id,
         "data_version": run.data.tags.get(tracking.layout.DATA_VERSION_TAG, ""),
         "variants": [r.to_dict() for r in records],
-        "decision": _stored_decision(run_id),
+        "decision": decision,
         "reports": {kind: str(path) for kind, path in reports.items()},
         "ran": {"prepare": False, "baseline": False, "compress": [], "convert": [],
                 "measure": []},

@@ -5,11 +5,13 @@ A library module: no Prefect. The flow in `flows/optimize.py` calls these functi
 
 from mlflow_tflite.tracking.records import FAILED, METRICS, OK, VariantRecord
 from mlflow_tflite.tracking.report import (
+    champion_variant,
     format_table,
     pareto_front,
     pareto_plot,
     report_paths,
     variant_rows,
+    write_metrics,
     write_reports,
 )
 from mlflow_tflite.tracking.runs import (
@@ -35,6 +37,7 @@ __all__ = [
     "METRICS",
     "OK",
     "VariantRecord",
+    "champion_variant",
     "configure_tracking",
     "ensure_experiment",
     "experiment_id_of",
@@ -57,5 +60,6 @@ __all__ = [
     "ui_hint",
     "variant_params",
     "variant_rows",
+    "write_metrics",
     "write_reports",
 ]
