@@ -29,14 +29,16 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-# COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
-# they use, and a lock cannot travel (a module is pickled by reference).
-from flows import runner as runners
-from flows.runner import make_task_runner
 from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
 from mlflow_tflite.tracking import FAILED, VariantRecord
+
+# COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
+# they use, and a lock cannot travel (a module is pickled by reference).
+from mlflow_tflite_flows import runner as runners
+from mlflow_tflite_flows.runner import make_task_runner
 
 # Seconds; generous for 2 cores, finite so a hung step cannot hold a schedule forever.
 TIMEOUTS = {
@@ -205,9 +207,9 @@ def _record(variant: VariantConfig, **fields: Any) -> VariantRecord:
 
 
 def _failed_record(variant: VariantConfig, step: str, error: BaseException) -> VariantRecord:
-    message = f"{type(error).__name__}: {error}".strip()
     detail = "".join(traceback.format_exception(error))
-    return _record(variant, status=FAILED, error=message.splitlines()[0], traceback=detail,
+    return _record(variant, status=FAILED, error=first_line(error, with_type=True),
+                   traceback=detail,
                    failed_step=step)
 
 
@@ -258,7 +260,7 @@ def optimize(
     data = prepare_data(params, store)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     tags = {"data_version": data.version, "git_commit": commit}
-    parent_tags = {**tags, tracking.layout.FLOW_RUN_TAG: str(flow_run.id or "")}
+    parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or "")}
     parent_run_id = start_tracking(uri, params.mlflow.experiment,
                                    f"optimize-{flow_run.name or 'local'}", parent_tags)
     ran: dict[str, Any] = {"prepare": not data.reused, "baseline": False,

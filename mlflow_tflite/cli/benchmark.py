@@ -11,7 +11,6 @@ alone), else the active run, else a new run.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import tempfile
@@ -19,12 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError
+from mlflow_tflite.config.benchmark import BenchmarkConfig
+from mlflow_tflite.config.tracking import MlflowConfig
+from mlflow_tflite.errors import first_line
+from mlflow_tflite.litert import DELEGATES
 
 if TYPE_CHECKING:
     from mlflow_tflite.measure import Measurement
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-DEFAULT_EXPERIMENT = "mlflow-tflite"
+# The params file's default experiment: benchmarks land beside the flow runs.
+DEFAULT_EXPERIMENT = MlflowConfig().experiment
+DEFAULT_DELEGATES = tuple(BenchmarkConfig().delegates)
 # BenchmarkConfig field -> the option that sets it, for one-line validation errors.
 OPTIONS = {
     "delegates": "--delegate",
@@ -46,9 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME",
         dest="delegates",
-        help="xnnpack, builtin, reference or external:/path/lib.so; repeat for "
+        help=f"{', '.join(DELEGATES)} or external:/path/lib.so; repeat for "
         "several, the first fills the unprefixed latency metrics "
-        "(default: xnnpack and builtin)",
+        f"(default: {' and '.join(DEFAULT_DELEGATES)})",
     )
     parser.add_argument(
         "--threads", type=int, default=1, metavar="N", help="interpreter threads (default: 1)"
@@ -81,11 +85,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the measurement as JSON")
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _is_uri(model: str) -> bool:
     return "://" in model or model.startswith(("models:/", "runs:/"))
 
@@ -93,18 +92,18 @@ def _is_uri(model: str) -> bool:
 def _model_file_in(directory: Path) -> Path:
     """The `.tflite` of a model directory: the `tflite` flavor's `data`, sha256-checked."""
     import yaml
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_tflite.flavor_spec import checked_model_file
 
     mlmodel = directory / "MLmodel"
     if mlmodel.is_file():
         flavor = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("tflite")
         if flavor:
-            path = directory / flavor.get("data", "model.tflite")
-            expected = flavor.get("sha256")
-            if expected and path.is_file():
-                actual = hashlib.sha256(path.read_bytes()).hexdigest()
-                if actual != expected:
-                    raise CommandError(f"{path}: sha256 does not match its MLmodel file")
-            return path
+            try:
+                return checked_model_file(directory, flavor)[0]
+            except MlflowException as error:
+                raise CommandError(first_line(error)) from None
     found = sorted(directory.rglob("*.tflite"))
     if len(found) != 1:
         raise CommandError(
@@ -127,7 +126,7 @@ def resolve_model(model: str, download_dir: str) -> Path:
         try:
             local = mlflow.artifacts.download_artifacts(artifact_uri=model, dst_path=download_dir)
         except Exception as error:  # noqa: BLE001 - any MLflow failure is one line for the user
-            raise CommandError(f"{model}: {_first_line(error)}") from None
+            raise CommandError(f"{model}: {first_line(error)}") from None
         path = Path(local)
         return _model_file_in(path) if path.is_dir() else path
     path = Path(model)
@@ -141,9 +140,7 @@ def resolve_model(model: str, download_dir: str) -> Path:
 def _config(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from mlflow_tflite.config.benchmark import BenchmarkConfig
-
-    delegates = args.delegates or ["xnnpack", "builtin"]
+    delegates = args.delegates or list(DEFAULT_DELEGATES)
     try:
         return BenchmarkConfig(
             delegates=delegates,
@@ -237,8 +234,10 @@ def log_measurement(m: Measurement, model: str, experiment: str | None) -> str:
     """
     import mlflow
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    mlflow.set_tracking_uri(uri)
+    from mlflow_tflite.tracking import configure_tracking, ensure_experiment, resolve_tracking_uri
+
+    uri = resolve_tracking_uri()
+    configure_tracking(uri)
     active = mlflow.active_run()
     target = os.environ.get("MLFLOW_RUN_ID") or (active.info.run_id if active else None)
     created = False
@@ -246,8 +245,7 @@ def log_measurement(m: Measurement, model: str, experiment: str | None) -> str:
         client = mlflow.MlflowClient()
         if target is None:
             name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-            found = client.get_experiment_by_name(name)
-            experiment_id = found.experiment_id if found else client.create_experiment(name)
+            experiment_id = ensure_experiment(name)
             run_name = f"benchmark-{Path(model).stem}"
             target = client.create_run(experiment_id, run_name=run_name).info.run_id
             created = True
@@ -257,7 +255,7 @@ def log_measurement(m: Measurement, model: str, experiment: str | None) -> str:
     except Exception as error:  # noqa: BLE001 - tracking failures are one line for the user
         if created:
             mlflow.MlflowClient().set_terminated(target, status="FAILED")
-        raise CommandError(f"logging to MLflow ({uri}) failed: {_first_line(error)}") from None
+        raise CommandError(f"logging to MLflow ({uri}) failed: {first_line(error)}") from None
     return target
 
 
@@ -284,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             measurement = measure_variant(path, config=config)
         except (FileNotFoundError, ValueError, MeasureError) as error:
-            raise CommandError(_first_line(error)) from None
+            raise CommandError(first_line(error)) from None
     run_id = log_measurement(measurement, args.model, args.experiment) if args.log else None
     if args.json:
         print(json.dumps({**measurement.to_dict(), "run_id": run_id}, indent=2, default=str))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from mlflow_tflite.cli import CommandError
+from mlflow_tflite.errors import first_line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,13 +43,14 @@ def run(args: argparse.Namespace) -> int:
     uri = resolve_tracking_uri(settings.tracking_uri)
     configure_tracking(uri)
     experiment = args.experiment or settings.experiment
-    run_id = args.run_id or latest_flow_run(experiment)
-    if run_id is None:
-        raise CommandError(f"no flow run in experiment {experiment!r}; run `mlflow-tflite run`")
+    try:
+        run_id = args.run_id or latest_flow_run(experiment)
+    except LookupError as error:
+        raise CommandError(f"{first_line(error)}; run `mlflow-tflite run` first") from None
     try:
         records = load_records(run_id)
     except Exception as error:  # noqa: BLE001 - MLflow's not-found is one line for the user
-        raise CommandError(f"run {run_id}: {str(error).splitlines()[0]}") from None
+        raise CommandError(f"run {run_id}: {first_line(error)}") from None
     if not records:
         raise CommandError(f"run {run_id} has no variant runs (is it a flow's parent run?)")
     text = format_table(variant_rows(records), args.format)

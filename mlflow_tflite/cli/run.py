@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError
+from mlflow_tflite.errors import first_line
 
 if TYPE_CHECKING:
     from mlflow_tflite.config import Params
@@ -18,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override a param by dotted path, e.g. train.epochs=3 (repeatable)")
-    parser.add_argument("--runner", choices=["threads", "processes", "dask"], default=None,
+    from mlflow_tflite.config.runner import RUNNER_TYPES
+
+    parser.add_argument("--runner", choices=RUNNER_TYPES, default=None,
                         help="task runner for the variants (default: params `runner.type`, "
                         "else threads); workers and a Dask scheduler address come from the "
                         "`runner` section or --set runner.workers=N / runner.address=URL")
@@ -64,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
             print_summary(result)
             return 0
 
-        from flows.optimize import run_flow
+        from mlflow_tflite_flows.optimize import run_flow
 
         result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
                           use_cache=not args.no_cache, reports_dir=args.reports_dir)
     except Exception as error:  # noqa: BLE001 - any failure is one line; Prefect logged the rest
-        raise CommandError(_one_line(error)) from None
+        raise CommandError(first_line(error, with_type=True)) from None
     print_summary(result)
     return 0
 
@@ -127,11 +130,6 @@ def _stored_decision(run_id: str) -> dict[str, Any] | None:
         return mlflow.artifacts.load_dict(f"runs:/{run_id}/{DECISION_ARTIFACT}")
     except Exception:  # noqa: BLE001 - no decision logged: promotion was off
         return None
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else 'failed'}"
 
 
 def print_summary(result: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from mlflow_tflite.compress.context import CompressionError, FineTune, kernel_layers
 from mlflow_tflite.config.variants import ClusterConfig
+from mlflow_tflite.errors import first_line
 
 INITS = {
     "linear": "LINEAR",
@@ -82,7 +83,7 @@ def apply(model: Any, cfg: ClusterConfig, ctx: FineTune) -> Any:
                 model, number_of_clusters=cfg.clusters, cluster_centroids_init=init
             )
     except ValueError as error:
-        raise CompressionError(f"cluster: {str(error).strip().splitlines()[0]}") from error
+        raise CompressionError(f"cluster: {first_line(error)}") from error
     ctx.fit(wrapped, step="cluster", epochs=cfg.epochs, learning_rate=cfg.learning_rate)
     stripped = api.strip_clustering(wrapped)
     ctx.log(f"cluster: at most {unique_kernel_values(stripped)} distinct values per kernel")

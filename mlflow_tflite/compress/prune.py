@@ -7,6 +7,7 @@ from typing import Any
 from mlflow_tflite._tf import import_keras
 from mlflow_tflite.compress.context import CompressionError, FineTune, sparsity
 from mlflow_tflite.config.variants import PruneConfig
+from mlflow_tflite.errors import first_line
 
 # PruneConfig has no learning rate: tfmot's pruning guides fine-tune with Adam's default.
 LEARNING_RATE = 1e-3
@@ -80,7 +81,7 @@ def apply(model: Any, cfg: PruneConfig, ctx: FineTune) -> Any:
     except CompressionError:
         raise
     except ValueError as error:
-        raise CompressionError(f"prune: {_first_line(error)}") from error
+        raise CompressionError(f"prune: {first_line(error)}") from error
     ctx.fit(
         wrapped,
         step="prune",
@@ -125,8 +126,3 @@ def _prune_m_by_n(
         )
     ctx.log(f"prune: m_by_n applies to {', '.join(wrapped_names)}")
     return cloned
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -11,6 +11,7 @@ from typing import Any
 
 from mlflow_tflite.compress.context import CompressionError, FineTune, quiet_logs
 from mlflow_tflite.config.variants import QatConfig
+from mlflow_tflite.errors import first_line
 
 
 def scheme_name(applied: list[str]) -> str:
@@ -51,5 +52,5 @@ def apply(model: Any, cfg: QatConfig, ctx: FineTune) -> Any:
                 annotated = quantize.quantize_annotate_model(model)
                 wrapped = quantize.quantize_apply(annotated, scheme)
     except (ValueError, RuntimeError) as error:
-        raise CompressionError(f"qat: {str(error).strip().splitlines()[0]}") from error
+        raise CompressionError(f"qat: {first_line(error)}") from error
     return ctx.fit(wrapped, step="qat", epochs=cfg.epochs, learning_rate=cfg.learning_rate)

@@ -21,12 +21,15 @@ from mlflow.exceptions import MlflowException
 
 from mlflow_tflite.registry.decision import Decision
 from mlflow_tflite.registry.policy import Candidate
-from mlflow_tflite.tracking.layout import DATA_VERSION_TAG, PARENT_TAG, VARIANT_TAG
+from mlflow_tflite.tracking.layout import (
+    DATA_VERSION_TAG,
+    MODEL_CARD_TAG,
+    PARENT_TAG,
+    VARIANT_TAG,
+)
 from mlflow_tflite.tracking.report import pareto_front
 
 CARD_ARTIFACT = "model_card.md"
-# On the version: where its card is (the logged model's artifacts, else its run's).
-CARD_TAG = "mlflow_tflite.model_card"
 QUALITY = (
     ("size_bytes", "size (bytes)"),
     ("gzip_size_bytes", "gzip size (bytes)"),
@@ -264,7 +267,7 @@ def write_card(
     """Log `model_card.md` on the version's logged model (else its run), describe the version.
 
     Returns:
-        The card's location (also the version's `mlflow_tflite.model_card` tag).
+        The card's location (also the version's MODEL_CARD_TAG).
     """
     facts = gather(client, version, decision, candidates)
     with tempfile.TemporaryDirectory() as tmp:
@@ -279,5 +282,6 @@ def write_card(
             location = f"runs:/{facts.run_id}/{CARD_ARTIFACT}"
     client.update_model_version(version.name, version.version,
                                 description=describe(facts, decision.summary))
-    client.set_model_version_tag(version.name, version.version, CARD_TAG, location)
+    # Where the card is: the logged model's artifacts, else the run's.
+    client.set_model_version_tag(version.name, version.version, MODEL_CARD_TAG, location)
     return location

@@ -24,6 +24,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from mlflow_tflite.config.promote import PromoteConfig
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.registry.card import write_card
 from mlflow_tflite.registry.champions import Champions, NotLoaded, Remeasure
 from mlflow_tflite.registry.decision import Decision, TargetDecision
@@ -31,15 +32,13 @@ from mlflow_tflite.registry.lock import registry_lock
 from mlflow_tflite.registry.policy import Candidate, Evaluation, against_champion, evaluate
 from mlflow_tflite.registry.runs import read_flow_run
 from mlflow_tflite.registry.versions import (
-    ERROR_TAG,
-    SOURCE_RUN_TAG,
-    TARGETS_TAG,
     PromotionError,
     alias_version,
     ensure_registered_model,
     previous_tag,
     register,
 )
+from mlflow_tflite.tracking.layout import PROMOTION_ERROR_TAG, SOURCE_RUN_TAG, TARGETS_TAG
 
 Validate = Callable[[ModelVersion], None]
 DECISION_ARTIFACT = "promotion.json"
@@ -218,7 +217,9 @@ def promote_flow_run(
         try:
             validate(version)
         except Exception as error:
-            client.set_model_version_tag(model_name, version.version, ERROR_TAG, str(error))
+            client.set_model_version_tag(
+                model_name, version.version, PROMOTION_ERROR_TAG, str(error)
+            )
             raise PromotionError(
                 f"{model_name} version {version.version} failed validation, no alias moved: "
                 f"{error}"
@@ -268,7 +269,7 @@ def _decide_and_move(
                 except MlflowException as error:
                     raise PromotionError(
                         f"moving aliases of {model_name} failed, every alias is back where "
-                        f"it was: {str(error).splitlines()[0]}"
+                        f"it was: {first_line(error)}"
                     ) from error
                 return decided
             finally:

@@ -3,6 +3,12 @@
 A library module: no Prefect. The flow in `flows/optimize.py` calls these functions.
 """
 
+from mlflow_tflite.tracking.flowruns import (
+    child_runs,
+    finished_flow_run,
+    latest_flow_run,
+    load_records,
+)
 from mlflow_tflite.tracking.records import FAILED, METRICS, OK, VariantRecord
 from mlflow_tflite.tracking.report import (
     champion_variant,
@@ -18,11 +24,8 @@ from mlflow_tflite.tracking.runs import (
     configure_tracking,
     ensure_experiment,
     experiment_id_of,
-    finished_flow_run,
     flatten,
     git_commit,
-    latest_flow_run,
-    load_records,
     log_parent,
     log_report,
     log_variant,
@@ -38,6 +41,7 @@ __all__ = [
     "OK",
     "VariantRecord",
     "champion_variant",
+    "child_runs",
     "configure_tracking",
     "ensure_experiment",
     "experiment_id_of",

@@ -31,19 +31,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlflow_tflite.errors import first_line
+from mlflow_tflite.tracking.flowruns import VARIANTS_PARAM
 from mlflow_tflite.tracking.layout import (
     ERROR_TAG,
     FAILED_STEP_TAG,
     FLOW_ROLE,
-    FLOW_RUN_TAG,  # noqa: F401 - re-exported: callers read it as tracking.runs.FLOW_RUN_TAG
     INPUTS_KEY_TAG,
     MODEL_URI_TAG,
+    PARENT_TAG,
     REUSED_TAG,
     ROLE_TAG,
     VARIANT_ROLE,
     VARIANT_TAG,
 )
-from mlflow_tflite.tracking.records import FAILED, OK, VariantRecord
+from mlflow_tflite.tracking.records import VariantRecord
 from mlflow_tflite.tracking.ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -52,7 +54,6 @@ TABLE_ARTIFACT = "variants.json"
 # The params.yaml sections the parent run logs as params; `variants` is one param (the
 # names), each child logs its own variant, and `mlflow` names the store they are in.
 PARENT_SECTIONS = ("data", "train", "benchmark", "promote", "runner")
-VARIANTS_PARAM = "variants"
 MAX_TAG_CHARS = 500
 
 
@@ -251,7 +252,7 @@ def find_child(parent_run_id: str, variant: str) -> str | None:
     runs = client.search_runs(
         [parent.info.experiment_id],
         filter_string=(
-            f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.`{VARIANT_TAG}` = '{variant}'"
+            f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{VARIANT_TAG}` = '{variant}'"
         ),
         max_results=1,
     )
@@ -290,7 +291,7 @@ def log_variant(
         run_id = client.create_run(
             parent.info.experiment_id,
             run_name=record.name,
-            tags={"mlflow.parentRunId": parent_run_id, **tags},
+            tags={PARENT_TAG: parent_run_id, **tags},
         ).info.run_id
     record.run_id = run_id
     try:
@@ -299,7 +300,7 @@ def log_variant(
             client.log_dict(run_id, record.measurement, "measurement.json")
             _log_model(run_id, record, input_example)
         else:
-            message = (record.error or "failed").splitlines()[0][:MAX_TAG_CHARS]
+            message = first_line(record.error, limit=MAX_TAG_CHARS)
             failure = {ERROR_TAG: message, FAILED_STEP_TAG: record.failed_step or "unknown"}
             _log_batch(run_id, params=record.params, tags={**tags, **failure})
             client.log_text(run_id, record.traceback or record.error or "", "error.txt")
@@ -372,68 +373,3 @@ def end_run(run_id: str, ok: bool, inputs_key: str | None = None) -> None:
     if ok and inputs_key:
         client.set_tag(run_id, INPUTS_KEY_TAG, inputs_key)
     client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
-
-
-def finished_flow_run(experiment: str, inputs_key: str) -> Any | None:
-    """The latest FINISHED flow run in `experiment` made from `inputs_key`, or None."""
-    return _newest_flow_run(experiment, f" and tags.`{INPUTS_KEY_TAG}` = '{inputs_key}'"
-                            " and attributes.status = 'FINISHED'")
-
-
-def latest_flow_run(experiment: str) -> str | None:
-    """The id of the most recent parent (flow) run in `experiment`."""
-    run = _newest_flow_run(experiment)
-    return run.info.run_id if run else None
-
-
-def _newest_flow_run(experiment: str, condition: str = "") -> Any | None:
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.`{ROLE_TAG}` = '{FLOW_ROLE}'{condition}",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
-
-
-def load_records(parent_run_id: str) -> list[VariantRecord]:
-    """The variant records of a flow run, rebuilt from its child runs."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-        max_results=1000,
-    )
-    # Children are logged in parallel: order them as params.yaml lists the variants.
-    names = parent.data.params.get(VARIANTS_PARAM, "")
-    order = {name: index for index, name in enumerate(names.split(",")) if name}
-    runs = sorted(runs, key=lambda r: order.get(r.data.tags.get(VARIANT_TAG), len(order)))
-    records = []
-    for run in runs:
-        tags = run.data.tags
-        ok = run.info.status == "FINISHED" and ERROR_TAG not in tags
-        records.append(
-            VariantRecord(
-                name=tags.get(VARIANT_TAG, run.info.run_name),
-                technique=tags.get("technique", ""),
-                quantization=tags.get("quantization", ""),
-                status=OK if ok else FAILED,
-                metrics=dict(run.data.metrics),
-                delegate=tags.get("delegate", ""),
-                error=tags.get(ERROR_TAG),
-                failed_step=None if ok else tags.get(FAILED_STEP_TAG, "unknown"),
-                reused=tags.get(REUSED_TAG) == "true",
-                run_id=run.info.run_id,
-                params=dict(run.data.params),
-            )
-        )
-    return records

@@ -80,7 +80,8 @@ def test_compare_as_markdown(runs: tuple[str, str], capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["compare", "--experiment", "nothing-here"], "no flow run in experiment 'nothing-here'"),
+        (["compare", "--experiment", "nothing-here"],
+         "no MLflow experiment named 'nothing-here'; run `mlflow-tflite run` first"),
         (["compare", "--run-id", "0123456789abcdef"], "run 0123456789abcdef: "),
     ],
 )

@@ -30,7 +30,7 @@ def test_a_dask_cluster_logs_the_same_runs_as_threads(
 ):
     import mlflow
 
-    from flows.optimize import run_flow
+    from mlflow_tflite_flows.optimize import run_flow
 
     monkeypatch.chdir(tmp_path)
     variants = [*TINY_PARAMS["variants"],

@@ -51,7 +51,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 
 def _run(workspace: Workspace, params: Path, overrides: list[str] | None = None) -> dict:
-    from flows.optimize import run_flow
+    from mlflow_tflite_flows.optimize import run_flow
 
     return run_flow(params, overrides)
 

@@ -12,8 +12,9 @@ from mlflow_tflite.config.benchmark import BenchmarkConfig
 from mlflow_tflite.config.promote import PromoteConfig
 from mlflow_tflite.measure import measure_variant, predict_outputs
 from mlflow_tflite.registry import promote_flow_run
-from mlflow_tflite.registry.card import CARD_ARTIFACT, CARD_TAG, logged_model_id
+from mlflow_tflite.registry.card import CARD_ARTIFACT, logged_model_id
 from mlflow_tflite.tracking import VariantRecord
+from mlflow_tflite.tracking.layout import MODEL_CARD_TAG
 from tests.helpers import digits, tiny_cnn, to_tflite
 
 PARAMS = {
@@ -74,7 +75,7 @@ def test_every_promoted_version_has_a_model_card_summarised_in_its_description(
     client = MlflowClient()
     version = client.get_model_version_by_alias(name, "champion")
     model_id = logged_model_id(version)
-    assert version.tags[CARD_TAG] == f"models:/{model_id}/{CARD_ARTIFACT}"
+    assert version.tags[MODEL_CARD_TAG] == f"models:/{model_id}/{CARD_ARTIFACT}"
     # On the version's logged model: what the registry's artifact view lists.
     listed = [a.path for a in client.list_logged_model_artifacts(model_id)]
     assert CARD_ARTIFACT in listed

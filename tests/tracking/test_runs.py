@@ -171,5 +171,7 @@ def test_load_records_rebuilds_the_variants_in_params_order(parent: str, int8_tf
         ("broken", "failed", "convert"),
     ]
     assert records[0].metrics["accuracy"] == 0.5
+    tracking.runs.end_run(parent, ok=True)
     assert tracking.latest_flow_run("tests") == parent
-    assert tracking.latest_flow_run("no-such-experiment") is None
+    with pytest.raises(LookupError, match="no MLflow experiment named 'no-such-experiment'"):
+        tracking.latest_flow_run("no-such-experiment")
