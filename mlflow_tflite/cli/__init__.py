@@ -12,6 +12,9 @@ import importlib.util
 import os
 import sys
 
+# The commands' one-line errors (re-exported: `from mlflow_tflite.cli import first_line`).
+from mlflow_tflite.errors import first_line  # noqa: F401
+
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("mlflow_tflite.cli.run", "run the whole optimization flow"),

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlflow_tflite.cli import CommandError
-from mlflow_tflite.errors import first_line
+from mlflow_tflite.cli import CommandError, first_line
 
 if TYPE_CHECKING:
     from mlflow_tflite.measure.layers import LayerError

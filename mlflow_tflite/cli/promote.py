@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mlflow_tflite.cli import CommandError
-from mlflow_tflite.errors import first_line
+from mlflow_tflite.cli import CommandError, first_line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,9 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
+    from mlflow_tflite.cli import first_line
     from mlflow_tflite.cli.promote import connect, load_settings
     from mlflow_tflite.config import MlflowConfig, PromoteConfig
-    from mlflow_tflite.errors import first_line
     from mlflow_tflite.registry import LockTimeout, RollbackError, rollback
 
     params = load_settings(args.params)
