@@ -34,6 +34,7 @@ from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
 from mlflow_tflite.tracking import FAILED, VariantRecord
+from mlflow_tflite.train.kinds import describe_baseline
 
 # COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
 # they use, and a lock cannot travel (a module is pickled by reference).
@@ -66,8 +67,9 @@ def train_baseline(
 ) -> steps.Baseline:
     with runners.COMPUTE_LOCK:
         baseline = steps.train_baseline(params, data, store)
-    state = "reused" if baseline.reused else "trained"
-    print(f"baseline: Keras test accuracy {baseline.accuracy:.4f} ({state})")
+    line = describe_baseline(baseline.kind, baseline.accuracy, baseline.reused,
+                             trained=bool(baseline.history))
+    print(f"baseline: {line}")
     return baseline
 
 
@@ -112,8 +114,8 @@ def log_parent(
     dataset = steps.load_prepared(data.directory, data.version)
     datasets = [
         (
-            tracking.runs.numpy_dataset(x, y, f"{data.source}-{split}", data.version,
-                                        data.directory),
+            tracking.runs.numpy_dataset(x, y if dataset.labelled else None,
+                                        f"{data.source}-{split}", data.version, data.directory),
             context,
         )
         for x, y, split, context in (
