@@ -34,10 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "changed since the last finished run")
     parser.add_argument("--reports-dir", default="reports", metavar="DIR",
                         help="where variants.csv, variants.md, metrics.json, pareto.png go")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Prefect's tracebacks on the console too (they are always "
+                        "in its logs)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlflow_tflite.cli import guard
     from mlflow_tflite.config import ParamsError
+    from mlflow_tflite.data import DataError
     from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
 
     if args.runner:
@@ -50,26 +55,36 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     cache_dir = args.cache_dir or DEFAULT_CACHE_DIR
 
-    try:
-        if args.only == "prepare":
+    if args.only == "prepare":
+        try:
             data = steps.prepare(params, ArtifactStore(cache_dir, enabled=not args.no_cache))
-            print(f"prepared {data.source} into {data.directory} (data version {data.version})")
-            return 0
+        except DataError as error:
+            raise CommandError(str(error)) from None
+        print(f"prepared {data.source} into {data.directory} (data version {data.version})")
+        return 0
 
-        if not (args.force or args.no_cache) and (result := unchanged_result(
-                params, ArtifactStore(cache_dir), args.reports_dir)) is not None:
-            print(f"Nothing changed since MLflow run {result['parent_run_id']}: same data, "
-                  "params and code, and every step's result is stored; showing that run "
-                  "(--force runs the flow again).")
-            print_summary(result)
-            return 0
+    with guard.tracked(params):
+        try:
+            if not (args.force or args.no_cache) and (result := unchanged_result(
+                    params, ArtifactStore(cache_dir), args.reports_dir)) is not None:
+                print(f"Nothing changed since MLflow run {result['parent_run_id']}: same "
+                      "data, params and code, and every step's result is stored; showing "
+                      "that run (--force runs the flow again).")
+                print_summary(result)
+                return 0
+            # The data is checked (and prepared) as the params are, before the flow starts:
+            # a bad source is one line, not Prefect's tracebacks.
+            steps.prepare(params, ArtifactStore(cache_dir))
 
-        from flows.optimize import run_flow
+            from flows.optimize import run_flow
 
-        result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
-                          use_cache=not args.no_cache, reports_dir=args.reports_dir)
-    except Exception as error:  # noqa: BLE001 - any failure is one line; Prefect logged the rest
-        raise CommandError(_one_line(error)) from None
+            with guard.embedded_prefect_server(), guard.quiet_console(args.verbose):
+                result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
+                                  use_cache=not args.no_cache, reports_dir=args.reports_dir)
+        except DataError as error:
+            raise CommandError(str(error)) from None
+        except Exception as error:  # noqa: BLE001 - any failure is one line; Prefect logged it
+            raise CommandError(_one_line(error)) from None
     print_summary(result)
     return 0
 

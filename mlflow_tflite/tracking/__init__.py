@@ -3,6 +3,7 @@
 A library module: no Prefect. The flow in `flows/optimize.py` calls these functions.
 """
 
+from mlflow_tflite.tracking import store
 from mlflow_tflite.tracking.records import FAILED, METRICS, OK, VariantRecord
 from mlflow_tflite.tracking.report import (
     format_table,
@@ -49,6 +50,7 @@ __all__ = [
     "report_paths",
     "resolve_tracking_uri",
     "start_parent_run",
+    "store",
     "ui_command",
     "variant_rows",
     "write_reports",
