@@ -108,6 +108,14 @@ def quantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return np.clip(q, info.min, info.max).astype(spec.dtype)
 
 
+def clipped_count(values: np.ndarray, spec: TensorSpec) -> int:
+    """How many float values fall outside what the integer tensor can represent, so
+    `quantize` clips them to its end points."""
+    info = np.iinfo(spec.dtype)
+    q = np.round(np.asarray(values, dtype=np.float32) / spec.scale) + spec.zero_point
+    return int(np.count_nonzero((q < info.min) | (q > info.max)))
+
+
 def dequantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """Integer tensor values to float: real = (q - zero_point) * scale."""
     return ((values.astype(np.float32) - spec.zero_point) * spec.scale).astype(np.float32)
