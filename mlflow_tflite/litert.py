@@ -88,8 +88,7 @@ def make_interpreter(
     elif delegate == "reference":
         kwargs["experimental_op_resolver_type"] = resolvers.BUILTIN_REF
     elif delegate.startswith("external:"):
-        library = delegate.removeprefix("external:")
-        kwargs["experimental_delegates"] = [litert.load_delegate(library)]
+        kwargs["experimental_delegates"] = [_load_delegate(delegate.removeprefix("external:"))]
         kwargs["experimental_op_resolver_type"] = resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     elif delegate != "xnnpack":
         raise ValueError(
@@ -99,6 +98,34 @@ def make_interpreter(
     interpreter = litert.Interpreter(**kwargs)
     interpreter.allocate_tensors()
     return interpreter
+
+
+def _load_delegate(library: str) -> Any:
+    """LiteRT's `load_delegate`, failing in one ValueError naming the library.
+
+    LiteRT's Delegate object is half-built when its library does not load, and its
+    `__del__` then prints an "Exception ignored" traceback: that noise is swallowed here.
+    """
+    import gc
+    import sys
+
+    from ai_edge_litert import interpreter as litert
+
+    if not Path(library).is_file():
+        raise ValueError(f"external delegate library {library}: no such file")
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        try:
+            return litert.load_delegate(library)
+        except (ValueError, OSError, RuntimeError, AttributeError) as error:
+            reason = str(error).strip().splitlines()[0]
+            error.__traceback__ = None  # its frames hold the half-built Delegate
+        gc.collect()  # which goes now, while its noise is swallowed
+    finally:
+        sys.unraisablehook = hook
+    raise ValueError(f"external delegate library {library} does not load as a LiteRT "
+                     f"delegate: {reason}")
 
 
 def quantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:

@@ -284,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             measurement = measure_variant(path, config=config)
         except (FileNotFoundError, ValueError, MeasureError) as error:
-            raise CommandError(_first_line(error)) from None
+            line = _first_line(error)
+            raise CommandError(line if str(path) in line else f"{args.model}: {line}") from None
     run_id = log_measurement(measurement, args.model, args.experiment) if args.log else None
     if args.json:
         print(json.dumps({**measurement.to_dict(), "run_id": run_id}, indent=2, default=str))
