@@ -36,6 +36,7 @@ from flows.runner import make_task_runner
 from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
+from mlflow_tflite.registry import gates
 from mlflow_tflite.tracking import FAILED, VariantRecord
 
 # Seconds; generous for 2 cores, finite so a hung step cannot hold a schedule forever.
@@ -119,7 +120,9 @@ def start_tracking(uri: str, experiment: str, run_name: str, tags: dict[str, str
 @task(name="log-parent", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
 def log_parent(
     uri: str, run_id: str, params: Params, data: steps.PreparedData, baseline: steps.Baseline
-) -> None:
+) -> str | None:
+    """Log the params, baseline and datasets on the parent run; returns the warning when
+    the baseline is at chance level (also a tag on the run)."""
     tracking.configure_tracking(uri)
     dataset = steps.load_prepared(data.directory, data.version)
     datasets = [
@@ -140,6 +143,11 @@ def log_parent(
         history=baseline.history,
         datasets=datasets,
     )
+    chance = gates.chance_accuracy(dataset.y_test, dataset.num_classes)
+    warning = gates.record_chance(run_id, baseline.accuracy, chance, params.promote.chance_margin)
+    if warning:
+        print(f"WARNING: {warning}")
+    return warning
 
 
 @task(task_run_name="log-{record.name}", timeout_seconds=TIMEOUTS["tracking"],
@@ -292,7 +300,7 @@ def optimize(
         ]
         records = [_logged_record(future, variant) for future, variant in
                    zip(logged, params.variants, strict=True)]
-        parent_logged.result()
+        warning = parent_logged.result()
 
         succeeded = [r for r in records if r.ok]
         reports = report(uri, parent_run_id, records, reports_dir)
@@ -322,6 +330,7 @@ def optimize(
         "decision": decision,
         "reports": reports,
         "ran": ran,
+        "warnings": [warning] if warning else [],
     }
 
 

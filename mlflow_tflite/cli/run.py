@@ -102,6 +102,7 @@ def unchanged_result(
 
     from mlflow_tflite import tracking
     from mlflow_tflite.pipeline import steps
+    from mlflow_tflite.registry.gates import WARNING_TAG
 
     key = steps.inputs_key(params, store)
     if key is None:
@@ -126,6 +127,7 @@ def unchanged_result(
         "reports": {kind: str(path) for kind, path in reports.items()},
         "ran": {"prepare": False, "baseline": False, "compress": [], "convert": [],
                 "measure": []},
+        "warnings": [w for w in [run.data.tags.get(WARNING_TAG)] if w],
     }
 
 
@@ -163,6 +165,8 @@ def print_summary(result: dict[str, Any]) -> None:
     failed = [r for r in records if not r.ok]
     for record in failed:
         print(f"FAILED {record.name} at {record.failed_step}: {record.error}")
+    for warning in result.get("warnings", []):
+        print(f"\nWARNING: {warning}")
     decision = result.get("decision")
     print(f"\nPromotion: {decision['summary'] if decision else 'not run'}")
     print(f"Reports: {result['reports']['markdown']}, {result['reports']['plot']}")
