@@ -185,8 +185,8 @@ def check_store(uri: str, experiment: str) -> str:
         _check_writable(uri, path)
     _check_reachable(uri)
     with _no_http_retries():
-        client = MlflowClient(uri, uri)
         try:
+            client = MlflowClient(uri, uri)
             found = client.get_experiment_by_name(experiment)
             if found is None:
                 return client.create_experiment(experiment)
