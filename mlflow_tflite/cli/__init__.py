@@ -33,6 +33,12 @@ class CommandError(Exception):
     """A failure the user can act on; printed as one line, exit status 1."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, else its type name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _available_commands() -> dict[str, tuple[str, str]]:
     found = importlib.util.find_spec
     return {name: spec for name, spec in COMMANDS.items() if found(spec[0]) is not None}
@@ -73,9 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mlflow-tflite {name}: error: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure: still one line
-        text = str(error).strip()
-        print(f"mlflow-tflite {name}: error: {type(error).__name__}: "
-              f"{text.splitlines()[0] if text else 'failed'}", file=sys.stderr)
+        print(f"mlflow-tflite {name}: error: {type(error).__name__}: {first_line(error)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"mlflow-tflite {name}: interrupted", file=sys.stderr)

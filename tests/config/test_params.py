@@ -19,8 +19,9 @@ def test_shipped_params_validate_with_the_variants_the_flow_promises() -> None:
     techniques = {variant.technique for variant in params.variants}
     assert {"prune", "cluster", "qat", "prune+cluster+qat"} <= techniques
     assert all(
-        v.convert.quantization == "int8" for v in params.variants if v.technique != "none"
+        v.convert.quantization != "none" for v in params.variants if v.technique != "none"
     )
+    assert names["pruned-int4"].convert.quantization == "int4_weight_only"
 
 
 def test_overrides_use_dotted_paths_with_list_indices() -> None:
@@ -62,7 +63,7 @@ def test_technique_tag_joins_steps_in_the_order_applied() -> None:
             "initial_sparsity (0.9) must be <= final_sparsity",
         ),
         ("variants.5.compress.prune.m_by_n=[4, 2]", "m_by_n must satisfy 0 < m < n"),
-        ("variants.9.name=x", "no list item variants.9"),
+        ("variants.10.name=x", "no list item variants.10"),
         ("train.epochs", "expected KEY=VALUE"),
         ("runner.type=kubernetes", "runner.type: expected 'threads', 'processes' or 'dask'"),
         ("runner.workers=0", "runner.workers: Input should be greater than or equal to 1"),
