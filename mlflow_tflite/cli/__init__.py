@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("mlflow_tflite.cli.promote", "apply the promotion policy to a flow run"),
     "rollback": ("mlflow_tflite.cli.rollback", "move the champion alias back"),
     "schedule": ("mlflow_tflite.cli.schedule", "serve the flow as a Prefect deployment"),
+    "search": ("mlflow_tflite.cli.search", "search the compression space for the Pareto front"),
 }
 
 

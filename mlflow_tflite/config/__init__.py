@@ -5,6 +5,7 @@ from mlflow_tflite.config.data import DataConfig
 from mlflow_tflite.config.params import Params, ParamsError, load_params, parse_params
 from mlflow_tflite.config.promote import PromoteConfig
 from mlflow_tflite.config.runner import RunnerConfig
+from mlflow_tflite.config.search import SearchConfig
 from mlflow_tflite.config.tracking import MlflowConfig
 from mlflow_tflite.config.train import TrainConfig
 from mlflow_tflite.config.variants import (
@@ -29,6 +30,7 @@ __all__ = [
     "PruneConfig",
     "QatConfig",
     "RunnerConfig",
+    "SearchConfig",
     "TrainConfig",
     "VariantConfig",
     "load_params",

@@ -228,13 +228,16 @@ def log_variant(
     *,
     common_tags: dict[str, str],
     input_example: Any = None,
+    role: str = VARIANT_ROLE,
+    params: dict[str, Any] | None = None,
 ) -> str:
     """Log one variant as a child run of `parent_run_id`; returns the child run id.
 
     A successful record gets its metrics, tags, `measurement.json` and the model through
     the `tflite` flavor and ends FINISHED; a failed one gets `mlflow_tflite.error`,
     `error.txt` and ends FAILED. Safe to call again for the same variant (a retry): the
-    existing child is reused, not duplicated.
+    existing child is reused, not duplicated. `role` is the `mlflow_tflite.role` tag (a
+    search trial: `trial`); `params` are logged as run params (a trial's sampled values).
     """
     import mlflow
 
@@ -243,7 +246,7 @@ def log_variant(
     tags = {
         **common_tags,
         VARIANT_TAG: record.name,
-        ROLE_TAG: VARIANT_ROLE,
+        ROLE_TAG: role,
         "technique": record.technique,
         "quantization": record.quantization,
         "delegate": record.delegate,
@@ -258,6 +261,8 @@ def log_variant(
         ).info.run_id
     record.run_id = run_id
     try:
+        if params:
+            _log_batch(run_id, params={k: str(v) for k, v in params.items()})
         if record.ok:
             _log_batch(run_id, metrics=record.metrics, tags=tags)
             client.log_dict(run_id, record.measurement, "measurement.json")
