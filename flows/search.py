@@ -109,8 +109,14 @@ def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[in
                 started = time.perf_counter()
                 trial = study.ask()
                 trial.set_user_attr(studies.OWNER_ATTR, studies.owner())
-                variant, sampled = sample_variant(trial, space, trial_name(trial.number),
-                                                  kernel_sizes)
+                try:
+                    variant, sampled = sample_variant(trial, space, trial_name(trial.number),
+                                                      kernel_sizes)
+                except ValueError as error:  # fixed values that make no valid variant
+                    print(f"trial {trial.number}: failed (no valid variant: {error})")
+                    _tell(study, trial, TrialResult(trial.number, {}, objective.FAILED,
+                                                    error=str(error).splitlines()[0]), budget)
+                    continue
                 overhead["ask_s"] += time.perf_counter() - started
                 in_flight[submit(trial.number, variant, sampled)] = (
                     trial, variant, time.perf_counter())

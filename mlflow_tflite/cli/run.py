@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                   "params and code, and every step's result is stored; showing that run "
                   "(--force runs the flow again).")
             print_summary(result)
-            return 0
+            return _search(args, params, cache_dir)
 
         from flows.optimize import run_flow
 
@@ -71,6 +71,17 @@ def run(args: argparse.Namespace) -> int:
     except Exception as error:  # noqa: BLE001 - any failure is one line; Prefect logged the rest
         raise CommandError(_one_line(error)) from None
     print_summary(result)
+    return _search(args, params, cache_dir)
+
+
+def _search(args: argparse.Namespace, params: Params, cache_dir: str) -> int:
+    """With `search.enabled`, search after the variants (`mlflow-tflite search`)."""
+    if not params.search.enabled:
+        return 0
+    from mlflow_tflite.cli.search import print_search_summary, search
+
+    print_search_summary(search(args.params, args.overrides, cache_dir=cache_dir,
+                                reports_dir=args.reports_dir))
     return 0
 
 

@@ -255,12 +255,14 @@ def sample_variant(
             if key == USE:
                 continue
             if technique == "cluster" and "prune" in compress and key == "preserve_sparsity":
-                block[key] = True
-            elif technique == "cluster" and "prune" in compress and key == "clusters":
+                continue
+            if technique == "cluster" and "prune" in compress and key == "clusters":
                 block[key] = dim.suggest(trial, high=max_clusters(kernel_sizes or [],
                                                                   compress["prune"]))
             else:
                 block[key] = dim.suggest(trial)
+        if technique == "cluster" and "prune" in compress:
+            block["preserve_sparsity"] = True
         compress[technique] = block
     convert: dict[str, Any] = {}
     # quantization first: io_type depends on it.
