@@ -244,7 +244,13 @@ def _finish(study: Any, params: Params, baseline: steps.Baseline, data: steps.Pr
                                   reports_dir)
     rows = results.trial_rows(found, front, baseline.fp32_size_bytes)
     results.log_results(parent_run_id, paths, [row for row in rows if row["pareto"]])
-    decision = (optimize.promote(uri, parent_run_id, params, baseline, data, example)
+    policy = params
+    if not front:
+        # Judged by the search's constraints, the closest trial becomes challenger, never
+        # champion, as a closest variant does when no variant passes.
+        policy = params.model_copy(update={"promote": params.promote.model_copy(
+            update={"constraints": constraints})})
+    decision = (optimize.promote(uri, parent_run_id, policy, baseline, data, example)
                 if candidates else None)
     closest = None
     if near:

@@ -94,7 +94,9 @@ def test_a_tiny_search_logs_a_child_run_per_trial_and_a_pareto_table(
     artifacts = {a.path for a in client.list_artifacts(result["parent_run_id"], "search")}
     assert {"search/search_pareto.csv", "search/search_pareto.md", "search/search_pareto.png",
             "search/pareto.json", "search/search_history.png"} <= artifacts
-    table = mlflow.load_table("search/pareto.json", run_ids=[result["parent_run_id"]])
+    parent = client.get_run(result["parent_run_id"])
+    table = client.load_table(parent.info.experiment_id, "search/pareto.json",
+                              run_ids=[result["parent_run_id"]])
     assert sorted(table["trial"]) == sorted(front)
     assert result["decision"]["targets"][0]["winner"].startswith("trial-")
 
@@ -142,11 +144,14 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(
 
     storage = f"sqlite:///{workspace.root / 'killed.db'}"
     params = workspace.params("killed.yaml", parallel=1, storage=storage)
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or ""}
+    root = str(Path(__file__).resolve().parents[2])  # this checkout, whatever is installed
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or "",
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(
         [sys.executable, "-c", "import sys; from mlflow_tflite.cli import main; "
          "sys.exit(main(sys.argv[1:]))", "search", "--params", str(params)],
-        cwd=workspace.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=workspace.root, env=env, stdout=subprocess.DEVNULL,
+        stderr=(workspace.root / "killed.log").open("w"))
     deadline = time.monotonic() + 300
     name = None
     try:
@@ -160,8 +165,10 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(
                 states = [t.state for t in study.trials]
                 if states.count(optuna.trial.TrialState.COMPLETE) >= 1 and len(states) >= 2:
                     break
+        assert process.poll() is None, (workspace.root / "killed.log").read_text()[-2000:]
         os.kill(process.pid, signal.SIGKILL)
     finally:
+        process.kill()
         process.wait()
     assert name is not None, "the search never started a trial"
     before = optuna.load_study(study_name=name, storage=storage)
