@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from mlflow_tflite.convert.facts import model_facts
+from mlflow_tflite.convert.schemes import all_schemes, scheme_names
 from mlflow_tflite.litert import DELEGATES, TensorSpec, TFLiteRunner, tensor_spec
-
-QUANTIZATION_SCHEMES = ("none", "dynamic", "float16", "int8", "int16x8")
 
 _CUSTOM_OP = re.compile(r"unresolved custom op: (\w+)")
 
@@ -126,25 +126,15 @@ def named_tensors(interpreter: Any) -> tuple[list[NamedTensor], list[NamedTensor
     )
 
 
-def infer_quantization(interpreter: Any) -> str:
-    """The post-training quantization scheme, read from the model's tensor types.
+def infer_quantization(content: bytes) -> str:
+    """The quantization scheme that made a flatbuffer, read from its tensor types and ops.
 
-    int16 activations mean int16x8; int8 tensors with float activations mean dynamic range
-    (only weights are int8); int8 tensors with float tensors only at the model boundary
-    mean full integer; float16 weights mean float16.
+    Each scheme module recognises its own output (`Scheme.recognise`, mutually exclusive
+    rules: e.g. int4 weights behind DEQUANTIZE ops are `int4_weight_only`, int16
+    activations are `int16x8`); a model no rule claims is reported as `none`.
     """
-    io = {d["index"] for d in interpreter.get_input_details()}
-    io |= {d["index"] for d in interpreter.get_output_details()}
-    dtypes = {int(t["index"]): np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
-    present = set(dtypes.values())
-    if "int16" in present and "int8" in present:
-        return "int16x8"
-    if "int8" in present or "uint8" in present:
-        inner_float = any(d == "float32" and i not in io for i, d in dtypes.items())
-        return "dynamic" if inner_float else "int8"
-    if "float16" in present:
-        return "float16"
-    return "none"
+    facts = model_facts(content)
+    return next((s.name for s in all_schemes() if s.recognise(facts)), "none")
 
 
 def infer_signature(inputs: list[NamedTensor], outputs: list[NamedTensor]):
@@ -193,10 +183,10 @@ def flavor_section(
     """The MLmodel `tflite` section for a validated flatbuffer."""
     inputs, outputs = named_tensors(interpreter)
     if quantization is None:
-        quantization = infer_quantization(interpreter)
-    elif quantization not in QUANTIZATION_SCHEMES:
+        quantization = infer_quantization(content)
+    elif quantization not in scheme_names():
         raise invalid_parameter(
-            f"metadata['quantization'] must be one of {', '.join(QUANTIZATION_SCHEMES)}, "
+            f"metadata['quantization'] must be one of {', '.join(scheme_names())}, "
             f"got {quantization!r}"
         )
     return {

@@ -1,15 +1,15 @@
 """Compression techniques (tfmot pruning, clustering, QAT and their combinations).
 
-Each technique is one module with `apply(model, cfg, ctx) -> model`, looked up by name in
-`TECHNIQUES`; the config block of the same name in `CompressConfig` selects it. Steps run
-in the order prune -> cluster -> qat, each on the previous step's stripped model, so
+Each technique is one module defining `TECHNIQUE` (name, order, config block, `apply`),
+found by `mlflow_tflite.compress.registry`; the config block of the same name in
+`CompressConfig` selects it. Steps run in the order prune -> cluster -> qat (each
+technique's `order`), each on the previous step's stripped model, so
 prune+cluster is sparsity-preserving clustering and prune/cluster followed by qat are
 PQAT, CQAT and PCQAT.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,19 +20,19 @@ from mlflow_tflite.compress.context import (
     Log,
     TrainingData,
 )
+from mlflow_tflite.compress.registry import get_technique, technique_names
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.train import TrainConfig
     from mlflow_tflite.config.variants import CompressConfig
 
-__all__ = ["TECHNIQUES", "CompressionError", "check_compress_config", "compress_model"]
-
-# name -> module defining `apply(model, cfg, ctx)`; modules load on first use (tfmot is heavy).
-TECHNIQUES: dict[str, str] = {
-    "prune": "mlflow_tflite.compress.prune",
-    "cluster": "mlflow_tflite.compress.cluster",
-    "qat": "mlflow_tflite.compress.qat",
-}
+__all__ = [
+    "CompressionError",
+    "check_compress_config",
+    "compress_model",
+    "technique",
+    "technique_names",
+]
 
 
 def technique(name: str) -> Callable[[Any, Any, FineTune], Any]:
@@ -41,11 +41,10 @@ def technique(name: str) -> Callable[[Any, Any, FineTune], Any]:
     Raises:
         CompressionError: unknown technique name.
     """
-    if name not in TECHNIQUES:
-        raise CompressionError(
-            f"unknown technique {name!r}; expected one of {', '.join(TECHNIQUES)}"
-        )
-    return importlib.import_module(TECHNIQUES[name]).apply
+    try:
+        return get_technique(name).apply
+    except KeyError as error:
+        raise CompressionError(error.args[0]) from None
 
 
 def check_compress_config(cfg: CompressConfig) -> None:
@@ -57,8 +56,7 @@ def check_compress_config(cfg: CompressConfig) -> None:
     from mlflow_tflite.compress.cluster import preserves_sparsity
 
     for name in cfg.steps:
-        if name not in TECHNIQUES:
-            technique(name)
+        technique(name)
     if cfg.cluster is not None:
         preserves_sparsity(cfg.cluster, cfg.steps[: cfg.steps.index("cluster")])
 

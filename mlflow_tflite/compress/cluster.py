@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from mlflow_tflite.compress.context import CompressionError, FineTune, kernel_layers
-from mlflow_tflite.config.variants import ClusterConfig
+from mlflow_tflite.compress.registry import Technique
+from mlflow_tflite.config.base import Section
+
+
+class ClusterConfig(Section):
+    """Weight clustering (tfmot `cluster_weights`)."""
+
+    clusters: int = Field(16, ge=2, le=256)
+    init: Literal["linear", "kmeans++", "density", "random"] = "kmeans++"
+    preserve_sparsity: bool = Field(
+        False, description="Keep zeros of an earlier prune step (sparsity-preserving clustering)."
+    )
+    epochs: int = Field(1, ge=1)
+    learning_rate: float = Field(1e-4, gt=0.0)
+
 
 INITS = {
     "linear": "LINEAR",
@@ -87,3 +103,12 @@ def apply(model: Any, cfg: ClusterConfig, ctx: FineTune) -> Any:
     stripped = api.strip_clustering(wrapped)
     ctx.log(f"cluster: at most {unique_kernel_values(stripped)} distinct values per kernel")
     return stripped
+
+
+TECHNIQUE = Technique(
+    name="cluster",
+    order=20,
+    summary="Weight clustering: share a few values per kernel while fine-tuning.",
+    config=ClusterConfig,
+    apply=apply,
+)

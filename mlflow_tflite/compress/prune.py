@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from mlflow_tflite._tf import import_keras
 from mlflow_tflite.compress.context import CompressionError, FineTune, sparsity
-from mlflow_tflite.config.variants import PruneConfig
+from mlflow_tflite.compress.registry import Technique
+from mlflow_tflite.config.base import Section
+
+
+class PruneConfig(Section):
+    """Magnitude pruning (tfmot `prune_low_magnitude`)."""
+
+    schedule: Literal["constant", "polynomial"] = "polynomial"
+    initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
+    final_sparsity: float = Field(0.5, ge=0.0, lt=1.0)
+    m_by_n: tuple[int, int] | None = Field(
+        None, description="Structured sparsity, e.g. [2, 4] keeps 2 of every 4 weights."
+    )
+    epochs: int = Field(1, ge=1, description="Fine-tuning epochs while pruning.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PruneConfig:
+        if self.initial_sparsity > self.final_sparsity:
+            raise ValueError(
+                f"initial_sparsity ({self.initial_sparsity}) must be <= "
+                f"final_sparsity ({self.final_sparsity})"
+            )
+        if self.m_by_n is not None:
+            m, n = self.m_by_n
+            if not 0 < m < n:
+                raise ValueError(f"m_by_n must satisfy 0 < m < n (got [{m}, {n}])")
+        return self
 
 # PruneConfig has no learning rate: tfmot's pruning guides fine-tune with Adam's default.
 LEARNING_RATE = 1e-3
@@ -130,3 +158,12 @@ def _prune_m_by_n(
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+TECHNIQUE = Technique(
+    name="prune",
+    order=10,
+    summary="Magnitude pruning: zero the smallest weights while fine-tuning.",
+    config=PruneConfig,
+    apply=apply,
+)

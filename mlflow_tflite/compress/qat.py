@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from mlflow_tflite.compress.context import CompressionError, FineTune, quiet_logs
-from mlflow_tflite.config.variants import QatConfig
+from mlflow_tflite.compress.registry import Technique
+from mlflow_tflite.config.base import Section
+
+
+class QatConfig(Section):
+    """Quantization-aware training (tfmot `quantize_model`, preserving schemes if combined)."""
+
+    epochs: int = Field(1, ge=1)
+    learning_rate: float = Field(1e-4, gt=0.0)
 
 
 def scheme_name(applied: list[str]) -> str:
@@ -53,3 +63,12 @@ def apply(model: Any, cfg: QatConfig, ctx: FineTune) -> Any:
     except (ValueError, RuntimeError) as error:
         raise CompressionError(f"qat: {str(error).strip().splitlines()[0]}") from error
     return ctx.fit(wrapped, step="qat", epochs=cfg.epochs, learning_rate=cfg.learning_rate)
+
+
+TECHNIQUE = Technique(
+    name="qat",
+    order=30,
+    summary="Quantization-aware training: learn int8 ranges while fine-tuning.",
+    config=QatConfig,
+    apply=apply,
+)

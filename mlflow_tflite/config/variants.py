@@ -1,78 +1,32 @@
-"""The `variants` section: compression steps and conversion recipe per variant.
+"""The `variants` section: compression steps and conversion scheme per variant.
 
-Technique blocks are combinable: `prune`, `cluster` and `qat` together make PCQAT.
-They are applied in the fixed order prune -> cluster -> qat, which is the only order
-tfmot's collaborative optimizations support.
+Both blocks are built from the registries, so each technique and each scheme is defined
+once, in its own module: `CompressConfig` has one optional block per technique of
+`mlflow_tflite.compress.registry` (applied in the techniques' order, prune -> cluster ->
+qat, the only order tfmot's collaborative optimizations support), and `ConvertConfig`
+takes `quantization` from `mlflow_tflite.convert.schemes.scheme_names()` plus the
+`convert.*` keys each scheme declares in its `options`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
+from mlflow_tflite.compress.registry import all_techniques, technique_names
 from mlflow_tflite.config.base import Section
-
-QUANTIZATIONS = ("none", "dynamic", "float16", "int8", "int16x8")
-TECHNIQUE_ORDER = ("prune", "cluster", "qat")
+from mlflow_tflite.convert.schemes import all_schemes, scheme_names
 
 
-class PruneConfig(Section):
-    """Magnitude pruning (tfmot `prune_low_magnitude`)."""
-
-    schedule: Literal["constant", "polynomial"] = "polynomial"
-    initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
-    final_sparsity: float = Field(0.5, ge=0.0, lt=1.0)
-    m_by_n: tuple[int, int] | None = Field(
-        None, description="Structured sparsity, e.g. [2, 4] keeps 2 of every 4 weights."
-    )
-    epochs: int = Field(1, ge=1, description="Fine-tuning epochs while pruning.")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> PruneConfig:
-        if self.initial_sparsity > self.final_sparsity:
-            raise ValueError(
-                f"initial_sparsity ({self.initial_sparsity}) must be <= "
-                f"final_sparsity ({self.final_sparsity})"
-            )
-        if self.m_by_n is not None:
-            m, n = self.m_by_n
-            if not 0 < m < n:
-                raise ValueError(f"m_by_n must satisfy 0 < m < n (got [{m}, {n}])")
-        return self
-
-
-class ClusterConfig(Section):
-    """Weight clustering (tfmot `cluster_weights`)."""
-
-    clusters: int = Field(16, ge=2, le=256)
-    init: Literal["linear", "kmeans++", "density", "random"] = "kmeans++"
-    preserve_sparsity: bool = Field(
-        False, description="Keep zeros of an earlier prune step (sparsity-preserving clustering)."
-    )
-    epochs: int = Field(1, ge=1)
-    learning_rate: float = Field(1e-4, gt=0.0)
-
-
-class QatConfig(Section):
-    """Quantization-aware training (tfmot `quantize_model`, preserving schemes if combined)."""
-
-    epochs: int = Field(1, ge=1)
-    learning_rate: float = Field(1e-4, gt=0.0)
-
-
-class CompressConfig(Section):
-    """Compression steps of one variant; any combination of the three."""
-
-    prune: PruneConfig | None = None
-    cluster: ClusterConfig | None = None
-    qat: QatConfig | None = None
+class _CompressBlocks(Section):
+    """Compression steps of one variant; any combination of the techniques."""
 
     @property
     def steps(self) -> list[str]:
         """Technique names in the order they are applied."""
-        return [name for name in TECHNIQUE_ORDER if getattr(self, name) is not None]
+        return [name for name in technique_names() if getattr(self, name) is not None]
 
     @property
     def technique(self) -> str:
@@ -80,25 +34,73 @@ class CompressConfig(Section):
         return "+".join(self.steps) or "none"
 
 
-class ConvertConfig(Section):
-    """TFLiteConverter recipe."""
+CompressConfig = create_model(
+    "CompressConfig",
+    __base__=_CompressBlocks,
+    __doc__=_CompressBlocks.__doc__,
+    __module__=__name__,
+    **{t.name: (t.config | None, Field(None, description=t.summary)) for t in all_techniques()},
+)
 
-    quantization: Literal["none", "dynamic", "float16", "int8", "int16x8"] = "none"
-    io_type: Literal["float32", "int8", "uint8"] = Field(
-        "float32", description="Input/output type of an int8 model."
-    )
+
+def _scheme_options() -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
+    """The `convert.*` fields the schemes declare, and which schemes read each key."""
+    fields: dict[str, Any] = {}
+    owners: dict[str, tuple[str, ...]] = {}
+    for scheme in all_schemes():
+        for key, info in scheme.options.model_fields.items() if scheme.options else ():
+            fields.setdefault(key, (info.annotation, info))
+            owners[key] = (*owners.get(key, ()), scheme.name)
+    return fields, owners
+
+
+_OPTION_FIELDS, _OPTION_OWNERS = _scheme_options()
+# A key whose presence alone selects a scheme (e.g. `recipe`).
+_SELECTING_KEYS = {s.selected_by: s.name for s in all_schemes() if s.selected_by}
+
+
+class _ConvertSettings(Section):
+    """Conversion of one variant: the quantization scheme and its settings."""
+
+    # Narrowed to the registered names below; declared here to keep it the first key.
+    quantization: str = "none"
     representative_samples: int = Field(100, ge=1, le=10_000)
     sparsity_optimization: bool = Field(
         True, description="Ask the converter to encode sparse weights (pruned variants)."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _select_by_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "quantization" not in data:
+            for key, scheme in _SELECTING_KEYS.items():
+                if data.get(key) is not None:
+                    return {**data, "quantization": scheme}
+        return data
+
     @model_validator(mode="after")
-    def _io_type_needs_int8(self) -> ConvertConfig:
-        if self.io_type != "float32" and self.quantization != "int8":
-            raise ValueError(
-                f"io_type {self.io_type} needs quantization int8 (got {self.quantization})"
-            )
+    def _options_match_the_scheme(self) -> _ConvertSettings:
+        for key, owners in _OPTION_OWNERS.items():
+            value = getattr(self, key)
+            if value != type(self).model_fields[key].default and self.quantization not in owners:
+                raise ValueError(
+                    f"{key} {value} needs quantization {' or '.join(owners)} "
+                    f"(got {self.quantization})"
+                )
         return self
+
+
+ConvertConfig = create_model(
+    "ConvertConfig",
+    __base__=_ConvertSettings,
+    __doc__=_ConvertSettings.__doc__,
+    __module__=__name__,
+    quantization=(
+        Literal[scheme_names()],
+        Field("none", description="The quantization scheme (mlflow_tflite.convert.schemes)."),
+    ),
+    **_OPTION_FIELDS,
+)
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -1,4 +1,9 @@
-"""Keras model -> `.tflite` flatbuffer with one of the `convert.quantization` recipes."""
+"""Keras model -> `.tflite` flatbuffer with one of the `convert.quantization` schemes.
+
+The schemes live in `mlflow_tflite.convert.schemes`, one module each. Nothing here
+imports `mlflow_tflite.config` at module level: the config validator reads the scheme
+registry, which is a sub-package of this one.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,16 @@ import re
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite._tf import import_tensorflow
-from mlflow_tflite.config.variants import ConvertConfig
-from mlflow_tflite.convert.recipes import (
-    NEEDS_REPRESENTATIVE,
-    RECIPES,
-    representative_dataset,
-)
+from mlflow_tflite.convert.representative import representative_dataset
+from mlflow_tflite.convert.schemes import get_scheme, scheme_names
 
-__all__ = ["RECIPES", "ConversionError", "convert_model"]
+if TYPE_CHECKING:
+    from mlflow_tflite.config.variants import ConvertConfig
+
+__all__ = ["ConversionError", "convert_model", "scheme_names"]
 
 
 class ConversionError(RuntimeError):
@@ -55,9 +59,10 @@ def convert_model(
     Example:
         >>> flatbuffer = convert_model(model, ConvertConfig(quantization="int8"), x_train)
     """
+    scheme = get_scheme(cfg.quantization)
     tf = import_tensorflow()
     data = None
-    if cfg.quantization in NEEDS_REPRESENTATIVE:
+    if scheme.needs_representative:
         if representative is None:
             raise ConversionError(
                 f"quantization {cfg.quantization} needs representative samples (got none)"
@@ -69,7 +74,7 @@ def convert_model(
             raise ConversionError(str(error)) from error
     try:
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        RECIPES[cfg.quantization](converter, tf, cfg, data)
+        scheme.configure(converter, tf, cfg, data)
         if sparse:
             converter.optimizations = [
                 *converter.optimizations,

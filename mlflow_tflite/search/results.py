@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlflow_tflite.compress.registry import technique_names
 from mlflow_tflite.config.promote import ConstraintsConfig, objective_direction
 from mlflow_tflite.search import objective
 from mlflow_tflite.search.trial import TrialResult, trial_name
@@ -73,7 +74,7 @@ def trial_rows(results: Sequence[TrialResult], front: Sequence[TrialResult],
     rows = []
     for r in results:
         compress = r.variant.get("compress") or {}
-        steps = [name for name in ("prune", "cluster", "qat") if compress.get(name) is not None]
+        steps = [name for name in technique_names() if compress.get(name) is not None]
         gzip = r.metrics.get("gzip_size_bytes")
         rows.append({
             "trial": r.number,

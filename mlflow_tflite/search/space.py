@@ -12,26 +12,25 @@ value). `sample_variant` reads the space the way an Optuna objective would, one
 - after a prune step, clustering always preserves sparsity (tfmot would otherwise fill
   in the zeros), and `clusters` is capped below the fewest weights any kernel keeps, since
   sparsity-preserving clustering fails on a layer with fewer non-zero weights than clusters;
-- with QAT the conversion is int8 (the only one its fake-quant ranges convert to), and
-  `io_type` is sampled only for int8.
+- with QAT the conversion is int8 (the only one its fake-quant ranges convert to), and a
+  key only some schemes read (`io_type`) is sampled only when one of them was picked.
+
+Blocks, keys and schemes come from the registries (`compress.registry`,
+`convert.schemes`), so a new technique or scheme is searchable without a change here.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlflow_tflite.config.variants import (
-    TECHNIQUE_ORDER,
-    CompressConfig,
-    ConvertConfig,
-    VariantConfig,
-)
+from mlflow_tflite.compress.registry import all_techniques, technique_names
+from mlflow_tflite.config.variants import ConvertConfig, VariantConfig
+from mlflow_tflite.convert.schemes import all_schemes
 
 USE = "use"
 CONVERT = "convert"
@@ -44,13 +43,20 @@ class SpaceError(ValueError):
 
 
 def block_models() -> dict[str, type[BaseModel]]:
-    """Block name -> the config model its keys belong to (techniques in order, then convert)."""
-    models: dict[str, type[BaseModel]] = {}
-    for name in TECHNIQUE_ORDER:
-        annotation = CompressConfig.model_fields[name].annotation
-        models[name] = next(a for a in typing.get_args(annotation) if a is not type(None))
+    """Block name -> the config model its keys belong to: every registered technique in
+    application order, then convert (whose quantization choices are the registered schemes)."""
+    models: dict[str, type[BaseModel]] = {t.name: t.config for t in all_techniques()}
     models[CONVERT] = ConvertConfig
     return models
+
+
+def option_schemes() -> dict[str, set[str]]:
+    """`convert.*` keys only some schemes read (e.g. `io_type`) -> those schemes."""
+    owners: dict[str, set[str]] = {}
+    for scheme in all_schemes():
+        for key in scheme.options.model_fields if scheme.options else ():
+            owners.setdefault(key, set()).add(scheme.name)
+    return owners
 
 
 @dataclass(frozen=True)
@@ -197,7 +203,7 @@ def parse_space(raw: dict[str, Any], where: str = "search.space") -> Space:
 def techniques(space: Space) -> list[str]:
     """The techniques a trial of `space` may apply (`use` not fixed to false)."""
     found = []
-    for name in TECHNIQUE_ORDER:
+    for name in technique_names():
         use = space.blocks.get(name, {}).get(USE)
         if name in space.blocks and not (use and use.kind == "fixed" and use.value is False):
             found.append(name)
@@ -246,7 +252,7 @@ def sample_variant(
         pydantic.ValidationError: the sampled combination is not a valid variant.
     """
     compress: dict[str, dict[str, Any]] = {}
-    for technique in TECHNIQUE_ORDER:
+    for technique in technique_names():
         dims = space.blocks.get(technique)
         if dims is None or not (dims[USE].suggest(trial) if USE in dims else True):
             continue
@@ -265,12 +271,13 @@ def sample_variant(
             block["preserve_sparsity"] = True
         compress[technique] = block
     convert: dict[str, Any] = {}
-    # quantization first: io_type depends on it.
+    owners = option_schemes()
+    # quantization first: whether a scheme's own keys (io_type) are sampled depends on it.
     dims = sorted(space.blocks.get(CONVERT, {}).items(), key=lambda item: item[0] != "quantization")
     for key, dim in dims:
         if key == "quantization" and "qat" in compress:
             convert[key] = "int8"
-        elif key == "io_type" and convert.get("quantization", "none") != "int8":
+        elif key in owners and convert.get("quantization", "none") not in owners[key]:
             continue
         else:
             convert[key] = dim.suggest(trial)

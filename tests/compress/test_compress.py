@@ -7,14 +7,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlflow_tflite.compress import TECHNIQUES, CompressionError, compress_model, technique
-from mlflow_tflite.config.variants import TECHNIQUE_ORDER, CompressConfig
+from mlflow_tflite.compress import CompressionError, compress_model, technique, technique_names
+from mlflow_tflite.config.variants import CompressConfig
 from tests.variant_helpers import TRAIN, weights_of
 
 
 def test_every_configurable_technique_is_registered() -> None:
-    assert tuple(TECHNIQUES) == TECHNIQUE_ORDER
-    for name in TECHNIQUES:
+    assert technique_names() == ("prune", "cluster", "qat")
+    assert tuple(CompressConfig.model_fields) == technique_names()
+    for name in technique_names():
         assert callable(technique(name))
 
 

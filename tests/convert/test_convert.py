@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from mlflow_tflite.compress import compress_model
 from mlflow_tflite.config.variants import CompressConfig, ConvertConfig, VariantConfig
-from mlflow_tflite.convert import RECIPES, ConversionError, convert_model
-from mlflow_tflite.convert.recipes import representative_dataset
+from mlflow_tflite.convert import ConversionError, convert_model
+from mlflow_tflite.convert.representative import representative_dataset
 from mlflow_tflite.litert import TFLiteRunner
 from tests.tflite_weights import activation_dtypes, io_dtypes, kernels
 from tests.variant_helpers import TRAIN
@@ -51,10 +51,6 @@ def test_each_recipe_gives_its_tensor_types(
     expected = baseline.predict(dataset.x_test, verbose=0).argmax(1)
     got = TFLiteRunner(flatbuffer).predict([dataset.x_test])[0].argmax(1)
     assert np.mean(got == expected) > 0.9
-
-
-def test_every_configurable_quantization_has_a_recipe() -> None:
-    assert set(RECIPES) == set(ConvertConfig.model_fields["quantization"].annotation.__args__)
 
 
 def test_representative_samples_are_spread_over_the_split() -> None:

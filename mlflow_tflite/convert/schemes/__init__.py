@@ -1,0 +1,113 @@
+"""The quantization schemes: one module per scheme, found by walking this package.
+
+Each module in this package defines `SCHEME`, a `Scheme` holding the scheme's name, the
+engine that applies it, the `convert.*` keys only it reads (`options`), how it is applied
+and how a converted model is recognised as its output. The config validator
+(`ConvertConfig.quantization`), the flavor (`infer_quantization`, the MLmodel section)
+and the search space all read `scheme_names()` / `get_scheme()`, so a new scheme is one
+new file here and nothing else. Modules are imported on the first lookup and must not
+import TensorFlow or ai-edge-quantizer at module level (`mlflow-tflite --help` stays fast).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlflow_tflite._discovery import discover
+
+if TYPE_CHECKING:
+    from mlflow_tflite.config.base import Section
+    from mlflow_tflite.convert.facts import ModelFacts
+
+Engine = Literal["converter", "ai_edge_quantizer"]
+CONVERTER: Engine = "converter"
+AI_EDGE_QUANTIZER: Engine = "ai_edge_quantizer"
+# An ai-edge-quantizer recipe: a list of JSON objects (regex, operation, algorithm_key, ...).
+Recipe = list[dict[str, Any]]
+
+
+class UnknownSchemeError(ValueError):
+    """A quantization name no scheme module defines; the message lists the known ones."""
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One quantization scheme.
+
+    Attributes:
+        name: the `convert.quantization` value and the run's `quantization` tag.
+        engine: `converter` (TFLiteConverter settings on the Keras model) or
+            `ai_edge_quantizer` (a recipe applied to the float `.tflite`).
+        summary: one line for docs and listings.
+        recognise: whether a converted model's facts are this scheme's output; the
+            schemes' rules are mutually exclusive (see `infer_quantization`).
+        configure: converter engine: `(converter, tf, cfg, representative) -> None` sets
+            the converter up.
+        recipe: ai-edge-quantizer engine: `cfg -> Recipe`, plain JSON, no import of the
+            quantizer (so it is recorded and validated before any work).
+        options: a `Section` of the `convert.*` keys only this scheme reads (e.g.
+            `block_size`); each is an error on another scheme unless left at its default.
+        needs_representative: calibrates activation ranges, so needs sample inputs.
+        selected_by: a `convert.*` key whose presence alone selects this scheme.
+    """
+
+    name: str
+    engine: Engine
+    summary: str
+    recognise: Callable[[ModelFacts], bool]
+    configure: Callable[[Any, Any, Any, Any], None] | None = None
+    recipe: Callable[[Any], Recipe] | None = None
+    options: type[Section] | None = None
+    needs_representative: bool = False
+    selected_by: str | None = None
+
+    @property
+    def needs_keras_model(self) -> bool:
+        """The converter engine starts from a Keras model; the quantizer from a `.tflite`."""
+        return self.engine == CONVERTER
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.needs_representative
+
+    @property
+    def config_keys(self) -> tuple[str, ...]:
+        """The `convert.*` keys only this scheme reads."""
+        return tuple(self.options.model_fields) if self.options else ()
+
+
+def _sort_key(scheme: Scheme) -> tuple[bool, bool, str]:
+    # `none` (the default) first, then the converter's, then the quantizer's, by name.
+    return (scheme.name != "none", scheme.engine != CONVERTER, scheme.name)
+
+
+@cache
+def all_schemes() -> tuple[Scheme, ...]:
+    """Every scheme module's `SCHEME`, `none` first, then converter, then quantizer.
+
+    Raises:
+        RuntimeError: two modules define the same scheme name.
+    """
+    return tuple(sorted(discover(__name__, "SCHEME", Scheme), key=_sort_key))
+
+
+def scheme_names() -> tuple[str, ...]:
+    """Every `convert.quantization` value, in `all_schemes()` order."""
+    return tuple(scheme.name for scheme in all_schemes())
+
+
+def get_scheme(name: str) -> Scheme:
+    """The scheme called `name`.
+
+    Raises:
+        UnknownSchemeError: no scheme has that name (the message lists the known ones).
+    """
+    for scheme in all_schemes():
+        if scheme.name == name:
+            return scheme
+    raise UnknownSchemeError(
+        f"unknown quantization {name!r}; expected one of {', '.join(scheme_names())}"
+    )
