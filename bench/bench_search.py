@@ -102,7 +102,9 @@ def search(params_path: str, cache_dir: str, sampler: str, minutes: float,
     return {"fp32_size_bytes": result["fp32_size_bytes"], "rows": rows, "count": len(trials),
             "states": states, "wall_s": wall, "compute_s": compute, "log_s": logging,
             "ask_tell_s": overhead["ask_s"] + overhead["tell_s"], "task_s": overhead["task_s"],
-            "bookkeeping_share": bookkeeping / max(compute + bookkeeping, 1e-9)}
+            "bookkeeping_share": bookkeeping / max(compute + bookkeeping, 1e-9),
+            "loop_s": overhead["loop_s"],
+            "idle_share": 1 - compute / max(overhead["loop_s"], 1e-9)}
 
 
 def best(result: dict[str, Any], fp32_p50: float) -> dict[str, Any]:
@@ -137,13 +139,15 @@ def table(results: dict[str, dict[str, Any]], fp32_p50: float) -> str:
 
 def bookkeeping(results: dict[str, dict[str, Any]]) -> str:
     lines = ["| search | trial compute s | MLflow logging s | Optuna ask+tell s | "
-             "Prefect task overhead s | bookkeeping share |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "Prefect task overhead s | bookkeeping / (compute + bookkeeping) | "
+             "search loop wall s | loop time not building or measuring |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for label, r in results.items():
         if "bookkeeping_share" in r:
             lines.append(f"| {label} | {r['compute_s']:.1f} | {r['log_s']:.1f} | "
                          f"{r['ask_tell_s']:.2f} | {r['task_s']:.1f} | "
-                         f"{100 * r['bookkeeping_share']:.1f}% |")
+                         f"{100 * r['bookkeeping_share']:.1f}% | {r['loop_s']:.1f} | "
+                         f"{100 * r['idle_share']:.1f}% |")
     return "\n".join(lines)
 
 

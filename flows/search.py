@@ -99,10 +99,13 @@ def _failed(number: int, variant: VariantConfig, error: BaseException) -> TrialR
 
 def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[int],
                  budget: studies.Budget, submit: Any) -> dict[str, float]:
-    """Ask, submit and tell until the budget is spent; returns bookkeeping seconds."""
+    """Ask, submit and tell until the budget is spent; returns bookkeeping seconds and the
+    loop's wall time (`loop_s`), against which the trials' compute time shows what the
+    search spent on anything but building and measuring."""
     parallel = params.search.parallel or params.runner.workers
     in_flight: dict[PrefectFuture, tuple[Any, VariantConfig, float]] = {}
-    overhead = {"ask_s": 0.0, "tell_s": 0.0, "task_s": 0.0, "trials": 0}
+    overhead = {"ask_s": 0.0, "tell_s": 0.0, "task_s": 0.0, "trials": 0, "loop_s": 0.0}
+    began = time.perf_counter()
     try:
         while True:
             while len(in_flight) < parallel and budget.allows(len(in_flight)):
@@ -121,6 +124,7 @@ def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[in
                 in_flight[submit(trial.number, variant, sampled)] = (
                     trial, variant, time.perf_counter())
             if not in_flight:
+                overhead["loop_s"] = time.perf_counter() - began
                 return overhead
             done: set[PrefectFuture] = set()
             while not done:  # the first to finish: Prefect's wait() has no FIRST_COMPLETED
