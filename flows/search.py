@@ -33,7 +33,7 @@ from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
 from mlflow_tflite.search import objective, results
 from mlflow_tflite.search import study as studies
-from mlflow_tflite.search.runs import mark_candidates, reopen_parent, trial_runs
+from mlflow_tflite.search.runs import log_models, mark_candidates, reopen_parent, trial_runs
 from mlflow_tflite.search.space import Space, sample_variant
 from mlflow_tflite.search.trial import TrialResult, run_trial, trial_name
 from mlflow_tflite.tracking.layout import STUDY_STORAGE_TAG, STUDY_TAG
@@ -80,7 +80,6 @@ def _tell(study: Any, trial: Any, result: TrialResult, budget: studies.Budget) -
     from optuna.trial import TrialState
 
     trial.set_user_attr(results.RESULT_ATTR, results.as_dict(result))
-    trial.set_user_attr(studies.CONSTRAINTS_ATTR, result.constraints)
     if result.state in (objective.COMPLETE, objective.INFEASIBLE):
         study.tell(trial, result.values)
     elif result.state == objective.PRUNED:
@@ -244,6 +243,8 @@ def _finish(study: Any, params: Params, baseline: steps.Baseline, data: steps.Pr
     found = results.study_results(study)
     front = [r for r in found if r.number in {c.number for c in front}]
     mark_candidates(parent_run_id, {c.number for c in candidates})
+    log_models(parent_run_id, [c for c in found if c.number in {n.number for n in candidates}],
+               baseline, store, example)
     paths = results.write_results(study, found, front, baseline.fp32_size_bytes, names,
                                   reports_dir)
     rows = results.trial_rows(found, front, baseline.fp32_size_bytes)

@@ -15,10 +15,11 @@ from typing import Any
 from mlflow_tflite.compress.registry import technique_names
 from mlflow_tflite.config.promote import ConstraintsConfig, objective_direction
 from mlflow_tflite.search import objective
+from mlflow_tflite.search import study as studies
 from mlflow_tflite.search.trial import TrialResult, trial_name
 from mlflow_tflite.tracking import VariantRecord, pareto_plot
 
-RESULT_ATTR = "mlflow_tflite.result"
+RESULT_ATTR = studies.RESULT_ATTR
 COLUMNS = ("trial", "state", "technique", "quantization", "sampled", "size_bytes",
            "gzip_size_bytes", "gzip_compression", "accuracy", "accuracy_delta",
            "latency_p50_ms", "pareto", "run_id")

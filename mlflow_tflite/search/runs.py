@@ -55,6 +55,33 @@ def mark_candidates(parent_run_id: str, candidates: set[int]) -> None:
             client.set_tag(run.info.run_id, PARETO_TAG, str(chosen).lower())
 
 
+def log_models(parent_run_id: str, candidates: Sequence[TrialResult], baseline: Any,
+               store: Any, input_example: Any = None) -> None:
+    """Log the `.tflite` of each candidate trial (from the artifact store) through the
+    `tflite` flavor, unless its child run already has it: only the candidates need a model
+    in MLflow (the registry registers it), every trial's file stays in the store."""
+    from mlflow_tflite.config import VariantConfig
+    from mlflow_tflite.pipeline import steps
+    from mlflow_tflite.tracking import VariantRecord
+    from mlflow_tflite.tracking.layout import MODEL_URI_TAG
+    from mlflow_tflite.tracking.runs import log_variant_model
+
+    runs = trial_runs(parent_run_id)
+    for result in candidates:
+        run = runs.get(result.number)
+        if run is None or MODEL_URI_TAG in run.data.tags:
+            continue
+        variant = VariantConfig.model_validate(result.variant)
+        build = steps.stored_build(store, steps.build_key(baseline.key, variant))
+        if build is None:
+            continue
+        record = VariantRecord(name=variant.name, technique=variant.technique,
+                               quantization=variant.convert.quantization,
+                               delegate=run.data.tags.get("delegate", ""),
+                               tflite_path=build.tflite_path)
+        log_variant_model(run.info.run_id, record, input_example)
+
+
 def reopen_parent(run_id: str | None) -> bool:
     """Set a previous invocation's parent run RUNNING again; False when it is gone."""
     from mlflow import MlflowClient

@@ -32,7 +32,9 @@ OWNER_ATTR = "mlflow_tflite.owner"
 ABANDONED_ATTR = "mlflow_tflite.abandoned"
 ELAPSED_ATTR = "mlflow_tflite.elapsed_s"
 PARENT_RUN_ATTR = "mlflow_tflite.parent_run_id"
-CONSTRAINTS_ATTR = "constraints"
+# Each told trial's TrialResult (as a dict): the results of every invocation, and the
+# constraint values the samplers' constraints_func reads.
+RESULT_ATTR = "mlflow_tflite.result"
 STUDY_FILE = "optuna.db"
 # TPE explores at random for this many trials first (Optuna's default is 10).
 STARTUP_TRIALS = 8
@@ -69,8 +71,8 @@ def _storage(url: str) -> Any:
 
 
 def _constraints(trial: Any) -> list[float]:
-    # Set by the flow before tell; a pruned or failed trial has none.
-    return list(trial.user_attrs.get(CONSTRAINTS_ATTR, []))
+    # The trial's result, set by the flow before tell; a pruned or failed trial has none.
+    return list(trial.user_attrs.get(RESULT_ATTR, {}).get("constraints", []))
 
 
 def make_sampler(params: Params) -> Any:

@@ -230,6 +230,7 @@ def log_variant(
     input_example: Any = None,
     role: str = VARIANT_ROLE,
     params: dict[str, Any] | None = None,
+    log_model: bool = True,
 ) -> str:
     """Log one variant as a child run of `parent_run_id`; returns the child run id.
 
@@ -237,7 +238,9 @@ def log_variant(
     the `tflite` flavor and ends FINISHED; a failed one gets `mlflow_tflite.error`,
     `error.txt` and ends FAILED. Safe to call again for the same variant (a retry): the
     existing child is reused, not duplicated. `role` is the `mlflow_tflite.role` tag (a
-    search trial: `trial`); `params` are logged as run params (a trial's sampled values).
+    search trial: `trial`); `params` are logged as run params (a trial's sampled values);
+    `log_model=False` leaves the model for `log_variant_model` (a search logs the models of
+    its Pareto-optimal trials only, so a trial costs a few tracking calls).
     """
     import mlflow
 
@@ -266,7 +269,8 @@ def log_variant(
         if record.ok:
             _log_batch(run_id, metrics=record.metrics, tags=tags)
             client.log_dict(run_id, record.measurement, "measurement.json")
-            _log_model(run_id, record, input_example)
+            if log_model:
+                _log_model(run_id, record, input_example)
         else:
             message = (record.error or "failed").splitlines()[0][:MAX_TAG_CHARS]
             failure = {ERROR_TAG: message, FAILED_STEP_TAG: record.failed_step or "unknown"}
@@ -295,6 +299,16 @@ def _log_model(run_id: str, record: VariantRecord, input_example: Any) -> None:
                 _FIRST_MODEL_LOGGED.set()
                 return
     _log_model_now(run_id, record, input_example)
+
+
+def log_variant_model(run_id: str, record: VariantRecord, input_example: Any = None) -> None:
+    """Log the record's `.tflite` through the `tflite` flavor into an existing child run
+    (tag `mlflow_tflite.model_uri`), leaving the run's status as it was."""
+    from mlflow import MlflowClient
+
+    status = MlflowClient().get_run(run_id).info.status
+    _log_model(run_id, record, input_example)
+    MlflowClient().set_terminated(run_id, status)
 
 
 def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> None:

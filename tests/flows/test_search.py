@@ -90,6 +90,10 @@ def test_a_tiny_search_logs_a_child_run_per_trial_and_a_pareto_table(
     front = set(result["pareto"])
     assert front and {n for n, r in runs.items()
                       if r.data.tags["mlflow_tflite.role"] == "variant"} == front
+    # Only the candidates carry a logged model; every trial's file is in the artifact store.
+    runs = _trials(result["parent_run_id"])
+    assert {n for n, r in runs.items() if "mlflow_tflite.model_uri" in r.data.tags} == front
+    assert all(r.info.status == "FINISHED" for r in runs.values())
     client = mlflow.MlflowClient()
     artifacts = {a.path for a in client.list_artifacts(result["parent_run_id"], "search")}
     assert {"search/search_pareto.csv", "search/search_pareto.md", "search/search_pareto.png",
