@@ -2,14 +2,19 @@
 
     python bench/bench_variants.py                      # default params.yaml
     python bench/bench_variants.py --set train.epochs=1 --output bench/RESULTS.md
+    python bench/bench_variants.py --schemes dynamic,int8,int4_weight_only --append bench/RESULTS.md
 
 Trains the baseline once, builds every variant (compress -> convert) from a fresh copy
 of it, measures each with `measure_variant` (the code path the flow uses) and prints:
-- the variants table: size, gzip size, accuracy, p50 latency, cold start, peak memory;
-- int8/fp32 and float16/fp32 latency and size ratios, from this one run;
+- the variants table: size, gzip size, accuracy, output SNR against fp32 (dB), p50
+  latency (primary delegate and builtin), cold start, peak memory;
+- each variant/fp32 latency and size ratio, from this one run;
 - our p50 against a plain LiteRT timing loop on the same model and input (the default
   XNNPACK interpreter, same threads), which must agree within 10%.
-With --output, writes all of it as markdown together with the command and conditions.
+With --output, writes all of it as markdown together with the command and conditions;
+--append adds it to the end of a file instead. `--schemes a,b,...` replaces the params'
+variants with `fp32` and, per name, the params variant of that name or else a plain
+variant of that quantization scheme, to compare schemes side by side in one run.
 """
 
 from __future__ import annotations
@@ -73,6 +78,23 @@ def plain_litert_p50_ms(
     return float(np.median(times) * 1e3)
 
 
+def snr_db(outputs: np.ndarray, reference: np.ndarray) -> float:
+    """Output signal-to-noise ratio against the fp32 outputs, in dB (inf when identical)."""
+    noise = float(np.mean((np.asarray(outputs, np.float64) - reference) ** 2))
+    signal = float(np.mean(np.asarray(reference, np.float64) ** 2))
+    return float("inf") if noise == 0 else 10 * np.log10(signal / noise)
+
+
+def scheme_variants(names: str, params: Any) -> list[dict[str, Any]]:
+    """`fp32`, then per name the params variant of that name or a plain variant of that
+    scheme, as params.yaml `variants` entries."""
+    own = {v.name: v.model_dump(mode="json") for v in params.variants}
+    picked = [n.strip() for n in names.split(",") if n.strip() not in ("", "none", "fp32")]
+    return [{"name": "fp32", "convert": {"quantization": "none"}}] + [
+        own.get(n, {"name": n, "convert": {"quantization": n}}) for n in picked
+    ]
+
+
 def build_and_measure(params: Any, log: Any = print) -> dict[str, Any]:
     """Every variant measured; the reference checks; timings of each stage."""
     from mlflow_tflite import compress, convert, train
@@ -100,7 +122,8 @@ def build_and_measure(params: Any, log: Any = print) -> dict[str, Any]:
             model = compress.compress_model(model, variant.compress, dataset, params.train)
         # As the flow does: the sparse format only for what pruning made sparse.
         sparse = variant.compress.prune is not None and variant.convert.sparsity_optimization
-        flatbuffer = convert.convert_model(model, variant.convert, dataset, sparse=sparse)
+        conversion = convert.convert_variant(model, variant.convert, dataset, sparse=sparse)
+        flatbuffer = conversion.flatbuffer
         built = time.perf_counter() - start
         start = time.perf_counter()
         measured = measure_variant(
@@ -128,6 +151,10 @@ def build_and_measure(params: Any, log: Any = print) -> dict[str, Any]:
                 "name": variant.name,
                 "m": measured,
                 "plain_p50": plain,
+                "snr_db": snr_db(
+                    predict_outputs(flatbuffer, dataset.x_test, delegate=measured.delegate),
+                    reference,
+                ),
                 "build_s": built,
                 "measure_s": took,
             }
@@ -161,6 +188,7 @@ def variants_table(result: dict[str, Any]) -> str:
                 f"{m['accuracy']:.4f}",
                 f"{m['accuracy_delta']:+.4f}",
                 f"{m['agreement']:.4f}",
+                f"{row['snr_db']:.1f}",
                 f"{m['latency_p50_ms']:.4f}",
                 f"{m.get('builtin/latency_p50_ms', float('nan')):.4f}",
                 f"{m.get('cold_start_ms', float('nan')):.2f}",
@@ -178,6 +206,7 @@ def variants_table(result: dict[str, Any]) -> str:
             "accuracy",
             "Δ acc",
             "agreement",
+            "out SNR dB",
             "p50 ms",
             "builtin p50 ms",
             "cold start ms",
@@ -196,10 +225,9 @@ def ratios_table(result: dict[str, Any]) -> str:
     if base is None:
         return "(no `fp32` variant: no ratios)"
     rows = []
-    for name in ("int8", "float16"):
-        if name not in by_name:
+    for name, m in by_name.items():
+        if name == "fp32":
             continue
-        m = by_name[name]
         rows.append(
             [
                 f"{name}/fp32",
@@ -267,11 +295,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--output", metavar="FILE", help="write the results as markdown")
+    parser.add_argument("--append", metavar="FILE", help="append the results as markdown")
+    parser.add_argument("--schemes", metavar="A,B",
+                        help="fp32 and these schemes or params variants, side by side")
     args = parser.parse_args(argv)
 
     from mlflow_tflite.config import load_params
 
     params = load_params(args.params, args.set)
+    if args.schemes:
+        variants = scheme_variants(args.schemes, params)
+        params = params.model_validate({**params.model_dump(), "variants": variants})
     before = conditions()
     started = time.perf_counter()
     result = build_and_measure(params)
@@ -294,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {title}\n\n{body}")
     print(f"\nagreement within {TOLERANCE:.0%}: {'yes' if ok else 'NO'}; total {total:.0f} s")
 
-    if args.output:
+    if args.output or args.append:
         interpreter = Path(sys.executable)
         if interpreter.is_relative_to(ROOT):
             interpreter = interpreter.relative_to(ROOT)
@@ -306,8 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         per_variant = ", ".join(
             f"{r['name']} {r['build_s']:.0f}+{r['measure_s']:.0f} s" for r in result["rows"]
         )
+        title = "Quantization schemes" if args.schemes else "Benchmark results"
         lines = [
-            "# Benchmark results",
+            f"{'## ' if args.append else '# '}{title}",
             "",
             f"Command (from the repository root): `{command.strip()}`",
             "",
@@ -321,11 +356,17 @@ def main(argv: list[str] | None = None) -> int:
             f"- latency: {settings}",
             "",
         ]
-        for title, body in sections:
-            lines += [f"## {title}", "", body, ""]
+        level = "###" if args.append else "##"
+        for heading, body in sections:
+            lines += [f"{level} {heading}", "", body, ""]
         lines.append(f"Agreement within {TOLERANCE:.0%}: **{'yes' if ok else 'no'}**.")
-        Path(args.output).write_text("\n".join(lines) + "\n")
-        print(f"wrote {args.output}")
+        text = "\n".join(lines) + "\n"
+        if args.append:
+            with open(args.append, "a") as out:
+                out.write("\n" + text)
+        else:
+            Path(args.output).write_text(text)
+        print(f"wrote {args.append or args.output}")
     return 0 if ok else 1
 
 

@@ -263,6 +263,7 @@ def optimize(
     try:
         baseline = train_baseline(params, data, store)
         ran["baseline"] = not baseline.reused
+        steps.check_keep_float(params, baseline, params_path)
         parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
         example = _input_example(data)
 

@@ -98,9 +98,10 @@ def save_model(
         path: the directory to create (must not exist, or be empty).
         signature: the model signature; inferred from the model's tensors when None.
         input_example: an example batch (array, dict of arrays or DataFrame).
-        metadata: free-form metadata for the MLmodel file; a `quantization` key (`none`,
-            `dynamic`, `float16`, `int8`, `int16x8`) overrides the scheme read from the
-            model's tensors.
+        metadata: free-form metadata for the MLmodel file; a `quantization` key (a name
+            of `mlflow_tflite.convert.schemes.scheme_names()`) overrides the scheme read
+            from the model's tensors; `recipe` (the ai-edge-quantizer recipe) and
+            `keep_float` (the ops left in float) are also recorded in the `tflite` section.
         mlflow_model: the `Model` this flavor is added to (set by `log_model`).
         conda_env, pip_requirements, extra_pip_requirements: as in MLflow's flavors;
             the default is `get_default_pip_requirements()`.
@@ -130,6 +131,7 @@ def save_model(
         quantization=declared.get("quantization"),
         num_threads=num_threads,
         delegate=delegate,
+        conversion=declared,
     )
     if signature is None:
         inputs, outputs = flavor_spec.named_tensors(runner.interpreter)

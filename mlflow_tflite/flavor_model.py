@@ -30,8 +30,8 @@ class TFLiteModel:
         input_details / output_details: one dict per tensor in model order with `name` (the
             name `predict` uses), `tensor` (LiteRT's tensor name), `shape` (-1 for a dynamic
             batch), `dtype`, `scale` and `zero_point`.
-        quantization: the scheme recorded at save time (`none`, `dynamic`, `float16`,
-            `int8`, `int16x8`), or None if unknown.
+        quantization: the scheme recorded at save time (a name of
+            `mlflow_tflite.convert.schemes.scheme_names()`), or None if unknown.
 
     Example:
         >>> model = mlflow_tflite.load_model("models:/digits@champion")

@@ -18,6 +18,9 @@ from mlflow_tflite.convert.facts import model_facts
 from mlflow_tflite.convert.schemes import all_schemes, scheme_names
 from mlflow_tflite.litert import DELEGATES, TensorSpec, TFLiteRunner, tensor_spec
 
+# Metadata keys that describe how the model was quantized, copied into the tflite section.
+CONVERSION_KEYS = ("recipe", "keep_float")
+
 _CUSTOM_OP = re.compile(r"unresolved custom op: (\w+)")
 
 
@@ -179,8 +182,13 @@ def flavor_section(
     quantization: str | None,
     num_threads: int | None,
     delegate: str,
+    conversion: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The MLmodel `tflite` section for a validated flatbuffer."""
+    """The MLmodel `tflite` section for a validated flatbuffer.
+
+    `conversion` may hold `recipe` (the ai-edge-quantizer recipe applied) and
+    `keep_float` (the ops left in float), recorded as they are.
+    """
     inputs, outputs = named_tensors(interpreter)
     if quantization is None:
         quantization = infer_quantization(content)
@@ -198,4 +206,5 @@ def flavor_section(
         "inputs": [t.to_dict() for t in inputs],
         "outputs": [t.to_dict() for t in outputs],
         "interpreter_options": {"num_threads": num_threads, "delegate": delegate},
+        **{k: v for k, v in (conversion or {}).items() if k in CONVERSION_KEYS and v},
     }

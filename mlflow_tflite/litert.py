@@ -9,6 +9,7 @@ Delegates here are CPU kernel choices, named as users see them:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ def make_interpreter(
     model: bytes | str | Path,
     delegate: str = "xnnpack",
     threads: int | None = None,
+    preserve_all_tensors: bool = False,
 ) -> Any:
     """A LiteRT interpreter for a flatbuffer (bytes) or a `.tflite` path, tensors allocated.
 
@@ -69,6 +71,8 @@ def make_interpreter(
         model: the flatbuffer content or a path to it.
         delegate: `xnnpack`, `builtin`, `reference` or `external:/path/lib.so`.
         threads: interpreter threads; None lets LiteRT choose.
+        preserve_all_tensors: keep every intermediate tensor readable after `invoke`
+            (per-layer comparisons; use `builtin`, a delegate computes its ops out of sight).
 
     Raises:
         ValueError: unknown delegate name.
@@ -79,6 +83,8 @@ def make_interpreter(
     resolvers = litert.OpResolverType
 
     kwargs: dict[str, Any] = {"num_threads": threads}
+    if preserve_all_tensors:
+        kwargs["experimental_preserve_all_tensors"] = True
     if isinstance(model, bytes | bytearray):
         kwargs["model_content"] = bytes(model)
     else:
@@ -96,7 +102,10 @@ def make_interpreter(
             f"unknown delegate {delegate!r}; expected one of {', '.join(DELEGATES)} "
             "or external:/path/lib.so"
         )
-    interpreter = litert.Interpreter(**kwargs)
+    with warnings.catch_warnings():
+        # LiteRT warns that preserving tensors is for debugging; asking for it is deliberate.
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+        interpreter = litert.Interpreter(**kwargs)
     interpreter.allocate_tensors()
     return interpreter
 
@@ -127,8 +136,11 @@ class TFLiteRunner:
         model: bytes | str | Path,
         delegate: str = "xnnpack",
         threads: int | None = None,
+        preserve_all_tensors: bool = False,
     ) -> None:
-        self.interpreter = make_interpreter(model, delegate=delegate, threads=threads)
+        self.interpreter = make_interpreter(
+            model, delegate=delegate, threads=threads, preserve_all_tensors=preserve_all_tensors
+        )
         self.inputs = [tensor_spec(d) for d in self.interpreter.get_input_details()]
         self.outputs = [tensor_spec(d) for d in self.interpreter.get_output_details()]
         self._shapes = [list(d["shape"]) for d in self.interpreter.get_input_details()]

@@ -74,3 +74,48 @@ def to_tflite(model, quantization: str = "none", io_type: str = "float32") -> by
             converter.inference_input_type = getattr(tf, io_type)
             converter.inference_output_type = getattr(tf, io_type)
     return converter.convert()
+
+
+def outlier_mlp(outlier: float = 50.0):
+    """Flatten -> Dense(32) `sensitive` -> Dense(32) `middle` -> Dense(10) `logits`,
+    trained one epoch, then `sensitive` gets weight `outlier` from pixel 0 into every
+    unit. Pixel 0 of the digits is always 0, so the float model is unchanged, but the
+    outlier sets the weight scale (per tensor and per channel): at 8 or 4 bits the
+    layer's other weights round to 0, and it alone loses most of its signal.
+    """
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.layers.Input((8, 8, 1), name="image"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu", name="sensitive"),
+            keras.layers.Dense(32, activation="relu", name="middle"),
+            keras.layers.Dense(10, name="logits"),
+        ]
+    )
+    x, y = digits()
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"]
+    )
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    layer = model.get_layer("sensitive")
+    kernel, bias = layer.get_weights()
+    kernel[0, :] = outlier
+    layer.set_weights([kernel, bias])
+    return model
+
+
+def aeq_quantize(float_model: bytes, recipe_name: str, directory) -> bytes:
+    """Quantize a float `.tflite` with one of ai-edge-quantizer's built-in recipes
+    (e.g. `weight_only_wi4_afp32`, `dynamic_wi4_afp32`)."""
+    from pathlib import Path
+
+    from ai_edge_quantizer import quantizer, recipe
+
+    source, target = Path(directory) / "float.tflite", Path(directory) / f"{recipe_name}.tflite"
+    source.write_bytes(float_model)
+    qt = quantizer.Quantizer(str(source))
+    qt.load_quantization_recipe(getattr(recipe, recipe_name)())
+    qt.quantize().export_model(str(target), overwrite=True)
+    return target.read_bytes()

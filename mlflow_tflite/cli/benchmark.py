@@ -5,7 +5,8 @@ MODEL is a `.tflite` path, a model directory with an MLmodel file, or an MLflow 
 latency per delegate and the model's size, sparsity, ops, integer-only and GPU
 compatibility; `--json` prints the whole measurement instead. `--log` records the
 metrics under the DESIGN.md names in the run named by $MLFLOW_RUN_ID (its status is left
-alone), else the active run, else a new run.
+alone), else the active run, else a new run. `--against FLOAT.tflite` adds the per-layer
+error table (cli/against.py) and, with `--log`, logs it as a flow run's variants do.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mlflow_tflite.cli import CommandError
 
 if TYPE_CHECKING:
     from mlflow_tflite.measure import Measurement
+    from mlflow_tflite.measure.layers import LayerError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "mlflow-tflite"
@@ -77,6 +79,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--experiment",
         default=None,
         help=f"experiment of a new run (default: $MLFLOW_EXPERIMENT_NAME or {DEFAULT_EXPERIMENT})",
+    )
+    parser.add_argument(
+        "--against",
+        metavar="FLOAT.tflite",
+        help="the float model MODEL was quantized from: print the per-layer error table",
+    )
+    parser.add_argument(
+        "--inputs",
+        metavar="FILE",
+        help="samples for --against: .npy, or .npz with x_test or x "
+        "(default: seeded uniform samples in [0, 1))",
     )
     parser.add_argument("--json", action="store_true", help="print the measurement as JSON")
 
@@ -229,8 +242,11 @@ def format_report(m: Measurement, model: str) -> str:
     return f"{latency}\n{settings}\n\n{tabulate(facts, tablefmt='plain')}"
 
 
-def log_measurement(m: Measurement, model: str, experiment: str | None) -> str:
-    """Log metrics, the `delegate` tag and the full measurement; returns the run id.
+def log_measurement(
+    m: Measurement, model: str, experiment: str | None, layers: list[LayerError] | None = None
+) -> str:
+    """Log metrics, the `delegate` tag and the full measurement, and with `layers` the
+    per-layer table, plot and SNR metrics; returns the run id.
 
     Through the client, not the fluent API: an existing run keeps its status (it belongs
     to whoever started it), and no process-wide active experiment is changed.
@@ -251,7 +267,7 @@ def log_measurement(m: Measurement, model: str, experiment: str | None) -> str:
             run_name = f"benchmark-{Path(model).stem}"
             target = client.create_run(experiment_id, run_name=run_name).info.run_id
             created = True
-        _log_to(client, target, m, model)
+        _log_to(client, target, m, model, layers)
         if created:
             client.set_terminated(target)
     except Exception as error:  # noqa: BLE001 - tracking failures are one line for the user
@@ -261,35 +277,58 @@ def log_measurement(m: Measurement, model: str, experiment: str | None) -> str:
     return target
 
 
-def _log_to(client: Any, run_id: str, m: Measurement, model: str) -> None:
+def _metrics(m: Measurement, layers: list[LayerError] | None) -> dict[str, float]:
+    from mlflow_tflite.measure.layers import summary_metrics
+
+    return {**m.metrics(), **(summary_metrics(layers) if layers else {})}
+
+
+def _log_to(
+    client: Any, run_id: str, m: Measurement, model: str, layers: list[LayerError] | None
+) -> None:
     import time
 
     from mlflow.entities import Metric, RunTag
 
+    from mlflow_tflite.tracking.layers import log_layer_errors
+
     now = int(time.time() * 1000)
     client.log_batch(
         run_id,
-        metrics=[Metric(k, v, now, 0) for k, v in m.metrics().items()],
+        metrics=[Metric(k, v, now, 0) for k, v in _metrics(m, layers).items()],
         tags=[RunTag("delegate", m.delegate), RunTag("mlflow_tflite.benchmark.model", model)],
     )
     client.log_dict(run_id, m.to_dict(), "benchmark/measurement.json")
+    if layers:
+        log_layer_errors(run_id, [e.row() for e in layers], title=Path(model).name)
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlflow_tflite.cli.against import compare, format_layers
     from mlflow_tflite.measure import MeasureError, measure_variant
 
     config = _config(args)
+    if args.inputs and not args.against:
+        raise CommandError("--inputs: only used with --against")
     with tempfile.TemporaryDirectory(prefix="mlflow-tflite-benchmark-") as download_dir:
         path = resolve_model(args.model, download_dir)
+        # Before the timing: a wrong --against fails in a second, not after it.
+        layers = compare(path, args.against, args.inputs) if args.against else None
         try:
             measurement = measure_variant(path, config=config)
         except (FileNotFoundError, ValueError, MeasureError) as error:
             raise CommandError(_first_line(error)) from None
-    run_id = log_measurement(measurement, args.model, args.experiment) if args.log else None
+    run_id = (
+        log_measurement(measurement, args.model, args.experiment, layers) if args.log else None
+    )
     if args.json:
-        print(json.dumps({**measurement.to_dict(), "run_id": run_id}, indent=2, default=str))
+        extra = {"layers": [e.row() for e in layers]} if layers else {}
+        report = {**measurement.to_dict(), "metrics": _metrics(measurement, layers), **extra}
+        print(json.dumps({**report, "run_id": run_id}, indent=2, default=str))
     else:
         print(format_report(measurement, args.model))
+        if layers:
+            print(f"\nagainst {args.against}:\n{format_layers(layers)}")
         if run_id:
-            print(f"\nlogged {len(measurement.metrics())} metrics to run {run_id}")
+            print(f"\nlogged {len(_metrics(measurement, layers))} metrics to run {run_id}")
     return 0

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, create_model, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from mlflow_tflite.compress.registry import all_techniques, technique_names
 from mlflow_tflite.config.base import Section
-from mlflow_tflite.convert.schemes import all_schemes, scheme_names
+from mlflow_tflite.convert.schemes import all_schemes, get_scheme, scheme_names
 
 
 class _CompressBlocks(Section):
@@ -59,6 +59,21 @@ _OPTION_FIELDS, _OPTION_OWNERS = _scheme_options()
 _SELECTING_KEYS = {s.selected_by: s.name for s in all_schemes() if s.selected_by}
 
 
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
+
+
+class AutoKeepFloatConfig(Section):
+    """Keep the most sensitive layers in float, one at a time, until the drop is small."""
+
+    max_accuracy_drop: float = Field(
+        0.01, ge=0.0, lt=1.0, description="Accuracy the quantized model may lose vs float."
+    )
+    max_layers: int = Field(4, ge=1, description="At most this many layers kept in float.")
+
+
 class _ConvertSettings(Section):
     """Conversion of one variant: the quantization scheme and its settings."""
 
@@ -68,6 +83,21 @@ class _ConvertSettings(Section):
     sparsity_optimization: bool = Field(
         True, description="Ask the converter to encode sparse weights (pruned variants)."
     )
+    keep_float: list[str] = Field(
+        default_factory=list,
+        description="Regexes of ops (by output or weight tensor name) left in float.",
+    )
+    auto_keep_float: AutoKeepFloatConfig | None = None
+
+    @field_validator("keep_float")
+    @classmethod
+    def _regexes_compile(cls, regexes: list[str]) -> list[str]:
+        for regex in regexes:
+            try:
+                re.compile(regex)
+            except re.error as error:
+                raise ValueError(f"{regex!r} is not a regular expression ({error})") from None
+        return regexes
 
     @model_validator(mode="before")
     @classmethod
@@ -87,7 +117,25 @@ class _ConvertSettings(Section):
                     f"{key} {value} needs quantization {' or '.join(owners)} "
                     f"(got {self.quantization})"
                 )
+        self._check_scheme_options()
+        if self.keep_float or self.auto_keep_float:
+            key = "keep_float" if self.keep_float else "auto_keep_float"
+            if not get_scheme(self.quantization).keeps_float:
+                able = ", ".join(s.name for s in all_schemes() if s.keeps_float)
+                raise ValueError(f"{key} needs quantization {able} (got {self.quantization})")
+            if getattr(self, "io_type", "float32") != "float32":
+                raise ValueError(f"{key} needs io_type float32 (got {self.io_type})")
         return self
+
+    def _check_scheme_options(self) -> None:
+        """Run the chosen scheme's own validators (e.g. `recipe` reads the recipe file)."""
+        scheme = get_scheme(self.quantization)
+        if scheme.options is None:
+            return
+        try:
+            scheme.options.model_validate({k: getattr(self, k) for k in scheme.config_keys})
+        except ValidationError as error:
+            raise ValueError(_first_error(error)) from None
 
 
 ConvertConfig = create_model(

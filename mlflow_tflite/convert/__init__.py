@@ -1,33 +1,69 @@
-"""Keras model -> `.tflite` flatbuffer with one of the `convert.quantization` schemes.
+"""Keras model (or float `.tflite`) -> `.tflite` with one of the quantization schemes.
 
-The schemes live in `mlflow_tflite.convert.schemes`, one module each. Nothing here
+The schemes live in `mlflow_tflite.convert.schemes`, one module each. A `converter`
+scheme sets up TFLiteConverter on the Keras model; an `ai_edge_quantizer` scheme converts
+the model to float first and applies its recipe to that `.tflite`. `convert.keep_float`
+is resolved against the float model's ops before any quantization work. Nothing here
 imports `mlflow_tflite.config` at module level: the config validator reads the scheme
 registry, which is a sub-package of this one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import re
-import sys
-import warnings
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlflow_tflite._tf import import_tensorflow
+from mlflow_tflite.convert.converter import ConversionError, run_converter
 from mlflow_tflite.convert.representative import representative_dataset
-from mlflow_tflite.convert.schemes import get_scheme, scheme_names
+from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, Recipe, get_scheme, scheme_names
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.variants import ConvertConfig
+    from mlflow_tflite.convert.facts import ModelOp
 
-__all__ = ["ConversionError", "convert_model", "scheme_names"]
+__all__ = ["Conversion", "ConversionError", "convert_model", "convert_variant", "scheme_names"]
 
 
-class ConversionError(RuntimeError):
-    """TFLiteConverter could not convert a model; the message is one line with the reason."""
+@dataclass(frozen=True)
+class Conversion:
+    """A converted variant and how it was made.
+
+    Attributes:
+        flatbuffer: the `.tflite` bytes.
+        quantization: the scheme name.
+        recipe: the ai-edge-quantizer recipe applied (None for converter schemes).
+        keep_float: the `convert.keep_float` regexes as configured.
+        float_ops: scopes of the ops left in float (configured and auto-chosen).
+        auto_kept: scopes `convert.auto_keep_float` chose, most sensitive first.
+        keep_float_size_bytes: bytes the float ops cost over quantizing them too.
+    """
+
+    flatbuffer: bytes
+    quantization: str
+    recipe: Recipe | None = None
+    keep_float: list[str] = field(default_factory=list)
+    float_ops: list[str] = field(default_factory=list)
+    auto_kept: list[str] = field(default_factory=list)
+    keep_float_size_bytes: int = 0
+
+    def metadata(self) -> dict[str, Any]:
+        """What the MLmodel `tflite` section and the build store record (JSON)."""
+        data: dict[str, Any] = {"quantization": self.quantization}
+        if self.recipe is not None:
+            data["recipe"] = self.recipe
+        if self.float_ops:
+            data["keep_float"] = {
+                "regexes": self.keep_float,
+                "ops": self.float_ops,
+                "auto": self.auto_kept,
+                "size_bytes": self.keep_float_size_bytes,
+            }
+        return data
+
+
+def _float(model: Any, cfg: ConvertConfig) -> bytes:
+    """The float `.tflite` the quantizer starts from and `keep_float` is resolved on."""
+    return run_converter(model, get_scheme("none"), cfg, None)
 
 
 def convert_model(
@@ -37,88 +73,102 @@ def convert_model(
     *,
     sparse: bool = False,
 ) -> bytes:
-    """Convert a tf_keras model to a TFLite flatbuffer.
-
-    Args:
-        model: a Keras model (plain, stripped, or quantize-wrapped after QAT).
-        cfg: the variant's `convert` block: `quantization`, `io_type` (int8 only) and
-            `representative_samples`.
-        representative: what calibrates int8 / int16x8 activations: a `Dataset` (its
-            training split is used), one array of inputs, or one array per model input;
-            up to `cfg.representative_samples` evenly spaced samples. Ignored by the
-            other recipes.
-        sparse: add `tf.lite.Optimize.EXPERIMENTAL_SPARSITY` so pruned weights are stored
-            in a sparse format (for pruned variants).
-
-    Returns:
-        The flatbuffer bytes.
-
-    Raises:
-        ConversionError: missing representative samples, or the converter failed.
+    """Convert a tf_keras model to a TFLite flatbuffer; `convert_variant(...).flatbuffer`.
 
     Example:
         >>> flatbuffer = convert_model(model, ConvertConfig(quantization="int8"), x_train)
     """
+    return convert_variant(model, cfg, representative, sparse=sparse).flatbuffer
+
+
+def convert_variant(
+    model: Any,
+    cfg: ConvertConfig,
+    representative: Any = None,
+    *,
+    sparse: bool = False,
+) -> Conversion:
+    """Convert and quantize one variant.
+
+    Args:
+        model: a tf_keras model (plain, stripped, or quantize-wrapped after QAT), or a
+            float `.tflite` as bytes (ai-edge-quantizer schemes only).
+        cfg: the variant's `convert` block.
+        representative: sample inputs: a `Dataset` (its training split calibrates; its
+            validation split scores `auto_keep_float`), one array of inputs, or one array
+            per model input; up to `cfg.representative_samples` evenly spaced samples
+            calibrate activations (int8, int16x8, and user recipes with static ranges).
+        sparse: add `tf.lite.Optimize.EXPERIMENTAL_SPARSITY` so pruned weights are stored
+            in a sparse format (converter schemes; pruned variants).
+
+    Returns:
+        The flatbuffer and how it was made.
+
+    Raises:
+        ConversionError: missing samples, a `keep_float` regex that selects no op (raised
+            after the float conversion, before any quantization), or a failing engine.
+    """
+    from mlflow_tflite.convert import quantizer, selective
+
     scheme = get_scheme(cfg.quantization)
-    tf = import_tensorflow()
+    is_tflite = isinstance(model, bytes | bytearray)
+    if is_tflite and scheme.needs_keras_model:
+        raise ConversionError(
+            f"quantization {scheme.name} needs a Keras model; a .tflite baseline takes the "
+            "ai_edge_quantizer schemes"
+        )
+    samples = getattr(representative, "x_train", representative)
+    if scheme.needs_representative and samples is None:
+        raise ConversionError(f"quantization {scheme.name} needs representative samples (got none)")
     data = None
-    if scheme.needs_representative:
-        if representative is None:
-            raise ConversionError(
-                f"quantization {cfg.quantization} needs representative samples (got none)"
-            )
+    if samples is not None:
         try:
-            samples = getattr(representative, "x_train", representative)
             data = representative_dataset(samples, cfg.representative_samples)
         except ValueError as error:
             raise ConversionError(str(error)) from error
-    try:
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        scheme.configure(converter, tf, cfg, data)
-        if sparse:
-            converter.optimizations = [
-                *converter.optimizations,
-                tf.lite.Optimize.EXPERIMENTAL_SPARSITY,
-            ]
-        with _quiet():
-            return bytes(converter.convert())
-    except Exception as error:
-        raise ConversionError(f"{cfg.quantization} conversion failed: {_reason(error)}") from error
+    selecting = bool(cfg.keep_float or cfg.auto_keep_float)
+    float_model = None
+    if scheme.engine == AI_EDGE_QUANTIZER or selecting:
+        float_model = bytes(model) if is_tflite else _float(model, cfg)
+    kept: list[ModelOp] = []
+    if cfg.keep_float:
+        from mlflow_tflite.convert.facts import model_ops
 
+        try:
+            kept = selective.resolve(list(cfg.keep_float), model_ops(float_model))
+        except selective.KeepFloatError as error:
+            raise ConversionError(str(error)) from None
 
-def _reason(error: BaseException) -> str:
-    """The first informative line of a converter error (they can run to pages)."""
-    for line in str(error).splitlines():
-        # MLIR prefixes each diagnostic with the Python source location that traced the op.
-        line = _LOCATION.sub(" ", line).strip()
-        if line and not line.startswith(("<unknown>", "Traceback")):
-            return line[:300]
-    return type(error).__name__
+    def quantize(float_ops: list[ModelOp]) -> tuple[bytes, Recipe | None]:
+        if scheme.engine != AI_EDGE_QUANTIZER:
+            nodes = selective.float_nodes(float_ops)
+            return run_converter(model, scheme, cfg, data, sparse=sparse, float_nodes=nodes), None
+        recipe = scheme.recipe(cfg) + quantizer.keep_float_entries(
+            [selective.recipe_regex(op) for op in float_ops]
+        )
+        try:
+            return quantizer.quantize(float_model, recipe, data), recipe
+        except Exception as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise ConversionError(f"{scheme.name} quantization failed: {reason}") from error
 
+    flatbuffer, recipe = quantize(kept)
+    auto: list[ModelOp] = []
+    if cfg.auto_keep_float is not None:
+        from mlflow_tflite.convert.auto_keep import auto_keep_float
 
-_LOCATION = re.compile(r"\S*:\d+:\d+: (?=error|note|warning)")
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Keep converter chatter off stdout and Python warnings off the console.
-
-    The quantizer prints a settings line from C++ straight to file descriptor 1, which
-    would land in the middle of the CLI's table; it goes to stderr instead.
-    """
-    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl", "")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
+        flatbuffer, recipe, auto = auto_keep_float(
+            quantize, float_model, flatbuffer, recipe, kept, cfg.auto_keep_float, representative
+        )
+    size_cost = 0
+    if kept or auto:
+        size_cost = len(flatbuffer) - len(quantize([])[0])
+    return Conversion(
+        flatbuffer=flatbuffer,
+        quantization=scheme.name,
+        recipe=recipe,
+        keep_float=list(cfg.keep_float),
+        float_ops=[op.scope for op in kept + auto],
+        auto_kept=[op.scope for op in auto],
+        keep_float_size_bytes=size_cost,
+    )

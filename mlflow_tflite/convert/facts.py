@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 # Integer activation types: a model computing in them is statically quantized.
 INT_ACTIVATIONS = frozenset({"int8", "uint8", "int16"})
@@ -74,11 +75,7 @@ def model_facts(content: bytes) -> ModelFacts:
             ops.add(builtins.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), ""))
         for index, tensor in enumerate(subgraph.tensors or []):
             name = types.get(int(tensor.type), str(tensor.type)).lower()
-            buffer = buffers[tensor.buffer] if 0 < tensor.buffer < len(buffers) else None
-            constant = buffer is not None and (
-                (buffer.data is not None and len(buffer.data) > 0) or buffer.offset > 1
-            )
-            if constant:
+            if _is_constant(tensor, buffers):
                 weights.add(name)
             elif index in produced:
                 computed.add(name)
@@ -86,3 +83,64 @@ def model_facts(content: bytes) -> ModelFacts:
             if quant is not None and quant.detailsType == _BLOCKWISE:
                 blockwise = True
     return ModelFacts(frozenset(weights), frozenset(computed), frozenset(ops), blockwise)
+
+
+@dataclass(frozen=True)
+class ModelOp:
+    """One op of a model, named as ai-edge-quantizer and the converter's denylist name it.
+
+    Attributes:
+        op: builtin op name (`FULLY_CONNECTED`).
+        outputs: its output tensor names (the converter's node names).
+        weights: names of its constant inputs (they carry the Keras layer name even when
+            the output is the model's `StatefulPartitionedCall:0`).
+    """
+
+    op: str
+    outputs: tuple[str, ...]
+    weights: tuple[str, ...]
+
+    @property
+    def scope(self) -> str:
+        """ai-edge-quantizer's op scope: the output names joined by `;`, plus `;`."""
+        return ";".join(self.outputs) + ";" if self.outputs else ""
+
+
+def model_ops(content: bytes) -> list[ModelOp]:
+    """The ops of the first subgraph, in execution order."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(content, 0)
+    builtins = _names("BuiltinOperator")
+    codes = model.operatorCodes or []
+    subgraph = (model.subgraphs or [None])[0]
+    if subgraph is None:
+        return []
+    tensors = subgraph.tensors or []
+    buffers = model.buffers or []
+
+    def names(indices: Any, constant: bool = False) -> tuple[str, ...]:
+        found = [
+            tensors[i]
+            for i in (indices if indices is not None else [])
+            if i >= 0 and (not constant or _is_constant(tensors[i], buffers))
+        ]
+        return tuple(_text(t.name) for t in found if t.name)
+
+    ops = []
+    for op in subgraph.operators or []:
+        code = codes[op.opcodeIndex]
+        name = builtins.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), "")
+        ops.append(ModelOp(name, names(op.outputs), names(op.inputs, constant=True)))
+    return ops
+
+
+def _is_constant(tensor: Any, buffers: list) -> bool:
+    buffer = buffers[tensor.buffer] if 0 < tensor.buffer < len(buffers) else None
+    return buffer is not None and (
+        (buffer.data is not None and len(buffer.data) > 0) or buffer.offset > 1
+    )
+
+
+def _text(name: Any) -> str:
+    return name.decode() if isinstance(name, bytes) else str(name)

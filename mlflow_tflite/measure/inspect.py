@@ -19,7 +19,13 @@ import numpy as np
 # and at least this many elements (tiny constants are not what compression targets).
 MIN_WEIGHT_ELEMENTS = 16
 _FLOAT_TYPES = ("FLOAT16", "FLOAT32", "FLOAT64", "BFLOAT16")
-_WEIGHT_TYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT8": np.int8, "UINT8": np.uint8}
+_WEIGHT_TYPES = {
+    "FLOAT32": np.float32,
+    "FLOAT16": np.float16,
+    "INT8": np.int8,
+    "UINT8": np.uint8,
+    "INT4": np.int8,  # packed two per byte; unpacked by `_int4_values`
+}
 
 
 @dataclass(frozen=True)
@@ -136,8 +142,17 @@ def _unique(values: np.ndarray, implicit_zero: bool) -> int:
     return int(found.size) + (1 if implicit_zero and not (found == 0).any() else 0)
 
 
+def _int4_values(data: np.ndarray, elements: int) -> np.ndarray:
+    """Signed int4 values packed two per byte, low nibble first (ai-edge-quantizer's layout)."""
+    nibbles = np.stack([data & 0x0F, data >> 4], axis=-1).reshape(-1).astype(np.int8)
+    return np.where(nibbles > 7, nibbles - 16, nibbles).astype(np.int8)[:elements]
+
+
 def _weight_stats(tensor: Any, data: np.ndarray, type_name: str) -> WeightStats:
-    values = data.view(_WEIGHT_TYPES[type_name])
+    if type_name == "INT4" and tensor.sparsity is None:
+        values = _int4_values(data, int(np.prod([int(d) for d in tensor.shape])))
+    else:
+        values = data.view(_WEIGHT_TYPES[type_name])
     shape = [int(d) for d in tensor.shape]
     elements = int(np.prod(shape))
     quant = tensor.quantization

@@ -10,6 +10,7 @@ tasks; `mlflow-tflite run --only prepare` (the DVC `prepare` stage) calls `prepa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +27,12 @@ MODEL_FILE = "model.tflite"
 STEP_ATTRIBUTE = "mlflow_tflite_step"
 BASELINE_FILE = "baseline.weights.h5"
 REFERENCE_FILE = "reference_outputs.npy"
+# How a build was quantized (scheme, recipe, ops kept float): see `Conversion.metadata`.
+CONVERSION_FILE = "conversion.json"
+# Bytes the ops kept in float cost over quantizing them too (variants with keep_float).
+KEEP_FLOAT_METRIC = "keep_float_size_bytes"
+# The baseline's float `.tflite`: what quantized variants are compared with layer by layer.
+FP32_FILE = "fp32.tflite"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class Baseline:
     fp32_size_bytes: int
     history: dict[str, list[float]]
     reused: bool
+    # The fp32 model's ops (`ModelOp` fields): what `convert.keep_float` is checked on.
+    float_ops: tuple[dict[str, Any], ...] = ()
 
     @property
     def model_path(self) -> Path:
@@ -56,6 +65,10 @@ class Baseline:
     @property
     def reference_path(self) -> Path:
         return Path(self.directory) / REFERENCE_FILE
+
+    @property
+    def fp32_path(self) -> Path:
+        return Path(self.directory) / FP32_FILE
 
 
 @dataclass(frozen=True)
@@ -159,7 +172,10 @@ def baseline_key(params: Params, data_version: str) -> str:
 def build_key(base_key: str, variant: VariantConfig) -> str:
     # The name is left out: renaming a variant reuses its build.
     recipe = variant.model_dump(mode="json", exclude={"name"})
-    return content_key("build", base_key, recipe, code_version("build"))
+    # A user's quantizer recipe is a file: its content, not its path, makes the build.
+    recipe_file = getattr(variant.convert, "recipe", None)
+    digest = _path_digest(Path(recipe_file)) if recipe_file else None
+    return content_key("build", base_key, recipe, digest, code_version("build"))
 
 
 def measure_key(build: str, base_key: str, params: Params) -> str:
@@ -244,21 +260,48 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
     if (entry := store.get("baseline", key)) is not None:
         meta = store.meta("baseline", key)
         return Baseline(key, str(entry), meta["accuracy"], meta["fp32_size_bytes"],
-                        meta.get("history", {}), reused=True)
+                        meta.get("history", {}), reused=True,
+                        float_ops=tuple(meta.get("float_ops", ())))
 
     from mlflow_tflite import convert, measure, train
+    from mlflow_tflite.convert.facts import model_ops
 
     dataset = load_prepared(data.directory, data.version)
     trained = train.train_baseline(dataset, params.train)
     fp32 = convert.convert_model(trained.model, ConvertConfig(quantization="none"), dataset)
     reference = measure.predict_outputs(fp32, dataset.x_test)
+    float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
     meta = {"accuracy": trained.accuracy, "fp32_size_bytes": len(fp32),
-            "history": trained.history, "data_version": data.version}
+            "history": trained.history, "data_version": data.version,
+            "float_ops": list(float_ops)}
     with store.put("baseline", key, meta) as tmp:
         trained.model.save_weights(tmp / BASELINE_FILE)
         np.save(tmp / REFERENCE_FILE, reference)
+        (tmp / FP32_FILE).write_bytes(fp32)
     return Baseline(key, str(store.path("baseline", key)), trained.accuracy, len(fp32),
-                    trained.history, reused=False)
+                    trained.history, reused=False, float_ops=float_ops)
+
+
+def check_keep_float(params: Params, baseline: Baseline, source: str = "params") -> None:
+    """Every `convert.keep_float` regex selects an op of the fp32 baseline.
+
+    The earliest point op names exist: right after the baseline step, before any variant
+    is compressed or converted (the convert step checks the variant's own model again).
+
+    Raises:
+        ParamsError: one line naming the variant, the regex and the model's ops.
+    """
+    from mlflow_tflite.convert.facts import ModelOp
+    from mlflow_tflite.convert.selective import KeepFloatError, resolve
+
+    if not baseline.float_ops:
+        return
+    ops = [ModelOp(d["op"], tuple(d["outputs"]), tuple(d["weights"])) for d in baseline.float_ops]
+    for index, variant in enumerate(params.variants):
+        try:
+            resolve(list(variant.convert.keep_float), ops)
+        except KeepFloatError as error:
+            raise ParamsError(f"{source}: variants[{index}].{error}") from None
 
 
 def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) -> Any:
@@ -299,10 +342,11 @@ def convert(
     dataset = load_prepared(data.directory, data.version)
     # Pruned weights are worth storing in the sparse format only when something pruned them.
     sparse = variant.compress.prune is not None and variant.convert.sparsity_optimization
-    flatbuffer = recipes.convert_model(model, variant.convert, dataset, sparse=sparse)
+    conversion = recipes.convert_variant(model, variant.convert, dataset, sparse=sparse)
     meta = {"variant": variant.name, "recipe": variant.model_dump(mode="json")}
     with store.put("build", key, meta) as tmp:
-        (tmp / MODEL_FILE).write_bytes(flatbuffer)
+        (tmp / MODEL_FILE).write_bytes(conversion.flatbuffer)
+        (tmp / CONVERSION_FILE).write_text(json.dumps(conversion.metadata(), indent=2))
     return Build(key, str(store.path("build", key) / MODEL_FILE))
 
 
@@ -356,9 +400,20 @@ def measure(
     """Measure the `.tflite` and store the result under `key`; returns the measurement.
 
     The measurement is a JSON mapping with `metrics` (DESIGN.md names), `delegate` (the
-    primary delegate) and everything `measure_variant` reports, settings included.
+    primary delegate) and everything `measure_variant` reports, settings included. A
+    quantized variant also gets `layers` (per-layer rows against the baseline's fp32
+    `.tflite`) and the metrics `output_snr_db` and `min_layer_snr_db`, or `layers_error`
+    when its layers cannot be matched with the fp32 model's (the variant stays measured).
     """
     measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
+    conversion_file = Path(build.tflite_path).with_name(CONVERSION_FILE)
+    if conversion_file.is_file():
+        conversion = json.loads(conversion_file.read_text())
+        measurement["conversion"] = conversion
+        if "keep_float" in conversion:
+            measurement["metrics"][KEEP_FLOAT_METRIC] = conversion["keep_float"]["size_bytes"]
+    if variant.convert.quantization != "none":
+        _add_layer_errors(measurement, build.tflite_path, baseline, data)
     with store.put("measure", key, {"variant": variant.name}) as tmp:
         (tmp / "measurement.json").write_text(json.dumps(measurement, indent=2, default=str))
     return measurement
@@ -387,6 +442,24 @@ def _measure_file(path: str | Path, params: Params, baseline: Baseline, data: Pr
         reference_outputs=np.load(baseline.reference_path),
         fp32_size_bytes=baseline.fp32_size_bytes,
     )
+
+
+def _add_layer_errors(
+    measurement: dict[str, Any], path: str | Path, baseline: Baseline, data: PreparedData
+) -> None:
+    """Add the per-layer rows of a quantized model against the fp32 one and the two
+    summary metrics, on up to DEFAULT_MAX_SAMPLES evenly spaced test samples."""
+    from mlflow_tflite.measure.layers import layer_errors, summary_metrics
+
+    dataset = load_prepared(data.directory, data.version)
+    try:
+        errors = layer_errors(baseline.fp32_path, path, dataset.x_test)
+        summary = summary_metrics(errors)
+    except ValueError as error:
+        measurement["layers_error"] = str(error).splitlines()[0]
+        return
+    measurement["layers"] = [e.row() for e in errors]
+    measurement["metrics"].update(summary)
 
 
 def stored_measurement(store: ArtifactStore, key: str) -> dict[str, Any] | None:

@@ -135,6 +135,13 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
         ax.set_ylabel("test accuracy")
         ax.set_title(f"accuracy vs {label.split(' (')[0]}")
         ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG (parent folders created) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

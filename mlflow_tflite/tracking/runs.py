@@ -6,7 +6,8 @@ Layout (the names DESIGN.md fixes, the same in every run so the compare view lin
   (`mlflow.log_input`), artifacts `params.yaml`, `pareto.png`, `variants.csv`, `variants.md`.
 - child (tag `mlflow.parentRunId`, run name = variant name): tags `mlflow_tflite.variant`,
   `technique`, `quantization`, `delegate`, `data_version`, `git_commit`; every metric;
-  artifacts `measurement.json` and the `model` logged through the `tflite` flavor.
+  artifacts `measurement.json` and the `model` logged through the `tflite` flavor; a
+  quantized variant also `layer_errors.json` (`mlflow.log_table`) and `layer_errors.png`.
   A failed variant's child ends FAILED with tag `mlflow_tflite.error` and `error.txt`.
 
 Children are written with explicit run ids (MlflowClient) so threads can log them at once.
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlflow_tflite.tracking.layers import log_layer_errors
 from mlflow_tflite.tracking.layout import (
     ERROR_TAG,
     FAILED_STEP_TAG,
@@ -42,6 +44,10 @@ from mlflow_tflite.tracking.records import FAILED, OK, VariantRecord
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 RECORD_ARTIFACT = "mlflow_tflite/record.json"
 MAX_TAG_CHARS = 500
+# MLflow 3 stores param values up to 6,000 characters.
+MAX_PARAM_CHARS = 6000
+# Child-run param: the ops a variant left in float (convert.keep_float / auto_keep_float).
+KEEP_FLOAT_PARAM = "keep_float_layers"
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:
@@ -267,8 +273,12 @@ def log_variant(
         if params:
             _log_batch(run_id, params={k: str(v) for k, v in params.items()})
         if record.ok:
-            _log_batch(run_id, metrics=record.metrics, tags=tags)
+            _log_batch(run_id, metrics=record.metrics, tags=tags,
+                       params=_conversion_params(record))
             client.log_dict(run_id, record.measurement, "measurement.json")
+            if record.measurement.get("layers"):
+                log_layer_errors(run_id, record.measurement["layers"],
+                                 title=f"{record.name}: the layers with the lowest SNR")
             if log_model:
                 _log_model(run_id, record, input_example)
         else:
@@ -289,6 +299,14 @@ def log_variant(
 # at once would each build that map, several seconds of CPU together. The first logs alone.
 _FIRST_MODEL_LOGGED = threading.Event()
 _FIRST_MODEL_LOCK = threading.Lock()
+
+
+def _conversion_params(record: VariantRecord) -> dict[str, str]:
+    """`keep_float_layers`: the ops left in float (`;`-joined scopes), when any."""
+    kept = record.measurement.get("conversion", {}).get("keep_float")
+    if not kept:
+        return {}
+    return {KEEP_FLOAT_PARAM: " | ".join(kept["ops"])[:MAX_PARAM_CHARS]}
 
 
 def _log_model(run_id: str, record: VariantRecord, input_example: Any) -> None:
@@ -324,7 +342,11 @@ def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> No
             input_example=input_example,
             # The delegate the numbers were measured on; XNNPACK refuses some sparse models.
             delegate=record.delegate or "xnnpack",
-            metadata={"variant": record.name, "technique": record.technique},
+            metadata={
+                "variant": record.name,
+                "technique": record.technique,
+                **record.measurement.get("conversion", {"quantization": record.quantization}),
+            },
         )
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     # start_run's exit marked the run FINISHED; the caller sets the final status.

@@ -19,8 +19,9 @@ def test_shipped_params_validate_with_the_variants_the_flow_promises() -> None:
     techniques = {variant.technique for variant in params.variants}
     assert {"prune", "cluster", "qat", "prune+cluster+qat"} <= techniques
     assert all(
-        v.convert.quantization == "int8" for v in params.variants if v.technique != "none"
+        v.convert.quantization != "none" for v in params.variants if v.technique != "none"
     )
+    assert names["pruned-int4"].convert.quantization == "int4_weight_only"
 
 
 def test_overrides_use_dotted_paths_with_list_indices() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -11,6 +13,7 @@ from mlflow.exceptions import MlflowException
 
 import mlflow_tflite
 from mlflow_tflite.compress.registry import all_techniques, technique_names
+from mlflow_tflite.config import ParamsError, parse_params
 from mlflow_tflite.config.variants import CompressConfig, ConvertConfig
 from mlflow_tflite.convert.schemes import (
     AI_EDGE_QUANTIZER,
@@ -67,3 +70,33 @@ def test_the_registries_load_without_tensorflow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("convert", "expected"),
+    [
+        ({"quantization": "int3"}, "quantization: expected 'none', 'dynamic'"),
+        ({"quantization": "int8", "block_size": 64}, "block_size 64 needs quantization int4_b"),
+        ({"recipe": "missing.json"}, "missing.json: recipe file not found"),
+        ({"recipe": "{bad}"}, "not JSON"),
+        ({"recipe": [{"regex": ".*"}]}, "entry 0: missing operation, algorithm_key, op_config"),
+        ({"recipe": [{"regex": ".*", "operation": "CONV_2D", "algorithm_key":
+                      "min_max_uniform_quantize", "op_config": {"weight_tensor_config":
+                      {"num_bits": 3, "symmetric": True}}}]}, "ai-edge-quantizer refuses"),
+        ({"quantization": "int16x8", "keep_float": ["d"]}, "keep_float needs quantization int8,"),
+        ({"quantization": "int8", "keep_float": ["("]}, "'(' is not a regular expression"),
+    ],
+)
+def test_bad_convert_blocks_are_one_line_errors_before_any_work(
+    convert: dict, expected: str, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if isinstance(convert.get("recipe"), list | str) and convert["recipe"] != "missing.json":
+        content = convert["recipe"]
+        Path("recipe.json").write_text(content if isinstance(content, str) else json.dumps(content))
+        convert = {**convert, "recipe": "recipe.json"}
+    with pytest.raises(ParamsError) as caught:
+        parse_params({"variants": [{"name": "v", "convert": convert}]}, "params.yaml")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("params.yaml: variants[0].convert")
+    assert expected in message

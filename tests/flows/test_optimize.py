@@ -205,3 +205,28 @@ def test_bad_params_stop_the_flow_before_any_mlflow_run(workspace: Workspace):
     with pytest.raises(ParamsError, match=r"train\.epochs"):
         _run(workspace, params)
     assert MlflowClient().get_experiment_by_name("bad-params") is None
+
+
+def test_quantized_variants_log_their_per_layer_error_table_plot_and_snr(first: dict):
+    import math
+
+    from mlflow import MlflowClient
+
+    from mlflow_tflite.measure.layers import TABLE_COLUMNS
+
+    children = child_runs(first["parent_run_id"])
+    for name in ("int8", "pruned-dynamic"):
+        run = children[name]
+        artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
+        assert {"layer_errors.json", "layer_errors.png"} <= artifacts, name
+        table = MlflowClient().load_table(run.info.experiment_id, "layer_errors.json",
+                                          run_ids=[run.info.run_id])
+        assert list(table.columns[: len(TABLE_COLUMNS)]) == list(TABLE_COLUMNS)
+        assert len(table) >= 3 and set(table["op"]) >= {"FULLY_CONNECTED"}
+        metrics = run.data.metrics
+        assert metrics["min_layer_snr_db"] <= metrics["output_snr_db"], name
+    int8 = children["int8"].data.metrics
+    assert 5 < int8["output_snr_db"] < 80 and math.isfinite(int8["min_layer_snr_db"])
+    assert "output_snr_db" not in children["fp32"].data.metrics
+    fp32_artifacts = {a.path for a in MlflowClient().list_artifacts(children["fp32"].info.run_id)}
+    assert "layer_errors.json" not in fp32_artifacts

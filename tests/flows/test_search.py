@@ -104,6 +104,20 @@ def test_a_tiny_search_logs_a_child_run_per_trial_and_a_pareto_table(
     assert sorted(table["trial"]) == sorted(front)
     assert result["decision"]["targets"][0]["winner"].startswith("trial-")
 
+    # A found trial written back as a named variant: `run` reproduces it from the store.
+    from flows.optimize import run_flow
+    from mlflow_tflite.search.results import study_results_from_dicts
+    from mlflow_tflite.search.runs import save_variants
+
+    found = [r for r in study_results_from_dicts(result["trials"]) if r.number in front]
+    saved = workspace.root / "found.yaml"
+    added = save_variants(params, [], found[:1], saved)
+    assert added == [f"trial-{found[0].number}"]
+    rerun = run_flow(saved)
+    reproduced = {v["name"]: v for v in rerun["variants"]}[added[0]]
+    assert reproduced["reused"] and added[0] not in rerun["ran"]["compress"]
+    assert reproduced["metrics"]["gzip_size_bytes"] == found[0].metrics["gzip_size_bytes"]
+
     # Called again with a larger budget: the same study and parent run, one new trial only.
     more = _search(params, trials=4)
     assert more["parent_run_id"] == result["parent_run_id"] and more["ran"] == 1

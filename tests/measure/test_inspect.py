@@ -134,3 +134,15 @@ def test_sparse_format_weights_count_their_implicit_zeros(
     assert found.op_histogram["DENSIFY"] == 3
     # int8 rounding can only add zeros (tiny weights), never remove them.
     assert keras_sparsity <= found.sparsity <= keras_sparsity + 0.01
+
+
+def test_int4_kernels_are_unpacked(palette_model: tuple[bytes, float]) -> None:
+    from mlflow_tflite.convert.quantizer import quantize, weight_recipe
+
+    model, expected_sparsity = palette_model
+    int4 = quantize(model, weight_recipe(4, dynamic=False))
+    found = inspect_model(int4, gpu=False)
+    assert {w.dtype for w in found.weights} == {"int4"}
+    # Zero stays zero under symmetric quantization, and 4 bits hold at most 16 values.
+    assert found.sparsity == pytest.approx(expected_sparsity)
+    assert 1 < max(w.unique_values for w in found.weights) <= 16

@@ -139,3 +139,35 @@ def test_load_records_rebuilds_the_variants_in_params_order(parent: str, int8_tf
     assert records[0].metrics["accuracy"] == 0.5
     assert tracking.latest_flow_run("tests") == parent
     assert tracking.latest_flow_run("no-such-experiment") is None
+
+
+def test_a_selectively_quantized_variant_records_its_recipe_and_float_layers(
+    parent: str, tmp_path: Path
+):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mlflow_tflite.config.variants import ConvertConfig
+    from mlflow_tflite.convert import convert_variant
+
+    x, _ = digits()
+    cfg = ConvertConfig(quantization="int4_weight_only", keep_float=["conv"])
+    conversion = convert_variant(tiny_cnn(), cfg)
+    path = tmp_path / "model.tflite"
+    path.write_bytes(conversion.flatbuffer)
+    metrics = {"size_bytes": float(len(conversion.flatbuffer)),
+               "keep_float_size_bytes": float(conversion.keep_float_size_bytes)}
+    record = VariantRecord("int4-conv-float", "none", "int4_weight_only", metrics=metrics,
+                           delegate="xnnpack", tflite_path=str(path),
+                           measurement={"metrics": metrics, "conversion": conversion.metadata()})
+    run_id = tracking.log_variant(parent, record, common_tags=TAGS, input_example=x[:2])
+    run = MlflowClient().get_run(run_id)
+    assert run.data.tags["quantization"] == "int4_weight_only"
+    assert run.data.params["keep_float_layers"] == " | ".join(conversion.float_ops)
+    assert "conv" in run.data.params["keep_float_layers"]
+    assert run.data.metrics["keep_float_size_bytes"] > 0
+    model_uri = run.data.tags["mlflow_tflite.model_uri"]
+    section = mlflow.models.get_model_info(model_uri).flavors["tflite"]
+    assert section["quantization"] == "int4_weight_only"
+    assert section["recipe"] == conversion.recipe
+    assert section["keep_float"]["regexes"] == ["conv"]

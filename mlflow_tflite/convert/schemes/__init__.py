@@ -51,6 +51,9 @@ class Scheme:
         options: a `Section` of the `convert.*` keys only this scheme reads (e.g.
             `block_size`); each is an error on another scheme unless left at its default.
         needs_representative: calibrates activation ranges, so needs sample inputs.
+        denylist: converter engine: ops can be left in float through the
+            QuantizationDebugger's `denylisted_nodes` (`convert.keep_float`); the
+            quantizer engine always can (a `no_quantize` recipe entry).
         selected_by: a `convert.*` key whose presence alone selects this scheme.
     """
 
@@ -62,6 +65,7 @@ class Scheme:
     recipe: Callable[[Any], Recipe] | None = None
     options: type[Section] | None = None
     needs_representative: bool = False
+    denylist: bool = False
     selected_by: str | None = None
 
     @property
@@ -72,6 +76,11 @@ class Scheme:
     @property
     def needs_calibration(self) -> bool:
         return self.needs_representative
+
+    @property
+    def keeps_float(self) -> bool:
+        """Whether `convert.keep_float` / `auto_keep_float` work with this scheme."""
+        return self.engine == AI_EDGE_QUANTIZER or self.denylist
 
     @property
     def config_keys(self) -> tuple[str, ...]:

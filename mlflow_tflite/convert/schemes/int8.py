@@ -40,4 +40,5 @@ SCHEME = Scheme(
     configure=configure,
     options=Int8Options,
     needs_representative=True,
+    denylist=True,
 )
