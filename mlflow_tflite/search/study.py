@@ -17,6 +17,7 @@ team may be running the same study from several machines.
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import time
@@ -36,6 +37,9 @@ PARENT_RUN_ATTR = "mlflow_tflite.parent_run_id"
 # constraint values the samplers' constraints_func reads.
 RESULT_ATTR = "mlflow_tflite.result"
 STUDY_FILE = "optuna.db"
+# A RUNNING trial without an owner (its process died right after asking) is recovered
+# once it is this old; a live process records its owner within milliseconds of asking.
+ORPHAN_AFTER_S = 60.0
 # TPE explores at random for this many trials first (Optuna's default is 10).
 STARTUP_TRIALS = 8
 
@@ -141,10 +145,15 @@ def recover_stale(study: Any) -> list[int]:
 
     host = socket.gethostname()
     recovered = []
+    now = datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         who = trial.user_attrs.get(OWNER_ATTR, "")
         name, _, pid = who.rpartition(":")
-        if name == host and pid.isdigit() and not _alive(int(pid)):
+        dead = name == host and pid.isdigit() and not _alive(int(pid))
+        # Killed between ask and recording its owner: nobody can own it after a while.
+        orphan = not who and trial.datetime_start is not None and (
+            (now - trial.datetime_start).total_seconds() > ORPHAN_AFTER_S)
+        if dead or orphan:
             abandon(study, trial)
             recovered.append(trial.number)
     return recovered
