@@ -37,6 +37,7 @@ from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
 from mlflow_tflite.tracking import FAILED, VariantRecord
+from mlflow_tflite.train.kinds import describe_baseline
 
 # Seconds; generous for 2 cores, finite so a hung step cannot hold a schedule forever.
 TIMEOUTS = {
@@ -64,8 +65,9 @@ def train_baseline(
 ) -> steps.Baseline:
     with runners.COMPUTE_LOCK:
         baseline = steps.train_baseline(params, data, store)
-    state = "reused" if baseline.reused else "trained"
-    print(f"baseline: Keras test accuracy {baseline.accuracy:.4f} ({state})")
+    line = describe_baseline(baseline.kind, baseline.accuracy, baseline.reused,
+                             trained=bool(baseline.history))
+    print(f"baseline: {line}")
     return baseline
 
 
@@ -110,8 +112,8 @@ def log_parent(
     dataset = steps.load_prepared(data.directory, data.version)
     datasets = [
         (
-            tracking.runs.numpy_dataset(x, y, f"{data.source}-{split}", data.version,
-                                        data.directory),
+            tracking.runs.numpy_dataset(x, y if dataset.labelled else None,
+                                        f"{data.source}-{split}", data.version, data.directory),
             context,
         )
         for x, y, split, context in (

@@ -34,6 +34,12 @@ class CommandError(Exception):
     """A failure the user can act on; printed as one line, exit status 1."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, else its type name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _available_commands() -> dict[str, tuple[str, str]]:
     found = importlib.util.find_spec
     return {name: spec for name, spec in COMMANDS.items() if found(spec[0]) is not None}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlflow_tflite.cli import CommandError
+from mlflow_tflite.cli import CommandError, first_line
 
 if TYPE_CHECKING:
     from mlflow_tflite.measure.layers import LayerError
@@ -73,8 +73,7 @@ def compare(model: Path, against: str, inputs: str | None) -> list[LayerError]:
         arrays = load_inputs(inputs, float_model, DEFAULT_MAX_SAMPLES)
         return layer_errors(float_model, model, arrays)
     except (ValueError, RuntimeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CommandError(f"--against {against}: {first}") from None
+        raise CommandError(f"--against {against}: {first_line(error)}") from None
 
 
 def format_layers(errors: list[LayerError]) -> str:

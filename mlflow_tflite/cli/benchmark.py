@@ -14,19 +14,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlflow_tflite.cli import CommandError
+from mlflow_tflite.cli import CommandError, first_line
+from mlflow_tflite.cli.benchmark_log import DEFAULT_EXPERIMENT, all_metrics, log_measurement
 
 if TYPE_CHECKING:
     from mlflow_tflite.measure import Measurement
-    from mlflow_tflite.measure.layers import LayerError
-
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-DEFAULT_EXPERIMENT = "mlflow-tflite"
 # BenchmarkConfig field -> the option that sets it, for one-line validation errors.
 OPTIONS = {
     "delegates": "--delegate",
@@ -94,11 +90,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the measurement as JSON")
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _is_uri(model: str) -> bool:
     return "://" in model or model.startswith(("models:/", "runs:/"))
 
@@ -140,7 +131,7 @@ def resolve_model(model: str, download_dir: str) -> Path:
         try:
             local = mlflow.artifacts.download_artifacts(artifact_uri=model, dst_path=download_dir)
         except Exception as error:  # noqa: BLE001 - any MLflow failure is one line for the user
-            raise CommandError(f"{model}: {_first_line(error)}") from None
+            raise CommandError(f"{model}: {first_line(error)}") from None
         path = Path(local)
         return _model_file_in(path) if path.is_dir() else path
     path = Path(model)
@@ -242,67 +233,6 @@ def format_report(m: Measurement, model: str) -> str:
     return f"{latency}\n{settings}\n\n{tabulate(facts, tablefmt='plain')}"
 
 
-def log_measurement(
-    m: Measurement, model: str, experiment: str | None, layers: list[LayerError] | None = None
-) -> str:
-    """Log metrics, the `delegate` tag and the full measurement, and with `layers` the
-    per-layer table, plot and SNR metrics; returns the run id.
-
-    Through the client, not the fluent API: an existing run keeps its status (it belongs
-    to whoever started it), and no process-wide active experiment is changed.
-    """
-    import mlflow
-
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    mlflow.set_tracking_uri(uri)
-    active = mlflow.active_run()
-    target = os.environ.get("MLFLOW_RUN_ID") or (active.info.run_id if active else None)
-    created = False
-    try:
-        client = mlflow.MlflowClient()
-        if target is None:
-            name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-            found = client.get_experiment_by_name(name)
-            experiment_id = found.experiment_id if found else client.create_experiment(name)
-            run_name = f"benchmark-{Path(model).stem}"
-            target = client.create_run(experiment_id, run_name=run_name).info.run_id
-            created = True
-        _log_to(client, target, m, model, layers)
-        if created:
-            client.set_terminated(target)
-    except Exception as error:  # noqa: BLE001 - tracking failures are one line for the user
-        if created:
-            mlflow.MlflowClient().set_terminated(target, status="FAILED")
-        raise CommandError(f"logging to MLflow ({uri}) failed: {_first_line(error)}") from None
-    return target
-
-
-def _metrics(m: Measurement, layers: list[LayerError] | None) -> dict[str, float]:
-    from mlflow_tflite.measure.layers import summary_metrics
-
-    return {**m.metrics(), **(summary_metrics(layers) if layers else {})}
-
-
-def _log_to(
-    client: Any, run_id: str, m: Measurement, model: str, layers: list[LayerError] | None
-) -> None:
-    import time
-
-    from mlflow.entities import Metric, RunTag
-
-    from mlflow_tflite.tracking.layers import log_layer_errors
-
-    now = int(time.time() * 1000)
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, v, now, 0) for k, v in _metrics(m, layers).items()],
-        tags=[RunTag("delegate", m.delegate), RunTag("mlflow_tflite.benchmark.model", model)],
-    )
-    client.log_dict(run_id, m.to_dict(), "benchmark/measurement.json")
-    if layers:
-        log_layer_errors(run_id, [e.row() for e in layers], title=Path(model).name)
-
-
 def run(args: argparse.Namespace) -> int:
     from mlflow_tflite.cli.against import compare, format_layers
     from mlflow_tflite.measure import MeasureError, measure_variant
@@ -317,18 +247,18 @@ def run(args: argparse.Namespace) -> int:
         try:
             measurement = measure_variant(path, config=config)
         except (FileNotFoundError, ValueError, MeasureError) as error:
-            raise CommandError(_first_line(error)) from None
+            raise CommandError(first_line(error)) from None
     run_id = (
         log_measurement(measurement, args.model, args.experiment, layers) if args.log else None
     )
     if args.json:
         extra = {"layers": [e.row() for e in layers]} if layers else {}
-        report = {**measurement.to_dict(), "metrics": _metrics(measurement, layers), **extra}
+        report = {**measurement.to_dict(), "metrics": all_metrics(measurement, layers), **extra}
         print(json.dumps({**report, "run_id": run_id}, indent=2, default=str))
     else:
         print(format_report(measurement, args.model))
         if layers:
             print(f"\nagainst {args.against}:\n{format_layers(layers)}")
         if run_id:
-            print(f"\nlogged {len(_metrics(measurement, layers))} metrics to run {run_id}")
+            print(f"\nlogged {len(all_metrics(measurement, layers))} metrics to run {run_id}")
     return 0

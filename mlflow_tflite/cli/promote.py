@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from mlflow_tflite.cli import CommandError
+from mlflow_tflite.cli import CommandError, first_line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,11 +51,6 @@ def connect(tracking_uri: str | None):
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return mlflow.MlflowClient()
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def run(args: argparse.Namespace) -> int:

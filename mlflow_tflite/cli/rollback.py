@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
-    from mlflow_tflite.cli.promote import connect, first_line, load_settings
+    from mlflow_tflite.cli import first_line
+    from mlflow_tflite.cli.promote import connect, load_settings
     from mlflow_tflite.config import MlflowConfig, PromoteConfig
     from mlflow_tflite.registry import LockTimeout, RollbackError, rollback
 

@@ -30,7 +30,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # Library sources (relative to the package) each step runs; a change to any reruns the step.
 # pipeline/steps.py is in each: it decides how the library is called (e.g. sparse encoding).
 STEP_SOURCES: dict[str, tuple[str, ...]] = {
-    "prepare": ("data", "config/data.py", "pipeline/steps.py"),
+    # Synthetic data takes its input shape from a Keras 3 or .tflite model.
+    "prepare": ("data", "config/data.py", "pipeline/steps.py", "train/kinds.py",
+                "train/keras3.py", "train/tflite_baseline.py"),
     "baseline": ("train", "_tf.py", "config/train.py", "pipeline/steps.py"),
     "build": ("train", "compress", "convert", "_tf.py", "config/variants.py",
               "pipeline/steps.py"),

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlflow_tflite.compress.registry import all_techniques, technique_names
 from mlflow_tflite.config.variants import ConvertConfig, VariantConfig
-from mlflow_tflite.convert.schemes import all_schemes
+from mlflow_tflite.convert.schemes import all_schemes, get_scheme
 
 USE = "use"
 CONVERT = "convert"
@@ -211,17 +211,24 @@ def techniques(space: Space) -> list[str]:
 
 
 def check_baseline(space: Space, model: str, where: str = "search.space") -> None:
-    """Refuse TFMOT techniques on a baseline that is not a tf_keras model (a `.tflite`
-    file): only the conversion can be searched there.
+    """Refuse a technique or scheme the `train.model` baseline cannot take (TFMOT needs a
+    tf_keras model; a `.tflite` baseline skips the converter), as `run` refuses variants.
 
     Raises:
-        SpaceError: naming the first technique the baseline cannot take.
+        SpaceError: naming the first block and the reason.
     """
-    if model.endswith(".tflite") and (found := techniques(space)):
-        raise SpaceError(
-            f"{where}.{found[0]}: the baseline train.model {model} is a .tflite file; "
-            f"{found[0]} needs a tf_keras model (search only convert there)"
-        )
+    from mlflow_tflite.train.kinds import baseline_kind, scheme_refusal, technique_refusal
+
+    kind = baseline_kind(model)
+    for name in techniques(space):
+        if (reason := technique_refusal(kind, name)) is not None:
+            raise SpaceError(f"{where}.{name}: {reason}")
+    dim = space.blocks.get(CONVERT, {}).get("quantization")
+    choices = () if dim is None else (dim.choices if dim.kind == "choice" else (dim.value,))
+    for scheme in choices:
+        needs_keras = get_scheme(scheme).needs_keras_model
+        if (reason := scheme_refusal(kind, scheme, needs_keras)) is not None:
+            raise SpaceError(f"{where}.convert.quantization: {scheme}: {reason}")
 
 
 def max_clusters(kernel_sizes: list[int], prune: dict[str, Any]) -> int:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlflow_tflite.measure import DESIGN_METRICS
+from mlflow_tflite.measure import DESIGN_METRICS, FIDELITY_METRICS
 
 OK = "ok"
 FAILED = "failed"
 
-# The per-variant metric names of DESIGN.md, in the order tables show them.
-METRICS = DESIGN_METRICS
+# The per-variant metric names of DESIGN.md and the fidelity ones, in the order tables
+# show them.
+METRICS = (*DESIGN_METRICS, *FIDELITY_METRICS)
 
 
 @dataclass

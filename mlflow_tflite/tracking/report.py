@@ -22,6 +22,9 @@ TABLE_COLUMNS = (
     "delegate",
     "status",
 )
+# A run without accuracy (outputs that are not class scores, synthetic inputs) shows its
+# fidelity to the float model in those two columns instead.
+FIDELITY_COLUMNS = {"accuracy": "output_snr_db", "accuracy_delta": "output_cosine"}
 
 
 def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
@@ -53,6 +56,10 @@ def _format(column: str, value: Any) -> str:
         return f"{value:.4f}"
     if column == "accuracy_delta":
         return f"{value:+.4f}"
+    if column == "output_snr_db":
+        return f"{value:.1f} dB"
+    if column == "output_cosine":
+        return f"{value:.5f}"
     if column.endswith("_ms"):
         return f"{value:.3f} ms"
     return str(value)
@@ -64,9 +71,11 @@ def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
 
     if fmt == "csv":
         return pd.DataFrame(list(rows)).to_csv(index=False)
+    columns = list(TABLE_COLUMNS)
+    if not any(row.get("accuracy") is not None for row in rows):
+        columns = [FIDELITY_COLUMNS.get(c, c) for c in columns]
     frame = pd.DataFrame(
-        [{c: _format(c, row.get(c)) for c in TABLE_COLUMNS} for row in rows],
-        columns=list(TABLE_COLUMNS),
+        [{c: _format(c, row.get(c)) for c in columns} for row in rows], columns=columns
     )
     if fmt == "markdown":
         return frame.to_markdown(index=False)

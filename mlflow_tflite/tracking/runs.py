@@ -158,7 +158,7 @@ def log_parent(
     run_id: str,
     params: dict[str, Any],
     *,
-    baseline_accuracy: float,
+    baseline_accuracy: float | None,
     history: dict[str, list[float]] | None = None,
     datasets: Sequence[tuple[Any, str]] = (),
 ) -> None:

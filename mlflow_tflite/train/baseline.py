@@ -164,18 +164,27 @@ def check_wrappable(model: Any, input_shape: Sequence[int], num_classes: int, or
             f"{origin}: has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); "
             "expected one of each"
         )
-    expected = tuple(int(d) for d in input_shape)
-    got = tuple(model.input_shape[1:])
-    if len(got) != len(expected) or any(
-        g not in (None, e) for g, e in zip(got, expected, strict=True)
-    ):
-        raise ModelError(f"{origin}: input shape {got} does not match the data {expected}")
+    check_input_shape(tuple(model.input_shape[1:]), input_shape, origin)
     units = model.output_shape[-1]
     if len(model.output_shape) != 2 or units != num_classes:
         raise ModelError(
             f"{origin}: output shape {tuple(model.output_shape[1:])} does not match "
             f"{num_classes} classes; expected ({num_classes},)"
         )
+
+
+def check_input_shape(got: Sequence[int | None], data: Sequence[int], origin: str) -> None:
+    """Reject a model input shape (no batch) that the data's examples do not fit; an
+    unknown dimension (None or -1) fits anything.
+
+    Raises:
+        ModelError: naming both shapes.
+    """
+    got, expected = tuple(got), tuple(int(d) for d in data)
+    if len(got) != len(expected) or any(
+        g not in (None, -1, e) for g, e in zip(got, expected, strict=True)
+    ):
+        raise ModelError(f"{origin}: input shape {got} does not match the data {expected}")
 
 
 def outputs_probabilities(model: Any) -> bool:
