@@ -222,7 +222,9 @@ def search(
         raise
     tracking.runs.end_run(parent_run_id, ok=True)
     return {"parent_run_id": parent_run_id, "tracking_uri": uri,
-            "experiment": params.mlflow.experiment, "study": name, "storage": storage,
+            "experiment": params.mlflow.experiment,
+            "experiment_id": tracking.ensure_experiment(params.mlflow.experiment),
+            "study": name, "storage": storage,
             "data_version": data.version, "fp32_size_bytes": baseline.fp32_size_bytes,
             "objective": list(params.search.objective), "ran": overhead["trials"],
             "recovered": recovered, "overhead": overhead, **outcome}

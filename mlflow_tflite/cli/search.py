@@ -81,7 +81,7 @@ def print_search_summary(result: dict[str, Any]) -> None:
         pareto_front_rows,
         study_results_from_dicts,
     )
-    from mlflow_tflite.tracking import ui_command
+    from mlflow_tflite.tracking import ui_hint
 
     found = study_results_from_dicts(result["trials"])
     states: dict[str, int] = {}
@@ -105,4 +105,4 @@ def print_search_summary(result: dict[str, Any]) -> None:
     print(f"\nPromotion: {decision['summary'] if decision else 'not run'}")
     print(f"Reports: {', '.join(result['reports'].values())}")
     print(f"Study: {result['storage']} ({result['study']})")
-    print(f"MLflow UI: {ui_command(result['tracking_uri'])}")
+    print(f"MLflow UI: {ui_hint(result['tracking_uri'], result.get('experiment_id'))}")

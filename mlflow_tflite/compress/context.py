@@ -165,16 +165,11 @@ def fresh_copy(baseline: Any) -> Any:
             subclassed model), which cloning would otherwise report with a weight dump.
     """
     from mlflow_tflite.train import clone_baseline
+    from mlflow_tflite.train.baseline import tfmot_problem
 
-    keras = import_keras()
-    kind = f"{type(baseline).__module__}.{type(baseline).__name__}"
-    if not isinstance(baseline, keras.Model):
-        raise CompressionError(f"the baseline is a {kind}, not a tf_keras Model tfmot can wrap")
-    if not getattr(baseline, "_is_graph_network", False):
-        raise CompressionError(
-            f"the baseline is a subclassed model ({kind}); tfmot can only wrap Sequential or "
-            "functional models"
-        )
+    problem = tfmot_problem(baseline)
+    if problem is not None:
+        raise CompressionError(f"the baseline: {problem}")
     return clone_baseline(baseline)
 
 

@@ -17,6 +17,7 @@ from mlflow_tflite.convert.converter import ConversionError, run_converter
 from mlflow_tflite.convert.representative import representative_dataset
 from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, Recipe, get_scheme, scheme_names
 from mlflow_tflite.convert.sources import ModelSource, is_flatbuffer
+from mlflow_tflite.errors import first_line
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.variants import ConvertConfig
@@ -153,8 +154,9 @@ def convert_variant(
         try:
             return quantizer.quantize(float_model, recipe, data), recipe
         except Exception as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            raise ConversionError(f"{scheme.name} quantization failed: {reason}") from error
+            raise ConversionError(
+                f"{scheme.name} quantization failed: {first_line(error)}"
+            ) from error
 
     flatbuffer, recipe = quantize(kept)
     auto: list[ModelOp] = []

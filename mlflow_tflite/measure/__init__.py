@@ -171,7 +171,7 @@ class Measurement:
 
 
 def _runtime() -> dict[str, str]:
-    """What the numbers depend on besides the model: LiteRT version and the CPU count."""
+    """What the numbers depend on besides the model: LiteRT version, the CPU and its count."""
     import os
     import platform
     from importlib.metadata import PackageNotFoundError, version
@@ -183,8 +183,23 @@ def _runtime() -> dict[str, str]:
     return {
         "ai_edge_litert": litert,
         "machine": platform.machine(),
+        "cpu_model": _cpu_model(),
         "cpu_count": str(os.cpu_count()),
     }
+
+
+def _cpu_model() -> str:
+    """The CPU's marketing name (Linux: /proc/cpuinfo), else what `platform` knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith(("model name", "Hardware", "Model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def measure_variant(

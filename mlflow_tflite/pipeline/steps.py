@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mlflow_tflite.config import ConvertConfig, Params, ParamsError, VariantConfig, load_params
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline.cache import ArtifactStore, code_version, content_key
 from mlflow_tflite.train.kinds import KERAS3, TF_KERAS, TFLITE, baseline_kind
 
@@ -531,7 +532,7 @@ def _add_layer_errors(
         errors = layer_errors(baseline.fp32_path, path, dataset.x_test)
         summary = summary_metrics(errors)
     except ValueError as error:
-        measurement["layers_error"] = str(error).splitlines()[0]
+        measurement["layers_error"] = first_line(error)
         return
     measurement["layers"] = [e.row() for e in errors]
     measurement["metrics"].update(summary)

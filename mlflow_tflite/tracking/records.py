@@ -20,7 +20,8 @@ class VariantRecord:
     """One variant of a flow run, successful or not.
 
     `metrics` holds the DESIGN.md names (and `<delegate>/latency_*`); `measurement` is the
-    full measurement with its settings, logged as `measurement.json`; `error` is one line
+    full measurement with its settings, logged as `measurement.json`; `params` the
+    variant's config as the child run's params; `error` is one line
     and `traceback` the detail logged as `error.txt` when the variant failed.
     """
 
@@ -37,6 +38,8 @@ class VariantRecord:
     failed_step: str | None = None
     reused: bool = False
     run_id: str | None = None
+    # The variant's own config as params (tracking.runs.variant_params).
+    params: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

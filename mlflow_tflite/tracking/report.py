@@ -9,6 +9,18 @@ from typing import Any
 
 from mlflow_tflite.tracking.records import METRICS, VariantRecord
 
+# What `metrics.json` (the DVC metrics file) holds per variant: small enough to read as
+# `dvc exp show` columns; everything else is in `variants.csv`.
+HEADLINE_METRICS = (
+    "size_bytes",
+    "gzip_size_bytes",
+    "accuracy",
+    "accuracy_delta",
+    "agreement",
+    "latency_p50_ms",
+)
+CHAMPION_KEY = "champion"
+
 # Columns of the summary table, as `mlflow-tflite run` and `compare` print them.
 TABLE_COLUMNS = (
     "variant",
@@ -170,18 +182,53 @@ def report_paths(directory: str | Path) -> dict[str, Path]:
     }
 
 
-def write_reports(records: Sequence[VariantRecord], directory: str | Path) -> dict[str, Path]:
+def champion_variant(decision: dict[str, Any] | None) -> str | None:
+    """The variant a promotion decision (`Decision.to_dict()`) picked for its first
+    target, promoted or offered as challenger; None without a winner or a decision."""
+    targets = (decision or {}).get("targets") or []
+    return targets[0].get("winner") if targets else None
+
+
+def headline_metrics(
+    records: Sequence[VariantRecord], champion: str | None = None
+) -> dict[str, Any]:
+    """The DVC metrics: the headline metrics per successful variant and, under the fixed
+    key `champion`, the picked variant's name and metrics, so `dvc exp show` has one
+    column per headline metric that compares across experiments."""
+    metrics: dict[str, Any] = {
+        r.name: {k: r.metrics[k] for k in HEADLINE_METRICS if r.metrics.get(k) is not None}
+        for r in records
+        if r.ok
+    }
+    if champion in metrics:
+        metrics[CHAMPION_KEY] = {"variant": champion, **metrics[champion]}
+    return metrics
+
+
+def write_metrics(
+    records: Sequence[VariantRecord], directory: str | Path, champion: str | None = None
+) -> Path:
+    """Write `metrics.json` (`headline_metrics`) to `directory`; returns its path."""
+    path = report_paths(directory)["metrics"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(headline_metrics(records, champion), indent=2) + "\n")
+    return path
+
+
+def write_reports(
+    records: Sequence[VariantRecord], directory: str | Path, champion: str | None = None
+) -> dict[str, Path]:
     """Write `variants.csv`, `variants.md`, `metrics.json` and `pareto.png` to `directory`.
 
-    `metrics.json` maps each successful variant to its metrics, the shape
-    `dvc metrics show` flattens into `<variant>.<metric>` columns.
+    `metrics.json` maps each successful variant to its headline metrics, the shape
+    `dvc metrics show` flattens into `<variant>.<metric>` columns, plus `champion.*`;
+    every metric of every variant is in `variants.csv`.
     """
     Path(directory).mkdir(parents=True, exist_ok=True)
     rows = variant_rows(records)
     paths = report_paths(directory)
     paths["csv"].write_text(format_table(rows, "csv"))
     paths["markdown"].write_text(format_table(rows, "markdown") + "\n")
-    metrics = {r.name: dict(sorted(r.metrics.items())) for r in records if r.ok}
-    paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
+    write_metrics(records, directory, champion)
     pareto_plot(records, paths["plot"])
     return paths

@@ -18,6 +18,7 @@ import numpy as np
 from mlflow_tflite._tf import configure_environment
 from mlflow_tflite.config import TrainConfig
 from mlflow_tflite.data import Dataset
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.measure.quality import class_scores
 from mlflow_tflite.train.baseline import ModelError, check_input_shape
 from mlflow_tflite.train.fit import Log, TrainedBaseline, epoch_logger, history_of
@@ -47,8 +48,9 @@ def load_keras3(path: str | Path) -> Any:
         model = keras.models.load_model(path, compile=False, safe_mode=False)
     # Keras raises many exception types here; every one means the file cannot be used.
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path}: Keras 3 could not load it ({reason[:200]})") from exc
+        raise ModelError(
+            f"{path}: Keras 3 could not load it ({first_line(exc, limit=200)})"
+        ) from exc
     if len(model.inputs) != 1:
         raise ModelError(f"{path}: has {len(model.inputs)} inputs; expected one")
     return model

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mlflow_tflite.data import Dataset
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.measure.quality import class_scores
 from mlflow_tflite.train.baseline import ModelError, check_input_shape
 
@@ -41,8 +42,9 @@ def read_float_tflite(path: str | Path) -> bytes:
         runner = TFLiteRunner(content)
     # LiteRT raises ValueError/RuntimeError for bad files and unresolved custom ops.
     except Exception as exc:
-        raise ModelError(f"{path}: LiteRT cannot load it ({str(exc).splitlines()[0][:200]})"
-                         ) from exc
+        raise ModelError(
+            f"{path}: LiteRT cannot load it ({first_line(exc, limit=200)})"
+        ) from exc
     if len(runner.inputs) != 1:
         raise ModelError(f"{path}: has {len(runner.inputs)} inputs; expected one")
     for role, spec in [("input", s) for s in runner.inputs] + [("output", s)
