@@ -197,7 +197,7 @@ def search(
     tags = {"data_version": data.version, "git_commit": tracking.git_commit()}
     parent_run_id = study.user_attrs.get(studies.PARENT_RUN_ATTR)
     if not reopen_parent(parent_run_id):
-        parent_tags = {**tags, tracking.layout.FLOW_RUN_TAG: str(flow_run.id or ""),
+        parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or ""),
                        STUDY_TAG: name, STUDY_STORAGE_TAG: storage}
         parent_run_id = optimize.start_tracking(uri, params.mlflow.experiment,
                                                 f"search-{name}", parent_tags)
