@@ -71,7 +71,7 @@ def plain_script(params_path: str) -> dict[str, Any]:
 
 def default_variants(params_path: str, cache_dir: str) -> dict[str, Any]:
     """(b): the shipped variant list through the flow."""
-    from flows.optimize import run_flow
+    from mlflow_tflite_flows.optimize import run_flow
 
     result = run_flow(params_path, ["search.enabled=false"], cache_dir=cache_dir,
                       reports_dir="reports-b")
@@ -82,7 +82,7 @@ def default_variants(params_path: str, cache_dir: str) -> dict[str, Any]:
 def search(params_path: str, cache_dir: str, sampler: str, minutes: float,
            storage: str) -> dict[str, Any]:
     """(c)/(d): the search flow, `minutes` of budget, no trial cap."""
-    from flows.search import run_search
+    from mlflow_tflite_flows.search import run_search
 
     overrides = [f"search.sampler={sampler}", "search.budget.trials=null",
                  f"search.storage={storage}"]

@@ -25,9 +25,6 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 
-from flows import optimize
-from flows import runner as runners
-from flows.runner import make_task_runner
 from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
@@ -37,6 +34,9 @@ from mlflow_tflite.search.runs import log_models, mark_candidates, reopen_parent
 from mlflow_tflite.search.space import Space, sample_variant
 from mlflow_tflite.search.trial import TrialResult, run_trial, trial_name
 from mlflow_tflite.tracking.layout import STUDY_STORAGE_TAG, STUDY_TAG
+from mlflow_tflite_flows import optimize
+from mlflow_tflite_flows import runner as runners
+from mlflow_tflite_flows.runner import make_task_runner
 
 TRIAL_TIMEOUT = optimize.TIMEOUTS["build"] + optimize.TIMEOUTS["measure"]
 ARTIFACT_KEY = "mlflow-tflite-search"

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 def search(params_path: str, overrides: list[str], **options: Any) -> dict[str, Any]:
     """Run the search flow; any failure becomes a one-line CommandError."""
     try:
-        from flows.search import run_search
+        from mlflow_tflite_flows.search import run_search
 
         return run_search(params_path, overrides, **options)
     except KeyboardInterrupt:

@@ -59,7 +59,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 
 def _search(params: Path, **options: Any) -> dict[str, Any]:
-    from flows.search import run_search
+    from mlflow_tflite_flows.search import run_search
 
     return run_search(params, **options)
 
@@ -105,9 +105,9 @@ def test_a_tiny_search_logs_a_child_run_per_trial_and_a_pareto_table(
     assert result["decision"]["targets"][0]["winner"].startswith("trial-")
 
     # A found trial written back as a named variant: `run` reproduces it from the store.
-    from flows.optimize import run_flow
     from mlflow_tflite.search.results import study_results_from_dicts
     from mlflow_tflite.search.runs import save_variants
+    from mlflow_tflite_flows.optimize import run_flow
 
     found = [r for r in study_results_from_dicts(result["trials"]) if r.number in front]
     saved = workspace.root / "found.yaml"
