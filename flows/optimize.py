@@ -29,15 +29,18 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-# COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
-# they use, and a lock cannot travel (a module is pickled by reference).
-from flows import runner as runners
-from flows.runner import make_task_runner
 from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
 from mlflow_tflite.registry import gates
 from mlflow_tflite.tracking import FAILED, VariantRecord
+from mlflow_tflite.train.kinds import describe_baseline
+
+# COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
+# they use, and a lock cannot travel (a module is pickled by reference).
+from mlflow_tflite_flows import runner as runners
+from mlflow_tflite_flows.runner import make_task_runner
 
 # Seconds; generous for 2 cores, finite so a hung step cannot hold a schedule forever.
 TIMEOUTS = {
@@ -79,8 +82,9 @@ def train_baseline(
 ) -> steps.Baseline:
     with runners.COMPUTE_LOCK:
         baseline = steps.train_baseline(params, data, store)
-    state = "reused" if baseline.reused else "trained"
-    print(f"baseline: Keras test accuracy {baseline.accuracy:.4f} ({state})")
+    line = describe_baseline(baseline.kind, baseline.accuracy, baseline.reused,
+                             trained=bool(baseline.history))
+    print(f"baseline: {line}")
     return baseline
 
 
@@ -127,8 +131,8 @@ def log_parent(
     dataset = steps.load_prepared(data.directory, data.version)
     datasets = [
         (
-            tracking.runs.numpy_dataset(x, y, f"{data.source}-{split}", data.version,
-                                        data.directory),
+            tracking.runs.numpy_dataset(x, y if dataset.labelled else None,
+                                        f"{data.source}-{split}", data.version, data.directory),
             context,
         )
         for x, y, split, context in (
@@ -168,7 +172,7 @@ def log_variant(
 def report(uri: str, parent_run_id: str, records: list[VariantRecord], reports_dir: str) -> dict:
     tracking.configure_tracking(uri)
     paths = tracking.write_reports(records, reports_dir)
-    tracking.log_report(parent_run_id, paths)
+    tracking.log_report(parent_run_id, paths, tracking.variant_rows(records))
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -221,25 +225,24 @@ def _record(variant: VariantConfig, **fields: Any) -> VariantRecord:
         name=variant.name,
         technique=variant.technique,
         quantization=variant.convert.quantization,
+        params=tracking.variant_params(variant),
         **fields,
     )
 
 
-def _first_line(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}".strip()
-    return text.splitlines()[0]
-
-
 def _failed_record(variant: VariantConfig, step: str, error: BaseException) -> VariantRecord:
     detail = "".join(traceback.format_exception(error))
-    return _record(variant, status=FAILED, error=_first_line(error), traceback=detail,
+    return _record(variant, status=FAILED, error=first_line(error, with_type=True),
+                   traceback=detail,
                    failed_step=step)
 
 
-def _markdown(records: list[VariantRecord], decision: dict[str, Any] | None, run_id: str) -> str:
+def _markdown(records: list[VariantRecord], decision: dict[str, Any] | None, run_id: str,
+              ui: str) -> str:
     table = tracking.format_table(tracking.variant_rows(records), "markdown")
     outcome = decision["summary"] if decision else "no promotion"
-    return f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n## Promotion\n\n{outcome}\n"
+    return (f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n## Promotion\n\n{outcome}\n\n"
+            f"## In the MLflow UI\n\n{ui}\n")
 
 
 @flow(name="optimize", log_prints=True, task_runner=make_task_runner())
@@ -260,10 +263,10 @@ def optimize(
         reports_dir: where `variants.csv`, `variants.md`, `metrics.json` and `pareto.png` go.
 
     Returns:
-        `parent_run_id`, `tracking_uri`, `experiment`, `data_version`, `variants` (records
-        as dicts), `decision` (or None), `reports` (paths) and `ran` (what was computed
-        rather than reused: `prepare`, `baseline` flags and `compress`, `convert`,
-        `measure` variant-name lists).
+        `parent_run_id`, `tracking_uri`, `experiment`, `experiment_id`, `data_version`,
+        `variants` (records as dicts), `decision` (or None), `reports` (paths) and `ran`
+        (what was computed rather than reused: `prepare`, `baseline` flags and `compress`,
+        `convert`, `measure` variant-name lists).
 
     Raises:
         ParamsError: the params do not validate (before any work or MLflow run).
@@ -282,12 +285,13 @@ def optimize(
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     # The owner (host, pid) on every run, so a run whose process died is found and ended.
     tags = {"data_version": data.version, "git_commit": commit, **tracking.store.owner_tags()}
-    parent_tags = {**tags, tracking.layout.FLOW_RUN_TAG: str(flow_run.id or "")}
+    parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or "")}
     parent_run_id = start_tracking(uri, params.mlflow.experiment,
                                    f"optimize-{flow_run.name or 'local'}", parent_tags)
     ran: dict[str, Any] = {"prepare": not data.reused, "baseline": False,
                            "compress": [], "convert": [], "measure": []}
     try:
+        experiment_id = tracking.experiment_id_of(parent_run_id)
         baseline = train_baseline(params, data, store)
         ran["baseline"] = not baseline.reused
         steps.check_keep_float(params, baseline, params_path)
@@ -307,9 +311,12 @@ def optimize(
         reports = report(uri, parent_run_id, records, reports_dir)
         decision = (promote(uri, parent_run_id, params, baseline, data, example)
                     if succeeded else None)
+        # The DVC metrics name the variant the policy picked (known only now).
+        tracking.write_metrics(records, reports_dir, tracking.champion_variant(decision))
         create_markdown_artifact(
             key="mlflow-tflite-variants",
-            markdown=_markdown(records, decision, parent_run_id),
+            markdown=_markdown(records, decision, parent_run_id,
+                               tracking.ui_hint(uri, experiment_id)),
             description="Variants of this flow run and the promotion decision",
         )
         if not succeeded:
@@ -318,7 +325,8 @@ def optimize(
     except BaseException as error:
         # Whatever stopped the flow (baseline, no variant, tracking or registry after their
         # retries, Ctrl-C), the parent run and its children must not stay RUNNING.
-        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else _first_line(error)
+        reason = ("interrupted" if isinstance(error, KeyboardInterrupt)
+                  else first_line(error, with_type=True))
         tracking.store.fail_run(parent_run_id, reason)
         raise
     tracking.runs.end_run(parent_run_id, ok=True, inputs_key=steps.inputs_key(params, store))
@@ -326,6 +334,7 @@ def optimize(
         "parent_run_id": parent_run_id,
         "tracking_uri": uri,
         "experiment": params.mlflow.experiment,
+        "experiment_id": experiment_id,
         "data_version": data.version,
         "variants": [r.to_dict() for r in records],
         "decision": decision,

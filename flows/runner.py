@@ -18,7 +18,7 @@ import os
 import threading
 from typing import Any
 
-from mlflow_tflite.config import RunnerConfig
+from mlflow_tflite.config.runner import RUNNER_TYPES, RunnerConfig
 
 # TensorFlow training and conversion share Keras' global state (graph, name scopes,
 # random seeds) and tfmot's wrappers mutate layers; two at once in one process can
@@ -122,7 +122,8 @@ def _dask(config: RunnerConfig, env: dict[str, str]) -> Any:
     )
 
 
-RUNNERS = {"threads": _threads, "processes": _processes, "dask": _dask}
+# In RUNNER_TYPES order: threads, processes, dask.
+RUNNERS = dict(zip(RUNNER_TYPES, (_threads, _processes, _dask), strict=True))
 
 
 def make_task_runner(config: RunnerConfig | str | None = None,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flows.optimize import optimize
-from flows.runner import make_task_runner
 from mlflow_tflite.config import RunnerConfig
+from mlflow_tflite_flows.optimize import optimize
+from mlflow_tflite_flows.runner import make_task_runner
 
 DEFAULT_NAME = "mlflow-tflite-optimize"
 

@@ -27,11 +27,9 @@ from typing import Any
 
 import yaml
 from mlflow import pyfunc
-from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelInputExample, ModelSignature
 from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.models.utils import _save_example
-from mlflow.protos.databricks_pb2 import DATA_LOSS
 from mlflow.tracking._model_registry import DEFAULT_AWAIT_MAX_SLEEP_SECONDS
 from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 from mlflow.utils.environment import (
@@ -58,7 +56,7 @@ from mlflow_tflite import flavor_spec
 from mlflow_tflite.flavor_model import TFLiteModel
 
 FLAVOR_NAME = "tflite"
-_MODEL_FILE = "model.tflite"
+_MODEL_FILE = flavor_spec.MODEL_FILE
 
 
 def get_default_pip_requirements() -> list[str]:
@@ -191,15 +189,7 @@ def save_model(
 
 def _load_model(model_dir: str, flavor_conf: dict[str, Any]) -> TFLiteModel:
     """A TFLiteModel from a model directory, after checking the file's sha256."""
-    model_file = os.path.join(model_dir, flavor_conf.get("data", _MODEL_FILE))
-    content = flavor_spec.read_model_bytes(model_file)
-    expected = flavor_conf.get("sha256")
-    if expected is not None and flavor_spec.sha256(content) != expected:
-        raise MlflowException(
-            f"{model_file} does not match the sha256 recorded in its MLmodel file "
-            f"({expected}): the model file was changed or corrupted after it was saved",
-            error_code=DATA_LOSS,
-        )
+    _, content = flavor_spec.checked_model_file(model_dir, flavor_conf)
     options = flavor_conf.get("interpreter_options") or {}
     return TFLiteModel(
         content,

@@ -18,6 +18,7 @@ from mlflow_tflite.convert.facts import model_facts
 from mlflow_tflite.convert.schemes import all_schemes, scheme_names
 from mlflow_tflite.litert import DELEGATES, TensorSpec, TFLiteRunner, tensor_spec
 
+MODEL_FILE = "model.tflite"
 # Metadata keys that describe how the model was quantized, copied into the tflite section.
 CONVERSION_KEYS = ("recipe", "keep_float")
 
@@ -167,6 +168,28 @@ def infer_signature(inputs: list[NamedTensor], outputs: list[NamedTensor]):
 
 def sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+def checked_model_file(model_dir: str | Path, flavor_conf: dict[str, Any]) -> tuple[Path, bytes]:
+    """The flavor's `.tflite` in a model directory and its bytes, checked against the
+    sha256 its MLmodel file records.
+
+    Raises:
+        MlflowException: DATA_LOSS when the file was changed or corrupted after saving.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import DATA_LOSS
+
+    path = Path(model_dir) / flavor_conf.get("data", MODEL_FILE)
+    content = read_model_bytes(path)
+    expected = flavor_conf.get("sha256")
+    if expected is not None and sha256(content) != expected:
+        raise MlflowException(
+            f"{path} does not match the sha256 recorded in its MLmodel file "
+            f"({expected}): the model file was changed or corrupted after it was saved",
+            error_code=DATA_LOSS,
+        )
+    return path, content
 
 
 def installed_version(distribution: str) -> str | None:

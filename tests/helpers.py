@@ -76,6 +76,45 @@ def to_tflite(model, quantization: str = "none", io_type: str = "float32") -> by
     return converter.convert()
 
 
+def keras3_classifier(path, seed: int = 0, train: bool = False):
+    """A tiny Keras 3 (not tf_keras) CNN for 8x8x1 digits, 10 softmax classes, saved as a
+    Keras 3 `.keras` file at `path`; trained for a few epochs on digits when `train`."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 1), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="probabilities")(x)
+    model = keras.Model(inputs, outputs)
+    if train:
+        x_all, y_all = digits()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x_all, y_all, epochs=3, batch_size=64, verbose=0)
+    model.save(path)
+    return path
+
+
+def landmark_tflite(path, seed: int = 0):
+    """A float `.tflite` that is not a classifier: 8x8x1 in, 4 coordinates and 2 scores out
+    (made here by Keras 3 and the converter; the flow treats it as from any converter)."""
+    import tempfile
+
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 1), name="image")
+    features = keras.layers.Dense(16, activation="relu")(keras.layers.Flatten()(inputs))
+    points = keras.layers.Dense(4, name="points")(features)
+    scores = keras.layers.Dense(2, activation="sigmoid", name="scores")(features)
+    with tempfile.TemporaryDirectory() as tmp:
+        keras.Model(inputs, [points, scores]).export(tmp, format="tf_saved_model", verbose=False)
+        flatbuffer = import_tensorflow().lite.TFLiteConverter.from_saved_model(tmp).convert()
+    with open(path, "wb") as handle:
+        handle.write(flatbuffer)
+    return path
+
+
 def outlier_mlp(outlier: float = 50.0):
     """Flatten -> Dense(32) `sensitive` -> Dense(32) `middle` -> Dense(10) `logits`,
     trained one epoch, then `sensitive` gets weight `outlier` from pixel 0 into every

@@ -1,4 +1,5 @@
-"""The DVC pipeline in a fresh git repository: `dvc repro`, a no-op repeat, `dvc exp run -S`."""
+"""The DVC pipeline in a fresh git repository: `dvc repro`, a no-op repeat, two
+`dvc exp run -S` experiments that `dvc exp show` and `dvc plots diff` compare."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _sh(repo: Path, *argv: str) -> str:
+def _env(repo: Path) -> dict[str, str]:
     # The stages call the `mlflow-tflite` console script of this environment.
     env = venv_env(
         DVC_NO_ANALYTICS="1",
@@ -27,9 +28,15 @@ def _sh(repo: Path, *argv: str) -> str:
         GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com",
     )
     env.pop("MLFLOW_TRACKING_URI", None)
-    done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    return env
+
+
+def _sh(repo: Path, *argv: str, stdout_only: bool = False) -> str:
+    """The command's output (only stdout for a JSON document); it must succeed."""
+    done = subprocess.run(argv, cwd=repo, env=_env(repo), capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
+    return done.stdout if stdout_only else done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +47,14 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("mlflow_tflite", "flows"):
         shutil.copytree(ROOT / name, repo / name, ignore=skip)
-    for name in ("dvc.yaml", ".dvcignore"):
+    # The project's .gitignore: what it ignores, an experiment's commit cannot carry.
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
     shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     params = {**TINY_PARAMS, "variants": TINY_PARAMS["variants"][:2],
               "benchmark": {**TINY_PARAMS["benchmark"], "cold_start": False},
-              "promote": {"enabled": False}}
+              "promote": {"enabled": True}}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (repo / ".gitignore").write_text("mlflow.db\nmlruns/\n.mlflow_tflite/\n__pycache__/\n")
     _sh(repo, "git", "init", "-q")
     _sh(repo, "git", "add", "-A")
     _sh(repo, "git", "commit", "-q", "-m", "clone")
@@ -66,7 +73,7 @@ def test_dvc_repro_runs_both_stages_through_the_cli(repo: Path, first_repro: str
     assert "Running stage 'prepare'" in first_repro
     assert "Running stage 'optimize'" in first_repro
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(metrics) == {"fp32", "int8"}
+    assert set(metrics) == {"fp32", "int8", "champion"}
     assert (repo / "reports/variants.csv").is_file() and (repo / "reports/pareto.png").is_file()
     assert (repo / "data/prepared").is_dir() and (repo / "dvc.lock").is_file()
 
@@ -96,12 +103,44 @@ def test_metrics_show_lists_each_variants_metrics(repo: Path, first_repro: str):
     assert "int8.accuracy" in out and "fp32.size_bytes" in out
 
 
+@pytest.fixture(scope="module")
+def experiments(repo: Path, first_repro: str) -> dict[str, str]:
+    """Two experiments, one param changed in each: name -> `dvc exp run` output."""
+    # An experiment starts from the workspace, which holds the previous one's params.
+    settings = {"epochs2": ["train.epochs=2"],
+                "batch32": ["train.epochs=1", "train.batch_size=32"]}
+    return {
+        name: _sh(repo, "dvc", "exp", "run", "-n", name,
+                  *(arg for s in setting for arg in ("-S", s)))
+        for name, setting in settings.items()
+    }
+
+
 def test_exp_run_with_a_changed_param_reruns_only_the_optimize_stage(
-    repo: Path, first_repro: str
+    repo: Path, experiments: dict[str, str]
 ):
-    out = _sh(repo, "dvc", "exp", "run", "-S", "train.epochs=2")
-    assert "Running stage 'optimize'" in out
-    assert "Running stage 'prepare'" not in out
+    for out in experiments.values():
+        assert "Running stage 'optimize'" in out
+        assert "Running stage 'prepare'" not in out
     diff = _sh(repo, "dvc", "params", "diff")
-    assert "train.epochs" in diff and "1" in diff and "2" in diff
-    assert "int8.accuracy" in _sh(repo, "dvc", "metrics", "show")
+    assert "train.batch_size" in diff and "64" in diff and "32" in diff
+
+
+def test_exp_show_compares_the_experiments_metrics_and_params(
+    repo: Path, experiments: dict[str, str]
+):
+    shown = json.loads(_sh(repo, "dvc", "exp", "show", "--json", stdout_only=True))
+    baseline = next(row for row in shown if row["rev"] != "workspace")
+    runs = {rev["name"]: rev["data"] for exp in baseline["experiments"] for rev in exp["revs"]}
+    assert set(runs) == set(experiments)
+    for name, epochs, batch in (("epochs2", 2, 64), ("batch32", 1, 32)):
+        train = runs[name]["params"]["params.yaml"]["data"]["train"]
+        assert (train["epochs"], train["batch_size"]) == (epochs, batch), name
+        metrics = runs[name]["metrics"]["reports/metrics.json"]["data"]
+        assert set(metrics) == {"fp32", "int8", "champion"}, name
+        assert metrics["champion"]["variant"] in {"fp32", "int8"}
+        assert 0.0 < metrics["champion"]["accuracy"] <= 1.0
+        assert metrics["int8"]["size_bytes"] > 0
+    # The experiments' commits carry the plots too, so `dvc plots diff` can compare them.
+    out = _sh(repo, "dvc", "plots", "diff", *experiments, "--json")
+    assert "reports/variants.csv" in out and "reports/pareto.png" in out

@@ -12,6 +12,9 @@ import importlib.util
 import os
 import sys
 
+# The commands' one-line errors (re-exported: `from mlflow_tflite.cli import first_line`).
+from mlflow_tflite.errors import first_line  # noqa: F401
+
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("mlflow_tflite.cli.run", "run the whole optimization flow"),
@@ -20,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("mlflow_tflite.cli.promote", "apply the promotion policy to a flow run"),
     "rollback": ("mlflow_tflite.cli.rollback", "move the champion alias back"),
     "schedule": ("mlflow_tflite.cli.schedule", "serve the flow as a Prefect deployment"),
+    "search": ("mlflow_tflite.cli.search", "search the compression space for the Pareto front"),
 }
 
 
@@ -31,12 +35,6 @@ EPHEMERAL_STARTUP_TIMEOUT = ("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
 
 class CommandError(Exception):
     """A failure the user can act on; printed as one line, exit status 1."""
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message, else its type name."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _available_commands() -> dict[str, tuple[str, str]]:

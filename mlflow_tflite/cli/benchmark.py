@@ -12,7 +12,6 @@ error table (cli/against.py) and, with `--log`, logs it as a flow run's variants
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -20,9 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError, first_line
 from mlflow_tflite.cli.benchmark_log import DEFAULT_EXPERIMENT, all_metrics, log_measurement
+from mlflow_tflite.config.benchmark import BenchmarkConfig
+from mlflow_tflite.litert import DELEGATES
 
 if TYPE_CHECKING:
     from mlflow_tflite.measure import Measurement
+
+DEFAULT_DELEGATES = tuple(BenchmarkConfig().delegates)
 # BenchmarkConfig field -> the option that sets it, for one-line validation errors.
 OPTIONS = {
     "delegates": "--delegate",
@@ -44,9 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME",
         dest="delegates",
-        help="xnnpack, builtin, reference or external:/path/lib.so; repeat for "
+        help=f"{', '.join(DELEGATES)} or external:/path/lib.so; repeat for "
         "several, the first fills the unprefixed latency metrics "
-        "(default: xnnpack and builtin)",
+        f"(default: {' and '.join(DEFAULT_DELEGATES)})",
     )
     parser.add_argument(
         "--threads", type=int, default=1, metavar="N", help="interpreter threads (default: 1)"
@@ -97,18 +100,18 @@ def _is_uri(model: str) -> bool:
 def _model_file_in(directory: Path) -> Path:
     """The `.tflite` of a model directory: the `tflite` flavor's `data`, sha256-checked."""
     import yaml
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_tflite.flavor_spec import checked_model_file
 
     mlmodel = directory / "MLmodel"
     if mlmodel.is_file():
         flavor = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("tflite")
         if flavor:
-            path = directory / flavor.get("data", "model.tflite")
-            expected = flavor.get("sha256")
-            if expected and path.is_file():
-                actual = hashlib.sha256(path.read_bytes()).hexdigest()
-                if actual != expected:
-                    raise CommandError(f"{path}: sha256 does not match its MLmodel file")
-            return path
+            try:
+                return checked_model_file(directory, flavor)[0]
+            except MlflowException as error:
+                raise CommandError(first_line(error)) from None
     found = sorted(directory.rglob("*.tflite"))
     if len(found) != 1:
         raise CommandError(
@@ -145,9 +148,7 @@ def resolve_model(model: str, download_dir: str) -> Path:
 def _config(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from mlflow_tflite.config.benchmark import BenchmarkConfig
-
-    delegates = args.delegates or ["xnnpack", "builtin"]
+    delegates = args.delegates or list(DEFAULT_DELEGATES)
     try:
         return BenchmarkConfig(
             delegates=delegates,

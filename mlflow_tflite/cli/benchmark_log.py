@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError, first_line
+from mlflow_tflite.config.tracking import MlflowConfig
 
 if TYPE_CHECKING:
     from mlflow_tflite.measure import Measurement
     from mlflow_tflite.measure.layers import LayerError
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-DEFAULT_EXPERIMENT = "mlflow-tflite"
+# The params file's default experiment: benchmarks land beside the flow runs.
+DEFAULT_EXPERIMENT = MlflowConfig().experiment
 
 
 def log_measurement(
@@ -27,8 +28,10 @@ def log_measurement(
     """
     import mlflow
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    mlflow.set_tracking_uri(uri)
+    from mlflow_tflite.tracking import configure_tracking, ensure_experiment, resolve_tracking_uri
+
+    uri = resolve_tracking_uri()
+    configure_tracking(uri)
     active = mlflow.active_run()
     target = os.environ.get("MLFLOW_RUN_ID") or (active.info.run_id if active else None)
     created = False
@@ -36,8 +39,7 @@ def log_measurement(
         client = mlflow.MlflowClient()
         if target is None:
             name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-            found = client.get_experiment_by_name(name)
-            experiment_id = found.experiment_id if found else client.create_experiment(name)
+            experiment_id = ensure_experiment(name)
             run_name = f"benchmark-{Path(model).stem}"
             target = client.create_run(experiment_id, run_name=run_name).info.run_id
             created = True

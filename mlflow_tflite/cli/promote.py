@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from mlflow_tflite.cli import CommandError, first_line
@@ -44,12 +43,12 @@ def load_settings(path: str | None):
 
 
 def connect(tracking_uri: str | None):
-    """An MlflowClient for the configured store (params, else $MLFLOW_TRACKING_URI)."""
+    """An MlflowClient for the configured store (`tracking.resolve_tracking_uri`)."""
     import mlflow
 
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    from mlflow_tflite.tracking import configure_tracking, resolve_tracking_uri
+
+    configure_tracking(resolve_tracking_uri(tracking_uri))
     return mlflow.MlflowClient()
 
 
@@ -58,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
 
     from mlflow_tflite.config import MlflowConfig, PromoteConfig
     from mlflow_tflite.registry import LockTimeout, PromotionError, promote_flow_run
-    from mlflow_tflite.registry.runs import latest_flow_run, read_flow_run
+    from mlflow_tflite.registry.runs import read_flow_run
+    from mlflow_tflite.tracking import latest_flow_run
 
     params = load_settings(args.params)
     settings = getattr(params, "mlflow", None) or MlflowConfig()
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     client = connect(settings.tracking_uri)
     model_name = args.model_name or settings.registered_model_name
     try:
-        run_id = args.run_id or latest_flow_run(client, settings.experiment)
+        run_id = args.run_id or latest_flow_run(settings.experiment, client)
         flow = read_flow_run(client, run_id)
         if not flow.candidates and not flow.ignored:
             raise CommandError(f"run {run_id} has no variant runs (is it a flow's parent run?)")

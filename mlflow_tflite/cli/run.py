@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError
+from mlflow_tflite.errors import first_line
 
 if TYPE_CHECKING:
     from mlflow_tflite.config import Params
@@ -18,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override a param by dotted path, e.g. train.epochs=3 (repeatable)")
-    parser.add_argument("--runner", choices=["threads", "processes", "dask"], default=None,
+    from mlflow_tflite.config.runner import RUNNER_TYPES
+
+    parser.add_argument("--runner", choices=RUNNER_TYPES, default=None,
                         help="task runner for the variants (default: params `runner.type`, "
                         "else threads); workers and a Dask scheduler address come from the "
                         "`runner` section or --set runner.workers=N / runner.address=URL")
@@ -71,12 +74,12 @@ def run(args: argparse.Namespace) -> int:
                       "data, params and code, and every step's result is stored; showing "
                       "that run (--force runs the flow again).")
                 print_summary(result)
-                return 0
+                return _search(args, params, cache_dir)
             # The data is checked (and prepared) as the params are, before the flow starts:
             # a bad source is one line, not Prefect's tracebacks.
             steps.prepare(params, ArtifactStore(cache_dir))
 
-            from flows.optimize import run_flow
+            from mlflow_tflite_flows.optimize import run_flow
 
             with guard.embedded_prefect_server(), guard.quiet_console(args.verbose):
                 result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
@@ -84,8 +87,19 @@ def run(args: argparse.Namespace) -> int:
         except DataError as error:
             raise CommandError(str(error)) from None
         except Exception as error:  # noqa: BLE001 - any failure is one line; Prefect logged it
-            raise CommandError(_one_line(error)) from None
+            raise CommandError(first_line(error, with_type=True)) from None
     print_summary(result)
+    return _search(args, params, cache_dir)
+
+
+def _search(args: argparse.Namespace, params: Params, cache_dir: str) -> int:
+    """With `search.enabled`, search after the variants (`mlflow-tflite search`)."""
+    if not params.search.enabled:
+        return 0
+    from mlflow_tflite.cli.search import print_search_summary, search
+
+    print_search_summary(search(args.params, args.overrides, cache_dir=cache_dir,
+                                reports_dir=args.reports_dir))
     return 0
 
 
@@ -114,16 +128,19 @@ def unchanged_result(
         return None
     run_id = run.info.run_id
     records = [dataclasses.replace(r, reused=True) for r in tracking.load_records(run_id)]
+    decision = _stored_decision(run_id)
     reports = tracking.report_paths(reports_dir)
     if not all(path.is_file() for path in reports.values()):
-        reports = tracking.write_reports(records, reports_dir)
+        reports = tracking.write_reports(records, reports_dir,
+                                         tracking.champion_variant(decision))
     return {
         "parent_run_id": run_id,
         "tracking_uri": uri,
         "experiment": params.mlflow.experiment,
+        "experiment_id": run.info.experiment_id,
         "data_version": run.data.tags.get(tracking.layout.DATA_VERSION_TAG, ""),
         "variants": [r.to_dict() for r in records],
-        "decision": _stored_decision(run_id),
+        "decision": decision,
         "reports": {kind: str(path) for kind, path in reports.items()},
         "ran": {"prepare": False, "baseline": False, "compress": [], "convert": [],
                 "measure": []},
@@ -143,14 +160,9 @@ def _stored_decision(run_id: str) -> dict[str, Any] | None:
         return None
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else 'failed'}"
-
-
 def print_summary(result: dict[str, Any]) -> None:
     """The variants table, the promotion decision and how to open the MLflow UI."""
-    from mlflow_tflite.tracking import VariantRecord, format_table, ui_command, variant_rows
+    from mlflow_tflite.tracking import VariantRecord, format_table, ui_hint, variant_rows
 
     records = [VariantRecord.from_dict(r) for r in result["variants"]]
     ran = result["ran"]
@@ -170,4 +182,4 @@ def print_summary(result: dict[str, Any]) -> None:
     decision = result.get("decision")
     print(f"\nPromotion: {decision['summary'] if decision else 'not run'}")
     print(f"Reports: {result['reports']['markdown']}, {result['reports']['plot']}")
-    print(f"MLflow UI: {ui_command(result['tracking_uri'])}")
+    print(f"MLflow UI: {ui_hint(result['tracking_uri'], result.get('experiment_id'))}")

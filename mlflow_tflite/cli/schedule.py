@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     except ParamsError as error:
         raise CommandError(str(error)) from None
 
-    from flows.schedule import DEFAULT_NAME, build_deployment, serve
+    from mlflow_tflite_flows.schedule import DEFAULT_NAME, build_deployment, serve
 
     try:
         deployment = build_deployment(args.cron, args.name or DEFAULT_NAME, args.params,

@@ -9,6 +9,7 @@ from pydantic import Field
 from mlflow_tflite.compress.context import CompressionError, FineTune, kernel_layers
 from mlflow_tflite.compress.registry import Technique
 from mlflow_tflite.config.base import Section
+from mlflow_tflite.errors import first_line
 
 
 class ClusterConfig(Section):
@@ -98,7 +99,7 @@ def apply(model: Any, cfg: ClusterConfig, ctx: FineTune) -> Any:
                 model, number_of_clusters=cfg.clusters, cluster_centroids_init=init
             )
     except ValueError as error:
-        raise CompressionError(f"cluster: {str(error).strip().splitlines()[0]}") from error
+        raise CompressionError(f"cluster: {first_line(error)}") from error
     ctx.fit(wrapped, step="cluster", epochs=cfg.epochs, learning_rate=cfg.learning_rate)
     stripped = api.strip_clustering(wrapped)
     ctx.log(f"cluster: at most {unique_kernel_values(stripped)} distinct values per kernel")

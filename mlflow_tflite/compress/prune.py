@@ -10,6 +10,7 @@ from mlflow_tflite._tf import import_keras
 from mlflow_tflite.compress.context import CompressionError, FineTune, sparsity
 from mlflow_tflite.compress.registry import Technique
 from mlflow_tflite.config.base import Section
+from mlflow_tflite.errors import first_line
 
 
 class PruneConfig(Section):
@@ -108,7 +109,7 @@ def apply(model: Any, cfg: PruneConfig, ctx: FineTune) -> Any:
     except CompressionError:
         raise
     except ValueError as error:
-        raise CompressionError(f"prune: {_first_line(error)}") from error
+        raise CompressionError(f"prune: {first_line(error)}") from error
     ctx.fit(
         wrapped,
         step="prune",
@@ -153,11 +154,6 @@ def _prune_m_by_n(
         )
     ctx.log(f"prune: m_by_n applies to {', '.join(wrapped_names)}")
     return cloned
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 TECHNIQUE = Technique(

@@ -14,6 +14,7 @@ from pydantic import Field
 from mlflow_tflite.compress.context import CompressionError, FineTune, quiet_logs
 from mlflow_tflite.compress.registry import Technique
 from mlflow_tflite.config.base import Section
+from mlflow_tflite.errors import first_line
 
 
 class QatConfig(Section):
@@ -61,7 +62,7 @@ def apply(model: Any, cfg: QatConfig, ctx: FineTune) -> Any:
                 annotated = quantize.quantize_annotate_model(model)
                 wrapped = quantize.quantize_apply(annotated, scheme)
     except (ValueError, RuntimeError) as error:
-        raise CompressionError(f"qat: {str(error).strip().splitlines()[0]}") from error
+        raise CompressionError(f"qat: {first_line(error)}") from error
     return ctx.fit(wrapped, step="qat", epochs=cfg.epochs, learning_rate=cfg.learning_rate)
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from mlflow_tflite.config.base import Section
-
-DELEGATES = ("xnnpack", "builtin", "reference")
+from mlflow_tflite.litert import DELEGATES
 
 
 class BenchmarkConfig(Section):

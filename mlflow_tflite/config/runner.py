@@ -8,7 +8,10 @@ from pydantic import Field, model_validator
 
 from mlflow_tflite.config.base import Section
 
+# The one list of runner types: the `type` field, `mlflow-tflite run --runner` and the
+# flow's task runners (flows/runner.py) all take it from here.
 RUNNER_TYPES = ("threads", "processes", "dask")
+RunnerType = Literal[RUNNER_TYPES]  # type: ignore[valid-type]
 
 
 class RunnerConfig(Section):
@@ -19,9 +22,7 @@ class RunnerConfig(Section):
     worker processes, or the existing scheduler at `address`.
     """
 
-    type: Literal["threads", "processes", "dask"] = Field(
-        "threads", description="threads | processes | dask"
-    )
+    type: RunnerType = Field("threads", description=" | ".join(RUNNER_TYPES))
     workers: int = Field(
         2, ge=1, le=256,
         description="Worker processes (processes, dask LocalCluster); threads use 8 threads.",

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from mlflow_tflite.convert.converter import ConversionError, run_converter
 from mlflow_tflite.convert.representative import representative_dataset
 from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, Recipe, get_scheme, scheme_names
+from mlflow_tflite.convert.sources import ModelSource, is_flatbuffer
+from mlflow_tflite.errors import first_line
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.variants import ConvertConfig
@@ -73,7 +75,7 @@ def convert_model(
     *,
     sparse: bool = False,
 ) -> bytes:
-    """Convert a tf_keras model to a TFLite flatbuffer; `convert_variant(...).flatbuffer`.
+    """Convert a model to a TFLite flatbuffer; `convert_variant(...).flatbuffer`.
 
     Example:
         >>> flatbuffer = convert_model(model, ConvertConfig(quantization="int8"), x_train)
@@ -82,7 +84,7 @@ def convert_model(
 
 
 def convert_variant(
-    model: Any,
+    model: ModelSource,
     cfg: ConvertConfig,
     representative: Any = None,
     *,
@@ -91,8 +93,9 @@ def convert_variant(
     """Convert and quantize one variant.
 
     Args:
-        model: a tf_keras model (plain, stripped, or quantize-wrapped after QAT), or a
-            float `.tflite` as bytes (ai-edge-quantizer schemes only).
+        model: a tf_keras model (plain, stripped, or quantize-wrapped after QAT), the path
+            of a SavedModel directory (a Keras 3 baseline's export), or a float `.tflite`
+            as bytes (`none`, which is those bytes, and the ai-edge-quantizer schemes).
         cfg: the variant's `convert` block.
         representative: sample inputs: a `Dataset` (its training split calibrates; its
             validation split scores `auto_keep_float`), one array of inputs, or one array
@@ -111,11 +114,13 @@ def convert_variant(
     from mlflow_tflite.convert import quantizer, selective
 
     scheme = get_scheme(cfg.quantization)
-    is_tflite = isinstance(model, bytes | bytearray)
+    is_tflite = is_flatbuffer(model)
+    if is_tflite and scheme.name == "none":
+        return Conversion(flatbuffer=bytes(model), quantization=scheme.name)
     if is_tflite and scheme.needs_keras_model:
         raise ConversionError(
-            f"quantization {scheme.name} needs a Keras model; a .tflite baseline takes the "
-            "ai_edge_quantizer schemes"
+            f"quantization {scheme.name} needs a Keras model; a .tflite baseline takes none "
+            "(the file itself) or the ai_edge_quantizer schemes"
         )
     samples = getattr(representative, "x_train", representative)
     if scheme.needs_representative and samples is None:
@@ -149,8 +154,9 @@ def convert_variant(
         try:
             return quantizer.quantize(float_model, recipe, data), recipe
         except Exception as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            raise ConversionError(f"{scheme.name} quantization failed: {reason}") from error
+            raise ConversionError(
+                f"{scheme.name} quantization failed: {first_line(error)}"
+            ) from error
 
     flatbuffer, recipe = quantize(kept)
     auto: list[ModelOp] = []

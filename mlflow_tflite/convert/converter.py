@@ -9,6 +9,7 @@ from mlflow_tflite._tf import import_tensorflow
 from mlflow_tflite.convert.quiet import quiet
 from mlflow_tflite.convert.representative import Representative
 from mlflow_tflite.convert.schemes import Scheme
+from mlflow_tflite.convert.sources import make_converter
 
 
 class ConversionError(RuntimeError):
@@ -27,7 +28,8 @@ def run_converter(
     """Convert a tf_keras model with the settings of a converter scheme.
 
     Args:
-        model: a Keras model (plain, stripped, or quantize-wrapped after QAT).
+        model: a tf_keras model (plain, stripped, or quantize-wrapped after QAT), or the
+            path of a SavedModel directory (a Keras 3 baseline's export).
         scheme: a `converter` engine scheme.
         cfg: the variant's `convert` block.
         data: representative batches (calibrated schemes).
@@ -40,7 +42,7 @@ def run_converter(
     """
     tf = import_tensorflow()
     try:
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter = make_converter(tf, model)
         scheme.configure(converter, tf, cfg, data)
         if sparse:
             converter.optimizations = [

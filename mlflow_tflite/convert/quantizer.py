@@ -13,6 +13,7 @@ from typing import Any
 
 from mlflow_tflite.convert.representative import Representative
 from mlflow_tflite.convert.schemes import Recipe
+from mlflow_tflite.errors import first_line
 
 NO_QUANTIZE = "no_quantize"
 MIN_MAX = "min_max_uniform_quantize"
@@ -91,8 +92,9 @@ def read_recipe(path: str | Path) -> Recipe:
     try:
         recipe_manager.RecipeManager().load_quantization_recipe(recipe)
     except (KeyError, ValueError, TypeError, AttributeError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise RecipeError(f"{path}: ai-edge-quantizer refuses the recipe: {reason}") from None
+        raise RecipeError(
+            f"{path}: ai-edge-quantizer refuses the recipe: {first_line(error)}"
+        ) from None
     return recipe
 
 

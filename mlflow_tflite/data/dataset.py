@@ -53,6 +53,11 @@ class Dataset:
         return len(self.class_names)
 
     @property
+    def labelled(self) -> bool:
+        """Whether the splits carry labels (`data.source: synthetic` has none)."""
+        return bool(self.class_names)
+
+    @property
     def shapes(self) -> dict[str, list[int]]:
         """Shape of every array, keyed by its name (`x_train`, `y_test`, ...)."""
         return {name: list(array.shape) for name, array in self.arrays().items()}

@@ -28,13 +28,19 @@ import numpy as np
 from mlflow_tflite.measure.coldstart import ColdStart, measure_cold_start
 from mlflow_tflite.measure.inspect import Inspection, inspect_model, read_flatbuffer
 from mlflow_tflite.measure.latency import LatencyResult, delegate_label, measure_latency
-from mlflow_tflite.measure.quality import accuracy, agreement, max_abs_diff
+from mlflow_tflite.measure.outputs import Arrays, predict_all, predict_outputs, reference_outputs
+from mlflow_tflite.measure.quality import (
+    accuracy,
+    agreement,
+    flat_outputs,
+    max_abs_diff,
+    output_cosine,
+    output_snr_db,
+)
 from mlflow_tflite.measure.size import gzip_size_bytes, size_bytes
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.benchmark import BenchmarkConfig
-
-Arrays = np.ndarray | list[np.ndarray]
 
 # The per-variant metric names of DESIGN.md ("Names in MLflow"), in display order.
 DESIGN_METRICS = (
@@ -51,6 +57,8 @@ DESIGN_METRICS = (
     "peak_memory_mb",
     "sparsity",
 )
+# Fidelity to the float model (the quality measure when outputs are not class scores).
+FIDELITY_METRICS = ("output_snr_db", "output_cosine", "max_abs_diff")
 DELEGATE_METRICS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")
 
 
@@ -78,6 +86,8 @@ class Measurement:
     accuracy_delta: float | None = None
     agreement: float | None = None
     max_abs_diff: float | None = None
+    output_snr_db: float | None = None
+    output_cosine: float | None = None
     cold_start: ColdStart | None = None
     samples: int | None = None
     runtime: dict[str, str] = field(default_factory=dict)
@@ -98,7 +108,8 @@ class Measurement:
         `<delegate>/latency_p50|p90|p99|mean|std_ms` per supported delegate, and the extras
         latency_mean_ms, latency_std_ms, unique_weight_values, op_count, integer_only,
         gpu_compatible (0/1). With the inputs that define them: compression_ratio,
-        accuracy, accuracy_delta, agreement, max_abs_diff, cold_start_ms, peak_memory_mb.
+        accuracy, accuracy_delta, agreement, the fidelity to the reference (max_abs_diff,
+        output_snr_db, output_cosine), cold_start_ms, peak_memory_mb.
         """
         primary = self.primary
         values: dict[str, float | None] = {
@@ -115,6 +126,8 @@ class Measurement:
             "peak_memory_mb": self.cold_start.peak_memory_mb if self.cold_start else None,
             "sparsity": self.inspection.sparsity,
             "max_abs_diff": self.max_abs_diff,
+            "output_snr_db": self.output_snr_db,
+            "output_cosine": self.output_cosine,
             "latency_mean_ms": primary.mean_ms,
             "latency_std_ms": primary.std_ms,
             "unique_weight_values": self.inspection.unique_weight_values,
@@ -158,7 +171,7 @@ class Measurement:
 
 
 def _runtime() -> dict[str, str]:
-    """What the numbers depend on besides the model: LiteRT version and the CPU count."""
+    """What the numbers depend on besides the model: LiteRT version, the CPU and its count."""
     import os
     import platform
     from importlib.metadata import PackageNotFoundError, version
@@ -170,26 +183,23 @@ def _runtime() -> dict[str, str]:
     return {
         "ai_edge_litert": litert,
         "machine": platform.machine(),
+        "cpu_model": _cpu_model(),
         "cpu_count": str(os.cpu_count()),
     }
 
 
-def predict_outputs(
-    model: bytes | str | Path,
-    x: Arrays,
-    delegate: str = "xnnpack",
-    threads: int | None = None,
-) -> np.ndarray:
-    """The model's first output for a batch, as float32 (integer outputs dequantized).
+def _cpu_model() -> str:
+    """The CPU's marketing name (Linux: /proc/cpuinfo), else what `platform` knows."""
+    import platform
 
-    Use it for the reference outputs (the fp32 variant's) that `agreement` and
-    `max_abs_diff` compare against. Float input to an integer-input model is quantized.
-    """
-    from mlflow_tflite.litert import TFLiteRunner
-
-    runner = TFLiteRunner(model, delegate=delegate, threads=threads)
-    arrays = list(x) if isinstance(x, list | tuple) else [x]
-    return np.asarray(runner.predict(arrays)[0], dtype=np.float32)
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith(("model name", "Hardware", "Model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def measure_variant(
@@ -202,6 +212,7 @@ def measure_variant(
     reference_outputs: np.ndarray | None = None,
     fp32_size_bytes: int | None = None,
     gpu_check: bool = True,
+    class_scores: bool = True,
 ) -> Measurement:
     """Measure one `.tflite` model (bytes or path).
 
@@ -212,10 +223,13 @@ def measure_variant(
         y_test: labels (integers or one-hot) for `accuracy`.
         config: delegates, threads, warm-up/timed runs, cold start; defaults when None.
         baseline_accuracy: the Keras baseline's accuracy, for `accuracy_delta`.
-        reference_outputs: outputs of the reference (fp32) model on `x_test`, for
-            `agreement` and `max_abs_diff`.
+        reference_outputs: outputs of the reference (fp32) model on `x_test`
+            (`reference_outputs()`), for `agreement` and the fidelity metrics
+            (`max_abs_diff`, `output_snr_db`, `output_cosine`).
         fp32_size_bytes: the fp32 variant's size, for `compression_ratio`.
         gpu_check: run the analyzer's GPU-delegate compatibility check.
+        class_scores: the outputs are class scores, so top-1 `agreement` means something
+            (False for a detector or landmark model: fidelity only).
 
     Returns:
         A Measurement; `.metrics()` for MLflow, `.delegate` for the `delegate` tag.
@@ -266,16 +280,19 @@ def measure_variant(
     if fp32_size_bytes is not None:
         result.compression_ratio = fp32_size_bytes / result.size_bytes
     if x_test is not None:
-        outputs = predict_outputs(content, x_test, delegate=delegate, threads=config.threads)
-        result.samples = len(outputs)
+        outputs = predict_all(content, x_test, delegate, config.threads)
+        result.samples = len(outputs[0])
         if y_test is not None:
-            result.accuracy = accuracy(outputs, y_test)
+            result.accuracy = accuracy(outputs[0], y_test)
             if baseline_accuracy is not None:
                 result.accuracy_delta = result.accuracy - baseline_accuracy
         if reference_outputs is not None:
-            reference = np.asarray(reference_outputs)
-            result.agreement = agreement(outputs, reference)
-            result.max_abs_diff = max_abs_diff(outputs, reference)
+            flat, reference = flat_outputs(outputs), flat_outputs(reference_outputs)
+            if class_scores:
+                result.agreement = agreement(flat, reference)
+            result.max_abs_diff = max_abs_diff(flat, reference)
+            result.output_snr_db = output_snr_db(flat, reference)
+            result.output_cosine = output_cosine(flat, reference)
     if config.cold_start:
         result.cold_start = measure_cold_start(content, delegate=delegate, threads=config.threads)
     return result
@@ -284,6 +301,7 @@ def measure_variant(
 __all__ = [
     "DELEGATE_METRICS",
     "DESIGN_METRICS",
+    "FIDELITY_METRICS",
     "ColdStart",
     "Inspection",
     "LatencyResult",
@@ -296,4 +314,5 @@ __all__ = [
     "measure_variant",
     "predict_outputs",
     "read_flatbuffer",
+    "reference_outputs",
 ]

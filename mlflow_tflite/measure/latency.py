@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from mlflow_tflite.errors import first_line
+
 
 @dataclass(frozen=True)
 class LatencyResult:
@@ -64,13 +66,6 @@ def delegate_label(delegate: str) -> str:
 
 
 MAX_REASON_CHARS = 240
-
-
-def first_line(error: BaseException) -> str:
-    """`Type: first line of the message`, shortened, for an unsupported-delegate reason."""
-    message = str(error).strip().splitlines()
-    reason = f"{type(error).__name__}: {message[0] if message else ''}".rstrip(": ")
-    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "..."
 
 
 def _missing_library(delegate: str) -> str | None:
@@ -149,7 +144,8 @@ def measure_latency(
         runner = TFLiteRunner(model, delegate=delegate, threads=threads)
     except Exception as error:  # noqa: BLE001 - any load failure means "cannot run here"
         return LatencyResult(
-            **settings, input_source="none", supported=False, reason=first_line(error)
+            **settings, input_source="none", supported=False,
+            reason=first_line(error, with_type=True, limit=MAX_REASON_CHARS),
         )
     arrays, source = fixed_input(runner, x)
     interpreter = runner.interpreter
@@ -161,7 +157,8 @@ def measure_latency(
             interpreter.invoke()
     except Exception as error:  # noqa: BLE001
         return LatencyResult(
-            **settings, input_source=source, supported=False, reason=first_line(error)
+            **settings, input_source=source, supported=False,
+            reason=first_line(error, with_type=True, limit=MAX_REASON_CHARS),
         )
     invoke = interpreter.invoke
     clock = time.perf_counter_ns

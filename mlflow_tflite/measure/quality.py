@@ -42,3 +42,52 @@ def max_abs_diff(outputs: np.ndarray, reference: np.ndarray) -> float:
     if a.shape != b.shape:
         raise ValueError(f"outputs of shape {a.shape} but reference of shape {b.shape}")
     return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+# Identical float32 outputs still differ by rounding at most: report that ceiling (about
+# 138.5 dB, 20*log10(1/eps)) rather than an infinity MLflow and JSON cannot hold.
+SNR_CEILING_DB = float(-20 * np.log10(np.finfo(np.float32).eps))
+
+
+def flat_outputs(outputs: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """Every output of every sample as one row: (N, total values), float64."""
+    arrays = outputs if isinstance(outputs, list | tuple) else [outputs]
+    rows = [np.asarray(a, dtype=np.float64).reshape(len(a), -1) for a in arrays]
+    return np.concatenate(rows, axis=1)
+
+
+def _same_shape(outputs: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = flat_outputs(outputs), flat_outputs(reference)
+    if a.shape != b.shape:
+        raise ValueError(f"outputs of shape {a.shape} but reference of shape {b.shape}")
+    return a, b
+
+
+def output_snr_db(outputs: np.ndarray, reference: np.ndarray) -> float:
+    """Signal-to-noise ratio of the outputs against the reference, in dB:
+    10*log10(sum(reference^2) / sum((outputs - reference)^2)), at most SNR_CEILING_DB."""
+    a, b = _same_shape(outputs, reference)
+    signal, noise = float(np.sum(b * b)), float(np.sum((a - b) ** 2))
+    if noise <= signal * 10 ** (-SNR_CEILING_DB / 10):
+        return SNR_CEILING_DB
+    return float(10 * np.log10(max(signal, np.finfo(np.float64).tiny) / noise))
+
+
+def output_cosine(outputs: np.ndarray, reference: np.ndarray) -> float:
+    """Mean over samples of the cosine similarity between output and reference rows
+    (1 when both rows are zero, 0 when only one is)."""
+    a, b = _same_shape(outputs, reference)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    dots = np.sum(a * b, axis=1)
+    both_zero = (np.linalg.norm(a, axis=1) == 0) & (np.linalg.norm(b, axis=1) == 0)
+    cosine = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+    return float(np.mean(np.where(both_zero, 1.0, cosine))) if len(a) else 1.0
+
+
+def class_scores(output_shapes: list[tuple[int | None, ...]], num_classes: int) -> bool:
+    """Whether a model's outputs are class scores for `num_classes` classes: one output
+    of shape (batch, num_classes). Anything else (boxes, landmarks) is judged by fidelity."""
+    if num_classes < 2 or len(output_shapes) != 1:
+        return False
+    shape = tuple(output_shapes[0])
+    return len(shape) == 2 and shape[-1] == num_classes

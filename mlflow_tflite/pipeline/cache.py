@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 # pipeline/steps.py is in each: it decides how the library is called (e.g. sparse encoding);
 # so is this module, which decides what an entry holds.
 STEP_SOURCES: dict[str, tuple[str, ...]] = {
-    "prepare": ("data", "config/data.py", "pipeline/steps.py", "pipeline/cache.py"),
+    # Synthetic data takes its input shape from a Keras 3 or .tflite model.
+    "prepare": ("data", "config/data.py", "pipeline/steps.py", "train/kinds.py",
+                "train/keras3.py", "train/tflite_baseline.py", "pipeline/cache.py"),
     "baseline": ("train", "_tf.py", "config/train.py", "pipeline/steps.py",
                  "pipeline/cache.py"),
     "build": ("train", "compress", "convert", "_tf.py", "config/variants.py",

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from mlflow_tflite.config import ConvertConfig, Params, ParamsError, VariantConfig, load_params
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline.cache import ArtifactStore, code_version, content_key
+from mlflow_tflite.train.kinds import KERAS3, TF_KERAS, TFLITE, baseline_kind
 
 MODEL_FILE = "model.tflite"
 # Set on an exception from `build`: which of its steps raised it (survives pickling).
@@ -31,8 +33,12 @@ REFERENCE_FILE = "reference_outputs.npy"
 CONVERSION_FILE = "conversion.json"
 # Bytes the ops kept in float cost over quantizing them too (variants with keep_float).
 KEEP_FLOAT_METRIC = "keep_float_size_bytes"
-# The baseline's float `.tflite`: what quantized variants are compared with layer by layer.
+# The baseline's float `.tflite`: what every variant is measured against (layer by layer
+# too), and what the `none` variant of a `.tflite` baseline and the ai-edge-quantizer
+# schemes start from.
 FP32_FILE = "fp32.tflite"
+# A Keras 3 baseline's export, which every TFLite converter scheme reads.
+SAVED_MODEL_DIR = "saved_model"
 
 
 @dataclass(frozen=True)
@@ -47,20 +53,32 @@ class PreparedData:
 
 @dataclass(frozen=True)
 class Baseline:
-    """The trained Keras baseline in the store, its accuracy and the fp32 reference."""
+    """The baseline in the store, its accuracy and the fp32 reference.
+
+    `kind` is `tf_keras`, `keras3` or `tflite` (see `mlflow_tflite.train.kinds`);
+    `accuracy` is None and `class_scores` False when the outputs are not class scores of
+    labelled data (a detector, a landmark model, synthetic inputs): the variants are then
+    judged by fidelity to the float model only.
+    """
 
     key: str
     directory: str
-    accuracy: float
+    accuracy: float | None
     fp32_size_bytes: int
     history: dict[str, list[float]]
     reused: bool
+    kind: str = TF_KERAS
+    class_scores: bool = True
     # The fp32 model's ops (`ModelOp` fields): what `convert.keep_float` is checked on.
     float_ops: tuple[dict[str, Any], ...] = ()
 
     @property
     def model_path(self) -> Path:
         return Path(self.directory) / BASELINE_FILE
+
+    @property
+    def saved_model_path(self) -> Path:
+        return Path(self.directory) / SAVED_MODEL_DIR
 
     @property
     def reference_path(self) -> Path:
@@ -98,6 +116,7 @@ def load_checked_params(path: str | Path, overrides: list[str] | None = None) ->
         ParamsError: one line naming the file and key path.
     """
     from mlflow_tflite.compress import CompressionError, check_compress_config
+    from mlflow_tflite.train.support import support_problem
 
     params = load_params(path, overrides)
     for index, variant in enumerate(params.variants):
@@ -105,13 +124,42 @@ def load_checked_params(path: str | Path, overrides: list[str] | None = None) ->
             check_compress_config(variant.compress)
         except CompressionError as error:
             raise ParamsError(f"{path}: variants[{index}].compress: {error}") from None
+    try:
+        problem = support_problem(params)
+    except ValueError as error:
+        raise ParamsError(f"{path}: train.model: {error}") from None
+    if problem is not None:
+        raise ParamsError(f"{path}: {problem}")
+    if params.search.enabled or params.search.space:
+        check_search(params, path)
     return params
 
 
+def check_search(params: Params, path: str | Path = "params") -> Any:
+    """Parse `search.space` and check the baseline can take its techniques; returns the
+    parsed `mlflow_tflite.search.space.Space`.
+
+    Raises:
+        ParamsError: one line naming the file and key path (`search.space.prune...`).
+    """
+    from mlflow_tflite.search.space import SpaceError, check_baseline, parse_space
+
+    try:
+        space = parse_space(params.search.space)
+        check_baseline(space, params.train.model)
+    except SpaceError as error:
+        raise ParamsError(f"{path}: {error}") from None
+    return space
+
+
 def prepare_key(params: Params) -> str:
+    from mlflow_tflite.data.synthetic import SYNTHETIC
+
     data = params.data.model_dump(mode="json", exclude={"output_dir"})
-    return content_key("prepare", data, _source_digest(params.data.source),
-                       code_version("prepare"))
+    # Synthetic inputs take their shape from the model.
+    source = (_model_source(params.train.model) if params.data.source == SYNTHETIC
+              else _source_digest(params.data.source))
+    return content_key("prepare", data, source, code_version("prepare"))
 
 
 def _path_digest(path: Path) -> str:
@@ -176,12 +224,26 @@ def prepare(params: Params, store: ArtifactStore) -> PreparedData:
     key = prepare_key(params)  # hashes a file or folder source: once per call
     if (version := _prepared_version(params, store, key)) is not None:
         return PreparedData(str(directory), version, params.data.source, reused=True)
-    dataset = prepare_dataset(params.data)
+    dataset = _prepared_dataset(params, prepare_dataset)
     save_dataset(dataset, directory)
     meta = {"version": dataset.version, "directory": str(directory)}
     with store.put("prepare", key, meta):
         pass
     return PreparedData(str(directory), dataset.version, params.data.source, reused=False)
+
+
+def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
+    """The `data` section's dataset; synthetic inputs are shaped as `train.model`'s input."""
+    from mlflow_tflite.data.synthetic import SYNTHETIC, synthetic_dataset
+
+    if params.data.source != SYNTHETIC:
+        return prepare_dataset(params.data)
+    from mlflow_tflite.train import keras3, tflite_baseline
+
+    spec = params.train.model
+    shape = (tflite_baseline.tflite_input_shape(spec) if baseline_kind(spec) == TFLITE
+             else keras3.input_shape(keras3.load_keras3(spec)))
+    return synthetic_dataset(shape, params.data)
 
 
 def _prepared_version(params: Params, store: ArtifactStore, key: str) -> str | None:
@@ -236,31 +298,50 @@ def _stored_keys(params: Params, store: ArtifactStore) -> list[Any] | None:
 
 
 def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> Baseline:
-    """Train the Keras baseline (or reuse the stored one) and its fp32 reference outputs."""
+    """Train the baseline (or reuse the stored one); store its float `.tflite` and the
+    reference outputs of that float model on the test split.
+
+    A tf_keras baseline is trained with tf_keras; a Keras 3 one is fine-tuned with Keras 3
+    (`train.epochs: 0` takes it as is) and exported as a SavedModel; a `.tflite` one is
+    used as is (`train.epochs` does not apply).
+    """
     key = baseline_key(params, data.version)
     if (entry := store.get("baseline", key)) is not None:
         meta = store.meta("baseline", key)
         return Baseline(key, str(entry), meta["accuracy"], meta["fp32_size_bytes"],
-                        meta.get("history", {}), reused=True,
+                        meta.get("history", {}), reused=True, kind=meta.get("kind", TF_KERAS),
+                        class_scores=meta.get("class_scores", True),
                         float_ops=tuple(meta.get("float_ops", ())))
 
     from mlflow_tflite import convert, measure, train
     from mlflow_tflite.convert.facts import model_ops
+    from mlflow_tflite.train import keras3, tflite_baseline
 
+    kind = baseline_kind(params.train.model)
     dataset = load_prepared(data.directory, data.version)
-    trained = train.train_baseline(dataset, params.train)
-    fp32 = convert.convert_model(trained.model, ConvertConfig(quantization="none"), dataset)
-    reference = measure.predict_outputs(fp32, dataset.x_test)
-    float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
-    meta = {"accuracy": trained.accuracy, "fp32_size_bytes": len(fp32),
-            "history": trained.history, "data_version": data.version,
-            "float_ops": list(float_ops)}
+    meta: dict[str, Any] = {"data_version": data.version, "kind": kind}
     with store.put("baseline", key, meta) as tmp:
-        trained.model.save_weights(tmp / BASELINE_FILE)
-        np.save(tmp / REFERENCE_FILE, reference)
+        if kind == TFLITE:
+            loaded = tflite_baseline.load_tflite_baseline(params.train.model, dataset)
+            fp32, accuracy, history = loaded.flatbuffer, loaded.accuracy, {}
+        else:
+            trained = (keras3.fine_tune(params.train.model, dataset, params.train)
+                       if kind == KERAS3 else train.train_baseline(dataset, params.train))
+            source: Any = trained.model
+            if kind == KERAS3:
+                source = str(keras3.export_saved_model(trained.model, tmp / SAVED_MODEL_DIR))
+            else:
+                trained.model.save_weights(tmp / BASELINE_FILE)
+            fp32 = convert.convert_model(source, ConvertConfig(quantization="none"), dataset)
+            accuracy, history = trained.accuracy, trained.history
+        float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
         (tmp / FP32_FILE).write_bytes(fp32)
-    return Baseline(key, str(store.path("baseline", key)), trained.accuracy, len(fp32),
-                    trained.history, reused=False, float_ops=float_ops)
+        np.save(tmp / REFERENCE_FILE, measure.reference_outputs(fp32, dataset.x_test))
+        meta.update(accuracy=accuracy, fp32_size_bytes=len(fp32), history=history,
+                    class_scores=accuracy is not None, float_ops=list(float_ops))
+    return Baseline(key, str(store.path("baseline", key)), accuracy, len(fp32), history,
+                    reused=False, kind=kind, class_scores=accuracy is not None,
+                    float_ops=float_ops)
 
 
 def check_keep_float(params: Params, baseline: Baseline, source: str = "params") -> None:
@@ -300,15 +381,31 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
     return compile_baseline(model, params.train.learning_rate)
 
 
-def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData) -> Any:
-    """Apply the variant's compression steps to a fresh copy of the baseline (Keras model)."""
+def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData,
+             on_epoch: Any = None) -> Any:
+    """Apply the variant's compression steps to a fresh copy of the baseline (Keras model);
+    `on_epoch` is called after every fine-tune epoch (`compress.EpochHook`).
+
+    A Keras 3 or `.tflite` baseline takes no compression step (validation refuses them):
+    what the converter starts from is then its SavedModel path or float `.tflite` bytes.
+    """
     from mlflow_tflite import compress as techniques
 
+    if baseline.kind != TF_KERAS:
+        if variant.compress.steps:
+            raise techniques.CompressionError(
+                f"{variant.compress.technique} needs a tf_keras model; the baseline is "
+                f"{baseline.kind}"
+            )
+        if baseline.kind == KERAS3:
+            return str(baseline.saved_model_path)
+        return baseline.fp32_path.read_bytes()
     model = load_baseline_model(baseline, params, data)
     if not variant.compress.steps:
         return model
     dataset = load_prepared(data.directory, data.version)
-    return techniques.compress_model(model, variant.compress, dataset, params.train)
+    return techniques.compress_model(model, variant.compress, dataset, params.train,
+                                     on_epoch=on_epoch)
 
 
 def convert(
@@ -335,8 +432,12 @@ def build(
     data: PreparedData,
     store: ArtifactStore,
     key: str,
+    on_epoch: Any = None,
 ) -> Build:
     """`compress` then `convert` in this process; returns the stored build.
+
+    `on_epoch` is called after every fine-tune epoch (`compress.EpochHook`); what it raises
+    stops the build, which then stores nothing.
 
     Raises:
         Exception: whatever the failing step raised, with attribute `mlflow_tflite_step`
@@ -344,7 +445,7 @@ def build(
     """
     step = "compress"
     try:
-        model = compress(variant, params, baseline, data)
+        model = compress(variant, params, baseline, data, on_epoch)
         step = "convert"
         return convert(variant, model, data, store, key)
     except Exception as error:
@@ -410,11 +511,12 @@ def _measure_file(path: str | Path, params: Params, baseline: Baseline, data: Pr
     return measure_variant(
         path,
         dataset.x_test,
-        dataset.y_test,
+        dataset.y_test if baseline.class_scores else None,
         config=params.benchmark,
         baseline_accuracy=baseline.accuracy,
         reference_outputs=np.load(baseline.reference_path),
         fp32_size_bytes=baseline.fp32_size_bytes,
+        class_scores=baseline.class_scores,
     )
 
 
@@ -430,7 +532,7 @@ def _add_layer_errors(
         errors = layer_errors(baseline.fp32_path, path, dataset.x_test)
         summary = summary_metrics(errors)
     except ValueError as error:
-        measurement["layers_error"] = str(error).splitlines()[0]
+        measurement["layers_error"] = first_line(error)
         return
     measurement["layers"] = [e.row() for e in errors]
     measurement["metrics"].update(summary)

@@ -103,6 +103,13 @@ def constraint_failures(
             lambda v: v >= c.min_agreement,
             lambda v: f"agreement {v:.4g} < min_agreement {c.min_agreement:g}",
         )
+    if c.min_output_snr_db is not None:
+        check(
+            "min_output_snr_db",
+            "output_snr_db",
+            lambda v: v >= c.min_output_snr_db,
+            lambda v: f"output SNR {v:.3g} dB < min_output_snr_db {c.min_output_snr_db:g}",
+        )
     for percentile, limit in (("p50", c.max_latency_p50_ms), ("p90", c.max_latency_p90_ms)):
         if limit is not None:
             metric = _latency_metric(c, percentile)

@@ -9,7 +9,8 @@ Order of effects, so a failure at any step leaves every alias where it was:
    the alias (undoing earlier moves of this promotion if one fails). A champion that
    changed since step 1 is read (and maybe re-measured) with the lock released, then
    step 4 starts again, so the lock is only ever held for a few registry calls;
-5. write the decision paragraph as the versions' description and `promotion.json`.
+5. write each new version's model card (`card.py`: `model_card.md`, summarised with the
+   decision paragraph in its description) and `promotion.json` on the flow run.
 Concurrent promotions of one model therefore serialize at step 4, and each compares
 against the champion left by the one before it, as if they had run one after the other.
 """
@@ -23,22 +24,22 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from mlflow_tflite.config.promote import PromoteConfig
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.registry import gates
+from mlflow_tflite.registry.card import write_card
 from mlflow_tflite.registry.champions import Champions, NotLoaded, Remeasure
 from mlflow_tflite.registry.decision import SETTLED, Decision, TargetDecision
 from mlflow_tflite.registry.lock import registry_lock
 from mlflow_tflite.registry.policy import Candidate, Evaluation, against_champion, evaluate
 from mlflow_tflite.registry.runs import read_flow_run
 from mlflow_tflite.registry.versions import (
-    ERROR_TAG,
-    SOURCE_RUN_TAG,
-    TARGETS_TAG,
     PromotionError,
     alias_version,
     ensure_registered_model,
     previous_tag,
     register,
 )
+from mlflow_tflite.tracking.layout import PROMOTION_ERROR_TAG, SOURCE_RUN_TAG, TARGETS_TAG
 
 Validate = Callable[[ModelVersion], None]
 DECISION_ARTIFACT = "promotion.json"
@@ -230,7 +231,9 @@ def promote_flow_run(
         try:
             validate(version)
         except Exception as error:
-            client.set_model_version_tag(model_name, version.version, ERROR_TAG, str(error))
+            client.set_model_version_tag(
+                model_name, version.version, PROMOTION_ERROR_TAG, str(error)
+            )
             raise PromotionError(
                 f"{model_name} version {version.version} failed validation, no alias moved: "
                 f"{error}"
@@ -240,7 +243,7 @@ def promote_flow_run(
         decision.targets = _decide_and_move(
             client, model_name, evaluations, champions, versions, timeout_s=policy.lock_timeout_s
         )
-    _record(client, decision, versions)
+    _record(client, decision, versions, flow.candidates)
     return decision
 
 
@@ -280,7 +283,7 @@ def _decide_and_move(
                 except MlflowException as error:
                     raise PromotionError(
                         f"moving aliases of {model_name} failed, every alias is back where "
-                        f"it was: {str(error).splitlines()[0]}"
+                        f"it was: {first_line(error)}"
                     ) from error
                 return decided
             finally:
@@ -292,15 +295,25 @@ def _decide_and_move(
     )
 
 
-def _record(client: MlflowClient, decision: Decision, versions: dict[str, ModelVersion]) -> None:
-    summary = decision.summary
+def _record(
+    client: MlflowClient,
+    decision: Decision,
+    versions: dict[str, ModelVersion],
+    candidates: list[Candidate],
+) -> None:
     for run_id, version in versions.items():
         roles = [
             f"{t.target}:{t.alias_moved}"
             for t in decision.targets
             if t.run_id == run_id and t.alias_moved
         ]
-        client.update_model_version(decision.model_name, version.version, description=summary)
+        try:
+            write_card(client, version, decision, candidates)
+        except MlflowException as error:
+            raise PromotionError(
+                f"aliases moved, but writing the model card of {decision.model_name} version "
+                f"{version.version} failed: {error}"
+            ) from error
         if roles:
             client.set_model_version_tag(
                 decision.model_name, version.version, TARGETS_TAG, ",".join(roles)

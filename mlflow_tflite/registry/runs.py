@@ -8,14 +8,11 @@ from mlflow import MlflowClient
 from mlflow.entities import Run, RunStatus
 
 from mlflow_tflite.registry.policy import Candidate
+from mlflow_tflite.tracking.flowruns import child_runs
 from mlflow_tflite.tracking.layout import (
     DATA_VERSION_TAG,
     ERROR_TAG,
-    FLOW_ROLE,
     MODEL_URI_TAG,
-    PARENT_TAG,
-    ROLE_TAG,
-    VARIANT_ROLE,
     VARIANT_TAG,
 )
 
@@ -43,22 +40,7 @@ def read_flow_run(client: MlflowClient, parent_run_id: str) -> FlowRun:
     """
     parent = client.get_run(parent_run_id)
     experiment_id = parent.info.experiment_id
-    children: list[Run] = []
-    token = None
-    while True:
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=(
-                f"tags.`{PARENT_TAG}` = '{parent_run_id}' "
-                f"and tags.`{ROLE_TAG}` = '{VARIANT_ROLE}'"
-            ),
-            max_results=1000,
-            page_token=token,
-        )
-        children.extend(page)
-        token = page.token
-        if not token:
-            break
+    children = child_runs(parent, client)
     parent_data_version = parent.data.tags.get(DATA_VERSION_TAG)
     candidates: list[Candidate] = []
     ignored: dict[str, str] = {}
@@ -83,23 +65,3 @@ def read_flow_run(client: MlflowClient, parent_run_id: str) -> FlowRun:
     versions = {c.data_version for c in candidates}
     data_version = parent_data_version or (versions.pop() if len(versions) == 1 else None)
     return FlowRun(parent_run_id, experiment_id, data_version, candidates, ignored)
-
-
-def latest_flow_run(client: MlflowClient, experiment_name: str) -> str:
-    """The newest FINISHED flow run (tag `mlflow_tflite.role=flow`) of the experiment.
-
-    Raises:
-        LookupError: no such experiment or no finished flow run in it.
-    """
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        raise LookupError(f"no MLflow experiment named {experiment_name!r}")
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`{ROLE_TAG}` = '{FLOW_ROLE}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not runs:
-        raise LookupError(f"no finished flow run in experiment {experiment_name!r}")
-    return runs[0].info.run_id

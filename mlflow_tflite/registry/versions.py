@@ -18,13 +18,14 @@ from mlflow.protos.databricks_pb2 import (
 )
 
 from mlflow_tflite.registry.policy import Candidate
-from mlflow_tflite.tracking.layout import DATA_VERSION_TAG, VARIANT_TAG
+from mlflow_tflite.tracking.layout import (
+    DATA_VERSION_TAG,
+    PREVIOUS_TAG_PREFIX,
+    SOURCE_FLOW_RUN_TAG,
+    SOURCE_RUN_TAG,
+    VARIANT_TAG,
+)
 
-SOURCE_RUN_TAG = "mlflow_tflite.source_run"
-FLOW_RUN_TAG = "mlflow_tflite.flow_run"
-TARGETS_TAG = "mlflow_tflite.targets"
-ERROR_TAG = "mlflow_tflite.promotion_error"
-PREVIOUS_TAG_PREFIX = "mlflow_tflite.previous."
 # Run tags copied onto the version as they are (DESIGN.md names).
 COPIED_TAGS = ("technique", "quantization", "delegate", DATA_VERSION_TAG, "git_commit")
 _METRIC_TAG = re.compile(r"^(?:[\w.\-]+/)?[a-z0-9_]+$")
@@ -56,7 +57,7 @@ def version_tags(candidate: Candidate, flow_run_id: str) -> dict[str, str]:
         tags[DATA_VERSION_TAG] = candidate.data_version
     tags[VARIANT_TAG] = candidate.variant
     tags[SOURCE_RUN_TAG] = candidate.run_id
-    tags[FLOW_RUN_TAG] = flow_run_id
+    tags[SOURCE_FLOW_RUN_TAG] = flow_run_id
     return tags
 
 

@@ -4,38 +4,49 @@ A library module: no Prefect. The flow in `flows/optimize.py` calls these functi
 """
 
 from mlflow_tflite.tracking import store
+from mlflow_tflite.tracking.flowruns import (
+    child_runs,
+    finished_flow_run,
+    latest_flow_run,
+    load_records,
+)
 from mlflow_tflite.tracking.records import FAILED, METRICS, OK, VariantRecord
 from mlflow_tflite.tracking.report import (
+    champion_variant,
     format_table,
     pareto_front,
     pareto_plot,
     report_paths,
     variant_rows,
+    write_metrics,
     write_reports,
 )
 from mlflow_tflite.tracking.runs import (
     configure_tracking,
     ensure_experiment,
-    finished_flow_run,
+    experiment_id_of,
     flatten,
     git_commit,
-    latest_flow_run,
-    load_records,
     log_parent,
     log_report,
     log_variant,
     resolve_tracking_uri,
     start_parent_run,
-    ui_command,
+    variant_params,
 )
+from mlflow_tflite.tracking.ui import experiment_url, ui_command, ui_hint
 
 __all__ = [
     "FAILED",
     "METRICS",
     "OK",
     "VariantRecord",
+    "champion_variant",
+    "child_runs",
     "configure_tracking",
     "ensure_experiment",
+    "experiment_id_of",
+    "experiment_url",
     "finished_flow_run",
     "flatten",
     "format_table",
@@ -52,6 +63,9 @@ __all__ = [
     "start_parent_run",
     "store",
     "ui_command",
+    "ui_hint",
+    "variant_params",
     "variant_rows",
+    "write_metrics",
     "write_reports",
 ]

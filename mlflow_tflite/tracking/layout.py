@@ -2,19 +2,39 @@
 
 One parent run per flow run (tag `mlflow_tflite.role=flow`), one nested child run per
 variant (`mlflow_tflite.role=variant`). Writers (tracking) and readers (registry,
-compare) import these so the two sides cannot drift apart.
+compare) import these so the two sides cannot drift apart: every tag key the tool writes
+on runs and model versions is defined here, once.
 """
 
 ROLE_TAG = "mlflow_tflite.role"
 FLOW_ROLE = "flow"
 VARIANT_ROLE = "variant"
+# A search trial's child run; the Pareto-optimal trials are re-tagged VARIANT_ROLE, so they
+# are the candidates the promotion policy reads, exactly as variants are.
+TRIAL_ROLE = "trial"
+TRIAL_TAG = "trial"  # the Optuna trial number
+TRIAL_STATE_TAG = "trial_state"  # complete | pruned | infeasible | failed
+PARETO_TAG = "mlflow_tflite.pareto"  # "true" on the Pareto-optimal feasible trials
+# On a search's parent run: the Optuna study and its storage.
+STUDY_TAG = "mlflow_tflite.study"
+STUDY_STORAGE_TAG = "mlflow_tflite.study_storage"
 PARENT_TAG = "mlflow.parentRunId"
 VARIANT_TAG = "mlflow_tflite.variant"
 MODEL_URI_TAG = "mlflow_tflite.model_uri"
+# On a FAILED child run: the variant's error, one line.
 ERROR_TAG = "mlflow_tflite.error"
 FAILED_STEP_TAG = "mlflow_tflite.failed_step"
 REUSED_TAG = "mlflow_tflite.reused"
-FLOW_RUN_TAG = "mlflow_tflite.flow_run_id"
+# On a parent run: the Prefect flow run that wrote it.
+PREFECT_FLOW_RUN_TAG = "mlflow_tflite.prefect_flow_run"
 # On a finished parent run: the key of its data, params and code (pipeline.steps.inputs_key).
 INPUTS_KEY_TAG = "mlflow_tflite.inputs_key"
 DATA_VERSION_TAG = "data_version"
+
+# On registered model versions.
+SOURCE_RUN_TAG = "mlflow_tflite.source_run"  # the variant's child run
+SOURCE_FLOW_RUN_TAG = "mlflow_tflite.flow_run"  # the parent (flow) run it came from
+TARGETS_TAG = "mlflow_tflite.targets"
+PROMOTION_ERROR_TAG = "mlflow_tflite.promotion_error"  # why validation refused it
+PREVIOUS_TAG_PREFIX = "mlflow_tflite.previous."
+MODEL_CARD_TAG = "mlflow_tflite.model_card"

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlflow_tflite.measure import DESIGN_METRICS
+from mlflow_tflite.measure import DESIGN_METRICS, FIDELITY_METRICS
 
 OK = "ok"
 FAILED = "failed"
 
-# The per-variant metric names of DESIGN.md, in the order tables show them.
-METRICS = DESIGN_METRICS
+# The per-variant metric names of DESIGN.md and the fidelity ones, in the order tables
+# show them.
+METRICS = (*DESIGN_METRICS, *FIDELITY_METRICS)
 
 
 @dataclass
@@ -19,7 +20,8 @@ class VariantRecord:
     """One variant of a flow run, successful or not.
 
     `metrics` holds the DESIGN.md names (and `<delegate>/latency_*`); `measurement` is the
-    full measurement with its settings, logged as `measurement.json`; `error` is one line
+    full measurement with its settings, logged as `measurement.json`; `params` the
+    variant's config as the child run's params; `error` is one line
     and `traceback` the detail logged as `error.txt` when the variant failed.
     """
 
@@ -36,6 +38,8 @@ class VariantRecord:
     failed_step: str | None = None
     reused: bool = False
     run_id: str | None = None
+    # The variant's own config as params (tracking.runs.variant_params).
+    params: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -9,6 +9,18 @@ from typing import Any
 
 from mlflow_tflite.tracking.records import METRICS, VariantRecord
 
+# What `metrics.json` (the DVC metrics file) holds per variant: small enough to read as
+# `dvc exp show` columns; everything else is in `variants.csv`.
+HEADLINE_METRICS = (
+    "size_bytes",
+    "gzip_size_bytes",
+    "accuracy",
+    "accuracy_delta",
+    "agreement",
+    "latency_p50_ms",
+)
+CHAMPION_KEY = "champion"
+
 # Columns of the summary table, as `mlflow-tflite run` and `compare` print them.
 TABLE_COLUMNS = (
     "variant",
@@ -22,6 +34,9 @@ TABLE_COLUMNS = (
     "delegate",
     "status",
 )
+# A run without accuracy (outputs that are not class scores, synthetic inputs) shows its
+# fidelity to the float model in those two columns instead.
+FIDELITY_COLUMNS = {"accuracy": "output_snr_db", "accuracy_delta": "output_cosine"}
 
 
 def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
@@ -53,6 +68,10 @@ def _format(column: str, value: Any) -> str:
         return f"{value:.4f}"
     if column == "accuracy_delta":
         return f"{value:+.4f}"
+    if column == "output_snr_db":
+        return f"{value:.1f} dB"
+    if column == "output_cosine":
+        return f"{value:.5f}"
     if column.endswith("_ms"):
         return f"{value:.3f} ms"
     return str(value)
@@ -64,9 +83,11 @@ def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
 
     if fmt == "csv":
         return pd.DataFrame(list(rows)).to_csv(index=False)
+    columns = list(TABLE_COLUMNS)
+    if not any(row.get("accuracy") is not None for row in rows):
+        columns = [FIDELITY_COLUMNS.get(c, c) for c in columns]
     frame = pd.DataFrame(
-        [{c: _format(c, row.get(c)) for c in TABLE_COLUMNS} for row in rows],
-        columns=list(TABLE_COLUMNS),
+        [{c: _format(c, row.get(c)) for c in columns} for row in rows], columns=columns
     )
     if fmt == "markdown":
         return frame.to_markdown(index=False)
@@ -90,8 +111,10 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
-def pareto_plot(records: Sequence[VariantRecord], path: str | Path) -> Path:
-    """Accuracy against size and against p50 latency, the Pareto front highlighted.
+def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
+                size_metric: str = "size_bytes") -> Path:
+    """Accuracy against size (`size_metric`: `size_bytes` or `gzip_size_bytes`) and against
+    p50 latency, the Pareto front highlighted.
 
     Failed variants and those without the metric are left out. Written as PNG.
     """
@@ -103,7 +126,8 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path) -> Path:
 
     ok = [r for r in records if r.ok and r.metrics.get("accuracy") is not None]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    panels = (("size_bytes", "size (KiB)", 1 / 1024), ("latency_p50_ms", "p50 latency (ms)", 1))
+    size_label = "gzip size (KiB)" if size_metric == "gzip_size_bytes" else "size (KiB)"
+    panels = ((size_metric, size_label, 1 / 1024), ("latency_p50_ms", "p50 latency (ms)", 1))
     for ax, (metric, label, scale) in zip(axes, panels, strict=True):
         points = [
             (r.metrics[metric] * scale, r.metrics["accuracy"], r.name)
@@ -158,18 +182,53 @@ def report_paths(directory: str | Path) -> dict[str, Path]:
     }
 
 
-def write_reports(records: Sequence[VariantRecord], directory: str | Path) -> dict[str, Path]:
+def champion_variant(decision: dict[str, Any] | None) -> str | None:
+    """The variant a promotion decision (`Decision.to_dict()`) picked for its first
+    target, promoted or offered as challenger; None without a winner or a decision."""
+    targets = (decision or {}).get("targets") or []
+    return targets[0].get("winner") if targets else None
+
+
+def headline_metrics(
+    records: Sequence[VariantRecord], champion: str | None = None
+) -> dict[str, Any]:
+    """The DVC metrics: the headline metrics per successful variant and, under the fixed
+    key `champion`, the picked variant's name and metrics, so `dvc exp show` has one
+    column per headline metric that compares across experiments."""
+    metrics: dict[str, Any] = {
+        r.name: {k: r.metrics[k] for k in HEADLINE_METRICS if r.metrics.get(k) is not None}
+        for r in records
+        if r.ok
+    }
+    if champion in metrics:
+        metrics[CHAMPION_KEY] = {"variant": champion, **metrics[champion]}
+    return metrics
+
+
+def write_metrics(
+    records: Sequence[VariantRecord], directory: str | Path, champion: str | None = None
+) -> Path:
+    """Write `metrics.json` (`headline_metrics`) to `directory`; returns its path."""
+    path = report_paths(directory)["metrics"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(headline_metrics(records, champion), indent=2) + "\n")
+    return path
+
+
+def write_reports(
+    records: Sequence[VariantRecord], directory: str | Path, champion: str | None = None
+) -> dict[str, Path]:
     """Write `variants.csv`, `variants.md`, `metrics.json` and `pareto.png` to `directory`.
 
-    `metrics.json` maps each successful variant to its metrics, the shape
-    `dvc metrics show` flattens into `<variant>.<metric>` columns.
+    `metrics.json` maps each successful variant to its headline metrics, the shape
+    `dvc metrics show` flattens into `<variant>.<metric>` columns, plus `champion.*`;
+    every metric of every variant is in `variants.csv`.
     """
     Path(directory).mkdir(parents=True, exist_ok=True)
     rows = variant_rows(records)
     paths = report_paths(directory)
     paths["csv"].write_text(format_table(rows, "csv"))
     paths["markdown"].write_text(format_table(rows, "markdown") + "\n")
-    metrics = {r.name: dict(sorted(r.metrics.items())) for r in records if r.ok}
-    paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
+    write_metrics(records, directory, champion)
     pareto_plot(records, paths["plot"])
     return paths

@@ -1,13 +1,20 @@
 """MLflow logging of one flow run: a parent run, one nested child run per variant.
 
 Layout (the names DESIGN.md fixes, the same in every run so the compare view lines up):
-- parent: params (params.yaml flattened to dotted keys), tags `data_version`,
-  `git_commit`, `mlflow_tflite.role=flow`, metric `baseline_accuracy`, the dataset
-  (`mlflow.log_input`), artifacts `params.yaml`, `pareto.png`, `variants.csv`, `variants.md`.
-- child (tag `mlflow.parentRunId`, run name = variant name): tags `mlflow_tflite.variant`,
-  `technique`, `quantization`, `delegate`, `data_version`, `git_commit`; every metric;
-  artifacts `measurement.json` and the `model` logged through the `tflite` flavor; a
-  quantized variant also `layer_errors.json` (`mlflow.log_table`) and `layer_errors.png`.
+- experiment: tag `mlflow.experimentKind=custom_model_development` (tracking.ui).
+- parent: params (the `data`, `train`, `benchmark`, `promote` and `runner` sections as
+  dotted keys, `train.epochs`, plus `variants`: the variant names in order; the whole
+  file is the `params.yaml` artifact), tags `data_version`, `git_commit`,
+  `mlflow_tflite.role=flow`, metric `baseline_accuracy`, the dataset (`mlflow.log_input`),
+  artifacts `params.yaml`, `pareto.png`, `variants.csv`, `variants.md` and the table
+  `variants.json` (`mlflow.log_table`).
+- child (tag `mlflow.parentRunId`, run name = variant name): params (the variant's own
+  config, `convert.quantization`, `compress.prune.final_sparsity`, ...), tags
+  `mlflow_tflite.variant`, `technique`, `quantization`, `delegate`, `data_version`,
+  `git_commit`; every metric; artifacts `measurement.json` and the model logged through
+  the `tflite` flavor under the variant's name, with the same params as model params.
+  A quantized variant also logs `layer_errors.json` (`mlflow.log_table`) and
+  `layer_errors.png`.
   A failed variant's child ends FAILED with tag `mlflow_tflite.error` and `error.txt`.
 
 Children are written with explicit run ids (MlflowClient) so threads can log them at once.
@@ -26,23 +33,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlflow_tflite.errors import first_line
+from mlflow_tflite.tracking.flowruns import VARIANTS_PARAM
 from mlflow_tflite.tracking.layers import log_layer_errors
 from mlflow_tflite.tracking.layout import (
     ERROR_TAG,
     FAILED_STEP_TAG,
     FLOW_ROLE,
-    FLOW_RUN_TAG,  # noqa: F401 - re-exported: callers read it as tracking.runs.FLOW_RUN_TAG
     INPUTS_KEY_TAG,
     MODEL_URI_TAG,
+    PARENT_TAG,
     REUSED_TAG,
     ROLE_TAG,
     VARIANT_ROLE,
     VARIANT_TAG,
 )
-from mlflow_tflite.tracking.records import FAILED, OK, VariantRecord
+from mlflow_tflite.tracking.records import VariantRecord
+from mlflow_tflite.tracking.ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 RECORD_ARTIFACT = "mlflow_tflite/record.json"
+TABLE_ARTIFACT = "variants.json"
+# The params.yaml sections the parent run logs as params; `variants` is one param (the
+# names), each child logs its own variant, and `mlflow` names the store they are in.
+PARENT_SECTIONS = ("data", "train", "benchmark", "promote", "runner")
 MAX_TAG_CHARS = 500
 # MLflow 3 stores param values up to 6,000 characters.
 MAX_PARAM_CHARS = 6000
@@ -68,13 +82,6 @@ def configure_tracking(uri: str) -> None:
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-
-
-def ui_command(uri: str) -> str:
-    """The command that opens the MLflow UI on the store `uri`."""
-    if uri.startswith(("http://", "https://")):
-        return f"open {uri} (an MLflow tracking server)"
-    return f"mlflow ui --backend-store-uri {uri}"
 
 
 def git_commit(directory: str | Path = ".") -> str:
@@ -108,21 +115,50 @@ def flatten(value: Any, prefix: str = "") -> dict[str, str]:
 
 
 def ensure_experiment(name: str) -> str:
-    """The id of experiment `name`, created if missing (tolerating a concurrent create)."""
+    """The id of experiment `name`, created if missing (tolerating a concurrent create).
+
+    The experiment carries `mlflow.experimentKind=custom_model_development`, so the UI
+    opens it on its model-training pages; an existing experiment without the tag gets it,
+    one with another kind keeps it.
+    """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    try:
-        return client.create_experiment(name)
-    except MlflowException:
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise
-        return experiment.experiment_id
+    if experiment is None:
+        try:
+            return client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        except MlflowException:
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return experiment.experiment_id
+
+
+def experiment_id_of(run_id: str) -> str:
+    """The id of the experiment that holds `run_id`."""
+    from mlflow import MlflowClient
+
+    return MlflowClient().get_run(run_id).info.experiment_id
+
+
+def parent_params(params: dict[str, Any]) -> dict[str, str]:
+    """The parent run's params: the short keys of `PARENT_SECTIONS` and the variant names."""
+    flat = flatten({k: params[k] for k in PARENT_SECTIONS if k in params})
+    flat[VARIANTS_PARAM] = ",".join(v["name"] for v in params.get("variants", []))
+    return flat
+
+
+def variant_params(variant: Any) -> dict[str, str]:
+    """A variant's own config as params (`convert.quantization`, `compress.prune.epochs`),
+    the same names in every child run; `variant` is a VariantConfig or its dict."""
+    config = variant.model_dump(mode="json", exclude_none=True) if hasattr(
+        variant, "model_dump") else dict(variant)
+    config.pop("name", None)
+    return {k: v for k, v in flatten(config).items() if k}
 
 
 def start_parent_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> str:
@@ -158,14 +194,15 @@ def log_parent(
     run_id: str,
     params: dict[str, Any],
     *,
-    baseline_accuracy: float,
+    baseline_accuracy: float | None,
     history: dict[str, list[float]] | None = None,
     datasets: Sequence[tuple[Any, str]] = (),
 ) -> None:
-    """Log the flattened params, `params.yaml`, the baseline accuracy and the datasets.
+    """Log the sections' params, `params.yaml`, the baseline accuracy and the datasets.
 
     Args:
-        params: the validated params as a JSON-able mapping (what actually ran).
+        params: the validated params as a JSON-able mapping (what actually ran); the
+            parent logs `parent_params(params)`, the whole mapping as `params.yaml`.
         history: the baseline's per-epoch training curves, logged as `baseline/<name>`
             with the epoch as step.
         datasets: `(mlflow.data.Dataset, context)` pairs for `log_input`.
@@ -174,7 +211,8 @@ def log_parent(
     import yaml
     from mlflow.entities import Metric
 
-    _log_batch(run_id, params=flatten(params), metrics={"baseline_accuracy": baseline_accuracy})
+    _log_batch(run_id, params=parent_params(params),
+               metrics={"baseline_accuracy": baseline_accuracy})
     client = mlflow.MlflowClient()
     now = int(time.time() * 1000)
     curves = [
@@ -221,7 +259,7 @@ def find_child(parent_run_id: str, variant: str) -> str | None:
     runs = client.search_runs(
         [parent.info.experiment_id],
         filter_string=(
-            f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.`{VARIANT_TAG}` = '{variant}'"
+            f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{VARIANT_TAG}` = '{variant}'"
         ),
         max_results=1,
     )
@@ -234,13 +272,19 @@ def log_variant(
     *,
     common_tags: dict[str, str],
     input_example: Any = None,
+    role: str = VARIANT_ROLE,
+    params: dict[str, Any] | None = None,
+    log_model: bool = True,
 ) -> str:
     """Log one variant as a child run of `parent_run_id`; returns the child run id.
 
     A successful record gets its metrics, tags, `measurement.json` and the model through
     the `tflite` flavor and ends FINISHED; a failed one gets `mlflow_tflite.error`,
     `error.txt` and ends FAILED. Safe to call again for the same variant (a retry): the
-    existing child is reused, not duplicated.
+    existing child is reused, not duplicated. `role` is the `mlflow_tflite.role` tag (a
+    search trial: `trial`); `params` are logged as run params (a trial's sampled values);
+    `log_model=False` leaves the model for `log_variant_model` (a search logs the models of
+    its Pareto-optimal trials only, so a trial costs a few tracking calls).
     """
     import mlflow
 
@@ -249,7 +293,7 @@ def log_variant(
     tags = {
         **common_tags,
         VARIANT_TAG: record.name,
-        ROLE_TAG: VARIANT_ROLE,
+        ROLE_TAG: role,
         "technique": record.technique,
         "quantization": record.quantization,
         "delegate": record.delegate,
@@ -260,22 +304,25 @@ def log_variant(
         run_id = client.create_run(
             parent.info.experiment_id,
             run_name=record.name,
-            tags={"mlflow.parentRunId": parent_run_id, **tags},
+            tags={PARENT_TAG: parent_run_id, **tags},
         ).info.run_id
     record.run_id = run_id
     try:
+        if params:
+            _log_batch(run_id, params={k: str(v) for k, v in params.items()})
         if record.ok:
             _log_batch(run_id, metrics=record.metrics, tags=tags,
-                       params=_conversion_params(record))
+                       params={**record.params, **_conversion_params(record)})
             client.log_dict(run_id, record.measurement, "measurement.json")
             if record.measurement.get("layers"):
                 log_layer_errors(run_id, record.measurement["layers"],
                                  title=f"{record.name}: the layers with the lowest SNR")
-            _log_model(run_id, record, input_example)
+            if log_model:
+                _log_model(run_id, record, input_example)
         else:
-            message = (record.error or "failed").splitlines()[0][:MAX_TAG_CHARS]
+            message = first_line(record.error, limit=MAX_TAG_CHARS)
             failure = {ERROR_TAG: message, FAILED_STEP_TAG: record.failed_step or "unknown"}
-            _log_batch(run_id, tags={**tags, **failure})
+            _log_batch(run_id, params=record.params, tags={**tags, **failure})
             client.log_text(run_id, record.traceback or record.error or "", "error.txt")
         client.log_dict(run_id, record.to_dict(), RECORD_ARTIFACT)
     except Exception:
@@ -310,6 +357,16 @@ def _log_model(run_id: str, record: VariantRecord, input_example: Any) -> None:
     _log_model_now(run_id, record, input_example)
 
 
+def log_variant_model(run_id: str, record: VariantRecord, input_example: Any = None) -> None:
+    """Log the record's `.tflite` through the `tflite` flavor into an existing child run
+    (tag `mlflow_tflite.model_uri`), leaving the run's status as it was."""
+    from mlflow import MlflowClient
+
+    status = MlflowClient().get_run(run_id).info.status
+    _log_model(run_id, record, input_example)
+    MlflowClient().set_terminated(run_id, status)
+
+
 def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> None:
     import mlflow
 
@@ -319,7 +376,9 @@ def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> No
     with mlflow.start_run(run_id=run_id):
         info = mlflow_tflite.log_model(
             record.tflite_path,
-            name="model",
+            # Named after the variant, so the UI's models view tells them apart.
+            name=record.name,
+            params=record.params or None,
             input_example=input_example,
             # The delegate the numbers were measured on; XNNPACK refuses some sparse models.
             delegate=record.delegate or "xnnpack",
@@ -333,13 +392,19 @@ def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> No
     # start_run's exit marked the run FINISHED; the caller sets the final status.
 
 
-def log_report(run_id: str, paths: dict[str, Path]) -> None:
-    """Attach the report files (plot, CSV, markdown) to the parent run."""
-    from mlflow import MlflowClient
+def log_report(run_id: str, paths: dict[str, Path],
+               rows: Sequence[dict[str, Any]] = ()) -> None:
+    """Attach the report files (plot, CSV, markdown) to the parent run, and `rows` (the
+    variants table) as `variants.json` through `mlflow.log_table`: viewable and sortable
+    in the UI's artifact view."""
+    import mlflow
+    import pandas as pd
 
-    client = MlflowClient()
+    client = mlflow.MlflowClient()
     for key in ("plot", "csv", "markdown"):
         client.log_artifact(run_id, str(paths[key]))
+    if rows:
+        mlflow.log_table(pd.DataFrame(list(rows)), TABLE_ARTIFACT, run_id=run_id)
 
 
 def end_run(run_id: str, ok: bool, inputs_key: str | None = None) -> None:
@@ -350,70 +415,3 @@ def end_run(run_id: str, ok: bool, inputs_key: str | None = None) -> None:
     if ok and inputs_key:
         client.set_tag(run_id, INPUTS_KEY_TAG, inputs_key)
     client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
-
-
-def finished_flow_run(experiment: str, inputs_key: str) -> Any | None:
-    """The latest FINISHED flow run in `experiment` made from `inputs_key`, or None."""
-    return _newest_flow_run(experiment, f" and tags.`{INPUTS_KEY_TAG}` = '{inputs_key}'"
-                            " and attributes.status = 'FINISHED'")
-
-
-def latest_flow_run(experiment: str) -> str | None:
-    """The id of the most recent parent (flow) run in `experiment`."""
-    run = _newest_flow_run(experiment)
-    return run.info.run_id if run else None
-
-
-def _newest_flow_run(experiment: str, condition: str = "") -> Any | None:
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.`{ROLE_TAG}` = '{FLOW_ROLE}'{condition}",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
-
-
-def load_records(parent_run_id: str) -> list[VariantRecord]:
-    """The variant records of a flow run, rebuilt from its child runs."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-        max_results=1000,
-    )
-    # Children are logged in parallel: order them as params.yaml lists the variants.
-    order = {
-        value: int(key.split(".")[1])
-        for key, value in parent.data.params.items()
-        if key.startswith("variants.") and key.endswith(".name")
-    }
-    runs = sorted(runs, key=lambda r: order.get(r.data.tags.get(VARIANT_TAG), len(order)))
-    records = []
-    for run in runs:
-        tags = run.data.tags
-        ok = run.info.status == "FINISHED" and ERROR_TAG not in tags
-        records.append(
-            VariantRecord(
-                name=tags.get(VARIANT_TAG, run.info.run_name),
-                technique=tags.get("technique", ""),
-                quantization=tags.get("quantization", ""),
-                status=OK if ok else FAILED,
-                metrics=dict(run.data.metrics),
-                delegate=tags.get("delegate", ""),
-                error=tags.get(ERROR_TAG),
-                failed_step=None if ok else tags.get(FAILED_STEP_TAG, "unknown"),
-                reused=tags.get(REUSED_TAG) == "true",
-                run_id=run.info.run_id,
-            )
-        )
-    return records

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_tflite._tf import import_keras
+from mlflow_tflite.errors import first_line
 
 BUILTIN = "builtin"
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -102,10 +103,9 @@ def _load_model_file(path: Path) -> Any:
         return keras.models.load_model(path, compile=False, safe_mode=False)
     # Keras raises many exception types here; every one means the file cannot be used.
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(
-            f"{path}: tf_keras could not load it ({reason[:200]}); save it with tf_keras "
-            "(Keras 2), not Keras 3"
+            f"{path}: tf_keras could not load it ({first_line(exc, limit=200)}); "
+            "save it with tf_keras (Keras 2), not Keras 3"
         ) from exc
 
 
@@ -127,6 +127,30 @@ def _call_builder(spec: str, input_shape: tuple[int, ...], num_classes: int) -> 
         raise ModelError(f"{spec}: builder failed: {type(exc).__name__}: {exc}") from exc
 
 
+def tfmot_problem(model: Any) -> str | None:
+    """Why tfmot cannot wrap `model`, or None when it can: the one place that decides.
+
+    tfmot 0.8 wraps only tf_keras (Keras 2) Sequential or functional models.
+    """
+    keras = import_keras()
+    kind = f"{type(model).__module__}.{type(model).__name__}"
+    if not isinstance(model, keras.Model):
+        if kind.split(".")[0] == "keras":
+            return (f"a Keras 3 model ({kind}); tfmot needs a tf_keras (Keras 2) model: "
+                    "build it with `import tf_keras as keras`")
+        return f"{kind}, not a tf_keras Model"
+    # Sequential and functional models are graph networks; subclassed models are not.
+    if not getattr(model, "_is_graph_network", False):
+        what = (
+            "a Sequential model without an Input layer"
+            if isinstance(model, keras.Sequential)
+            else f"a subclassed model ({type(model).__name__})"
+        )
+        return (f"{what}; tfmot can only wrap Sequential or functional models "
+                "with a known input shape")
+    return None
+
+
 def check_wrappable(model: Any, input_shape: Sequence[int], num_classes: int, origin: str) -> None:
     """Reject a model tfmot cannot wrap or that does not fit the data, with the reason.
 
@@ -136,46 +160,35 @@ def check_wrappable(model: Any, input_shape: Sequence[int], num_classes: int, or
     Raises:
         ModelError: the first problem found.
     """
-    keras = import_keras()
-    if not isinstance(model, keras.Model):
-        root = type(model).__module__.split(".")[0]
-        if root == "keras":
-            raise ModelError(
-                f"{origin}: a Keras 3 model ({type(model).__module__}.{type(model).__name__}); "
-                "tfmot needs a tf_keras (Keras 2) model: build it with `import tf_keras as keras`"
-            )
-        raise ModelError(
-            f"{origin}: returned {type(model).__module__}.{type(model).__name__}, "
-            "not a tf_keras Model"
-        )
-    # Sequential and functional models are graph networks; subclassed models are not.
-    if not getattr(model, "_is_graph_network", False):
-        kind = (
-            "a Sequential model without an Input layer"
-            if isinstance(model, keras.Sequential)
-            else f"a subclassed model ({type(model).__name__})"
-        )
-        raise ModelError(
-            f"{origin}: {kind}; tfmot can only wrap Sequential or functional models "
-            "with a known input shape"
-        )
+    problem = tfmot_problem(model)
+    if problem is not None:
+        raise ModelError(f"{origin}: {problem}")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(
             f"{origin}: has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); "
             "expected one of each"
         )
-    expected = tuple(int(d) for d in input_shape)
-    got = tuple(model.input_shape[1:])
-    if len(got) != len(expected) or any(
-        g not in (None, e) for g, e in zip(got, expected, strict=True)
-    ):
-        raise ModelError(f"{origin}: input shape {got} does not match the data {expected}")
+    check_input_shape(tuple(model.input_shape[1:]), input_shape, origin)
     units = model.output_shape[-1]
     if len(model.output_shape) != 2 or units != num_classes:
         raise ModelError(
             f"{origin}: output shape {tuple(model.output_shape[1:])} does not match "
             f"{num_classes} classes; expected ({num_classes},)"
         )
+
+
+def check_input_shape(got: Sequence[int | None], data: Sequence[int], origin: str) -> None:
+    """Reject a model input shape (no batch) that the data's examples do not fit; an
+    unknown dimension (None or -1) fits anything.
+
+    Raises:
+        ModelError: naming both shapes.
+    """
+    got, expected = tuple(got), tuple(int(d) for d in data)
+    if len(got) != len(expected) or any(
+        g not in (None, -1, e) for g, e in zip(got, expected, strict=True)
+    ):
+        raise ModelError(f"{origin}: input shape {got} does not match the data {expected}")
 
 
 def outputs_probabilities(model: Any) -> bool:

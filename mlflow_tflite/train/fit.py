@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,11 @@ Log = Callable[[str], None]
 
 @dataclass
 class TrainedBaseline:
-    """The trained Keras model, its top-1 accuracy on the test split, and per-epoch history."""
+    """The trained Keras model, its top-1 accuracy on the test split (None for a model
+    judged by fidelity only), and per-epoch history."""
 
     model: Any
-    accuracy: float
+    accuracy: float | None
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -75,7 +77,7 @@ def train_baseline(
     model = build_baseline_model(config.model, dataset.input_shape, dataset.num_classes)
     compile_baseline(model, config.learning_rate)
     validation = (dataset.x_val, dataset.y_val) if len(dataset.y_val) else None
-    callbacks = [_epoch_logger(log, config.epochs)] if log is not None else []
+    callbacks = [epoch_logger(log, config.epochs)] if log is not None else []
     history: dict[str, list[float]] = {}
     if config.epochs > 0:
         fitted = model.fit(
@@ -88,8 +90,13 @@ def train_baseline(
             verbose=0,
             callbacks=callbacks,
         )
-        history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
+        history = history_of(fitted)
     return TrainedBaseline(model, baseline_accuracy(model, dataset), history)
+
+
+def history_of(fitted: Any) -> dict[str, list[float]]:
+    """A Keras `History` as plain floats per metric name."""
+    return {name: [float(v) for v in values] for name, values in fitted.history.items()}
 
 
 def baseline_accuracy(model: Any, dataset: Dataset) -> float:
@@ -128,9 +135,13 @@ def _epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float)
     return " ".join(parts)
 
 
-def _epoch_logger(log: Log, epochs: int) -> Any:
-    """A Keras callback that sends one line per finished epoch to `log`."""
-    keras = import_keras()
+def epoch_logger(log: Log, epochs: int, keras: ModuleType | None = None) -> Any:
+    """A Keras callback that sends one line per finished epoch to `log`.
+
+    `keras` is the Keras package whose `fit` will call it: tf_keras by default, Keras 3
+    for a Keras 3 model.
+    """
+    keras = keras or import_keras()
 
     class EpochLog(keras.callbacks.Callback):
         def __init__(self) -> None:

@@ -42,15 +42,20 @@ def runs(tracking_uri: str) -> tuple[str, str]:
     return _flow_run("older", 0.90), _flow_run("latest", 0.95)
 
 
-def test_compare_prints_the_latest_flow_run_by_default(
-    runs: tuple[str, str], capsys: pytest.CaptureFixture[str]
+def test_compare_prints_the_latest_flow_run_by_default_and_the_ui_link(
+    runs: tuple[str, str], tracking_uri: str, capsys: pytest.CaptureFixture[str]
 ):
     assert main(["compare"]) == 0
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
     assert lines[0].split()[:3] == ["variant", "technique", "quantization"]
-    assert [line.split()[0] for line in lines[1:]] == ["fp32", "int8", "broken"]
+    assert [line.split()[0] for line in lines[1:4]] == ["fp32", "int8", "broken"]
     assert "0.9500" in out and "FAILED (compress)" in out
+    experiment = tracking.ensure_experiment("mlflow-tflite")
+    assert lines[4] == (
+        f"MLflow UI: mlflow ui --backend-store-uri {tracking_uri}, then open "
+        f"http://127.0.0.1:5000/#/experiments/{experiment}?workflowType=machine_learning"
+    )
 
 
 def test_compare_exports_a_chosen_run_as_csv_to_a_file(
@@ -67,13 +72,16 @@ def test_compare_exports_a_chosen_run_as_csv_to_a_file(
 
 def test_compare_as_markdown(runs: tuple[str, str], capsys: pytest.CaptureFixture[str]):
     assert main(["compare", "--format", "markdown"]) == 0
-    assert capsys.readouterr().out.startswith("| variant")
+    captured = capsys.readouterr()
+    assert captured.out.startswith("| variant") and "MLflow UI" not in captured.out
+    assert "workflowType=machine_learning" in captured.err
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["compare", "--experiment", "nothing-here"], "no flow run in experiment 'nothing-here'"),
+        (["compare", "--experiment", "nothing-here"],
+         "no MLflow experiment named 'nothing-here'; run `mlflow-tflite run` first"),
         (["compare", "--run-id", "0123456789abcdef"], "run 0123456789abcdef: "),
     ],
 )

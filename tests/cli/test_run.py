@@ -91,7 +91,10 @@ def test_run_prints_progress_the_variants_table_the_decision_and_the_ui_command(
     assert [line.split()[0] for line in table.splitlines()[2:4]] == ["fp32", "int8"]
     assert "baseline trained; built 2, measured 2, reused 0 of 2 variants" in out
     assert "Promotion: Promotion of flow run" in out
-    assert f"MLflow UI: mlflow ui --backend-store-uri {tracking_uri}" in out
+    experiment = mlflow.get_experiment_by_name(TINY_PARAMS["mlflow"]["experiment"])
+    assert (f"MLflow UI: mlflow ui --backend-store-uri {tracking_uri}, then open "
+            f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}"
+            "?workflowType=machine_learning") in out
     assert (tmp_path / "reports" / "metrics.json").is_file()
 
 

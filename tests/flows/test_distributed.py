@@ -30,7 +30,7 @@ def test_a_dask_cluster_logs_the_same_runs_as_threads(
 ):
     import mlflow
 
-    from flows.optimize import run_flow
+    from mlflow_tflite_flows.optimize import run_flow
 
     monkeypatch.chdir(tmp_path)
     variants = [*TINY_PARAMS["variants"],
@@ -61,5 +61,5 @@ def test_a_dask_cluster_logs_the_same_runs_as_threads(
         assert by_dask[name].info.artifact_uri.startswith("mlflow-artifacts:")
     parent = mlflow.MlflowClient().get_run(dask["parent_run_id"])
     assert parent.data.params["runner.type"] == "dask"
-    model = mlflow.pyfunc.load_model(f"runs:/{by_dask['int8'].info.run_id}/model")
+    model = mlflow.pyfunc.load_model(by_dask["int8"].data.tags["mlflow_tflite.model_uri"])
     assert np.asarray(model.predict(np.zeros((2, 8, 8, 1), np.float32))).shape == (2, 10)

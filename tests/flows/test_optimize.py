@@ -51,7 +51,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 
 def _run(workspace: Workspace, params: Path, overrides: list[str] | None = None) -> dict:
-    from flows.optimize import run_flow
+    from mlflow_tflite_flows.optimize import run_flow
 
     return run_flow(params, overrides)
 
@@ -113,13 +113,30 @@ def test_parent_run_has_params_data_version_dataset_plot_and_tables(first: dict)
     run = client.get_run(first["parent_run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.params["train.epochs"] == "1"
-    assert run.data.params["variants.1.convert.quantization"] == "int8"
+    assert run.data.params["variants"] == "fp32,int8,pruned-dynamic,int16x8"
+    assert not [key for key in run.data.params if key.startswith(("variants.", "mlflow."))]
     assert run.data.tags["data_version"] == first["data_version"]
     assert run.data.tags["git_commit"]
     assert 0.0 < run.data.metrics["baseline_accuracy"] <= 1.0
     assert {i.dataset.digest for i in run.inputs.dataset_inputs} == {first["data_version"][:36]}
     artifacts = {a.path for a in client.list_artifacts(first["parent_run_id"])}
-    assert {"params.yaml", "pareto.png", "variants.csv", "variants.md"} <= artifacts
+    assert {"params.yaml", "pareto.png", "variants.csv", "variants.md",
+            "variants.json"} <= artifacts
+
+
+def test_children_and_their_logged_models_carry_the_variant_config_and_name(first: dict):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    children = child_runs(first["parent_run_id"])
+    pruned = children["pruned-dynamic"]
+    assert pruned.data.params["convert.quantization"] == "dynamic"
+    assert pruned.data.params["compress.prune.final_sparsity"] == "0.5"
+    assert children["int8"].data.params["convert.io_type"] == "int8"
+    models = {m.name: m for m in client.search_logged_models([pruned.info.experiment_id])
+              if m.source_run_id in {c.info.run_id for c in children.values()}}
+    assert set(models) == {"fp32", "int8", "pruned-dynamic"}
+    assert models["pruned-dynamic"].params == pruned.data.params
 
 
 def test_a_failing_variant_fails_only_itself(first: dict):
@@ -227,6 +244,7 @@ def test_quantized_variants_log_their_per_layer_error_table_plot_and_snr(first: 
         assert metrics["min_layer_snr_db"] <= metrics["output_snr_db"], name
     int8 = children["int8"].data.metrics
     assert 5 < int8["output_snr_db"] < 80 and math.isfinite(int8["min_layer_snr_db"])
-    assert "output_snr_db" not in children["fp32"].data.metrics
+    # fp32 has an output SNR (fidelity, measured for every variant) but no per-layer table.
+    assert "min_layer_snr_db" not in children["fp32"].data.metrics
     fp32_artifacts = {a.path for a in MlflowClient().list_artifacts(children["fp32"].info.run_id)}
     assert "layer_errors.json" not in fp32_artifacts

@@ -7,8 +7,8 @@ import logging
 import pytest
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
-from flows.runner import make_task_runner
 from mlflow_tflite.config import RunnerConfig
+from mlflow_tflite_flows.runner import make_task_runner
 
 
 def test_threads_are_the_default():

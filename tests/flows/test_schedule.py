@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.schedule import build_deployment, validate_cron
 from mlflow_tflite.cli import main
+from mlflow_tflite_flows.schedule import build_deployment, validate_cron
 
 
 def test_the_deployment_runs_the_flow_on_the_cron_schedule_with_absolute_params(

@@ -18,7 +18,7 @@ def test_the_flow_logs_and_promotes_through_a_tracking_server(
 ):
     import mlflow
 
-    from flows.optimize import run_flow
+    from mlflow_tflite_flows.optimize import run_flow
 
     monkeypatch.chdir(tmp_path)
     params = {**TINY_PARAMS, "variants": TINY_PARAMS["variants"][:2],

@@ -17,6 +17,8 @@ from mlflow_tflite.measure import (
 
 EXTRA_METRICS = {
     "max_abs_diff",
+    "output_snr_db",
+    "output_cosine",
     "latency_mean_ms",
     "latency_std_ms",
     "unique_weight_values",

@@ -50,12 +50,21 @@ def candidate(name: str, **overrides: float) -> Candidate:
         ({"integer_only": True}, {}, None),
         ({"gpu_compatible": True}, {"gpu_compatible": 0.0}, "gpu_compatible"),
         ({"gpu_compatible": True}, {"gpu_compatible": 1.0}, None),
+        ({"min_output_snr_db": 30.0}, {"output_snr_db": 29.9}, "min_output_snr_db"),
+        ({"min_output_snr_db": 30.0}, {"output_snr_db": 30.0}, None),
+        ({"min_output_snr_db": 30.0}, {}, "min_output_snr_db"),  # no fidelity measured
     ],
 )
 def test_each_constraint_gates_on_its_metric(constraints, overrides, failed) -> None:
     gates = target(constraints=constraints).constraints
     failures = constraint_failures(metrics(**overrides), gates)
     assert [f.constraint for f in failures] == ([failed] if failed else [])
+
+
+def test_an_output_snr_failure_names_the_decibels() -> None:
+    gates = target(constraints={"min_output_snr_db": 30}).constraints
+    [failure] = constraint_failures(metrics(output_snr_db=21.44), gates)
+    assert failure.message == "output SNR 21.4 dB < min_output_snr_db 30"
 
 
 def test_failure_messages_name_the_numbers() -> None:

@@ -11,6 +11,7 @@ import pytest
 from mlflow_tflite.tracking import (
     METRICS,
     VariantRecord,
+    champion_variant,
     format_table,
     pareto_front,
     variant_rows,
@@ -83,3 +84,17 @@ def test_write_reports_writes_csv_markdown_metrics_and_png(tmp_path: Path):
     assert metrics["int8"]["accuracy"] == 0.97
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| int8" in paths["markdown"].read_text()
+
+
+def test_metrics_json_holds_headline_metrics_and_the_champion_under_a_fixed_key(
+    tmp_path: Path,
+):
+    decision = {"targets": [{"target": "default", "winner": "int8", "outcome": "promoted"}]}
+    paths = write_reports(_records(), tmp_path / "reports", champion_variant(decision))
+    metrics = json.loads(paths["metrics"].read_text())
+    assert set(metrics) == {"fp32", "int8", "float16", "champion"}
+    assert list(metrics["fp32"]) == ["size_bytes", "gzip_size_bytes", "accuracy",
+                                     "accuracy_delta", "agreement", "latency_p50_ms"]
+    assert metrics["champion"] == {"variant": "int8", **metrics["int8"]}
+    assert champion_variant(None) is None
+    assert champion_variant({"targets": [{"winner": None}]}) is None

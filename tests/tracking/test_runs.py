@@ -18,6 +18,7 @@ PARAMS = {
         {"name": "broken", "convert": {"quantization": "none"}},
     ],
     "benchmark": {"delegates": ["xnnpack", "builtin"]},
+    "mlflow": {"experiment": "tests"},
 }
 TAGS = {"data_version": "v123", "git_commit": "abc"}
 
@@ -34,11 +35,13 @@ def _ok(path: Path) -> VariantRecord:
     metrics["builtin/latency_p50_ms"] = 0.7
     return VariantRecord("int8", "none", "int8", metrics=metrics, delegate="xnnpack",
                          measurement={"metrics": metrics, "settings": {"timed_runs": 5}},
-                         tflite_path=str(path))
+                         tflite_path=str(path),
+                         params=tracking.variant_params(PARAMS["variants"][0]))
 
 
 def _failed() -> VariantRecord:
     return VariantRecord("broken", "none", "none", status="failed",
+                         params=tracking.variant_params(PARAMS["variants"][1]),
                          error="ConverterError: op not supported",
                          traceback="Traceback (most recent call last):\nConverterError",
                          failed_step="convert")
@@ -72,18 +75,49 @@ def test_flatten_uses_the_dotted_override_paths():
     assert flat["data.source"] == "digits"
 
 
-def test_parent_run_has_params_data_version_dataset_and_params_file(parent: str):
+def test_parent_run_logs_short_section_keys_and_no_per_index_variant_keys(parent: str):
     from mlflow import MlflowClient
 
     client = MlflowClient()
     run = client.get_run(parent)
-    assert run.data.params["variants.1.name"] == "broken"
+    assert run.data.params == {
+        "data.source": "digits",
+        "benchmark.delegates": '["xnnpack", "builtin"]',
+        "variants": "int8,broken",
+    }
+    assert run.data.tags["data_version"] == "v123"
     assert run.data.tags["data_version"] == "v123"
     assert run.data.tags["mlflow_tflite.role"] == "flow"
     assert run.data.metrics["baseline_accuracy"] == 0.9
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.digest == "v123"
     assert [a.path for a in client.list_artifacts(parent)] == ["params.yaml"]
+
+
+def test_every_child_logs_its_own_variant_config_under_the_same_names(
+    parent: str, int8_tflite: Path
+):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    ok = client.get_run(tracking.log_variant(parent, _ok(int8_tflite), common_tags=TAGS))
+    failed = client.get_run(tracking.log_variant(parent, _failed(), common_tags=TAGS))
+    assert ok.data.params == {"convert.quantization": "int8"}
+    assert failed.data.params == {"convert.quantization": "none"}
+
+
+def test_the_logged_model_is_named_after_the_variant_with_its_config_as_params(
+    parent: str, int8_tflite: Path
+):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    run_id = tracking.log_variant(parent, _ok(int8_tflite), common_tags=TAGS)
+    experiment = client.get_run(run_id).info.experiment_id
+    (model,) = client.search_logged_models([experiment])
+    assert model.name == "int8"
+    assert model.source_run_id == run_id
+    assert model.params == {"convert.quantization": "int8"}
 
 
 def test_a_variant_child_has_metrics_tags_measurement_and_a_loadable_model(
@@ -137,8 +171,10 @@ def test_load_records_rebuilds_the_variants_in_params_order(parent: str, int8_tf
         ("broken", "failed", "convert"),
     ]
     assert records[0].metrics["accuracy"] == 0.5
+    tracking.runs.end_run(parent, ok=True)
     assert tracking.latest_flow_run("tests") == parent
-    assert tracking.latest_flow_run("no-such-experiment") is None
+    with pytest.raises(LookupError, match="no MLflow experiment named 'no-such-experiment'"):
+        tracking.latest_flow_run("no-such-experiment")
 
 
 def test_a_selectively_quantized_variant_records_its_recipe_and_float_layers(

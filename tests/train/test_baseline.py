@@ -81,7 +81,7 @@ def test_saved_tf_keras_model_loads_from_a_path(tmp_path: Path, suffix: str) -> 
         (f"{B}:no_input_model", "a Sequential model without an Input layer"),
         (f"{B}:wrong_input_model", "input shape (9, 8, 1) does not match the data (8, 8, 1)"),
         (f"{B}:wrong_output_model", "output shape (11,) does not match 10 classes"),
-        (f"{B}:not_a_model", "returned builtins.str, not a tf_keras Model"),
+        (f"{B}:not_a_model", "builtins.str, not a tf_keras Model"),
         (f"{B}:failing_builder", "builder failed: RuntimeError: out of ideas"),
         (f"{B}:absent", "module tests.train.builders has no function absent"),
         (f"{B}:NOT_CALLABLE", "has no function NOT_CALLABLE"),

@@ -1,0 +1,32 @@
+"""One line from an error: for tags, table cells, delegate reasons and command-line errors."""
+
+from __future__ import annotations
+
+
+def first_line(
+    error: BaseException | str | None, *, with_type: bool = False, limit: int | None = None
+) -> str:
+    """The first non-blank line of an error's message, never an IndexError.
+
+    Args:
+        error: an exception, or a message already taken from one.
+        with_type: prefix the exception's type name (`ValueError: bad shape`).
+        limit: shorten to at most this many characters, ending in `...`.
+
+    Returns:
+        The line; an exception with an empty message gives its type name, an empty or
+        None message gives `failed`.
+
+    Example:
+        >>> first_line(ValueError("bad shape\\n  details"), with_type=True)
+        'ValueError: bad shape'
+    """
+    text = str(error or "").strip()
+    line = text.splitlines()[0].strip() if text else ""
+    if isinstance(error, BaseException):
+        kind = type(error).__name__
+        line = f"{kind}: {line}" if with_type and line else line or kind
+    line = line or "failed"
+    if limit is not None and len(line) > limit:
+        line = line[: max(limit - 3, 0)] + "..."
+    return line

@@ -1,0 +1,287 @@
+"""The model card of a registered version: `model_card.md`, summarised in its description.
+
+One card per version, written at promotion from what the flow logged: the parent run (data,
+baseline), the variant's child run (recipe, metrics, `measurement.json`), its siblings
+(the Pareto front) and the promotion decision. Like Qualcomm AI Hub's model cards, it
+gives the numbers with the settings and the machine that produced them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from mlflow_tflite.registry.decision import Decision
+from mlflow_tflite.registry.policy import Candidate
+from mlflow_tflite.tracking.layout import (
+    DATA_VERSION_TAG,
+    MODEL_CARD_TAG,
+    PARENT_TAG,
+    VARIANT_TAG,
+)
+from mlflow_tflite.tracking.report import pareto_front
+
+CARD_ARTIFACT = "model_card.md"
+QUALITY = (
+    ("size_bytes", "size (bytes)"),
+    ("gzip_size_bytes", "gzip size (bytes)"),
+    ("compression_ratio", "compression ratio vs fp32"),
+    ("accuracy", "test accuracy"),
+    ("accuracy_delta", "accuracy delta vs Keras baseline"),
+    ("agreement", "top-1 agreement with fp32"),
+    ("max_abs_diff", "fidelity: max abs output difference vs fp32"),
+    ("output_snr_db", "fidelity: output SNR vs float (dB)"),
+    ("min_layer_snr_db", "fidelity: lowest layer SNR (dB)"),
+    ("sparsity", "weight sparsity"),
+)
+# (cost metric, label) pairs the Pareto front is drawn on, as in the Pareto plot.
+FRONTS = (("size_bytes", "size"), ("latency_p50_ms", "p50 latency"))
+
+
+@dataclass
+class CardFacts:
+    """What a card says, gathered from the tracking store."""
+
+    model_name: str
+    version: str
+    variant: str
+    run_id: str
+    flow_run_id: str | None
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: dict[str, float]
+    measurement: dict[str, Any]
+    parent_params: dict[str, str] = field(default_factory=dict)
+    baseline_accuracy: float | None = None
+    pareto: list[str] = field(default_factory=list)
+    decision: str = ""
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if float(value).is_integer() and abs(value) >= 1:
+        return f"{int(value):,}"
+    return f"{value:.{digits}f}"
+
+
+def pareto_lines(variant: str, candidates: Sequence[Candidate]) -> list[str]:
+    """Where `variant` sits on each accuracy-vs-cost Pareto front among `candidates`."""
+    lines = []
+    for metric, label in FRONTS:
+        points = [c for c in candidates
+                  if c.metrics.get(metric) is not None and c.metrics.get("accuracy") is not None]
+        if not any(c.variant == variant for c in points):
+            lines.append(f"accuracy vs {label}: not measured")
+            continue
+        front = [points[i].variant for i in
+                 pareto_front([(c.metrics[metric], c.metrics["accuracy"]) for c in points])]
+        place = "on the Pareto front" if variant in front else "dominated (not on the front)"
+        lines.append(f"accuracy vs {label}: {place}; front: {', '.join(front)} "
+                     f"(of {len(points)} variants)")
+    return lines
+
+
+def gather(
+    client: MlflowClient,
+    version: ModelVersion,
+    decision: Decision,
+    candidates: Sequence[Candidate],
+) -> CardFacts:
+    """The facts of `version`'s card, read from its run, its flow run and `decision`."""
+    import mlflow
+
+    run = client.get_run(version.run_id)
+    tags = dict(run.data.tags)
+    variant = tags.get(VARIANT_TAG, run.info.run_name or "")
+    measurement: dict[str, Any] = {}
+    with contextlib.suppress(MlflowException, OSError):
+        measurement = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/measurement.json")
+    facts = CardFacts(
+        model_name=version.name,
+        version=str(version.version),
+        variant=variant,
+        run_id=run.info.run_id,
+        flow_run_id=tags.get(PARENT_TAG),
+        tags=tags,
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        measurement=measurement,
+        pareto=pareto_lines(variant, candidates),
+        decision=" ".join(t.sentence(decision.dry_run) for t in decision.targets
+                          if t.run_id == run.info.run_id) or decision.summary,
+    )
+    if facts.flow_run_id:
+        with contextlib.suppress(MlflowException):
+            parent = client.get_run(facts.flow_run_id)
+            facts.parent_params = dict(parent.data.params)
+            facts.baseline_accuracy = parent.data.metrics.get("baseline_accuracy")
+    return facts
+
+
+def _latency(facts: CardFacts) -> list[str]:
+    latency = facts.measurement.get("latency") or {}
+    runtime = facts.measurement.get("runtime") or {}
+    first = next(iter(latency.values()), {})
+    lines = [
+        f"Benchmark settings: threads {first.get('threads') or 'default'}, "
+        f"warm-up {first.get('warmup_runs', '-')}, timed runs {first.get('timed_runs', '-')}, "
+        f"input {first.get('input_source', '-')}; CPU {runtime.get('cpu_model', 'unknown')} "
+        f"({runtime.get('machine', '?')}, {runtime.get('cpu_count', '?')} cores), "
+        f"LiteRT {runtime.get('ai_edge_litert', '?')}.",
+        "",
+        "| delegate | p50 ms | p90 ms | p99 ms | note |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    primary = facts.measurement.get("delegate") or facts.tags.get("delegate")
+    for name, result in latency.items():
+        note = "primary" if name == primary else ""
+        if not result.get("supported", True):
+            note = f"unsupported: {result.get('reason') or ''}".strip()
+        lines.append(f"| {name} | {_number(result.get('p50_ms'))} | "
+                     f"{_number(result.get('p90_ms'))} | {_number(result.get('p99_ms'))} | "
+                     f"{note} |")
+    if not latency:
+        lines.append(f"| {primary or '-'} | {_number(facts.metrics.get('latency_p50_ms'))} | "
+                     f"{_number(facts.metrics.get('latency_p90_ms'))} | "
+                     f"{_number(facts.metrics.get('latency_p99_ms'))} | |")
+    lines += [
+        "",
+        f"- cold start: {_number(facts.metrics.get('cold_start_ms'), 2)} ms",
+        f"- peak memory over baseline: {_number(facts.metrics.get('peak_memory_mb'), 2)} MB",
+    ]
+    return lines
+
+
+def _compatibility(facts: CardFacts) -> list[str]:
+    m = facts.measurement
+    integer_only = m.get("integer_only", facts.metrics.get("integer_only"))
+    gpu = m.get("gpu_compatible", facts.metrics.get("gpu_compatible"))
+    # JSON booleans from measurement.json, else the 0/1 metrics.
+    yes_no = {True: "yes", False: "no", None: "unknown"}
+    gpu_text = yes_no.get(gpu, "unknown")
+    if m.get("gpu_incompatible_ops"):
+        gpu_text += f" ({'; '.join(m['gpu_incompatible_ops'])})"
+    supported = [d for d, r in (m.get("latency") or {}).items() if r.get("supported", True)]
+    refused = m.get("unsupported_delegates") or {}
+    return [
+        f"- integer-only: {yes_no.get(integer_only, 'unknown')}",
+        f"- GPU delegate compatible: {gpu_text}",
+        f"- runs on: {', '.join(supported) or '-'}",
+        *(f"- refused by {d}: {reason}" for d, reason in refused.items()),
+    ]
+
+
+def render(facts: CardFacts) -> str:
+    """The card as markdown."""
+    p, t = facts.parent_params, facts.tags
+    recipe = [f"| `{k}` | {v} |" for k, v in sorted(facts.params.items())]
+    quality = [f"| {label} | {_number(facts.metrics.get(key))} |"
+               for key, label in QUALITY if facts.metrics.get(key) is not None]
+    sections = [
+        f"# Model card: {facts.model_name} version {facts.version} ({facts.variant})",
+        "",
+        "## Data",
+        f"- source: {p.get('data.source', 'unknown')}",
+        f"- data version: {t.get(DATA_VERSION_TAG, 'unknown')}",
+        f"- test samples: {facts.measurement.get('samples') or '-'}",
+        "",
+        "## Baseline",
+        f"- model: {p.get('train.model', 'unknown')}, epochs {p.get('train.epochs', '-')}",
+        f"- Keras test accuracy: {_number(facts.baseline_accuracy)}",
+        "",
+        "## Recipe",
+        f"- technique: {t.get('technique', '-')}, quantization: {t.get('quantization', '-')}",
+        "",
+        "| param | value |",
+        "| --- | --- |",
+        *recipe,
+        "",
+        "## Size and quality",
+        "| metric | value |",
+        "| --- | --- |",
+        *quality,
+        "",
+        "## Latency",
+        *_latency(facts),
+        "",
+        "## Compatibility",
+        *_compatibility(facts),
+        "",
+        "## Pareto front",
+        *(f"- {line}" for line in facts.pareto),
+        "",
+        "## Promotion",
+        facts.decision,
+        "",
+        "## Provenance",
+        f"- code commit: {t.get('git_commit', 'unknown')}",
+        f"- variant run: {facts.run_id}",
+        f"- flow run: {facts.flow_run_id or 'unknown'}",
+    ]
+    return "\n".join(sections) + "\n"
+
+
+def describe(facts: CardFacts, summary: str) -> str:
+    """The version description: the card in one paragraph, then the decision `summary`."""
+    m = facts.metrics
+    latency = m.get("latency_p50_ms")
+    return (
+        f"{facts.variant} ({facts.tags.get('technique', '-')}, "
+        f"{facts.tags.get('quantization', '-')}): {_number(m.get('size_bytes'))} bytes "
+        f"({_number(m.get('gzip_size_bytes'))} gzipped), accuracy "
+        f"{_number(m.get('accuracy'))} (delta {_number(m.get('accuracy_delta'))}), "
+        f"agreement {_number(m.get('agreement'))}, p50 "
+        f"{_number(latency)} ms on {facts.tags.get('delegate', '-')}; data version "
+        f"{facts.tags.get(DATA_VERSION_TAG, 'unknown')}, commit "
+        f"{facts.tags.get('git_commit', 'unknown')}. Full model card: {CARD_ARTIFACT} in "
+        f"the model's artifacts.\n\n{summary}"
+    )
+
+
+def logged_model_id(version: ModelVersion) -> str | None:
+    """The logged model a version was registered from (stores may leave `model_id` empty
+    and keep it only in the `models:/m-...` source)."""
+    if getattr(version, "model_id", None):
+        return version.model_id
+    source = version.source or ""
+    if source.startswith("models:/m-"):
+        return source.removeprefix("models:/").split("/")[0]
+    return None
+
+
+def write_card(
+    client: MlflowClient,
+    version: ModelVersion,
+    decision: Decision,
+    candidates: Sequence[Candidate],
+) -> str:
+    """Log `model_card.md` on the version's logged model (else its run), describe the version.
+
+    Returns:
+        The card's location (also the version's MODEL_CARD_TAG).
+    """
+    facts = gather(client, version, decision, candidates)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / CARD_ARTIFACT
+        path.write_text(render(facts))
+        model_id = logged_model_id(version)
+        if model_id:
+            client.log_model_artifact(model_id, str(path))
+            location = f"models:/{model_id}/{CARD_ARTIFACT}"
+        else:
+            client.log_artifact(facts.run_id, str(path))
+            location = f"runs:/{facts.run_id}/{CARD_ARTIFACT}"
+    client.update_model_version(version.name, version.version,
+                                description=describe(facts, decision.summary))
+    # Where the card is: the logged model's artifacts, else the run's.
+    client.set_model_version_tag(version.name, version.version, MODEL_CARD_TAG, location)
+    return location

@@ -1,0 +1,103 @@
+"""What kind of baseline `train.model` names, told apart without importing TensorFlow.
+
+- `tf_keras`: `builtin`, a tf_keras (Keras 2) `.keras`/`.h5`/SavedModel, or a
+  `module:function` builder; every technique and scheme applies.
+- `keras3`: a `.keras` file saved by Keras 3 (its `metadata.json` says `keras_version`
+  3.x); converted through a SavedModel, so no TFMOT technique applies.
+- `tflite`: a float `.tflite` file from any converter; only the schemes that start from a
+  float `.tflite` apply, and `none` is the file itself.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+TF_KERAS = "tf_keras"
+KERAS3 = "keras3"
+TFLITE = "tflite"
+KINDS = (TF_KERAS, KERAS3, TFLITE)
+
+# How a refusal names the baseline: "...; train.model is a .tflite file".
+DESCRIPTIONS = {
+    TF_KERAS: "a tf_keras model",
+    KERAS3: "a Keras 3 .keras file",
+    TFLITE: "a .tflite file",
+}
+# What each TFMOT technique is called in a refusal.
+TECHNIQUE_NOUNS = {
+    "prune": "pruning",
+    "cluster": "clustering",
+    "qat": "quantization-aware training",
+}
+TFLITE_SUFFIX = ".tflite"
+# Bytes 4..8 of every TFLite flatbuffer (the file identifier).
+_TFLITE_IDENTIFIER = b"TFL3"
+
+
+def baseline_kind(spec: str) -> str:
+    """The kind of baseline `train.model` names: `tf_keras`, `keras3` or `tflite`.
+
+    A path that does not exist (or a builder, or `builtin`) is `tf_keras`: building or
+    loading it reports its own error later.
+
+    Raises:
+        ValueError: a `.tflite` path that is not a TFLite flatbuffer.
+    """
+    path = Path(spec).expanduser()
+    if path.suffix == TFLITE_SUFFIX and path.is_file():
+        with path.open("rb") as handle:
+            head = handle.read(8)
+        if head[4:8] != _TFLITE_IDENTIFIER:
+            raise ValueError(f"{spec}: not a TFLite flatbuffer (no TFL3 identifier)")
+        return TFLITE
+    if path.suffix == ".keras" and path.is_file() and keras_major_version(path) == 3:
+        return KERAS3
+    return TF_KERAS
+
+
+def keras_major_version(path: Path) -> int | None:
+    """The major Keras version a `.keras` zip was saved with (`metadata.json`), else None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            metadata = json.loads(archive.read("metadata.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    version = str(metadata.get("keras_version", ""))
+    major = version.partition(".")[0]
+    return int(major) if major.isdigit() else None
+
+
+def technique_refusal(kind: str, technique: str) -> str | None:
+    """Why `technique` (a `compress` step) cannot run on a `kind` baseline, else None."""
+    if kind == TF_KERAS:
+        return None
+    noun = TECHNIQUE_NOUNS.get(technique, technique)
+    return f"{noun} needs a tf_keras model; train.model is {DESCRIPTIONS[kind]}"
+
+
+def scheme_refusal(kind: str, scheme: str, needs_keras_model: bool) -> str | None:
+    """Why `convert.quantization: scheme` cannot run on a `kind` baseline, else None.
+
+    `none` on a `.tflite` baseline is the file itself; every other scheme that needs a
+    Keras model (the TFLite converter's) cannot start from a `.tflite`.
+    """
+    if kind != TFLITE or scheme == "none" or not needs_keras_model:
+        return None
+    return (
+        f"{scheme} needs a Keras model (the TFLite converter); train.model is "
+        f"{DESCRIPTIONS[kind]}: use none or an ai-edge-quantizer scheme"
+    )
+
+
+def describe_baseline(kind: str, accuracy: float | None, reused: bool, trained: bool) -> str:
+    """One line on the baseline for the flow's log, e.g. `Keras test accuracy 0.9610
+    (trained)` or `.tflite file, no accuracy (...): variants are judged by fidelity to the
+    float model (used as is)`; `trained` is whether any epoch ran."""
+    name = {TF_KERAS: "Keras", KERAS3: "Keras 3 model,", TFLITE: ".tflite file,"}[kind]
+    state = "reused" if reused else ("trained" if trained else "used as is")
+    quality = (f"test accuracy {accuracy:.4f}" if accuracy is not None
+               else "no accuracy (outputs are not class scores of labelled data): variants "
+               "are judged by fidelity to the float model")
+    return f"{name} {quality} ({state})"

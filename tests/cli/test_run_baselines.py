@@ -1,0 +1,131 @@
+"""Baselines from other frameworks through `mlflow-tflite run`: a Keras 3 `.keras` file and
+a float `.tflite` (real Prefect, MLflow, TensorFlow, Keras 3 and LiteRT).
+
+No capsys here: Prefect's console log handler can bind to the stream of the test that
+started its server, and a later test would then log into a closed stream; the tests read
+what the run wrote (MLflow, reports/variants.md) instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+import yaml
+from prefect.testing.utilities import prefect_test_harness
+
+from mlflow_tflite.cli import main
+from mlflow_tflite.config import ParamsError
+from mlflow_tflite.pipeline.steps import load_checked_params
+from tests.flows.conftest import child_runs
+from tests.helpers import keras3_classifier, landmark_tflite
+
+pytestmark = pytest.mark.slow
+
+FAST_BENCHMARK = {"delegates": ["xnnpack"], "warmup_runs": 1, "timed_runs": 3,
+                  "cold_start": False}
+
+
+def _write(path: Path, **sections: Any) -> Path:
+    base = {"benchmark": FAST_BENCHMARK,
+            "mlflow": {"experiment": "baselines", "registered_model_name": "baselines"}}
+    path.write_text(yaml.safe_dump({**base, **sections}, sort_keys=False))
+    return path
+
+
+def _run(params: Path) -> int:
+    # A temporary Prefect API stopped with the test, while pytest still captures its logs.
+    with prefect_test_harness(server_startup_timeout=180):
+        return main(["run", "--params", str(params)])
+
+
+def _flow_runs() -> list:
+    from mlflow_tflite.tracking.layout import FLOW_ROLE, ROLE_TAG
+
+    return mlflow.search_runs(search_all_experiments=True, output_format="list",
+                              filter_string=f"tags.`{ROLE_TAG}` = '{FLOW_ROLE}'")
+
+
+def test_a_keras3_model_is_fine_tuned_converted_measured_and_a_qat_variant_refused(
+    tracking_uri: str, tmp_path: Path
+):
+    model = str(keras3_classifier(tmp_path / "classifier.keras"))
+    variants = [
+        {"name": "fp32", "convert": {"quantization": "none"}},
+        {"name": "int8", "convert": {"quantization": "int8", "io_type": "int8"}},
+        {"name": "dynamic", "convert": {"quantization": "dynamic"}},
+        {"name": "int4", "convert": {"quantization": "int4_weight_only"}},
+    ]
+    qat = {"name": "qat", "compress": {"qat": {}}, "convert": {"quantization": "int8"}}
+    common = {"data": {"source": "digits", "seed": 0},
+              "train": {"model": model, "epochs": 2, "seed": 0}}
+
+    refused = _write(tmp_path / "refused.yaml", **common, variants=[*variants, qat])
+    with pytest.raises(ParamsError) as refusal:
+        load_checked_params(refused)
+    assert str(refusal.value) == (
+        f"{refused}: variants[4].compress.qat: quantization-aware training needs a tf_keras "
+        "model; train.model is a Keras 3 .keras file")
+    assert main(["run", "--params", str(refused)]) == 1
+    assert not (tmp_path / "data").exists()
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
+
+    params = _write(tmp_path / "params.yaml", **common, variants=variants)
+    assert _run(params) == 0
+    [parent] = _flow_runs()
+    assert parent.data.metrics["baseline_accuracy"] > 0.5
+    # Fine-tuned with Keras 3 for train.epochs.
+    curve = mlflow.MlflowClient().get_metric_history(parent.info.run_id, "baseline/loss")
+    assert [m.step for m in curve] == [1, 2]
+    children = child_runs(parent.info.run_id)
+    assert set(children) == {"fp32", "int8", "dynamic", "int4"}
+    for name, run in children.items():
+        assert run.info.status == "FINISHED", name
+        metrics = run.data.metrics
+        assert {"accuracy", "accuracy_delta", "agreement", "output_snr_db", "output_cosine",
+                "max_abs_diff", "size_bytes"} <= set(metrics), name
+        assert run.data.tags["technique"] == "none"
+    assert children["int8"].data.metrics["integer_only"] == 1.0
+    assert children["int8"].data.metrics["size_bytes"] < children["fp32"].data.metrics[
+        "size_bytes"] / 2
+    assert children["int8"].data.metrics["output_snr_db"] > 15
+    assert children["int4"].data.tags["quantization"] == "int4_weight_only"
+    assert children["int4"].data.metrics["size_bytes"] < children["int8"].data.metrics[
+        "size_bytes"]
+    assert children["fp32"].data.metrics["accuracy_delta"] == 0.0
+
+
+def test_a_float_tflite_with_synthetic_inputs_gets_fidelity_metrics_and_no_accuracy(
+    tracking_uri: str, tmp_path: Path
+):
+    model = landmark_tflite(tmp_path / "landmarks.tflite")
+    params = _write(
+        tmp_path / "params.yaml",
+        data={"source": "synthetic", "seed": 0, "max_samples": 120},
+        train={"model": str(model)},
+        variants=[{"name": "float", "convert": {"quantization": "none"}},
+                  {"name": "int8w", "convert": {"quantization": "int8_weight_only"}}],
+        promote={"constraints": {"min_output_snr_db": 30}},
+    )
+    assert _run(params) == 0
+    header = (tmp_path / "reports" / "variants.md").read_text().splitlines()[0].split("|")
+    assert [c.strip() for c in header[6:8]] == ["output_snr_db", "output_cosine"]
+    assert "accuracy" not in {c.strip() for c in header}
+    [parent] = _flow_runs()
+    assert "baseline_accuracy" not in parent.data.metrics
+    children = child_runs(parent.info.run_id)
+    run = children["float"]
+    metrics = run.data.metrics
+    assert not {"accuracy", "accuracy_delta", "agreement"} & set(metrics)
+    assert metrics["output_cosine"] == pytest.approx(1.0)
+    assert metrics["max_abs_diff"] == 0.0 and metrics["output_snr_db"] > 100
+    assert metrics["size_bytes"] == model.stat().st_size  # `none` is the file itself
+    quantized = children["int8w"].data.metrics
+    assert not {"accuracy", "accuracy_delta", "agreement"} & set(quantized)
+    assert 30 < quantized["output_snr_db"] < 100 and quantized["output_cosine"] > 0.999
+    assert quantized["size_bytes"] < metrics["size_bytes"]
+    # Smallest among those within min_output_snr_db: the int8 weight-only variant.
+    version = mlflow.MlflowClient().get_model_version_by_alias("baselines", "champion")
+    assert version.run_id == children["int8w"].info.run_id

@@ -1,0 +1,106 @@
+"""The steps on Keras 3 and `.tflite` baselines: what is stored, built and measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlflow_tflite.config import Params
+from mlflow_tflite.pipeline import ArtifactStore, steps
+from mlflow_tflite.train import ModelError
+from tests.helpers import keras3_classifier, landmark_tflite, tiny_cnn, to_tflite
+
+FAST = {"delegates": ["xnnpack"], "warmup_runs": 1, "timed_runs": 2, "cold_start": False}
+
+
+def _params(tmp_path: Path, model: str, source: str = "digits", epochs: int = 0,
+            quantization: str = "none") -> Params:
+    return steps.load_checked_params(_write(tmp_path, {
+        "data": {"source": source, "output_dir": str(tmp_path / "prepared"), "max_samples": 300},
+        "train": {"model": model, "epochs": epochs},
+        "variants": [{"name": "v", "convert": {"quantization": quantization}}],
+        "benchmark": FAST,
+    }))
+
+
+def _write(tmp_path: Path, raw: dict) -> Path:
+    import yaml
+
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _build_and_measure(params: Params, tmp_path: Path) -> tuple[steps.Baseline, bytes, dict]:
+    store = ArtifactStore(tmp_path / "cache")
+    data = steps.prepare(params, store)
+    baseline = steps.train_baseline(params, data, store)
+    [variant] = params.variants
+    key = steps.build_key(baseline.key, variant)
+    build = steps.build(variant, params, baseline, data, store, key)
+    measured = steps.measure(variant, params, build, baseline, data, store,
+                             steps.measure_key(key, baseline.key, params))
+    return baseline, Path(build.tflite_path).read_bytes(), measured["metrics"]
+
+
+def test_a_float_tflite_classifier_is_judged_by_accuracy_and_none_is_the_file(tmp_path: Path):
+    model = tmp_path / "classifier.tflite"
+    model.write_bytes(to_tflite(tiny_cnn()))
+    baseline, built, metrics = _build_and_measure(_params(tmp_path, str(model)), tmp_path)
+    assert baseline.kind == "tflite" and baseline.class_scores and baseline.accuracy > 0.3
+    assert built == model.read_bytes() == baseline.fp32_path.read_bytes()
+    assert metrics["accuracy"] == baseline.accuracy and metrics["accuracy_delta"] == 0.0
+    assert metrics["agreement"] == 1.0 and metrics["max_abs_diff"] == 0.0
+
+
+def test_a_keras3_int8_variant_is_converted_from_the_stored_saved_model(tmp_path: Path):
+    model = str(keras3_classifier(tmp_path / "classifier.keras", train=True))
+    params = _params(tmp_path, model, quantization="int8")
+    baseline, built, metrics = _build_and_measure(params, tmp_path)
+    assert baseline.kind == "keras3" and baseline.history == {}  # epochs 0: as saved
+    assert (baseline.saved_model_path / "saved_model.pb").is_file()
+    assert len(built) < baseline.fp32_size_bytes / 2
+    assert 15 < metrics["output_snr_db"] < 100  # quantized, yet close to the float model
+    assert abs(metrics["accuracy_delta"]) < 0.05
+
+
+def test_fine_tuning_a_model_whose_outputs_are_not_class_scores_is_refused(tmp_path: Path):
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    points = keras.layers.Dense(4)(keras.layers.Flatten()(inputs))
+    keras.Model(inputs, points).save(tmp_path / "points.keras")
+    params = _params(tmp_path, str(tmp_path / "points.keras"), epochs=1)
+    store = ArtifactStore(tmp_path / "cache")
+    data = steps.prepare(params, store)
+    with pytest.raises(ModelError, match="not scores of the 10 classes; set train.epochs: 0"):
+        steps.train_baseline(params, data, store)
+    assert store.get("baseline", steps.baseline_key(params, data.version)) is None
+
+
+def test_a_quantized_tflite_is_refused_as_a_baseline(tmp_path: Path):
+    model = tmp_path / "int8.tflite"
+    model.write_bytes(to_tflite(tiny_cnn(), "int8", io_type="int8"))
+    params = _params(tmp_path, str(model))
+    store = ArtifactStore(tmp_path / "cache")
+    data = steps.prepare(params, store)
+    with pytest.raises(ModelError, match="is int8, not a float model"):
+        steps.train_baseline(params, data, store)
+
+
+def test_synthetic_inputs_take_the_shape_of_the_tflite_input(tmp_path: Path):
+    model = landmark_tflite(tmp_path / "landmarks.tflite")
+    params = _params(tmp_path, str(model), source="synthetic")
+    baseline, built, metrics = _build_and_measure(params, tmp_path)
+    assert steps.load_prepared(str(tmp_path / "prepared"), baseline_version(tmp_path)
+                               ).x_test.shape[1:] == (8, 8, 1)
+    assert baseline.accuracy is None and not baseline.class_scores
+    assert "accuracy" not in metrics and "agreement" not in metrics
+    assert metrics["output_cosine"] == pytest.approx(1.0)
+
+
+def baseline_version(tmp_path: Path) -> str:
+    from mlflow_tflite.data import load_dataset
+
+    return load_dataset(tmp_path / "prepared").version

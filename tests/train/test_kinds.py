@@ -1,0 +1,136 @@
+"""Baseline kinds told apart from the file, and what each supports, before any work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlflow_tflite.config import parse_params
+from mlflow_tflite.train.kinds import KERAS3, TF_KERAS, TFLITE, baseline_kind
+from mlflow_tflite.train.support import support_problem
+from tests.helpers import keras3_classifier, landmark_tflite, tiny_cnn
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("kinds")
+    tiny_cnn().save(root / "tf_keras.keras")
+    (root / "fake.tflite").write_bytes(b"not a flatbuffer at all")
+    return {
+        TF_KERAS: str(root / "tf_keras.keras"),
+        KERAS3: str(keras3_classifier(root / "keras3.keras")),
+        TFLITE: str(landmark_tflite(root / "landmarks.tflite")),
+        "fake": str(root / "fake.tflite"),
+    }
+
+
+def test_the_saved_keras_version_tells_a_keras3_file_from_a_tf_keras_one(files):
+    assert baseline_kind(files[TF_KERAS]) == TF_KERAS
+    assert baseline_kind(files[KERAS3]) == KERAS3
+    assert baseline_kind(files[TFLITE]) == TFLITE
+    assert baseline_kind("builtin") == TF_KERAS
+    assert baseline_kind("tests.train.builders:small_model") == TF_KERAS
+
+
+def test_a_tflite_path_that_is_no_flatbuffer_is_refused(files):
+    with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
+        baseline_kind(files["fake"])
+
+
+def _params(model: str, *variants: dict, **sections: dict):
+    return parse_params({"train": {"model": model, "epochs": 0}, **sections,
+                         "variants": list(variants)})
+
+
+@pytest.mark.parametrize(
+    ("kind", "variant", "expected"),
+    [
+        (TFLITE, {"name": "p", "compress": {"prune": {}}},
+         "variants[1].compress.prune: pruning needs a tf_keras model; train.model is a "
+         ".tflite file"),
+        (KERAS3, {"name": "q", "compress": {"qat": {}}, "convert": {"quantization": "int8"}},
+         "variants[1].compress.qat: quantization-aware training needs a tf_keras model; "
+         "train.model is a Keras 3 .keras file"),
+        (KERAS3, {"name": "c", "compress": {"cluster": {}}},
+         "variants[1].compress.cluster: clustering needs a tf_keras model"),
+        (TFLITE, {"name": "i8", "convert": {"quantization": "int8"}},
+         "variants[1].convert.quantization: int8 needs a Keras model (the TFLite converter); "
+         "train.model is a .tflite file"),
+        (TFLITE, {"name": "f16", "convert": {"quantization": "float16"}},
+         "variants[1].convert.quantization: float16 needs a Keras model"),
+        (KERAS3, {"name": "i8", "convert": {"quantization": "int8"}}, None),
+        (KERAS3, {"name": "f16", "convert": {"quantization": "int16x8"}}, None),
+        (TFLITE, {"name": "same", "convert": {"quantization": "none"}}, None),
+        (TF_KERAS, {"name": "pq", "compress": {"prune": {}, "qat": {}},
+                    "convert": {"quantization": "int8"}}, None),
+    ],
+)
+def test_what_a_baseline_kind_cannot_do_is_named_by_variant_technique_and_reason(
+    files, kind: str, variant: dict, expected: str | None
+):
+    params = _params(files[kind], {"name": "fp32"}, variant)
+    problem = support_problem(params)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and problem.startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("kind", "train", "expected"),
+    [
+        (TF_KERAS, {"epochs": 0}, "data.source: synthetic gives unlabelled inputs"),
+        (KERAS3, {"epochs": 2}, "train.epochs: 2 fine-tunes the Keras 3 model, which needs "
+                                "labelled data; data.source is synthetic (set train.epochs: 0)"),
+        (KERAS3, {"epochs": 0}, None),
+        (TFLITE, {"epochs": 3}, None),  # nothing trains a .tflite: epochs does not apply
+    ],
+)
+def test_synthetic_data_is_for_baselines_that_need_no_labels(
+    files, kind: str, train: dict, expected: str | None
+):
+    params = parse_params({"data": {"source": "synthetic"},
+                           "train": {"model": files[kind], **train},
+                           "variants": [{"name": "fp32"}]})
+    problem = support_problem(params)
+    assert (problem is None) if expected is None else problem.startswith(expected)
+
+
+def test_a_refusal_stops_the_run_command_before_any_data_or_mlflow_run(
+    files, tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    import mlflow
+    import yaml
+
+    from mlflow_tflite.cli import main
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({
+        "data": {"source": "digits"}, "train": {"model": files[TFLITE]},
+        "variants": [{"name": "fp32"}, {"name": "pruned", "compress": {"prune": {}}}],
+    }))
+    assert main(["run", "--params", str(params)]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (f"mlflow-tflite run: error: {params}: variants[1].compress.prune: pruning "
+                    "needs a tf_keras model; train.model is a .tflite file")
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "accuracy", "reused", "trained", "line"),
+    [
+        (TF_KERAS, 0.961, False, True, "Keras test accuracy 0.9610 (trained)"),
+        (KERAS3, 0.9583, False, False, "Keras 3 model, test accuracy 0.9583 (used as is)"),
+        (TFLITE, None, True, False, ".tflite file, no accuracy (outputs are not class scores "
+                                    "of labelled data): variants are judged by fidelity to "
+                                    "the float model (reused)"),
+    ],
+)
+def test_the_flow_log_says_what_the_baseline_is_and_how_it_is_judged(
+    kind, accuracy, reused, trained, line
+):
+    from mlflow_tflite.train.kinds import describe_baseline
+
+    assert describe_baseline(kind, accuracy, reused, trained) == line
