@@ -197,7 +197,7 @@ def promote_flow_run(
                                             policy.allow_chance_baseline, policy.chance_margin)
     if decision.refused:
         if not dry_run:
-            _record(client, decision, {})
+            _record(client, decision, {}, [])
         return decision
     evaluations = [evaluate(flow.candidates, t) for t in policy.resolved_targets()]
     champions = Champions(client, model_name, flow.data_version, remeasure)
