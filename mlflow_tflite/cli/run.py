@@ -79,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
             # a bad source is one line, not Prefect's tracebacks.
             steps.prepare(params, ArtifactStore(cache_dir))
 
+            from mlflow_tflite_flows import server
             from mlflow_tflite_flows.optimize import run_flow
 
-            with guard.embedded_prefect_server(), guard.quiet_console(args.verbose):
+            with server.embedded_prefect_server(), server.quiet_console(args.verbose):
                 result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
                                   use_cache=not args.no_cache, reports_dir=args.reports_dir)
         except DataError as error:
@@ -98,7 +99,8 @@ def _search(args: argparse.Namespace, params: Params, cache_dir: str) -> int:
         return 0
     from mlflow_tflite.cli.search import print_search_summary, search
 
-    print_search_summary(search(args.params, args.overrides, cache_dir=cache_dir,
+    print_search_summary(search(args.params, args.overrides, params=params,
+                                verbose=args.verbose, cache_dir=cache_dir,
                                 reports_dir=args.reports_dir))
     return 0
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlflow_tflite.cli import CommandError
+from mlflow_tflite.cli import CommandError, first_line
+
+if TYPE_CHECKING:
+    from mlflow_tflite.config import Params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="incremental artifact store (default: .mlflow_tflite/cache)")
     parser.add_argument("--reports-dir", default="reports", metavar="DIR",
                         help="where search_pareto.{csv,md,png} and the Optuna plots go")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Prefect's tracebacks on the console too (they are always "
+                        "in its logs)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
         steps.check_search(params, args.params)
     except ParamsError as error:
         raise CommandError(str(error)) from None
-    result = search(args.params, args.overrides, cache_dir=args.cache_dir or DEFAULT_CACHE_DIR,
+    result = search(args.params, args.overrides, params=params,
+                    verbose=getattr(args, "verbose", False),
+                    cache_dir=args.cache_dir or DEFAULT_CACHE_DIR,
                     reports_dir=args.reports_dir, trials=args.trials, minutes=args.minutes)
     print_search_summary(result)
     if args.save_variants:
@@ -60,18 +68,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def search(params_path: str, overrides: list[str], **options: Any) -> dict[str, Any]:
-    """Run the search flow; any failure becomes a one-line CommandError."""
-    try:
-        from mlflow_tflite_flows.search import run_search
+def search(
+    params_path: str,
+    overrides: list[str],
+    *,
+    params: Params,
+    verbose: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """Run the search flow inside the same fault guard as `run` (store checked first,
+    Ctrl-C/kill -9 end cleanly, no server left); any failure is a one-line CommandError."""
+    from mlflow_tflite.cli import guard
 
-        return run_search(params_path, overrides, **options)
-    except KeyboardInterrupt:
-        raise
-    except Exception as error:  # noqa: BLE001 - one line; Prefect logged the rest
-        text = str(error).strip()
-        raise CommandError(f"{type(error).__name__}: {text.splitlines()[0] if text else 'failed'}"
-                           ) from None
+    with guard.tracked(params):
+        try:
+            from mlflow_tflite_flows import server
+            from mlflow_tflite_flows.search import run_search
+
+            with server.embedded_prefect_server(), server.quiet_console(verbose):
+                return run_search(params_path, overrides, **options)
+        except Exception as error:  # noqa: BLE001 - one line; Prefect logged the rest
+            raise CommandError(first_line(error, with_type=True)) from None
 
 
 def print_search_summary(result: dict[str, Any]) -> None:
