@@ -50,8 +50,22 @@ TIMEOUTS = {
     "measure": 900,
     "tracking": 300,
 }
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a tracking step only for errors a retry can fix (a server that blipped), not
+    a deleted experiment, permission denied or a read-only store."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    if error is None:
+        try:
+            state.result()
+        except BaseException as raised:  # noqa: BLE001 - the task's error, inspected only
+            error = raised
+    return error is None or not tracking.store.is_permanent(error)
+
+
 # Only steps that talk to the tracking server retry: the rest are deterministic.
-TRACKING_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
+TRACKING_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10], "retry_condition_fn": _transient}
 COMMON = {"cache_policy": NO_CACHE}
 
 
@@ -270,7 +284,8 @@ def optimize(
 
     data = prepare_data(params, store)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
-    tags = {"data_version": data.version, "git_commit": commit}
+    # The owner (host, pid) on every run, so a run whose process died is found and ended.
+    tags = {"data_version": data.version, "git_commit": commit, **tracking.store.owner_tags()}
     parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or "")}
     parent_run_id = start_tracking(uri, params.mlflow.experiment,
                                    f"optimize-{flow_run.name or 'local'}", parent_tags)
@@ -308,10 +323,12 @@ def optimize(
         if not succeeded:
             failures = "; ".join(f"{r.name}: {r.error}" for r in records)
             raise RuntimeError(f"no variant succeeded ({failures})")
-    except BaseException:
+    except BaseException as error:
         # Whatever stopped the flow (baseline, no variant, tracking or registry after their
-        # retries, Ctrl-C), the parent run must not stay RUNNING.
-        tracking.runs.end_run(parent_run_id, ok=False)
+        # retries, Ctrl-C), the parent run and its children must not stay RUNNING.
+        reason = ("interrupted" if isinstance(error, KeyboardInterrupt)
+                  else first_line(error, with_type=True))
+        tracking.store.fail_run(parent_run_id, reason)
         raise
     tracking.runs.end_run(parent_run_id, ok=True, inputs_key=steps.inputs_key(params, store))
     return {

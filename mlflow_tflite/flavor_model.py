@@ -1,18 +1,24 @@
 """The model object `mlflow_tflite.load_model` returns: a LiteRT interpreter that predicts.
 
-Input is checked here, before it reaches the interpreter, so a wrong shape or dtype is an
-`MlflowException(INVALID_PARAMETER_VALUE)` naming the input (HTTP 400 from
-`mlflow models serve`), never a LiteRT error or a crash.
+Input is checked here, before it reaches the interpreter, so a wrong shape or dtype, or a
+NaN or infinite value, is an `MlflowException(INVALID_PARAMETER_VALUE)` naming the input
+(HTTP 400 from `mlflow models serve`), never a LiteRT error, a crash or a confident answer
+to garbage. Float values outside what an integer-quantized input can represent are clipped
+to its range; each predict counts them in `TFLiteModel.clipped` and logs a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 import numpy as np
 
 from mlflow_tflite.flavor_spec import NamedTensor, invalid_parameter, named_tensors, open_runner
+from mlflow_tflite.litert import clipped_count
+
+logger = logging.getLogger(__name__)
 
 
 def _shape_text(shape: list[int] | tuple[int, ...]) -> str:
@@ -32,6 +38,8 @@ class TFLiteModel:
             batch), `dtype`, `scale` and `zero_point`.
         quantization: the scheme recorded at save time (a name of
             `mlflow_tflite.convert.schemes.scheme_names()`), or None if unknown.
+        clipped: per input name, how many float values of the last `predict` lay outside
+            the quantized input's range and were clipped to it (empty: none).
 
     Example:
         >>> model = mlflow_tflite.load_model("models:/digits@champion")
@@ -52,6 +60,7 @@ class TFLiteModel:
         self.quantization = quantization
         self.delegate = delegate
         self.num_threads = num_threads
+        self.clipped: dict[str, int] = {}
 
     @property
     def input_details(self) -> list[dict[str, Any]]:
@@ -90,6 +99,7 @@ class TFLiteModel:
             raise invalid_parameter(f"inputs have different batch sizes ({sizes})")
         if batches == {0}:
             raise invalid_parameter("the batch is empty: pass at least one example")
+        self.clipped = self._clipped(arrays)
         with self._lock:
             results = self._runner.predict(arrays)
         if len(results) == 1:
@@ -177,6 +187,12 @@ class TFLiteModel:
                 f"input {tensor.name!r} has dtype {array.dtype}; expected "
                 f"{self._input_dtype(spec)} numbers of shape {expected}"
             )
+        if kind == "f" and not np.all(np.isfinite(array)):
+            bad = int(np.count_nonzero(~np.isfinite(array)))
+            raise invalid_parameter(
+                f"input {tensor.name!r} has {bad} NaN or infinite value(s); expected finite "
+                "numbers"
+            )
         integer_tensor = np.issubdtype(np.dtype(spec.dtype), np.integer)
         fractional = kind == "f" and not np.all(np.mod(array, 1) == 0)
         if integer_tensor and not spec.is_quantized and fractional:
@@ -192,6 +208,22 @@ class TFLiteModel:
                     "quantized"
                 )
         return array
+
+    def _clipped(self, arrays: list[np.ndarray]) -> dict[str, int]:
+        clipped = {}
+        for tensor, array in zip(self._inputs, arrays, strict=True):
+            if not (tensor.spec.is_quantized and array.dtype.kind == "f"):
+                continue
+            if count := clipped_count(array, tensor.spec):
+                clipped[tensor.name] = count
+                info = np.iinfo(tensor.spec.dtype)
+                low, high = ((v - tensor.spec.zero_point) * tensor.spec.scale
+                             for v in (info.min, info.max))
+                logger.warning(
+                    "input %r: %d of %d values lie outside [%.4g, %.4g], the range of the "
+                    "quantized %s input, and were clipped to it", tensor.name, count,
+                    array.size, low, high, tensor.spec.dtype)
+        return clipped
 
     @staticmethod
     def _input_dtype(spec: Any) -> str:

@@ -100,6 +100,8 @@ def open_runner(
         return TFLiteRunner(content, delegate=delegate, threads=threads)
     except (ValueError, RuntimeError) as error:
         text = str(error)
+        if text.startswith("external delegate library"):
+            raise invalid_parameter(text) from None
         if match := _CUSTOM_OP.search(text):
             raise invalid_parameter(
                 f"TFLite model uses the custom op {match.group(1)!r}, which LiteRT cannot "

@@ -94,8 +94,7 @@ def make_interpreter(
     elif delegate == "reference":
         kwargs["experimental_op_resolver_type"] = resolvers.BUILTIN_REF
     elif delegate.startswith("external:"):
-        library = delegate.removeprefix("external:")
-        kwargs["experimental_delegates"] = [litert.load_delegate(library)]
+        kwargs["experimental_delegates"] = [_load_delegate(delegate.removeprefix("external:"))]
         kwargs["experimental_op_resolver_type"] = resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     elif delegate != "xnnpack":
         raise ValueError(
@@ -110,11 +109,47 @@ def make_interpreter(
     return interpreter
 
 
+def _load_delegate(library: str) -> Any:
+    """LiteRT's `load_delegate`, failing in one ValueError naming the library.
+
+    LiteRT's Delegate object is half-built when its library does not load, and its
+    `__del__` then prints an "Exception ignored" traceback: that noise is swallowed here.
+    """
+    import gc
+    import sys
+
+    from ai_edge_litert import interpreter as litert
+
+    if not Path(library).is_file():
+        raise ValueError(f"external delegate library {library}: no such file")
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        try:
+            return litert.load_delegate(library)
+        except (ValueError, OSError, RuntimeError, AttributeError) as error:
+            reason = str(error).strip().splitlines()[0]
+            error.__traceback__ = None  # its frames hold the half-built Delegate
+        gc.collect()  # which goes now, while its noise is swallowed
+    finally:
+        sys.unraisablehook = hook
+    raise ValueError(f"external delegate library {library} does not load as a LiteRT "
+                     f"delegate: {reason}")
+
+
 def quantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """Float values to the tensor's integer type: q = round(real / scale) + zero_point."""
     info = np.iinfo(spec.dtype)
     q = np.round(np.asarray(values, dtype=np.float32) / spec.scale) + spec.zero_point
     return np.clip(q, info.min, info.max).astype(spec.dtype)
+
+
+def clipped_count(values: np.ndarray, spec: TensorSpec) -> int:
+    """How many float values fall outside what the integer tensor can represent, so
+    `quantize` clips them to its end points."""
+    info = np.iinfo(spec.dtype)
+    q = np.round(np.asarray(values, dtype=np.float32) / spec.scale) + spec.zero_point
+    return int(np.count_nonzero((q < info.min) | (q > info.max)))
 
 
 def dequantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:

@@ -33,6 +33,28 @@ def _no_active_experiment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _prefect_console_on_the_real_stderr() -> Iterator[None]:
+    """Prefect builds its console handler on the `sys.stderr` of the moment it is first
+    imported, which may be a test's capture that closes with that test; later tests' logs
+    then fail to write (and the errors chain until Python loses stderr). Point it back."""
+    import sys
+
+    yield
+    handlers = sys.modules.get("prefect.logging.handlers")
+    if handlers is None:
+        return
+    import logging
+
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in
+                                      list(logging.root.manager.loggerDict))]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, handlers.PrefectConsoleHandler):
+                handler.stream = sys.__stderr__  # not setStream: it flushes the closed one
+                handler.console.file = sys.__stderr__
+
+
 @pytest.fixture(scope="session")
 def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty MLflow SQLite store, migrated once (migrating one takes seconds)."""

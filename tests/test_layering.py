@@ -15,7 +15,7 @@ FLOWS = "mlflow_tflite_flows"
 # Orchestration packages only the flows may import.
 ORCHESTRATION = ("prefect", "prefect_dask", "dask", "distributed", "flows", FLOWS)
 # The command modules allowed to import the flows (each inside the function that runs it).
-COMMANDS_WITH_FLOWS = {"cli/run.py", "cli/schedule.py"}
+COMMANDS_WITH_FLOWS = {"cli/run.py", "cli/schedule.py", "cli/search.py"}
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("mlflow_tflite.cli.promote", "apply the promotion policy to a flow run"),
     "rollback": ("mlflow_tflite.cli.rollback", "move the champion alias back"),
     "schedule": ("mlflow_tflite.cli.schedule", "serve the flow as a Prefect deployment"),
+    "search": ("mlflow_tflite.cli.search", "search the compression space for the Pareto front"),
 }
 
 
@@ -55,7 +56,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script (`argv` None: the command line, and an
+    interrupted command ends the process at once)."""
+    console = argv is None
     argv = sys.argv[1:] if argv is None else argv
     parser, parsers = build_parser()
     # Parse the command name first so only that command's module is imported.
@@ -73,8 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as error:
         print(f"mlflow-tflite {name}: error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure: still one line
+        print(f"mlflow-tflite {name}: error: {type(error).__name__}: {first_line(error)}",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"mlflow-tflite {name}: interrupted", file=sys.stderr)
+        if console:
+            # A task thread may be deep in TensorFlow; Python would wait for it at exit.
+            from mlflow_tflite.cli.guard import exit_now
+
+            exit_now(130)
         return 130
 
 

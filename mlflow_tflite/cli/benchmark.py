@@ -248,7 +248,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             measurement = measure_variant(path, config=config)
         except (FileNotFoundError, ValueError, MeasureError) as error:
-            raise CommandError(first_line(error)) from None
+            line = first_line(error)
+            raise CommandError(line if str(path) in line else f"{args.model}: {line}") from None
     run_id = (
         log_measurement(measurement, args.model, args.experiment, layers) if args.log else None
     )

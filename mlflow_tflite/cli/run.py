@@ -37,10 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "changed since the last finished run")
     parser.add_argument("--reports-dir", default="reports", metavar="DIR",
                         help="where variants.csv, variants.md, metrics.json, pareto.png go")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Prefect's tracebacks on the console too (they are always "
+                        "in its logs)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlflow_tflite.cli import guard
     from mlflow_tflite.config import ParamsError
+    from mlflow_tflite.data import DataError
     from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
 
     if args.runner:
@@ -53,27 +58,50 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     cache_dir = args.cache_dir or DEFAULT_CACHE_DIR
 
-    try:
-        if args.only == "prepare":
+    if args.only == "prepare":
+        try:
             data = steps.prepare(params, ArtifactStore(cache_dir, enabled=not args.no_cache))
-            print(f"prepared {data.source} into {data.directory} (data version {data.version})")
-            return 0
+        except DataError as error:
+            raise CommandError(str(error)) from None
+        print(f"prepared {data.source} into {data.directory} (data version {data.version})")
+        return 0
 
-        if not (args.force or args.no_cache) and (result := unchanged_result(
-                params, ArtifactStore(cache_dir), args.reports_dir)) is not None:
-            print(f"Nothing changed since MLflow run {result['parent_run_id']}: same data, "
-                  "params and code, and every step's result is stored; showing that run "
-                  "(--force runs the flow again).")
-            print_summary(result)
-            return 0
+    with guard.tracked(params):
+        try:
+            if not (args.force or args.no_cache) and (result := unchanged_result(
+                    params, ArtifactStore(cache_dir), args.reports_dir)) is not None:
+                print(f"Nothing changed since MLflow run {result['parent_run_id']}: same "
+                      "data, params and code, and every step's result is stored; showing "
+                      "that run (--force runs the flow again).")
+                print_summary(result)
+                return _search(args, params, cache_dir)
+            # The data is checked (and prepared) as the params are, before the flow starts:
+            # a bad source is one line, not Prefect's tracebacks.
+            steps.prepare(params, ArtifactStore(cache_dir))
 
-        from mlflow_tflite_flows.optimize import run_flow
+            from mlflow_tflite_flows import server
+            from mlflow_tflite_flows.optimize import run_flow
 
-        result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
-                          use_cache=not args.no_cache, reports_dir=args.reports_dir)
-    except Exception as error:  # noqa: BLE001 - any failure is one line; Prefect logged the rest
-        raise CommandError(first_line(error, with_type=True)) from None
+            with server.embedded_prefect_server(), server.quiet_console(args.verbose):
+                result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
+                                  use_cache=not args.no_cache, reports_dir=args.reports_dir)
+        except DataError as error:
+            raise CommandError(str(error)) from None
+        except Exception as error:  # noqa: BLE001 - any failure is one line; Prefect logged it
+            raise CommandError(first_line(error, with_type=True)) from None
     print_summary(result)
+    return _search(args, params, cache_dir)
+
+
+def _search(args: argparse.Namespace, params: Params, cache_dir: str) -> int:
+    """With `search.enabled`, search after the variants (`mlflow-tflite search`)."""
+    if not params.search.enabled:
+        return 0
+    from mlflow_tflite.cli.search import print_search_summary, search
+
+    print_search_summary(search(args.params, args.overrides, params=params,
+                                verbose=args.verbose, cache_dir=cache_dir,
+                                reports_dir=args.reports_dir))
     return 0
 
 
@@ -153,6 +181,8 @@ def print_summary(result: dict[str, Any]) -> None:
     failed = [r for r in records if not r.ok]
     for record in failed:
         print(f"FAILED {record.name} at {record.failed_step}: {record.error}")
+    for warning in result.get("warnings", []):
+        print(f"\nWARNING: {warning}")
     decision = result.get("decision")
     print(f"\nPromotion: {decision['summary'] if decision else 'not run'}")
     print(f"Reports: {result['reports']['markdown']}, {result['reports']['plot']}")

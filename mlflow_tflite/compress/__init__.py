@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mlflow_tflite.compress.context import CompressionError, FineTune, Log, TrainingData
+from mlflow_tflite.compress.context import (
+    CompressionError,
+    EpochHook,
+    FineTune,
+    Log,
+    TrainingData,
+)
 from mlflow_tflite.compress.registry import get_technique, technique_names
 
 if TYPE_CHECKING:
@@ -62,6 +68,7 @@ def compress_model(
     train: TrainConfig,
     *,
     log: Log = print,
+    on_epoch: EpochHook | None = None,
 ) -> Any:
     """Apply the configured steps to a fresh copy of `baseline`; the baseline is untouched.
 
@@ -71,6 +78,8 @@ def compress_model(
         data: the prepared dataset (`x_train`, `y_train`, `x_val`, `y_val` are used).
         train: the `train` section (`batch_size` and `seed` are used).
         log: receives progress lines such as `prune: epoch 1/2 loss=0.21 ...`.
+        on_epoch: called after every fine-tune epoch with (step, epoch, Keras logs); an
+            exception it raises stops the compression.
 
     Returns:
         A Keras model ready for `mlflow_tflite.convert.convert_model`: stripped of pruning
@@ -94,6 +103,7 @@ def compress_model(
         seed=train.seed,
         log=log,
         from_logits=not outputs_probabilities(model),
+        on_epoch=on_epoch,
     )
     for name in cfg.steps:
         model = technique(name)(model, getattr(cfg, name), ctx)

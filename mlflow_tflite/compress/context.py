@@ -14,6 +14,9 @@ import numpy as np
 from mlflow_tflite._tf import import_keras
 
 Log = Callable[[str], None]
+# Called after every fine-tune epoch with (step, epoch from 1, Keras logs); it may raise to
+# stop the variant (the search prunes a trial whose validation accuracy cannot recover).
+EpochHook = Callable[[str, int, dict[str, float]], None]
 
 
 class CompressionError(ValueError):
@@ -41,6 +44,7 @@ class FineTune:
         applied: technique names applied so far, in order (e.g. `["prune"]` before cluster).
         from_logits: whether the model outputs logits; read from the baseline because
             quantize wrappers hide the final softmax.
+        on_epoch: called after each epoch's log line (see EpochHook).
     """
 
     data: TrainingData
@@ -49,6 +53,7 @@ class FineTune:
     log: Log = print
     applied: list[str] = field(default_factory=list)
     from_logits: bool = True
+    on_epoch: EpochHook | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -89,6 +94,8 @@ class FineTune:
             if extra is not None:
                 parts.append(extra())
             self.log(" ".join(parts))
+            if self.on_epoch is not None:
+                self.on_epoch(step, epoch + 1, logs)
 
         validation = None
         if len(self.data.x_val):

@@ -21,6 +21,7 @@ _EXPORTS = {
     "ParamsError": "params",
     "PromoteConfig": "promote",
     "RunnerConfig": "runner",
+    "SearchConfig": "search",
     "TrainConfig": "train",
     "VariantConfig": "variants",
     "load_params": "params",

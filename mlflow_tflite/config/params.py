@@ -14,6 +14,7 @@ from mlflow_tflite.config.data import DataConfig
 from mlflow_tflite.config.overrides import apply_overrides
 from mlflow_tflite.config.promote import PromoteConfig
 from mlflow_tflite.config.runner import RunnerConfig
+from mlflow_tflite.config.search import SearchConfig
 from mlflow_tflite.config.tracking import MlflowConfig
 from mlflow_tflite.config.train import TrainConfig
 from mlflow_tflite.config.variants import VariantConfig
@@ -33,6 +34,7 @@ class Params(Section):
     mlflow: MlflowConfig = MlflowConfig()
     promote: PromoteConfig = PromoteConfig()
     runner: RunnerConfig = RunnerConfig()
+    search: SearchConfig = SearchConfig()
 
     @model_validator(mode="after")
     def _unique_variant_names(self) -> Params:

@@ -181,6 +181,13 @@ class PromoteConfig(Section):
     lock_timeout_s: float = Field(
         120.0, gt=0.0, description="How long to wait for another promotion of the same model."
     )
+    allow_chance_baseline: bool = Field(
+        False, description="Promote even when the baseline's test accuracy is at chance level."
+    )
+    chance_margin: float = Field(
+        0.05, ge=0.0, lt=1.0,
+        description="A baseline within this of chance accuracy counts as chance level.",
+    )
 
     @field_validator("objective")
     @classmethod

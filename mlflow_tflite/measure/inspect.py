@@ -7,6 +7,7 @@ needs no TensorFlow and never runs the model.
 from __future__ import annotations
 
 import re
+import struct
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -204,7 +205,16 @@ def inspect_model(model: bytes | str | Path, gpu: bool = True) -> Inspection:
     from ai_edge_litert import schema_py_generated as schema
 
     content = read_flatbuffer(model)
-    parsed = schema.ModelT.InitFromPackedBuf(content, 0)
+    try:
+        return _inspect(schema.ModelT.InitFromPackedBuf(content, 0), content, gpu)
+    except (struct.error, IndexError, TypeError, UnicodeDecodeError) as error:
+        # Past the header, a truncated flatbuffer points outside its own bytes.
+        where = "" if isinstance(model, bytes | bytearray) else f"{model}: "
+        raise ValueError(f"{where}truncated or corrupt TFLite flatbuffer ({len(content)} "
+                         "bytes: its tables point past its end)") from error
+
+
+def _inspect(parsed: Any, content: bytes, gpu: bool) -> Inspection:
     type_names = _enum_names("TensorType")
     buffers = parsed.buffers or []
     codes = parsed.operatorCodes or []

@@ -7,7 +7,9 @@ Reruns with the same inputs find the artifact and skip the step; changing one va
 params changes only that variant's key.
 
 Entries are directories written to a temporary name and renamed into place, so a crash or
-a concurrent flow never leaves a half-written entry behind.
+a concurrent flow never leaves a half-written entry behind. Each entry's `meta.json` records
+the sha256 of every file in it, checked on every read: an entry damaged on disk (a
+truncated `.tflite`, an edited file) is discarded with a warning and its step runs again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -26,20 +29,26 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+CHECKSUMS = "checksums"
+META_FILE = "meta.json"
+logger = logging.getLogger(__name__)
 
 # Library sources (relative to the package) each step runs; a change to any reruns the step.
-# pipeline/steps.py is in each: it decides how the library is called (e.g. sparse encoding).
+# pipeline/steps.py is in each: it decides how the library is called (e.g. sparse encoding);
+# so is this module, which decides what an entry holds.
 STEP_SOURCES: dict[str, tuple[str, ...]] = {
     # Synthetic data takes its input shape from a Keras 3 or .tflite model.
     "prepare": ("data", "config/data.py", "pipeline/steps.py", "train/kinds.py",
-                "train/keras3.py", "train/tflite_baseline.py"),
-    "baseline": ("train", "_tf.py", "config/train.py", "pipeline/steps.py"),
+                "train/keras3.py", "train/tflite_baseline.py", "pipeline/cache.py"),
+    "baseline": ("train", "_tf.py", "config/train.py", "pipeline/steps.py",
+                 "pipeline/cache.py"),
     "build": ("train", "compress", "convert", "_tf.py", "config/variants.py",
-              "pipeline/steps.py"),
-    "measure": ("measure", "litert.py", "config/benchmark.py", "pipeline/steps.py"),
+              "pipeline/steps.py", "pipeline/cache.py"),
+    "measure": ("measure", "litert.py", "config/benchmark.py", "pipeline/steps.py",
+                "pipeline/cache.py"),
     # What turns stored results into a flow run's MLflow runs, reports and promotion.
     "flow": ("tracking", "registry", "flavor.py", "flavor_spec.py", "flavor_model.py",
-             "pipeline/steps.py", "../flows/optimize.py"),
+             "pipeline/steps.py", "pipeline/cache.py", "../flows/optimize.py"),
 }
 # Frameworks whose version changes what a step produces.
 STEP_PACKAGES: dict[str, tuple[str, ...]] = {
@@ -102,15 +111,33 @@ class ArtifactStore:
         return self.root / kind / key
 
     def get(self, kind: str, key: str) -> Path | None:
-        """The entry directory, or None when missing (or the store is disabled)."""
+        """The entry directory, or None when missing (or the store is disabled).
+
+        An entry whose files no longer match their recorded sha256 is discarded with a
+        warning, so the caller rebuilds it.
+        """
         entry = self.path(kind, key)
-        if self.enabled and (entry / "meta.json").is_file():
+        if not (self.enabled and (entry / META_FILE).is_file()):
+            return None
+        problem = _damage(entry)
+        if problem is None:
             return entry
+        logger.warning("artifact store entry %s/%s is damaged (%s); discarded, it will be "
+                       "built again", kind, key, problem)
+        self._discard(kind, key)
         return None
 
     def meta(self, kind: str, key: str) -> dict[str, Any]:
-        """The `meta.json` of an existing entry."""
-        return json.loads((self.path(kind, key) / "meta.json").read_text())
+        """The `meta.json` of an existing entry (without the store's checksums)."""
+        meta = json.loads((self.path(kind, key) / META_FILE).read_text())
+        meta.pop(CHECKSUMS, None)
+        return meta
+
+    def _discard(self, kind: str, key: str) -> None:
+        stale = self.root / kind / f".stale-{uuid.uuid4().hex}"
+        with contextlib.suppress(OSError):  # a concurrent reader discarded it first
+            os.replace(self.path(kind, key), stale)
+        shutil.rmtree(stale, ignore_errors=True)
 
     @contextlib.contextmanager
     def put(self, kind: str, key: str, meta: dict[str, Any]) -> Iterator[Path]:
@@ -124,14 +151,40 @@ class ArtifactStore:
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=parent))
         try:
             yield tmp
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+            record = {**meta, CHECKSUMS: _checksums(tmp)}
+            (tmp / META_FILE).write_text(json.dumps(record, indent=2, sort_keys=True,
+                                                    default=str))
             final = self.path(kind, key)
             if final.exists():
                 # A forced rebuild or a concurrent flow: swap so readers never see a gap.
-                stale = parent / f".stale-{uuid.uuid4().hex}"
-                os.replace(final, stale)
-                shutil.rmtree(stale, ignore_errors=True)
+                self._discard(kind, key)
             with contextlib.suppress(OSError):  # another writer won the race: same content
                 os.replace(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _checksums(entry: Path) -> dict[str, str]:
+    """sha256 of every file in an entry but its meta, by relative path."""
+    return {
+        str(path.relative_to(entry)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(entry.rglob("*"))
+        if path.is_file() and path.name != META_FILE
+    }
+
+
+def _damage(entry: Path) -> str | None:
+    """What is wrong with an entry on disk, or None when its files match their checksums."""
+    try:
+        recorded = json.loads((entry / META_FILE).read_text()).get(CHECKSUMS)
+    except (OSError, ValueError) as error:
+        return f"unreadable {META_FILE}: {error}"
+    if not isinstance(recorded, dict):
+        return "no checksums recorded"
+    found = _checksums(entry)
+    for name, digest in recorded.items():
+        if name not in found:
+            return f"{name} is missing"
+        if found[name] != digest:
+            return f"{name} does not match its sha256"
+    return None

@@ -130,7 +130,26 @@ def load_checked_params(path: str | Path, overrides: list[str] | None = None) ->
         raise ParamsError(f"{path}: train.model: {error}") from None
     if problem is not None:
         raise ParamsError(f"{path}: {problem}")
+    if params.search.enabled or params.search.space:
+        check_search(params, path)
     return params
+
+
+def check_search(params: Params, path: str | Path = "params") -> Any:
+    """Parse `search.space` and check the baseline can take its techniques; returns the
+    parsed `mlflow_tflite.search.space.Space`.
+
+    Raises:
+        ParamsError: one line naming the file and key path (`search.space.prune...`).
+    """
+    from mlflow_tflite.search.space import SpaceError, check_baseline, parse_space
+
+    try:
+        space = parse_space(params.search.space)
+        check_baseline(space, params.train.model)
+    except SpaceError as error:
+        raise ParamsError(f"{path}: {error}") from None
+    return space
 
 
 def prepare_key(params: Params) -> str:
@@ -362,8 +381,10 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
     return compile_baseline(model, params.train.learning_rate)
 
 
-def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData) -> Any:
-    """Apply the variant's compression steps to a fresh copy of the baseline (Keras model).
+def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData,
+             on_epoch: Any = None) -> Any:
+    """Apply the variant's compression steps to a fresh copy of the baseline (Keras model);
+    `on_epoch` is called after every fine-tune epoch (`compress.EpochHook`).
 
     A Keras 3 or `.tflite` baseline takes no compression step (validation refuses them):
     what the converter starts from is then its SavedModel path or float `.tflite` bytes.
@@ -383,7 +404,8 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     if not variant.compress.steps:
         return model
     dataset = load_prepared(data.directory, data.version)
-    return techniques.compress_model(model, variant.compress, dataset, params.train)
+    return techniques.compress_model(model, variant.compress, dataset, params.train,
+                                     on_epoch=on_epoch)
 
 
 def convert(
@@ -410,8 +432,12 @@ def build(
     data: PreparedData,
     store: ArtifactStore,
     key: str,
+    on_epoch: Any = None,
 ) -> Build:
     """`compress` then `convert` in this process; returns the stored build.
+
+    `on_epoch` is called after every fine-tune epoch (`compress.EpochHook`); what it raises
+    stops the build, which then stores nothing.
 
     Raises:
         Exception: whatever the failing step raised, with attribute `mlflow_tflite_step`
@@ -419,7 +445,7 @@ def build(
     """
     step = "compress"
     try:
-        model = compress(variant, params, baseline, data)
+        model = compress(variant, params, baseline, data, on_epoch)
         step = "convert"
         return convert(variant, model, data, store, key)
     except Exception as error:

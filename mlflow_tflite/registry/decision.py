@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 from mlflow_tflite.registry.policy import format_metric
 
-Outcome = Literal["promoted", "challenger", "already_champion", "no_winner", "no_variants"]
+Outcome = Literal["promoted", "challenger", "already_champion", "identical", "no_winner",
+                  "no_variants"]
+# Outcomes that register nothing and move no alias.
+SETTLED = ("already_champion", "identical")
 
 
 @dataclass
@@ -16,6 +19,7 @@ class TargetDecision:
 
     `outcome` is `promoted` (the winner now holds `alias`), `challenger` (it holds
     `challenger_alias`; the champion stays), `already_champion` (nothing to move),
+    `identical` (its `.tflite` is byte-identical to the champion's: nothing registered),
     `no_winner` (no variant passed; the closest holds `challenger_alias`) or
     `no_variants` (no finished variant run).
     """
@@ -69,6 +73,10 @@ class TargetDecision:
         )
         if self.outcome == "already_champion":
             return f"{head}{win} and is already {self.alias} ({version}); no alias moved."
+        if self.outcome == "identical":
+            return (f"{head}{win}, but {self.reason}: no new version "
+                    f"{'would be ' if dry_run else 'is '}registered and no alias moved "
+                    f"({self.alias} stays on {version}).")
         if self.outcome == "promoted":
             before = (
                 f"replacing version {self.champion_before}"
@@ -107,7 +115,6 @@ class Decision:
     variants: list[str] = field(default_factory=list)
     ignored: dict[str, str] = field(default_factory=dict)
     targets: list[TargetDecision] = field(default_factory=list)
-    # Why no alias moved for the whole flow run (a chance-level baseline), else None.
     refused: str | None = None
 
     def target(self, name: str = "default") -> TargetDecision:
@@ -131,7 +138,7 @@ class Decision:
         if not self.enabled:
             return f"{opening} Promotion is disabled (promote.enabled: false); nothing changed."
         if self.refused:
-            return f"{opening} Refused, no alias moved: {self.refused}."
+            return f"{opening} Nothing promoted, no alias moved: {self.refused}."
         return " ".join([opening, *(t.sentence(self.dry_run) for t in self.targets)])
 
     def to_dict(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from mlflow_tflite.errors import first_line
 from mlflow_tflite.registry import gates
 from mlflow_tflite.registry.card import write_card
 from mlflow_tflite.registry.champions import Champions, NotLoaded, Remeasure
-from mlflow_tflite.registry.decision import Decision, TargetDecision
+from mlflow_tflite.registry.decision import SETTLED, Decision, TargetDecision
 from mlflow_tflite.registry.lock import registry_lock
 from mlflow_tflite.registry.policy import Candidate, Evaluation, against_champion, evaluate
 from mlflow_tflite.registry.runs import read_flow_run
@@ -88,6 +88,12 @@ def _decide(
         decision.outcome = "already_champion"
         decision.version = str(champion.version)
         decision.reason = "it already is the champion"
+        return decision
+    if sha := gates.identical_to_champion(chosen.model_uri, champion):
+        decision.outcome = "identical"
+        decision.version = str(champion.version)
+        decision.reason = (f"its .tflite is byte-identical to version {champion.version} "
+                           f"(sha256 {sha[:12]})")
         return decision
     metrics, note, remeasured = champions.metrics(champion)
     decision.champion_metrics = metrics
@@ -191,7 +197,7 @@ def promote_flow_run(
                                             policy.allow_chance_baseline, policy.chance_margin)
     if decision.refused:
         if not dry_run:
-            _record(client, decision, {}, flow.candidates)
+            _record(client, decision, {}, [])
         return decision
     evaluations = [evaluate(flow.candidates, t) for t in policy.resolved_targets()]
     champions = Champions(client, model_name, flow.data_version, remeasure)
@@ -203,9 +209,10 @@ def promote_flow_run(
     if dry_run:
         return decision
 
-    # A run that already holds every alias it would get needs no registration or new tags.
-    settled = {t.run_id for t in decision.targets if t.outcome == "already_champion"}
-    settled -= {t.run_id for t in decision.targets if t.outcome != "already_champion"}
+    # A run that already holds every alias it would get, or is byte for byte the model
+    # that does, needs no registration or new tags.
+    settled = {t.run_id for t in decision.targets if t.outcome in SETTLED}
+    settled -= {t.run_id for t in decision.targets if t.outcome not in SETTLED}
     chosen: dict[str, Candidate] = {
         e.chosen.run_id: e.chosen
         for e in evaluations
@@ -269,7 +276,7 @@ def _decide_and_move(
                 unknown = new_champion.version
             else:
                 for target in decided:
-                    if target.run_id in versions and target.outcome != "already_champion":
+                    if target.run_id in versions and target.outcome not in SETTLED:
                         target.version = str(versions[target.run_id].version)
                 try:
                     _move_aliases(client, model_name, decided)

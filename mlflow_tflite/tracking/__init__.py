@@ -3,6 +3,7 @@
 A library module: no Prefect. The flow in `flows/optimize.py` calls these functions.
 """
 
+from mlflow_tflite.tracking import store
 from mlflow_tflite.tracking.flowruns import (
     child_runs,
     finished_flow_run,
@@ -60,6 +61,7 @@ __all__ = [
     "report_paths",
     "resolve_tracking_uri",
     "start_parent_run",
+    "store",
     "ui_command",
     "ui_hint",
     "variant_params",

@@ -9,6 +9,15 @@ on runs and model versions is defined here, once.
 ROLE_TAG = "mlflow_tflite.role"
 FLOW_ROLE = "flow"
 VARIANT_ROLE = "variant"
+# A search trial's child run; the Pareto-optimal trials are re-tagged VARIANT_ROLE, so they
+# are the candidates the promotion policy reads, exactly as variants are.
+TRIAL_ROLE = "trial"
+TRIAL_TAG = "trial"  # the Optuna trial number
+TRIAL_STATE_TAG = "trial_state"  # complete | pruned | infeasible | failed
+PARETO_TAG = "mlflow_tflite.pareto"  # "true" on the Pareto-optimal feasible trials
+# On a search's parent run: the Optuna study and its storage.
+STUDY_TAG = "mlflow_tflite.study"
+STUDY_STORAGE_TAG = "mlflow_tflite.study_storage"
 PARENT_TAG = "mlflow.parentRunId"
 VARIANT_TAG = "mlflow_tflite.variant"
 MODEL_URI_TAG = "mlflow_tflite.model_uri"

@@ -111,8 +111,10 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
-def pareto_plot(records: Sequence[VariantRecord], path: str | Path) -> Path:
-    """Accuracy against size and against p50 latency, the Pareto front highlighted.
+def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
+                size_metric: str = "size_bytes") -> Path:
+    """Accuracy against size (`size_metric`: `size_bytes` or `gzip_size_bytes`) and against
+    p50 latency, the Pareto front highlighted.
 
     Failed variants and those without the metric are left out. Written as PNG.
     """
@@ -124,7 +126,8 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path) -> Path:
 
     ok = [r for r in records if r.ok and r.metrics.get("accuracy") is not None]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    panels = (("size_bytes", "size (KiB)", 1 / 1024), ("latency_p50_ms", "p50 latency (ms)", 1))
+    size_label = "gzip size (KiB)" if size_metric == "gzip_size_bytes" else "size (KiB)"
+    panels = ((size_metric, size_label, 1 / 1024), ("latency_p50_ms", "p50 latency (ms)", 1))
     for ax, (metric, label, scale) in zip(axes, panels, strict=True):
         points = [
             (r.metrics[metric] * scale, r.metrics["accuracy"], r.name)

@@ -272,13 +272,19 @@ def log_variant(
     *,
     common_tags: dict[str, str],
     input_example: Any = None,
+    role: str = VARIANT_ROLE,
+    params: dict[str, Any] | None = None,
+    log_model: bool = True,
 ) -> str:
     """Log one variant as a child run of `parent_run_id`; returns the child run id.
 
     A successful record gets its metrics, tags, `measurement.json` and the model through
     the `tflite` flavor and ends FINISHED; a failed one gets `mlflow_tflite.error`,
     `error.txt` and ends FAILED. Safe to call again for the same variant (a retry): the
-    existing child is reused, not duplicated.
+    existing child is reused, not duplicated. `role` is the `mlflow_tflite.role` tag (a
+    search trial: `trial`); `params` are logged as run params (a trial's sampled values);
+    `log_model=False` leaves the model for `log_variant_model` (a search logs the models of
+    its Pareto-optimal trials only, so a trial costs a few tracking calls).
     """
     import mlflow
 
@@ -287,7 +293,7 @@ def log_variant(
     tags = {
         **common_tags,
         VARIANT_TAG: record.name,
-        ROLE_TAG: VARIANT_ROLE,
+        ROLE_TAG: role,
         "technique": record.technique,
         "quantization": record.quantization,
         "delegate": record.delegate,
@@ -302,6 +308,8 @@ def log_variant(
         ).info.run_id
     record.run_id = run_id
     try:
+        if params:
+            _log_batch(run_id, params={k: str(v) for k, v in params.items()})
         if record.ok:
             _log_batch(run_id, metrics=record.metrics, tags=tags,
                        params={**record.params, **_conversion_params(record)})
@@ -309,7 +317,8 @@ def log_variant(
             if record.measurement.get("layers"):
                 log_layer_errors(run_id, record.measurement["layers"],
                                  title=f"{record.name}: the layers with the lowest SNR")
-            _log_model(run_id, record, input_example)
+            if log_model:
+                _log_model(run_id, record, input_example)
         else:
             message = first_line(record.error, limit=MAX_TAG_CHARS)
             failure = {ERROR_TAG: message, FAILED_STEP_TAG: record.failed_step or "unknown"}
@@ -346,6 +355,16 @@ def _log_model(run_id: str, record: VariantRecord, input_example: Any) -> None:
                 _FIRST_MODEL_LOGGED.set()
                 return
     _log_model_now(run_id, record, input_example)
+
+
+def log_variant_model(run_id: str, record: VariantRecord, input_example: Any = None) -> None:
+    """Log the record's `.tflite` through the `tflite` flavor into an existing child run
+    (tag `mlflow_tflite.model_uri`), leaving the run's status as it was."""
+    from mlflow import MlflowClient
+
+    status = MlflowClient().get_run(run_id).info.status
+    _log_model(run_id, record, input_example)
+    MlflowClient().set_terminated(run_id, status)
 
 
 def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> None:

@@ -63,7 +63,7 @@ def test_technique_tag_joins_steps_in_the_order_applied() -> None:
             "initial_sparsity (0.9) must be <= final_sparsity",
         ),
         ("variants.5.compress.prune.m_by_n=[4, 2]", "m_by_n must satisfy 0 < m < n"),
-        ("variants.10.name=x", "no list item variants.10"),
+        ("variants.99.name=x", "no list item variants.99"),
         ("train.epochs", "expected KEY=VALUE"),
         ("runner.type=kubernetes", "runner.type: expected 'threads', 'processes' or 'dask'"),
         ("runner.workers=0", "runner.workers: Input should be greater than or equal to 1"),

@@ -175,3 +175,37 @@ def test_native_multi_input_model_refuses_a_bare_array(multi_io_tflite):
 
     with pytest.raises(MlflowException, match="2 inputs, so pass a dict or DataFrame"):
         TFLiteModel(multi_io_tflite).predict(images(2))
+
+
+@pytest.mark.parametrize("kind", ["float", "int8", "float16"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_to_any_model_is_refused_not_answered(models, tmp_path, kind, value):
+    mlflow_tflite.save_model(models[kind], tmp_path / "model")
+    x = images(3)
+    x[1, 2, 3, 0] = value
+
+    for model in (mlflow_tflite.load_model(tmp_path / "model"),
+                  mlflow.pyfunc.load_model(str(tmp_path / "model"))):
+        with pytest.raises(MlflowException, match="'image' has 1 NaN or infinite value") as error:
+            model.predict(x)
+        assert error.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_values_outside_a_quantized_inputs_range_are_clipped_counted_and_logged(
+    int8_model, tmp_path, caplog
+):
+    mlflow_tflite.save_model(int8_model, tmp_path / "model")
+    model = mlflow_tflite.load_model(tmp_path / "model")
+    x = images(2)
+    assert model.predict(x) is not None and model.clipped == {}
+
+    x[0, :2, :, 0] = 1000.0  # 16 values far past what int8 represents at this scale
+    x[1, 0, 0, 0] = -1000.0
+    with caplog.at_level("WARNING", logger="mlflow_tflite.flavor_model"):
+        clipped = model.predict(x)
+    assert model.clipped == {"image": 17}
+    assert "input 'image': 17 of 128 values lie outside" in caplog.text
+    assert "were clipped to it" in caplog.text
+    edge = x.copy()
+    edge[0, :2, :, 0], edge[1, 0, 0, 0] = 1e9, -1e9  # clipping to the same end points
+    np.testing.assert_allclose(model.predict(edge), clipped)

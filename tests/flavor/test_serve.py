@@ -74,7 +74,7 @@ def served_model(tracking_uri: str, int8_model: bytes, tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_served_model_predicts_refuses_bad_shape_with_400_and_keeps_serving(
+def test_served_model_predicts_refuses_bad_shape_and_nan_with_400_and_keeps_serving(
     served_model, int8_model
 ):
     url, log_file = served_model
@@ -88,6 +88,14 @@ def test_served_model_predicts_refuses_bad_shape_with_400_and_keeps_serving(
     status, body = _post(f"{url}/invocations", {"inputs": x[:, :7].tolist()})
     assert status == 400, body
     assert "(-1, 8, 8, 1)" in body["message"]
+
+    # NaN and inf (JSON NaN/Infinity, which the scoring server parses) are refused too.
+    for value in (np.nan, np.inf):
+        bad = x.copy()
+        bad[0, 0, 0, 0] = value
+        status, body = _post(f"{url}/invocations", {"inputs": bad.tolist()})
+        assert status == 400, body
+        assert "NaN or infinite" in body["message"]
 
     status, body = _post(f"{url}/invocations", {"inputs": {"image": x[:1].tolist()}})
     assert status == 200, body

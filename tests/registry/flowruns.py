@@ -31,6 +31,18 @@ def metrics(**overrides: float) -> dict[str, float]:
     return {**GOOD, **{k.replace("__", "/"): v for k, v in overrides.items()}}
 
 
+def distinct(tflite: bytes, label: str) -> bytes:
+    """The same model with `label` as its flatbuffer description: other bytes, same graph."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(tflite, 0)
+    model.description = label
+    builder = flatbuffers.Builder(len(tflite) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def make_flow_run(
     tflite: bytes,
     variants: Mapping[str, Mapping[str, float]],
@@ -39,11 +51,14 @@ def make_flow_run(
     failed: Iterable[str] = (),
     experiment: str = "promote-tests",
     model_uri_tag: bool = True,
+    same_bytes: bool = False,
 ) -> str:
     """A finished parent run with one child per variant, each with a logged tflite model.
 
     Variants named in `failed` end FAILED with `mlflow_tflite.error`, like the flow writes.
     Without `model_uri_tag`, children lack `mlflow_tflite.model_uri` (older flow runs).
+    Each child's model differs from every other's in its description (so promotion sees
+    distinct models, as distinct variants are) unless `same_bytes`.
     """
     client = MlflowClient()
     experiment_id = mlflow.set_experiment(experiment).experiment_id
@@ -72,7 +87,8 @@ def make_flow_run(
             continue
         with mlflow.start_run(run_id=child):
             mlflow.log_metrics(dict(values))
-            info = mlflow_tflite.log_model(tflite, name="model")
+            model = tflite if same_bytes else distinct(tflite, child)
+            info = mlflow_tflite.log_model(model, name="model")
             if model_uri_tag:
                 mlflow.set_tag("mlflow_tflite.model_uri", info.model_uri)
     client.set_terminated(parent, "FINISHED")

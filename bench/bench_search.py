@@ -1,0 +1,196 @@
+"""The compression search against a plain TFMOT script and the default variants, one run.
+
+    python bench/bench_search.py [--minutes 15] [--params params.yaml] [--output bench/RESULTS.md]
+
+On the default MNIST task, side by side:
+- (a) a plain TFMOT script: library calls only (no Prefect, MLflow, Optuna), 10 baseline
+  epochs, the seed PCQAT recipe (prune 75% / 16 clusters / QAT) and prune 80% then 8
+  clusters with preserved sparsity, converted as a plain script would (dense int8);
+- (b) the default variant list (`mlflow-tflite run`);
+- (c) `mlflow-tflite search` (multi-objective TPE) with a `--minutes` budget;
+- (d) the same search with the random sampler and the same budget.
+(b), (c) and (d) share one artifact store, so the baseline is trained once, as in a
+project; the searches start from fresh studies. For each: the best gzip compression
+(fp32 `.tflite` bytes / gzip bytes) at <= 1.0 and <= 0.5 pt accuracy drop, the fastest
+p50 within 1 pt as a ratio to fp32, and the trial count; for the searches also the
+bookkeeping per trial (Optuna ask/tell, Prefect task overhead, MLflow logging) as a share
+of the trial time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PLAIN_RECIPES: dict[str, dict[str, Any]] = {
+    "pcqat (seed recipe)": {"prune": {"final_sparsity": 0.75, "epochs": 2},
+                            "cluster": {"clusters": 16, "preserve_sparsity": True, "epochs": 1},
+                            "qat": {"epochs": 1}},
+    "prune 80% + cluster 8": {"prune": {"final_sparsity": 0.8, "epochs": 3},
+                              "cluster": {"clusters": 8, "preserve_sparsity": True,
+                                          "epochs": 2}},
+}
+
+
+def plain_script(params_path: str) -> dict[str, Any]:
+    """(a): the notebook a user would write, through the library functions only."""
+    from mlflow_tflite import compress, convert, train
+    from mlflow_tflite.config import CompressConfig, ConvertConfig, load_params
+    from mlflow_tflite.data import prepare_dataset
+    from mlflow_tflite.measure import measure_variant, predict_outputs
+
+    params = load_params(params_path, ["train.epochs=10"])
+    dataset = prepare_dataset(params.data)
+    trained = train.train_baseline(dataset, params.train, log=lambda *_: None)
+    fp32 = convert.convert_model(trained.model, ConvertConfig(quantization="none"), dataset)
+    reference = predict_outputs(fp32, dataset.x_test)
+
+    def measured(flatbuffer: bytes) -> dict[str, float]:
+        return measure_variant(flatbuffer, dataset.x_test, dataset.y_test,
+                               config=params.benchmark, baseline_accuracy=trained.accuracy,
+                               reference_outputs=reference, fp32_size_bytes=len(fp32)).metrics()
+
+    rows = {"fp32": measured(fp32)}
+    int8 = ConvertConfig(quantization="int8", io_type="int8")
+    for name, recipe in PLAIN_RECIPES.items():
+        model = compress.compress_model(trained.model, CompressConfig.model_validate(recipe),
+                                        dataset, params.train, log=lambda *_: None)
+        rows[name] = measured(convert.convert_model(model, int8, dataset, sparse=False))
+    return {"fp32_size_bytes": len(fp32), "rows": rows, "count": len(PLAIN_RECIPES)}
+
+
+def default_variants(params_path: str, cache_dir: str) -> dict[str, Any]:
+    """(b): the shipped variant list through the flow."""
+    from mlflow_tflite_flows.optimize import run_flow
+
+    result = run_flow(params_path, ["search.enabled=false"], cache_dir=cache_dir,
+                      reports_dir="reports-b")
+    rows = {v["name"]: v["metrics"] for v in result["variants"] if v["status"] == "ok"}
+    return {"fp32_size_bytes": rows["fp32"]["size_bytes"], "rows": rows, "count": len(rows)}
+
+
+def search(params_path: str, cache_dir: str, sampler: str, minutes: float,
+           storage: str) -> dict[str, Any]:
+    """(c)/(d): the search flow, `minutes` of budget, no trial cap."""
+    from mlflow_tflite_flows.search import run_search
+
+    overrides = [f"search.sampler={sampler}", "search.budget.trials=null",
+                 f"search.storage={storage}"]
+    started = time.perf_counter()
+    result = run_search(params_path, overrides, cache_dir=cache_dir, minutes=minutes,
+                        reports_dir=f"reports-{sampler}")
+    wall = time.perf_counter() - started
+    trials = result["trials"]
+    rows = {f"trial-{t['number']}": t["metrics"] for t in trials if t["metrics"]}
+    states: dict[str, int] = {}
+    for t in trials:
+        states[t["state"]] = states.get(t["state"], 0) + 1
+    overhead = result["overhead"]
+    compute = sum(t["compute_s"] for t in trials)
+    logging = sum(t["log_s"] for t in trials)
+    bookkeeping = overhead["ask_s"] + overhead["tell_s"] + overhead["task_s"] + logging
+    return {"fp32_size_bytes": result["fp32_size_bytes"], "rows": rows, "count": len(trials),
+            "states": states, "wall_s": wall, "compute_s": compute, "log_s": logging,
+            "ask_tell_s": overhead["ask_s"] + overhead["tell_s"], "task_s": overhead["task_s"],
+            "bookkeeping_share": bookkeeping / max(compute + bookkeeping, 1e-9),
+            "loop_s": overhead["loop_s"],
+            "idle_share": 1 - compute / max(overhead["loop_s"], 1e-9)}
+
+
+def best(result: dict[str, Any], fp32_p50: float) -> dict[str, Any]:
+    """Best gzip compression at <= 1.0 and <= 0.5 pt, fastest p50 within 1 pt (ratio)."""
+    fp32 = result["fp32_size_bytes"]
+    found: dict[str, Any] = {}
+    for limit in (0.010, 0.005):
+        within = [(fp32 / m["gzip_size_bytes"], name) for name, m in result["rows"].items()
+                  if m.get("accuracy_delta", -1) >= -limit - 1e-9 and m.get("gzip_size_bytes")]
+        found[limit] = max(within) if within else (None, "-")
+    fast = [(m["latency_p50_ms"] / fp32_p50, name) for name, m in result["rows"].items()
+            if m.get("accuracy_delta", -1) >= -0.010 - 1e-9 and m.get("latency_p50_ms")]
+    found["p50"] = min(fast) if fast else (None, "-")
+    return found
+
+
+def table(results: dict[str, dict[str, Any]], fp32_p50: float) -> str:
+    lines = ["| approach | best gzip x at <= 1.0 pt | best gzip x at <= 0.5 pt | "
+             "fastest p50 within 1 pt / fp32 | trials |",
+             "| --- | --- | --- | --- | --- |"]
+    for label, result in results.items():
+        b = best(result, result.get("fp32_p50", fp32_p50))
+        cells = [f"{x:.1f}x ({name})" if x else "none" for x, name in (b[0.010], b[0.005])]
+        p50 = f"{b['p50'][0]:.2f} ({b['p50'][1]})" if b["p50"][0] else "none"
+        count = str(result["count"])
+        if "states" in result:
+            states = sorted(result["states"].items())
+            count += " (" + ", ".join(f"{n} {s}" for s, n in states) + ")"
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {p50} | {count} |")
+    return "\n".join(lines)
+
+
+def bookkeeping(results: dict[str, dict[str, Any]]) -> str:
+    lines = ["| search | trial compute s | MLflow logging s | Optuna ask+tell s | "
+             "Prefect task overhead s | bookkeeping / (compute + bookkeeping) | "
+             "search loop wall s | loop time not building or measuring |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for label, r in results.items():
+        if "bookkeeping_share" in r:
+            lines.append(f"| {label} | {r['compute_s']:.1f} | {r['log_s']:.1f} | "
+                         f"{r['ask_tell_s']:.2f} | {r['task_s']:.1f} | "
+                         f"{100 * r['bookkeeping_share']:.1f}% | {r['loop_s']:.1f} | "
+                         f"{100 * r['idle_share']:.1f}% |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
+    parser.add_argument("--minutes", type=float, default=15.0, help="budget of (c) and (d)")
+    parser.add_argument("--workdir", default=None, help="scratch directory (default: a temp dir)")
+    parser.add_argument("--output", metavar="FILE", help="append the results as markdown")
+    args = parser.parse_args(argv)
+
+    params = str(Path(args.params).resolve())
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-search-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chdir(workdir)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
+    cache = str(workdir / "cache")
+    started = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    results["(a) plain TFMOT script"] = plain_script(params)
+    results["(a) plain TFMOT script"]["fp32_p50"] = results["(a) plain TFMOT script"]["rows"][
+        "fp32"]["latency_p50_ms"]
+    results["(b) default variants"] = default_variants(params, cache)
+    fp32_p50 = results["(b) default variants"]["rows"]["fp32"]["latency_p50_ms"]
+    for label, sampler in (("(c) search, TPE", "tpe"), ("(d) search, random", "random")):
+        storage = f"sqlite:///{workdir / f'optuna-{sampler}.db'}"
+        results[f"{label}, {args.minutes:g} min"] = search(params, cache, sampler, args.minutes,
+                                                          storage)
+    took = time.perf_counter() - started
+    load = os.getloadavg()
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    report = (f"\n## Compression search (bench/bench_search.py), {stamp}\n\n"
+              f"`python bench/bench_search.py --minutes {args.minutes:g}` on {os.cpu_count()} "
+              "cores "
+              f"(load average at the end {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}), "
+              f"{took / 60:.1f} min in all. fp32 p50 of (b): {fp32_p50:.4f} ms.\n\n"
+              f"{table(results, fp32_p50)}\n\n{bookkeeping(results)}\n")
+    print(report)
+    if args.output:
+        with open(args.output, "a") as handle:
+            handle.write(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""The `search` Prefect flow: Optuna over `search.space`, one task per trial.
+
+data -> baseline (trained once, or reused from the artifact store) -> open the study
+(named from data, baseline and space; resumes) -> ask/tell loop: up to `parallel` trials in
+flight on the flow's task runner, each a `trial-<n>` task that builds, measures and logs
+its child run -> Pareto front -> results on the parent run -> promotion of the front.
+
+The flow's process owns the study: it asks, samples the variant and tells, so workers
+(threads, processes, a Dask cluster) never touch the study's database. The budget is
+checked before each ask; trials in flight when it runs out finish and are told. A trial
+that fails fails only itself. Ctrl-C fails the trials in flight and enqueues their
+parameters again, so the next call re-asks them; kill -9 is recovered the same way when
+the study is opened next (see `mlflow_tflite.search.study`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, wait
+
+from mlflow_tflite import tracking
+from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
+from mlflow_tflite.search import objective, results
+from mlflow_tflite.search import study as studies
+from mlflow_tflite.search.runs import log_models, mark_candidates, reopen_parent, trial_runs
+from mlflow_tflite.search.space import Space, sample_variant
+from mlflow_tflite.search.trial import TrialResult, run_trial, trial_name
+from mlflow_tflite.tracking.layout import STUDY_STORAGE_TAG, STUDY_TAG
+from mlflow_tflite_flows import optimize
+from mlflow_tflite_flows import runner as runners
+from mlflow_tflite_flows.runner import make_task_runner
+
+TRIAL_TIMEOUT = optimize.TIMEOUTS["build"] + optimize.TIMEOUTS["measure"]
+ARTIFACT_KEY = "mlflow-tflite-search"
+POLL_S = 0.5
+
+
+@task(task_run_name="trial-{number}", timeout_seconds=TRIAL_TIMEOUT, cache_policy=NO_CACHE)
+def trial_task(
+    number: int,
+    variant: VariantConfig,
+    sampled: dict[str, Any],
+    params: Params,
+    baseline: steps.Baseline,
+    data: steps.PreparedData,
+    store: ArtifactStore,
+    uri: str,
+    parent_run_id: str,
+    tags: dict[str, str],
+    example: Any,
+) -> TrialResult:
+    tracking.configure_tracking(uri)
+    result = run_trial(number, variant, sampled, params, baseline, data, store,
+                       parent_run_id=parent_run_id, tags=tags, input_example=example,
+                       lock=runners.COMPUTE_LOCK)
+    values = dict(zip(params.search.objective, result.values or [], strict=False))
+    print(f"trial {number}: {result.state} ({result.error or values})")
+    return result
+
+
+def _kernel_sizes(params: Params, baseline: steps.Baseline, data: steps.PreparedData) -> list[int]:
+    """The baseline's kernel sizes; refuses a baseline tfmot cannot wrap, before any trial."""
+    from mlflow_tflite.compress.context import fresh_copy, kernel_layers
+
+    with runners.COMPUTE_LOCK:
+        model = steps.load_baseline_model(baseline, params, data)
+        fresh_copy(model)  # raises CompressionError for a Keras 3 or subclassed baseline
+        return [int(layer.kernel.shape.num_elements()) for layer in kernel_layers(model)]
+
+
+def _tell(study: Any, trial: Any, result: TrialResult, budget: studies.Budget) -> None:
+    from optuna.trial import TrialState
+
+    trial.set_user_attr(results.RESULT_ATTR, results.as_dict(result))
+    if result.state in (objective.COMPLETE, objective.INFEASIBLE):
+        study.tell(trial, result.values)
+    elif result.state == objective.PRUNED:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+    budget.used_trials += 1
+    study.set_user_attr(studies.ELAPSED_ATTR, budget.elapsed())
+
+
+def _failed(number: int, variant: VariantConfig, error: BaseException) -> TrialResult:
+    """A trial whose task itself failed (its logging, a worker lost): told FAIL, no run."""
+    message = f"{type(error).__name__}: {error}".strip().splitlines()[0]
+    return TrialResult(number, variant.model_dump(mode="json"), objective.FAILED, error=message)
+
+
+def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[int],
+                 budget: studies.Budget, submit: Any) -> dict[str, float]:
+    """Ask, submit and tell until the budget is spent; returns bookkeeping seconds and the
+    loop's wall time (`loop_s`), against which the trials' compute time shows what the
+    search spent on anything but building and measuring."""
+    parallel = params.search.parallel or params.runner.workers
+    in_flight: dict[PrefectFuture, tuple[Any, VariantConfig, float]] = {}
+    overhead = {"ask_s": 0.0, "tell_s": 0.0, "task_s": 0.0, "trials": 0, "loop_s": 0.0}
+    began = time.perf_counter()
+    try:
+        while True:
+            while len(in_flight) < parallel and budget.allows(len(in_flight)):
+                started = time.perf_counter()
+                trial = study.ask()
+                trial.set_user_attr(studies.OWNER_ATTR, studies.owner())
+                try:
+                    variant, sampled = sample_variant(trial, space, trial_name(trial.number),
+                                                      kernel_sizes)
+                except ValueError as error:  # fixed values that make no valid variant
+                    print(f"trial {trial.number}: failed (no valid variant: {error})")
+                    _tell(study, trial, TrialResult(trial.number, {}, objective.FAILED,
+                                                    error=str(error).splitlines()[0]), budget)
+                    continue
+                overhead["ask_s"] += time.perf_counter() - started
+                in_flight[submit(trial.number, variant, sampled)] = (
+                    trial, variant, time.perf_counter())
+            if not in_flight:
+                overhead["loop_s"] = time.perf_counter() - began
+                return overhead
+            done: set[PrefectFuture] = set()
+            while not done:  # the first to finish: Prefect's wait() has no FIRST_COMPLETED
+                done = wait(list(in_flight), timeout=POLL_S).done
+            for future in done:
+                trial, variant, submitted = in_flight.pop(future)
+                error = optimize._failure(future)
+                result = _failed(trial.number, variant, error) if error else future.result()
+                took = time.perf_counter() - submitted
+                started = time.perf_counter()
+                _tell(study, trial, result, budget)
+                overhead["tell_s"] += time.perf_counter() - started
+                overhead["task_s"] += max(0.0, took - result.compute_s - result.log_s
+                                          - result.wait_s)
+                overhead["trials"] += 1
+    except BaseException:
+        # Ctrl-C or a lost tracking store: what is in flight is lost; ask it again next time.
+        for trial, _, _ in in_flight.values():
+            studies.abandon(study, trial)
+        study.set_user_attr(studies.ELAPSED_ATTR, budget.elapsed())
+        raise
+
+
+@flow(name="search", log_prints=True, task_runner=make_task_runner())
+def search(
+    params_path: str = "params.yaml",
+    overrides: list[str] | None = None,
+    cache_dir: str = DEFAULT_CACHE_DIR,
+    reports_dir: str = "reports",
+    trials: int | None = None,
+    minutes: float | None = None,
+) -> dict[str, Any]:
+    """Search `search.space` for the Pareto front under the constraints, then promote it.
+
+    Args:
+        params_path: the params.yaml to run.
+        overrides: `KEY=VALUE` dotted-path overrides.
+        cache_dir: the incremental artifact store (shared with `run`).
+        reports_dir: where the search tables and plots go.
+        trials, minutes: the budget (whole study), overriding `search.budget`.
+
+    Returns:
+        `parent_run_id`, `tracking_uri`, `experiment`, `study`, `storage`, `data_version`,
+        `fp32_size_bytes`, `objective`, `trials` (every result as a dict), `pareto`
+        (trial numbers), `closest` (trial number and failures, when nothing is feasible),
+        `ran` (trials run now), `recovered`, `overhead` (bookkeeping seconds),
+        `decision`, `reports`.
+
+    Raises:
+        ParamsError: the params or the space do not validate (before any work).
+    """
+    from prefect.runtime import flow_run
+
+    params = steps.load_checked_params(params_path, overrides or [])
+    space = steps.check_search(params, params_path)
+    uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
+    tracking.configure_tracking(uri)
+    store = ArtifactStore(Path(cache_dir).resolve())
+    storage = params.search.storage or studies.default_storage(uri)
+
+    data = optimize.prepare_data(params, store)
+    data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
+    baseline = optimize.train_baseline(params, data, store)
+    kernel_sizes = _kernel_sizes(params, baseline, data)
+    name = studies.study_name(params, data.version, baseline.key)
+    study = studies.open_study(params, name, storage)
+    recovered = studies.recover_stale(study)
+    if recovered:
+        print(f"study {name}: re-asking trials {recovered} left RUNNING by a killed search")
+
+    tags = {"data_version": data.version, "git_commit": tracking.git_commit()}
+    parent_run_id = study.user_attrs.get(studies.PARENT_RUN_ATTR)
+    if not reopen_parent(parent_run_id):
+        parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or ""),
+                       STUDY_TAG: name, STUDY_STORAGE_TAG: storage}
+        parent_run_id = optimize.start_tracking(uri, params.mlflow.experiment,
+                                                f"search-{name}", parent_tags)
+        study.set_user_attr(studies.PARENT_RUN_ATTR, parent_run_id)
+        optimize.log_parent(uri, parent_run_id, params, data, baseline)
+    example = optimize._input_example(data)
+    budget = studies.budget(study, params, trials, minutes)
+    print(f"study {name} in {storage}: {budget.used_trials} trials done, "
+          f"{budget.used_seconds / 60:.1f} min spent; budget {budget.trials} trials, "
+          f"{'no' if budget.seconds is None else f'{budget.seconds / 60:g}'} min")
+
+    def submit(number: int, variant: VariantConfig, sampled: dict[str, Any]) -> PrefectFuture:
+        return trial_task.submit(number, variant, sampled, params, baseline, data, store, uri,
+                                 parent_run_id, tags, example)
+
+    try:
+        overhead = _search_loop(study, space, params, kernel_sizes, budget, submit)
+        outcome = _finish(study, params, baseline, data, store, uri, parent_run_id, tags,
+                          example, reports_dir)
+    except BaseException:
+        tracking.runs.end_run(parent_run_id, ok=False)
+        raise
+    tracking.runs.end_run(parent_run_id, ok=True)
+    return {"parent_run_id": parent_run_id, "tracking_uri": uri,
+            "experiment": params.mlflow.experiment,
+            "experiment_id": tracking.ensure_experiment(params.mlflow.experiment),
+            "study": name, "storage": storage,
+            "data_version": data.version, "fp32_size_bytes": baseline.fp32_size_bytes,
+            "objective": list(params.search.objective), "ran": overhead["trials"],
+            "recovered": recovered, "overhead": overhead, **outcome}
+
+
+def _finish(study: Any, params: Params, baseline: steps.Baseline, data: steps.PreparedData,
+            store: ArtifactStore, uri: str, parent_run_id: str, tags: dict[str, str],
+            example: Any, reports_dir: str) -> dict[str, Any]:
+    """Front, results on the parent run, candidates for promotion, promotion, artifact."""
+    names = list(params.search.objective)
+    constraints = params.search.constraints or params.promote.constraints
+    found = results.study_results(study)
+    front = results.pareto_front(found, names)
+    near = results.closest(found, constraints, names) if not front else None
+    candidates = front or ([near[0]] if near else [])
+    _ensure_logged(study, candidates, parent_run_id, params, baseline, data, store, uri, tags,
+                   example)
+    found = results.study_results(study)
+    front = [r for r in found if r.number in {c.number for c in front}]
+    mark_candidates(parent_run_id, {c.number for c in candidates})
+    log_models(parent_run_id, [c for c in found if c.number in {n.number for n in candidates}],
+               baseline, store, example)
+    paths = results.write_results(study, found, front, baseline.fp32_size_bytes, names,
+                                  reports_dir)
+    rows = results.trial_rows(found, front, baseline.fp32_size_bytes)
+    results.log_results(parent_run_id, paths, [row for row in rows if row["pareto"]])
+    policy = params
+    if not front:
+        # Judged by the search's constraints, the closest trial becomes challenger, never
+        # champion, as a closest variant does when no variant passes.
+        policy = params.model_copy(update={"promote": params.promote.model_copy(
+            update={"constraints": constraints})})
+    decision = (optimize.promote(uri, parent_run_id, policy, baseline, data, example)
+                if candidates else None)
+    closest = None
+    if near:
+        closest = {"trial": near[0].number, "failures": near[1]}
+        print(f"no trial meets the constraints; closest: {trial_name(near[0].number)} "
+              f"({'; '.join(near[1])})")
+    markdown = (f"# Search (MLflow run `{parent_run_id}`)\n\n## Pareto front\n\n"
+                f"{results.format_markdown([row for row in rows if row['pareto']])}\n\n"
+                f"## Promotion\n\n{decision['summary'] if decision else 'no promotion'}\n")
+    create_markdown_artifact(key=ARTIFACT_KEY, markdown=markdown,
+                             description="Pareto front of this search and the promotion")
+    return {"trials": [results.as_dict(r) for r in found], "pareto": [r.number for r in front],
+            "closest": closest, "decision": decision,
+            "reports": {kind: str(path) for kind, path in paths.items()}}
+
+
+def _ensure_logged(study: Any, candidates: list[TrialResult], parent_run_id: str,
+                   params: Params,
+                   baseline: steps.Baseline, data: steps.PreparedData, store: ArtifactStore,
+                   uri: str, tags: dict[str, str], example: Any) -> None:
+    """Log again, from the artifact store, candidates whose child run is not under this
+    parent (the study outlived its MLflow parent run, e.g. a new tracking store)."""
+    logged = trial_runs(parent_run_id)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for result in candidates:
+        if result.number not in logged:
+            variant = VariantConfig.model_validate(result.variant)
+            again = trial_task.fn(result.number, variant, result.sampled, params, baseline, data,
+                                  store, uri, parent_run_id, tags, example)
+            study._storage.set_trial_user_attr(trials[result.number]._trial_id,
+                                               results.RESULT_ATTR, results.as_dict(again))
+
+
+def run_search(params_path: str | Path = "params.yaml", overrides: list[str] | None = None,
+               runner: str | None = None, **options: Any) -> dict[str, Any]:
+    """Run the search flow in-process on the params' `runner` (or `runner`, a type name).
+
+    Raises:
+        ParamsError: the params or the space do not validate (before any work).
+    """
+    overrides = [*(overrides or []), *([f"runner.type={runner}"] if runner else [])]
+    params = steps.load_checked_params(params_path, overrides)
+    steps.check_search(params, params_path)
+    uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
+    task_runner = make_task_runner(params.runner, tracking_uri=uri)
+    return search.with_options(task_runner=task_runner)(
+        params_path=str(params_path), overrides=overrides, **options)

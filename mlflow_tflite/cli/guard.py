@@ -1,0 +1,90 @@
+"""What a long command (`run`, `search`) wraps around its flow so that a bad day ends
+cleanly: one line, no traceback, nothing left RUNNING, no process left behind.
+
+    with guard.tracked(params) as experiment_id:      # store checked, stale runs ended
+        ...                                           # Ctrl-C/SIGTERM: own runs FAILED
+        with server.embedded_prefect_server(), server.quiet_console(args.verbose):
+            result = run_the_flow()           # mlflow_tflite_flows.server
+
+- `tracked` checks the tracking store in seconds before any work (one line naming the URI
+  and what failed), ends this host's RUNNING flow runs whose process is gone (kill -9) as
+  FAILED, turns SIGTERM into the KeyboardInterrupt of Ctrl-C, and on either ends the runs
+  this process left RUNNING as FAILED (tag `mlflow_tflite.error: interrupted`).
+- `mlflow_tflite_flows.server` (Prefect lives in the flows, not here): its
+  `embedded_prefect_server` runs Prefect's temporary API server in a session of its own,
+  so Ctrl-C in a terminal reaches the command but not the server, which dies with the
+  command even on kill -9; its `quiet_console` keeps Prefect's tracebacks in its logs and
+  off the terminal, unless `--verbose`.
+- `exit_now` ends an interrupted console command at once: TensorFlow may be busy in a
+  task thread that Python would otherwise wait for at exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from mlflow_tflite.cli import CommandError
+
+if TYPE_CHECKING:
+    from mlflow_tflite.config import Params
+
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) while the flow ran"
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def tracked(params: Params) -> Iterator[str]:
+    """Check the tracking store, end stale runs, and end this process's runs on Ctrl-C.
+
+    Yields:
+        The experiment id (created when missing).
+
+    Raises:
+        CommandError: the store is unreachable or unwritable, or the experiment deleted.
+    """
+    from mlflow_tflite import tracking
+
+    uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
+    try:
+        experiment_id = tracking.store.check_store(uri, params.mlflow.experiment)
+    except tracking.store.StoreError as error:
+        raise CommandError(str(error)) from None
+    tracking.configure_tracking(uri)
+    for run_id in tracking.store.end_stale_runs(experiment_id):
+        print(f"MLflow run {run_id} was left RUNNING by a process that is gone; "
+              "ended it as FAILED", file=sys.stderr)
+    previous = signal.getsignal(signal.SIGTERM)
+    main_thread = _in_main_thread()
+    if main_thread:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield experiment_id
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):  # best effort: the next run ends what is left
+            tracking.store.end_own_runs(experiment_id, INTERRUPTED)
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def exit_now(status: int) -> None:
+    """Flush and end the process now, without waiting for busy task threads."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)

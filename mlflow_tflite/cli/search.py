@@ -1,0 +1,125 @@
+"""`mlflow-tflite search`: Optuna over `search.space`, then the Pareto front and promotion."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from mlflow_tflite.cli import CommandError, first_line
+
+if TYPE_CHECKING:
+    from mlflow_tflite.config import Params
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml", metavar="FILE",
+                        help="params file (default: params.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a param by dotted path, e.g. search.sampler=random")
+    parser.add_argument("--trials", type=int, default=None, metavar="N",
+                        help="finished trials the study may hold (default: search.budget.trials)")
+    parser.add_argument("--minutes", type=float, default=None, metavar="M",
+                        help="minutes of searching over the whole study "
+                        "(default: search.budget.minutes)")
+    parser.add_argument("--save-variants", default=None, metavar="FILE",
+                        help="write the params plus the Pareto-optimal trials as named "
+                        "variants to FILE, so `mlflow-tflite run --params FILE` reproduces them")
+    parser.add_argument("--runner", choices=["threads", "processes", "dask"], default=None,
+                        help="task runner for the trials (default: params `runner.type`)")
+    parser.add_argument("--cache-dir", default=None, metavar="DIR",
+                        help="incremental artifact store (default: .mlflow_tflite/cache)")
+    parser.add_argument("--reports-dir", default="reports", metavar="DIR",
+                        help="where search_pareto.{csv,md,png} and the Optuna plots go")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Prefect's tracebacks on the console too (they are always "
+                        "in its logs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlflow_tflite.config import ParamsError
+    from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, steps
+
+    for flag, value in (("--trials", args.trials), ("--minutes", args.minutes)):
+        if value is not None and value <= 0:
+            raise CommandError(f"{flag} must be > 0 (got {value:g})")
+    if args.runner:
+        args.overrides = [*args.overrides, f"runner.type={args.runner}"]
+    try:
+        # The params and the space are checked before any work and before any MLflow run.
+        params = steps.load_checked_params(args.params, args.overrides)
+        steps.check_search(params, args.params)
+    except ParamsError as error:
+        raise CommandError(str(error)) from None
+    result = search(args.params, args.overrides, params=params,
+                    verbose=getattr(args, "verbose", False),
+                    cache_dir=args.cache_dir or DEFAULT_CACHE_DIR,
+                    reports_dir=args.reports_dir, trials=args.trials, minutes=args.minutes)
+    print_search_summary(result)
+    if args.save_variants:
+        from mlflow_tflite.search.results import study_results_from_dicts
+        from mlflow_tflite.search.runs import save_variants
+
+        front = [r for r in study_results_from_dicts(result["trials"])
+                 if r.number in set(result["pareto"])]
+        added = save_variants(args.params, args.overrides, front, args.save_variants)
+        print(f"Saved {len(added)} variants ({', '.join(added) or 'none'}) to "
+              f"{args.save_variants}: mlflow-tflite run --params {args.save_variants}")
+    return 0
+
+
+def search(
+    params_path: str,
+    overrides: list[str],
+    *,
+    params: Params,
+    verbose: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """Run the search flow inside the same fault guard as `run` (store checked first,
+    Ctrl-C/kill -9 end cleanly, no server left); any failure is a one-line CommandError."""
+    from mlflow_tflite.cli import guard
+
+    with guard.tracked(params):
+        try:
+            from mlflow_tflite_flows import server
+            from mlflow_tflite_flows.search import run_search
+
+            with server.embedded_prefect_server(), server.quiet_console(verbose):
+                return run_search(params_path, overrides, **options)
+        except Exception as error:  # noqa: BLE001 - one line; Prefect logged the rest
+            raise CommandError(first_line(error, with_type=True)) from None
+
+
+def print_search_summary(result: dict[str, Any]) -> None:
+    """The Pareto front, the closest trial when none is feasible, promotion, where to look."""
+    from mlflow_tflite.search.results import (
+        format_markdown,
+        pareto_front_rows,
+        study_results_from_dicts,
+    )
+    from mlflow_tflite.tracking import ui_hint
+
+    found = study_results_from_dicts(result["trials"])
+    states: dict[str, int] = {}
+    for r in found:
+        states[r.state] = states.get(r.state, 0) + 1
+    print()
+    print(f"Search {result['study']} (MLflow run {result['parent_run_id']}, experiment "
+          f"{result['experiment']}, data version {result['data_version']}):")
+    print(f"{len(found)} trials ({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}); "
+          f"{result['ran']} run now"
+          + (f", re-asked {result['recovered']} left by a killed search"
+             if result["recovered"] else ""))
+    rows = pareto_front_rows(found, result["pareto"], result["fp32_size_bytes"])
+    print(f"\nPareto front on {', '.join(result['objective'])}:")
+    print(format_markdown(rows))
+    if result.get("closest"):
+        closest = result["closest"]
+        print(f"\nNo trial meets the constraints; closest: trial-{closest['trial']} "
+              f"({'; '.join(closest['failures'])})")
+    decision = result.get("decision")
+    print(f"\nPromotion: {decision['summary'] if decision else 'not run'}")
+    print(f"Reports: {', '.join(result['reports'].values())}")
+    print(f"Study: {result['storage']} ({result['study']})")
+    print(f"MLflow UI: {ui_hint(result['tracking_uri'], result.get('experiment_id'))}")

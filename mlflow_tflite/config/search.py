@@ -1,0 +1,85 @@
+"""The `search` section: the compression space, objectives, constraints, budget, sampler.
+
+The space itself (`search.space`) is a mapping per technique and `convert` whose values
+are ranges (`{low, high, step, log}`), choices (`{choices: [...]}`) or fixed values;
+`mlflow_tflite.search.space` parses and checks it (key paths in every error) and turns
+it into Optuna `suggest_*` calls. Objective and constraint names are the `promote`
+section's, so a search and a promotion speak about the same metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from mlflow_tflite.config.base import Section
+from mlflow_tflite.config.promote import ConstraintsConfig, ObjectiveName, _check_objective
+
+SAMPLERS = ("tpe", "nsga2", "random")
+
+
+class BudgetConfig(Section):
+    """How much to search: trials and/or wall-clock minutes, whichever runs out first.
+
+    Both count over the whole study, so a resumed search spends only what is left and a
+    finished one is not run again (raise them to search further).
+    """
+
+    trials: int | None = Field(40, ge=1, description="Finished trials the study may hold.")
+    minutes: float | None = Field(15.0, gt=0.0, description="Wall-clock minutes of searching.")
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> BudgetConfig:
+        if self.trials is None and self.minutes is None:
+            raise ValueError("set trials, minutes or both; a search needs a budget")
+        return self
+
+
+class PrunerConfig(Section):
+    """Stop a trial after a fine-tune epoch whose validation accuracy cannot recover."""
+
+    enabled: bool = True
+    max_val_drop: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Prune when validation accuracy after an epoch is more than this below "
+        "the baseline's (later epochs and QAT recover some, so above max_accuracy_drop).",
+    )
+
+
+class SearchConfig(Section):
+    """`mlflow-tflite search` (and `run` when `enabled`): Optuna over the space."""
+
+    enabled: bool = Field(False, description="`mlflow-tflite run` searches after the variants.")
+    space: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per technique (prune, cluster, qat) and convert: key -> range, "
+        "choices or fixed value; `use` switches a technique on or off.",
+    )
+    objective: list[ObjectiveName] = Field(
+        ["gzip_size_bytes", "accuracy"],
+        min_length=1,
+        description="Objectives (promote names); several give a Pareto front.",
+    )
+    constraints: ConstraintsConfig | None = Field(
+        None, description="Feasibility gates (promote names); default: promote.constraints."
+    )
+    budget: BudgetConfig = BudgetConfig()
+    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    seed: int = Field(42, ge=0)
+    parallel: int | None = Field(
+        None, ge=1, description="Trials in flight at once; default: runner.workers."
+    )
+    storage: str | None = Field(
+        None,
+        description="Optuna storage URL; default: optuna.db beside a SQLite MLflow store "
+        "(else in the working directory). A PostgreSQL URL shares a study with a team.",
+    )
+    pruner: PrunerConfig = PrunerConfig()
+
+    @model_validator(mode="after")
+    def _objective_names(self) -> SearchConfig:
+        _check_objective(list(self.objective))
+        return self

@@ -1,0 +1,8 @@
+"""The compression search: the space, the Optuna study, trials and the Pareto front.
+
+A library package (no Prefect): `flows/search.py` orchestrates it. Modules:
+`space` (search.space -> `trial.suggest_*` calls), `objective` (objectives, constraints,
+early stopping), `study` (name, storage, sampler, budget, crash recovery), `trial` (one
+trial through the pipeline steps, logged as a child run), `results` (Pareto front, tables,
+plots) and `runs` (promotion candidates, writing winners back as variants).
+"""

@@ -1,0 +1,208 @@
+"""The Optuna study of a search: its name, storage, sampler, budget and crash recovery.
+
+The study is named from the data version, the baseline's store key and a hash of what
+decides a trial's outcome (space, objective, constraints, benchmark settings), so the
+same search on the same data and baseline always opens the same study: an interrupted
+search resumes, a finished one is not run again, and a changed space starts afresh.
+
+Budgets count over the whole study: finished trials, and the wall-clock seconds every
+invocation spent (`mlflow_tflite.elapsed_s`, a study attribute updated after each tell).
+
+A process killed with kill -9 leaves its trials RUNNING forever. On open, RUNNING trials
+that this host's dead processes own are marked FAIL and their parameters enqueued again
+(tagged `mlflow_tflite.abandoned`, not counted against the budget), so the search re-asks
+exactly what it lost. Trials owned by live processes or other hosts are left alone: a
+team may be running the same study from several machines.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow_tflite.config import Params
+from mlflow_tflite.pipeline.cache import content_key
+from mlflow_tflite.search.objective import directions
+
+OWNER_ATTR = "mlflow_tflite.owner"
+ABANDONED_ATTR = "mlflow_tflite.abandoned"
+ELAPSED_ATTR = "mlflow_tflite.elapsed_s"
+PARENT_RUN_ATTR = "mlflow_tflite.parent_run_id"
+# Each told trial's TrialResult (as a dict): the results of every invocation, and the
+# constraint values the samplers' constraints_func reads.
+RESULT_ATTR = "mlflow_tflite.result"
+STUDY_FILE = "optuna.db"
+# A RUNNING trial without an owner (its process died right after asking) is recovered
+# once it is this old; a live process records its owner within milliseconds of asking.
+ORPHAN_AFTER_S = 60.0
+# TPE explores at random for this many trials first (Optuna's default is 10).
+STARTUP_TRIALS = 8
+
+
+def study_name(params: Params, data_version: str, baseline_key: str) -> str:
+    """`mlflow-tflite-<data>-<baseline>-<search>`, each an 8-hex-digit prefix."""
+    search = params.search
+    decided_by = {
+        "space": search.space,
+        "objective": list(search.objective),
+        "constraints": (search.constraints or params.promote.constraints).model_dump(mode="json"),
+        "benchmark": params.benchmark.model_dump(mode="json"),
+    }
+    return f"mlflow-tflite-{data_version[:8]}-{baseline_key[:8]}-{content_key(decided_by)[:8]}"
+
+
+def default_storage(tracking_uri: str) -> str:
+    """`optuna.db` beside a SQLite MLflow store, else in the working directory."""
+    if tracking_uri.startswith("sqlite:///"):
+        directory = Path(tracking_uri.removeprefix("sqlite:///")).parent
+    else:
+        directory = Path.cwd()
+    return f"sqlite:///{(directory / STUDY_FILE).resolve()}"
+
+
+def _storage(url: str) -> Any:
+    import optuna
+
+    # SQLite serialises writers; parallel trials' tells wait rather than fail.
+    sqlite = url.startswith("sqlite")
+    kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+
+
+def _constraints(trial: Any) -> list[float]:
+    # The trial's result, set by the flow before tell; a pruned or failed trial has none.
+    return list(trial.user_attrs.get(RESULT_ATTR, {}).get("constraints", []))
+
+
+def make_sampler(params: Params) -> Any:
+    """The `search.sampler`: multi-objective TPE (default), NSGA-II or random, seeded."""
+    import optuna
+
+    search = params.search
+    if search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=search.seed)
+    if search.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=search.seed, constraints_func=_constraints)
+    # constant_liar: trials in flight count as (pessimistic) results, so parallel asks spread.
+    return optuna.samplers.TPESampler(seed=search.seed, constraints_func=_constraints,
+                                      n_startup_trials=STARTUP_TRIALS, constant_liar=True)
+
+
+def open_study(params: Params, name: str, storage_url: str) -> Any:
+    """Create or load the study (`load_if_exists`), with the configured sampler.
+
+    Raises:
+        ValueError: the storage URL cannot be opened (one line naming it).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        storage = _storage(storage_url)
+    except Exception as error:  # noqa: BLE001 - a bad URL or an unreachable database
+        raise ValueError(f"search.storage {storage_url}: {str(error).splitlines()[0]}") from None
+    return optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
+                               directions=directions(params.search.objective),
+                               sampler=make_sampler(params))
+
+
+def owner() -> str:
+    """This process, as recorded on the trials it asks: `host:pid`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def abandon(study: Any, trial: Any) -> None:
+    """Fail a trial that will never finish and ask its parameters again later."""
+    from optuna.trial import TrialState
+
+    study._storage.set_trial_user_attr(trial._trial_id, ABANDONED_ATTR, True)
+    study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+    study.enqueue_trial(dict(trial.params), user_attrs={"mlflow_tflite.retry_of": trial.number})
+
+
+def recover_stale(study: Any) -> list[int]:
+    """Fail and re-enqueue RUNNING trials left by dead processes on this host.
+
+    Returns:
+        The numbers of the trials recovered.
+    """
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    recovered = []
+    now = datetime.datetime.now()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        who = trial.user_attrs.get(OWNER_ATTR, "")
+        name, _, pid = who.rpartition(":")
+        dead = name == host and pid.isdigit() and not _alive(int(pid))
+        # Killed between ask and recording its owner: nobody can own it after a while.
+        orphan = not who and trial.datetime_start is not None and (
+            (now - trial.datetime_start).total_seconds() > ORPHAN_AFTER_S)
+        if dead or orphan:
+            abandon(study, trial)
+            recovered.append(trial.number)
+    return recovered
+
+
+@dataclass
+class Budget:
+    """What is left of `search.budget` for this study, as trials and seconds."""
+
+    trials: int | None
+    seconds: float | None
+    used_trials: int
+    used_seconds: float
+    started: float
+
+    def elapsed(self) -> float:
+        """Seconds spent on the study, this invocation included."""
+        return self.used_seconds + time.monotonic() - self.started
+
+    def allows(self, in_flight: int) -> bool:
+        """Whether another trial may start with `in_flight` trials running."""
+        if self.trials is not None and self.used_trials + in_flight >= self.trials:
+            return False
+        return self.seconds is None or self.elapsed() < self.seconds
+
+    @property
+    def exhausted(self) -> bool:
+        return not self.allows(0)
+
+
+def finished_trials(study: Any) -> list[Any]:
+    """Trials that count against the budget: complete, pruned and failed, not abandoned."""
+    from optuna.trial import TrialState
+
+    done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return [t for t in study.get_trials(deepcopy=False, states=done)
+            if not t.user_attrs.get(ABANDONED_ATTR)]
+
+
+def budget(study: Any, params: Params, trials: int | None = None,
+           minutes: float | None = None) -> Budget:
+    """The study's budget: `trials`/`minutes` (the command line) win over `search.budget`."""
+    config = params.search.budget
+    limit_trials = trials if trials is not None else config.trials
+    limit_minutes = minutes if minutes is not None else config.minutes
+    return Budget(
+        trials=limit_trials,
+        seconds=None if limit_minutes is None else limit_minutes * 60.0,
+        used_trials=len(finished_trials(study)),
+        used_seconds=float(study.user_attrs.get(ELAPSED_ATTR, 0.0)),
+        started=time.monotonic(),
+    )

@@ -1,0 +1,181 @@
+"""One search trial: build (or reuse) the sampled variant, measure it, log its child run.
+
+The Optuna side (ask, tell, constraints) stays with the caller, so a trial needs no access
+to the study's database and runs on any worker the flow's task runner has. The variant
+goes through the same pipeline steps as a params.yaml variant: its `.tflite` and its
+measurement live in the artifact store under content keys, so a trial that samples a
+variant already built is not rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlflow_tflite import tracking
+from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.pipeline import ArtifactStore, steps
+from mlflow_tflite.search import objective
+from mlflow_tflite.tracking import FAILED, VariantRecord
+from mlflow_tflite.tracking.layout import TRIAL_ROLE, TRIAL_STATE_TAG, TRIAL_TAG
+
+
+class TrialPruned(Exception):
+    """Raised from the fine-tune epoch hook: the trial's accuracy cannot recover."""
+
+
+@dataclass
+class TrialResult:
+    """What the flow tells Optuna and shows in the tables; picklable."""
+
+    number: int
+    variant: dict[str, Any]
+    state: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    values: list[float] | None = None
+    constraints: list[float] = field(default_factory=list)
+    sampled: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    error: str | None = None
+    reused: bool = False
+    compute_s: float = 0.0
+    log_s: float = 0.0
+    wait_s: float = 0.0
+
+
+def trial_name(number: int) -> str:
+    """The child run and variant name of trial `number`."""
+    return f"trial-{number}"
+
+
+def baseline_val_accuracy(baseline: steps.Baseline) -> float | None:
+    """The baseline's last validation accuracy, the reference the pruner compares to."""
+    curve = baseline.history.get("val_accuracy") or []
+    return curve[-1] if curve else None
+
+
+def _build_and_measure(
+    variant: VariantConfig, params: Params, baseline: steps.Baseline,
+    data: steps.PreparedData, store: ArtifactStore, on_epoch: Any,
+) -> tuple[steps.Build, dict[str, Any], bool]:
+    key = steps.build_key(baseline.key, variant)
+    mkey = steps.measure_key(key, baseline.key, params)
+    build = steps.stored_build(store, key)
+    reused = build is not None
+    if build is None:
+        build = steps.build(variant, params, baseline, data, store, key, on_epoch=on_epoch)
+    measurement = steps.stored_measurement(store, mkey)
+    if measurement is None:
+        measurement = steps.measure(variant, params, build, baseline, data, store, mkey)
+    return build, measurement, reused
+
+
+def run_trial(
+    number: int,
+    variant: VariantConfig,
+    sampled: dict[str, Any],
+    params: Params,
+    baseline: steps.Baseline,
+    data: steps.PreparedData,
+    store: ArtifactStore,
+    *,
+    parent_run_id: str,
+    tags: dict[str, str],
+    input_example: Any = None,
+    lock: Any = None,
+) -> TrialResult:
+    """Run and log one trial; a failure fails only this trial (state `failed`).
+
+    Args:
+        number: the Optuna trial number.
+        variant: the sampled variant (named `trial-<number>`).
+        sampled: the values Optuna suggested, logged as the child run's params.
+        params: the validated params (`search`, `benchmark`, `promote` are read).
+        baseline, data, store: the flow's baseline, prepared data and artifact store.
+        parent_run_id: the search's parent run.
+        tags: tags every child gets (`data_version`, `git_commit`).
+        input_example: logged with the model.
+        lock: held while building and measuring (the threads runner's COMPUTE_LOCK).
+
+    Returns:
+        The TrialResult: state `complete`, `infeasible`, `pruned` or `failed`, the objective
+        values and constraint values for Optuna, and timings.
+    """
+    search = params.search
+    constraints = search.constraints or params.promote.constraints
+    reference = baseline_val_accuracy(baseline)
+    curve: list[float] = []
+
+    def on_epoch(step: str, epoch: int, logs: dict[str, float]) -> None:
+        value = logs.get("val_accuracy")
+        if value is not None:
+            curve.append(float(value))
+        if search.pruner.enabled and objective.should_prune(value, reference,
+                                                            search.pruner.max_val_drop):
+            raise TrialPruned(
+                f"after {step} epoch {epoch}: val_accuracy {value:.4f} is more than "
+                f"{search.pruner.max_val_drop:g} below the baseline's {reference:.4f}"
+            )
+
+    result = TrialResult(number, variant.model_dump(mode="json"), objective.COMPLETE,
+                         sampled=sampled)
+    record = VariantRecord(name=variant.name, technique=variant.technique,
+                           quantization=variant.convert.quantization)
+    asked = time.perf_counter()
+    with lock if lock is not None else contextlib.nullcontext():
+        started = time.perf_counter()
+        result.wait_s = started - asked
+        try:
+            build, measurement, result.reused = _build_and_measure(
+                variant, params, baseline, data, store, on_epoch)
+        except TrialPruned as pruned:
+            result.state, result.error = objective.PRUNED, str(pruned)
+            record.failed_step = steps.failed_step(pruned, "compress")
+        except Exception as error:  # noqa: BLE001 - a failing trial fails only itself
+            result.state = objective.FAILED
+            result.error = f"{type(error).__name__}: {error}".strip().splitlines()[0]
+            record.failed_step = steps.failed_step(error, "build")
+            record.traceback = "".join(traceback.format_exception(error))
+        result.compute_s = time.perf_counter() - started
+
+    if result.state == objective.COMPLETE:
+        metrics = dict(measurement["metrics"])
+        result.metrics = metrics
+        result.values = objective.objective_values(metrics, search.objective)
+        result.constraints = objective.constraint_values(metrics, constraints)
+        if result.values is None:
+            result.state = objective.FAILED
+            result.error = f"a metric of the objective {search.objective} is missing"
+        elif not objective.feasible(metrics, constraints):
+            result.state = objective.INFEASIBLE
+        record.metrics, record.delegate = metrics, measurement.get("delegate", "")
+        record.measurement, record.tflite_path = measurement, build.tflite_path
+        record.reused = result.reused
+    else:
+        record.status, record.error = FAILED, result.error
+
+    logged = time.perf_counter()
+    trial_tags = {**tags, TRIAL_TAG: str(number), TRIAL_STATE_TAG: result.state}
+    result.run_id = tracking.log_variant(parent_run_id, record, common_tags=trial_tags,
+                                         input_example=input_example, role=TRIAL_ROLE,
+                                         params=sampled, log_model=False)
+    if result.state == objective.PRUNED:
+        _log_pruned(result.run_id, curve)
+    result.log_s = time.perf_counter() - logged
+    return result
+
+
+def _log_pruned(run_id: str, curve: list[float]) -> None:
+    """A pruned trial keeps its validation curve and ends KILLED, not FAILED."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    client = MlflowClient()
+    now = int(time.time() * 1000)
+    if curve:
+        client.log_batch(run_id, metrics=[Metric("val_accuracy", v, now, step)
+                                          for step, v in enumerate(curve, start=1)])
+    client.set_terminated(run_id, "KILLED")

@@ -1,0 +1,131 @@
+"""Faults around a real `mlflow-tflite run` subprocess: Ctrl-C to its process group, kill -9,
+an unreachable or unwritable tracking store, a deleted experiment."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from mlflow_tflite.cli import main
+from mlflow_tflite.tracking.layout import ERROR_TAG, FLOW_ROLE, ROLE_TAG
+from tests.cli.faults import Command, run_command, wait_gone
+from tests.flows.conftest import TINY_PARAMS
+from tests.servers import free_port
+
+FAST = {**TINY_PARAMS, "variants": TINY_PARAMS["variants"][:2],
+        "benchmark": {**TINY_PARAMS["benchmark"], "cold_start": False}}
+
+
+def _params(directory: Path, **changes: object) -> Path:
+    path = directory / "params.yaml"
+    path.write_text(yaml.safe_dump({**FAST, **changes}, sort_keys=False))
+    return path
+
+
+def _runs(uri: str) -> list:
+    client = mlflow.MlflowClient(uri)
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+@pytest.mark.slow
+def test_ctrl_c_to_the_process_group_stops_run_in_seconds_and_leaves_nothing(tmp_path: Path):
+    _params(tmp_path)
+    command = Command(["run", "--params", "params.yaml"], tmp_path)
+    try:
+        command.wait_for("Task run 'train-baseline")
+        sent = command.signal(signal.SIGINT)  # what a terminal sends on Ctrl-C
+        outcome = command.finish(timeout=60, since=sent)
+        left = wait_gone(command.mark, timeout=5)
+    finally:
+        command.kill()
+    assert outcome.status == 130, outcome.lines[-20:]
+    assert outcome.last_line == "mlflow-tflite run: interrupted"
+    assert outcome.seconds < 10
+    assert left == []
+    runs = _runs(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    parent = [r for r in runs if r.data.tags.get(ROLE_TAG) == FLOW_ROLE]
+    assert [r.info.status for r in parent] == ["FAILED"]
+    assert parent[0].data.tags[ERROR_TAG] == "interrupted"
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+@pytest.mark.slow
+def test_after_kill_9_no_server_outlives_the_command_and_the_next_run_ends_the_stale_run(
+    tmp_path: Path,
+):
+    _params(tmp_path)
+    command = Command(["run", "--params", "params.yaml"], tmp_path)
+    try:
+        command.wait_for("Task run 'build-")  # the baseline is stored by now
+        command.signal(signal.SIGKILL, group=False)
+        command.process.wait()
+        left = wait_gone(command.mark, timeout=10)
+    finally:
+        command.kill()
+    assert left == []  # the Prefect server went with its parent
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    [stale] = [r for r in _runs(uri) if r.info.status == "RUNNING"
+               and r.data.tags.get(ROLE_TAG) == FLOW_ROLE]
+
+    again = run_command(["run", "--params", "params.yaml"], tmp_path)
+    assert again.status == 0, again.lines[-20:]
+    text = "\n".join(again.lines)
+    assert f"MLflow run {stale.info.run_id} was left RUNNING by a process that is gone" in text
+    assert "baseline reused" in text
+    ended = mlflow.MlflowClient(uri).get_run(stale.info.run_id)
+    assert ended.info.status == "FAILED"
+    assert ended.data.tags[ERROR_TAG].startswith("stale: process ")
+    assert not [r for r in _runs(uri) if r.info.status == "RUNNING"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("http://127.0.0.1:{port}", "cannot connect to 127.0.0.1:{port} (Connection refused)"),
+        ("sqlite:////proc/mlflow.db", "cannot create files in /proc"),
+    ],
+)
+def test_an_unreachable_or_unwritable_store_fails_in_seconds_before_any_work(
+    tmp_path: Path, uri: str, message: str
+):
+    port = free_port()
+    uri, message = uri.format(port=port), message.format(port=port)
+    _params(tmp_path, mlflow={**FAST["mlflow"], "tracking_uri": uri})
+    outcome = run_command(["run", "--params", "params.yaml"], tmp_path, timeout=120)
+    assert outcome.status == 1
+    assert outcome.last_line.startswith(f"mlflow-tflite run: error: {uri}: {message}")
+    assert len([line for line in outcome.lines if "I0000" not in line]) == 1, outcome.lines
+    assert outcome.seconds < 30
+    assert not (tmp_path / "data").exists()  # before any work
+
+
+def test_a_deleted_experiment_is_named_with_the_fix_and_not_retried(
+    tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_tflite.tracking.store import is_permanent
+
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment(FAST["mlflow"]["experiment"])
+    client.delete_experiment(experiment)
+    _params(tmp_path)
+    started = time.monotonic()
+    assert main(["run", "--params", "params.yaml"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (
+        f"mlflow-tflite run: error: {tracking_uri}: experiment 'flow-tests' is deleted; "
+        f"restore it (mlflow experiments restore --experiment-id {experiment}) or set "
+        "mlflow.experiment to another name")
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "data").exists()
+    # What the flow's tracking tasks would meet: a permanent error, so not retried.
+    with pytest.raises(MlflowException) as raised:
+        client.create_run(experiment)
+    assert is_permanent(raised.value)

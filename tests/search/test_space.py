@@ -1,0 +1,111 @@
+"""search.space: parsed into Optuna suggestions, refused with the key path before any work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+
+from mlflow_tflite.config import ParamsError
+from mlflow_tflite.pipeline.steps import check_search, load_checked_params
+from mlflow_tflite.search.space import max_clusters, parse_space, sample_variant
+
+ROOT_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+
+
+def _params_file(tmp_path: Path, search: dict[str, Any], model: str = "builtin") -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({
+        "train": {"model": model},
+        "variants": [{"name": "fp32"}],
+        "search": search,
+    }))
+    return path
+
+
+@pytest.mark.parametrize(("space", "expected"), [
+    ({"prune": {"final_sparsity": {"low": 0.9, "high": 0.5}}},
+     "search.space.prune.final_sparsity: low 0.9 > high 0.5"),
+    ({}, "search.space: empty; give at least one key a range or several choices"),
+    ({"prune": {"final_sparsity": 0.8}}, "search.space: empty"),
+    ({"prune": {"sparsity": {"low": 0.5, "high": 0.9}}},
+     "search.space.prune.sparsity: unknown key; expected one of use, schedule,"),
+    ({"distill": {"epochs": {"low": 1, "high": 2}}},
+     "search.space.distill: unknown block; expected one of prune, cluster, qat, convert"),
+    ({"convert": {"quantization": {"choices": ["int8", "int3"]}}},
+     "search.space.convert.quantization: Input should be"),
+    ({"prune": {"final_sparsity": {"low": 0.5, "high": 1.5}}},
+     "search.space.prune.final_sparsity: Input should be less than 1 (got 1.5)"),
+    ({"cluster": {"clusters": {"choices": []}}},
+     "search.space.cluster.clusters.choices: expected a non-empty list"),
+    ({"qat": {"use": {"low": 0, "high": 1}}},
+     "search.space.qat.use: use takes true, false or {choices: [true, false]}"),
+    ({"cluster": {"clusters": {"min": 2, "max": 8}}},
+     "search.space.cluster.clusters: expected a value, {choices: [...]} or {low, high"),
+])
+def test_a_bad_space_is_one_line_naming_the_key_path(
+    tmp_path: Path, space: dict[str, Any], expected: str
+) -> None:
+    path = _params_file(tmp_path, {"space": space})
+    with pytest.raises(ParamsError) as error:
+        check_search(load_checked_params(path), path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: {expected}"), message
+    assert "\n" not in message
+
+
+def test_a_tflite_baseline_cannot_take_a_tfmot_technique(tmp_path: Path) -> None:
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"\x00" * 4 + b"TFL3" + b"\x00" * 24)  # a flatbuffer's header
+    space = {"prune": {"final_sparsity": {"low": 0.5, "high": 0.9}}}
+    path = _params_file(tmp_path, {"enabled": True, "space": space}, model=str(model))
+    with pytest.raises(ParamsError) as error:
+        load_checked_params(path)
+    assert str(error.value).startswith(f"{path}: search.space.prune: ")
+    assert "tf_keras" in str(error.value)
+
+
+def test_the_shipped_space_parses_and_every_sample_is_a_valid_variant() -> None:
+    params = load_checked_params(ROOT_PARAMS)
+    space = check_search(params, ROOT_PARAMS)
+    study = optuna.create_study(directions=["minimize", "maximize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(40):
+        trial = study.ask()
+        variant, sampled = sample_variant(trial, space, f"trial-{trial.number}", [288, 18432])
+        seen.add(variant.technique)
+        assert sampled == trial.params
+        if variant.compress.qat is not None:
+            assert variant.convert.quantization == "int8"
+        if variant.convert.quantization != "int8":
+            assert variant.convert.io_type == "float32"
+        if variant.compress.prune and variant.compress.cluster:
+            assert variant.compress.cluster.preserve_sparsity
+            assert variant.compress.cluster.clusters <= max_clusters(
+                [288, 18432], variant.compress.prune.model_dump())
+        study.tell(trial, [1.0, 0.5])
+    assert {"none", "prune", "prune+cluster+qat"} <= seen
+
+
+def test_clusters_are_capped_below_the_weights_a_pruned_kernel_keeps() -> None:
+    # 288 weights at 95% sparsity keep 14: at most 13 clusters.
+    assert max_clusters([288, 18432], {"final_sparsity": 0.95}) == 13
+    assert max_clusters([288], {"final_sparsity": 0.2, "m_by_n": [2, 4]}) == 143
+    assert max_clusters([10], {"final_sparsity": 0.95}) == 2
+
+
+def test_list_choices_travel_through_optuna_as_json() -> None:
+    space = parse_space({"prune": {"m_by_n": {"choices": [None, [2, 4]]},
+                                   "final_sparsity": 0.5}})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    found = set()
+    for _ in range(8):
+        trial = study.ask()
+        variant, _ = sample_variant(trial, space, "t")
+        found.add(variant.compress.prune.m_by_n)
+        study.tell(trial, 0.0)
+    assert found == {None, (2, 4)}
