@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_tflite.config import Params
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline.cache import content_key
 from mlflow_tflite.search.objective import directions
 
@@ -105,7 +106,13 @@ def open_study(params: Params, name: str, storage_url: str) -> Any:
     try:
         storage = _storage(storage_url)
     except Exception as error:  # noqa: BLE001 - a bad URL or an unreachable database
-        raise ValueError(f"search.storage {storage_url}: {str(error).splitlines()[0]}") from None
+        reason = first_line(error)
+        if "no longer compatible with the table schema" in reason:
+            # Optuna's message blames its version; the usual cause is a database whose
+            # alembic_version table belongs to another application, such as MLflow's store.
+            reason = ("the database holds another application's schema version (an MLflow "
+                      "store?); give the Optuna study a database of its own")
+        raise ValueError(f"search.storage {storage_url}: {reason}") from None
     return optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
                                directions=directions(params.search.objective),
                                sampler=make_sampler(params))

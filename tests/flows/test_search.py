@@ -126,9 +126,20 @@ def test_a_tiny_search_logs_a_child_run_per_trial_and_a_pareto_table(
     assert _search(params, trials=4)["ran"] == 0
 
 
+@pytest.fixture
+def optuna_postgres() -> Iterator[str]:
+    """A PostgreSQL database of the study's own: Optuna and MLflow both keep an alembic
+    schema version, so they cannot share one database (the session's serves MLflow)."""
+    from tests.servers import fresh_postgres_database
+
+    with fresh_postgres_database() as uri:
+        yield uri
+
+
 def test_pruned_and_infeasible_trials_are_logged_as_such(
-    workspace: Workspace, postgres_uri: str
+    workspace: Workspace, optuna_postgres: str
 ) -> None:
+    postgres_uri = optuna_postgres
     space = {"prune": {"use": {"choices": [True, False]}, "final_sparsity": 0.95,
                        "schedule": "constant", "epochs": 1},
              "convert": {"quantization": {"choices": ["int8", "dynamic"]}}}

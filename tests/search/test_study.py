@@ -87,3 +87,16 @@ def test_the_budget_counts_the_whole_study(tmp_path: Path) -> None:
     study.set_user_attr(studies.ELAPSED_ATTR, 601.0)
     assert studies.budget(study, params, trials=5).exhausted  # ten minutes already spent
     assert not studies.budget(study, params, trials=5, minutes=11).exhausted
+
+
+def test_a_database_that_holds_an_mlflow_store_is_refused_in_one_line() -> None:
+    import mlflow
+
+    from tests.servers import fresh_postgres_database
+
+    with fresh_postgres_database() as uri:
+        mlflow.MlflowClient(uri).search_experiments()  # migrates the MLflow schema there
+        with pytest.raises(ValueError, match=r"^search\.storage postgresql://\S+: the database "
+                           r"holds another application's schema version") as error:
+            studies.open_study(_params(), "shared-database", uri)
+    assert "\n" not in str(error.value)
