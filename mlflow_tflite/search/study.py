@@ -29,6 +29,7 @@ from mlflow_tflite.config import Params
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline.cache import content_key
 from mlflow_tflite.search.objective import directions
+from mlflow_tflite.tracking.store import process_alive
 
 OWNER_ATTR = "mlflow_tflite.owner"
 ABANDONED_ATTR = "mlflow_tflite.abandoned"
@@ -123,16 +124,6 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def abandon(study: Any, trial: Any) -> None:
     """Fail a trial that will never finish and ask its parameters again later."""
     from optuna.trial import TrialState
@@ -156,7 +147,7 @@ def recover_stale(study: Any) -> list[int]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         who = trial.user_attrs.get(OWNER_ATTR, "")
         name, _, pid = who.rpartition(":")
-        dead = name == host and pid.isdigit() and not _alive(int(pid))
+        dead = name == host and pid.isdigit() and not process_alive(int(pid))
         # Killed between ask and recording its owner: nobody can own it after a while.
         orphan = not who and trial.datetime_start is not None and (
             (now - trial.datetime_start).total_seconds() > ORPHAN_AFTER_S)
