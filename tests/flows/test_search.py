@@ -173,19 +173,23 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(
 
     storage = f"sqlite:///{workspace.root / 'killed.db'}"
     params = workspace.params("killed.yaml", parallel=1, storage=storage)
+    cache = workspace.root / "killed-cache"
     root = str(Path(__file__).resolve().parents[2])  # this checkout, whatever is installed
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or "",
            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(
         [sys.executable, "-c", "import sys; from mlflow_tflite.cli import main; "
-         "sys.exit(main(sys.argv[1:]))", "search", "--params", str(params)],
+         "sys.exit(main(sys.argv[1:]))", "search", "--params", str(params),
+         # A store of its own: with the module's store every trial is already built and
+         # the search can end within one poll, before it can be killed.
+         "--cache-dir", str(cache)],
         cwd=workspace.root, env=env, stdout=subprocess.DEVNULL,
         stderr=(workspace.root / "killed.log").open("w"))
     deadline = time.monotonic() + 300
     name = None
     try:
         while time.monotonic() < deadline and process.poll() is None:
-            time.sleep(1)
+            time.sleep(0.25)
             exists = (workspace.root / "killed.db").exists()
             summaries = optuna.get_all_study_summaries(storage) if exists else []
             if summaries:
@@ -208,7 +212,7 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(
     running = {t.number: t.params for t in before.trials
                if t.state == optuna.trial.TrialState.RUNNING}
 
-    result = _search(params)
+    result = _search(params, cache_dir=str(cache))
     assert result["study"] == name
     assert result["recovered"] == sorted(running)
     after = optuna.load_study(study_name=name, storage=storage)
