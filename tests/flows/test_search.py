@@ -165,6 +165,20 @@ def test_pruned_and_infeasible_trials_are_logged_as_such(
     assert target["closest"] == f"trial-{result['closest']['trial']}"
 
 
+def _has_a_study(path: Path) -> bool:
+    """Whether the SQLite file holds a created study, read without writing anything."""
+    import contextlib
+    import sqlite3
+
+    if not path.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT count(*) FROM studies").fetchone()[0] > 0
+    except sqlite3.Error:  # not created yet, or locked by the writer for a moment
+        return False
+
+
 def test_a_killed_search_resumes_without_repeating_finished_trials(
     workspace: Workspace,
 ) -> None:
@@ -190,7 +204,9 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(
     try:
         while time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.25)
-            exists = (workspace.root / "killed.db").exists()
+            # Optuna opens a database by creating its schema: wait, read-only, until the
+            # search process has made it, or the two race on alembic_version.
+            exists = _has_a_study(workspace.root / "killed.db")
             summaries = optuna.get_all_study_summaries(storage) if exists else []
             if summaries:
                 name = summaries[0].study_name
