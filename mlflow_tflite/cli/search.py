@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-variants", default=None, metavar="FILE",
                         help="write the params plus the Pareto-optimal trials as named "
                         "variants to FILE, so `mlflow-tflite run --params FILE` reproduces them")
-    parser.add_argument("--runner", choices=["threads", "processes", "dask"], default=None,
+    from mlflow_tflite.config.runner import RUNNER_TYPES
+
+    parser.add_argument("--runner", choices=RUNNER_TYPES, default=None,
                         help="task runner for the trials (default: params `runner.type`)")
     parser.add_argument("--cache-dir", default=None, metavar="DIR",
                         help="incremental artifact store (default: .mlflow_tflite/cache)")

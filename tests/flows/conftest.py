@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,3 +59,19 @@ def prefect_harness() -> Iterator[None]:
     with prefect_test_harness(server_startup_timeout=180):
         yield
 
+
+def module_workspace(
+    tmp_path_factory: pytest.TempPathFactory, prefix: str
+) -> Iterator[tuple[Path, str]]:
+    """A module's working directory with its own SQLite store: cwd and
+    MLFLOW_TRACKING_URI point there while the module runs; yields (root, uri)."""
+    import mlflow
+
+    root = tmp_path_factory.mktemp(prefix)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        yield root, uri
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)

@@ -13,7 +13,13 @@ import yaml
 
 from mlflow_tflite.config import ParamsError
 from mlflow_tflite.tracking import METRICS
-from tests.flows.conftest import FAILING_VARIANT, TINY_PARAMS, USER_MODEL, child_runs
+from tests.flows.conftest import (
+    FAILING_VARIANT,
+    TINY_PARAMS,
+    USER_MODEL,
+    child_runs,
+    module_workspace,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -38,16 +44,8 @@ class Workspace:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     """A working directory with its own SQLite store and artifact cache for the module."""
-    import mlflow
-
-    root = tmp_path_factory.mktemp("flow")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
+    for root, uri in module_workspace(tmp_path_factory, "flow"):
         yield Workspace(root, uri)
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
 
 
 def _run(workspace: Workspace, params: Path, overrides: list[str] | None = None) -> dict:

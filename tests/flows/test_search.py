@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.flows.conftest import TINY_PARAMS, child_runs
+from tests.flows.conftest import TINY_PARAMS, child_runs, module_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -46,16 +46,8 @@ class Workspace:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    import mlflow
-
-    root = tmp_path_factory.mktemp("search")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
+    for root, uri in module_workspace(tmp_path_factory, "search"):
         yield Workspace(root, uri)
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
 
 
 def _search(params: Path, **options: Any) -> dict[str, Any]:
