@@ -29,10 +29,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from mlflow_tflite import tracking
+from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line
-from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
+from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, keys, steps
 from mlflow_tflite.registry import gates
 from mlflow_tflite.tracking import FAILED, VariantRecord
 from mlflow_tflite.train.kinds import describe_baseline
@@ -70,7 +70,7 @@ COMMON = {"cache_policy": NO_CACHE}
 
 
 @task(name="prepare-data", timeout_seconds=TIMEOUTS["prepare"], **COMMON)
-def prepare_data(params: Params, store: ArtifactStore) -> steps.PreparedData:
+def prepare_data(params: Params, store: ArtifactStore) -> handles.PreparedData:
     data = steps.prepare(params, store)
     print(f"data: {data.source} version {data.version} ({'reused' if data.reused else 'prepared'})")
     return data
@@ -78,8 +78,8 @@ def prepare_data(params: Params, store: ArtifactStore) -> steps.PreparedData:
 
 @task(name="train-baseline", timeout_seconds=TIMEOUTS["baseline"], **COMMON)
 def train_baseline(
-    params: Params, data: steps.PreparedData, store: ArtifactStore
-) -> steps.Baseline:
+    params: Params, data: handles.PreparedData, store: ArtifactStore
+) -> handles.Baseline:
     with runners.COMPUTE_LOCK:
         baseline = steps.train_baseline(params, data, store)
     line = describe_baseline(baseline.kind, baseline.accuracy, baseline.reused,
@@ -92,11 +92,11 @@ def train_baseline(
 def build(
     variant: VariantConfig,
     params: Params,
-    baseline: steps.Baseline,
-    data: steps.PreparedData,
+    baseline: handles.Baseline,
+    data: handles.PreparedData,
     store: ArtifactStore,
     key: str,
-) -> steps.Build:
+) -> handles.Build:
     with runners.COMPUTE_LOCK:
         return steps.build(variant, params, baseline, data, store, key)
 
@@ -105,9 +105,9 @@ def build(
 def measure(
     variant: VariantConfig,
     params: Params,
-    build: steps.Build,
-    baseline: steps.Baseline,
-    data: steps.PreparedData,
+    build: handles.Build,
+    baseline: handles.Baseline,
+    data: handles.PreparedData,
     store: ArtifactStore,
     key: str,
 ) -> dict[str, Any]:
@@ -123,12 +123,12 @@ def start_tracking(uri: str, experiment: str, run_name: str, tags: dict[str, str
 
 @task(name="log-parent", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
 def log_parent(
-    uri: str, run_id: str, params: Params, data: steps.PreparedData, baseline: steps.Baseline
+    uri: str, run_id: str, params: Params, data: handles.PreparedData, baseline: handles.Baseline
 ) -> str | None:
     """Log the params, baseline and datasets on the parent run; returns the warning when
     the baseline is at chance level (also a tag on the run)."""
     tracking.configure_tracking(uri)
-    dataset = steps.load_prepared(data.directory, data.version)
+    dataset = handles.load_prepared(data.directory, data.version)
     datasets = [
         (
             tracking.runs.numpy_dataset(x, y if dataset.labelled else None,
@@ -182,8 +182,8 @@ def promote(
     uri: str,
     parent_run_id: str,
     params: Params,
-    baseline: steps.Baseline,
-    data: steps.PreparedData,
+    baseline: handles.Baseline,
+    data: handles.PreparedData,
     example: Any,
 ) -> dict[str, Any] | None:
     """Apply the promotion policy to this flow run; None when `promote.enabled` is false."""
@@ -275,7 +275,7 @@ def optimize(
     """
     from prefect.runtime import flow_run
 
-    params = steps.load_checked_params(params_path, overrides or [])
+    params = checks.load_checked_params(params_path, overrides or [])
     uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
     tracking.configure_tracking(uri)
     # Absolute paths: worker processes may start in another directory.
@@ -295,7 +295,7 @@ def optimize(
         experiment_id = tracking.experiment_id_of(parent_run_id)
         baseline = train_baseline(params, data, store)
         ran["baseline"] = not baseline.reused
-        steps.check_keep_float(params, baseline, params_path)
+        checks.check_keep_float(params, baseline, params_path)
         parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
         example = _input_example(data)
 
@@ -330,7 +330,7 @@ def optimize(
                   else first_line(error, with_type=True))
         tracking.store.fail_run(parent_run_id, reason)
         raise
-    tracking.runs.end_run(parent_run_id, ok=True, inputs_key=steps.inputs_key(params, store))
+    tracking.runs.end_run(parent_run_id, ok=True, inputs_key=keys.inputs_key(params, store))
     return {
         "parent_run_id": parent_run_id,
         "tracking_uri": uri,
@@ -345,20 +345,20 @@ def optimize(
     }
 
 
-def _input_example(data: steps.PreparedData) -> Any:
-    return steps.load_prepared(data.directory, data.version).x_test[:2]
+def _input_example(data: handles.PreparedData) -> Any:
+    return handles.load_prepared(data.directory, data.version).x_test[:2]
 
 
 def _submit_variant(
     variant: VariantConfig,
     params: Params,
-    baseline: steps.Baseline,
-    data: steps.PreparedData,
+    baseline: handles.Baseline,
+    data: handles.PreparedData,
     store: ArtifactStore,
 ) -> dict[str, Any]:
     """Submit the steps of one variant that the store cannot answer; returns the chain."""
-    key = steps.build_key(baseline.key, variant)
-    mkey = steps.measure_key(key, baseline.key, params)
+    key = keys.build_key(baseline.key, variant)
+    mkey = keys.measure_key(key, baseline.key, params)
     chain: dict[str, Any] = {"build": steps.stored_build(store, key),
                              "measurement": steps.stored_measurement(store, mkey)}
     if chain["build"] is None:
@@ -413,7 +413,7 @@ def run_flow(params_path: str | Path = "params.yaml", overrides: list[str] | Non
         ParamsError: the params do not validate (before any work or MLflow run).
     """
     overrides = [*(overrides or []), *([f"runner.type={runner}"] if runner else [])]
-    params = steps.load_checked_params(params_path, overrides)
+    params = checks.load_checked_params(params_path, overrides)
     uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
     task_runner = make_task_runner(params.runner, tracking_uri=uri)
     return optimize.with_options(task_runner=task_runner)(

@@ -25,9 +25,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 
-from mlflow_tflite import tracking
+from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
-from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
+from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, steps
 from mlflow_tflite.search import objective, results
 from mlflow_tflite.search import study as studies
 from mlflow_tflite.search.runs import log_models, mark_candidates, reopen_parent, trial_runs
@@ -49,8 +49,8 @@ def trial_task(
     variant: VariantConfig,
     sampled: dict[str, Any],
     params: Params,
-    baseline: steps.Baseline,
-    data: steps.PreparedData,
+    baseline: handles.Baseline,
+    data: handles.PreparedData,
     store: ArtifactStore,
     uri: str,
     parent_run_id: str,
@@ -66,7 +66,9 @@ def trial_task(
     return result
 
 
-def _kernel_sizes(params: Params, baseline: steps.Baseline, data: steps.PreparedData) -> list[int]:
+def _kernel_sizes(
+    params: Params, baseline: handles.Baseline, data: handles.PreparedData
+) -> list[int]:
     """The baseline's kernel sizes; refuses a baseline tfmot cannot wrap, before any trial."""
     from mlflow_tflite.compress.context import fresh_copy, kernel_layers
 
@@ -177,8 +179,8 @@ def search(
     """
     from prefect.runtime import flow_run
 
-    params = steps.load_checked_params(params_path, overrides or [])
-    space = steps.check_search(params, params_path)
+    params = checks.load_checked_params(params_path, overrides or [])
+    space = checks.check_search(params, params_path)
     uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
     tracking.configure_tracking(uri)
     store = ArtifactStore(Path(cache_dir).resolve())
@@ -230,7 +232,7 @@ def search(
             "recovered": recovered, "overhead": overhead, **outcome}
 
 
-def _finish(study: Any, params: Params, baseline: steps.Baseline, data: steps.PreparedData,
+def _finish(study: Any, params: Params, baseline: handles.Baseline, data: handles.PreparedData,
             store: ArtifactStore, uri: str, parent_run_id: str, tags: dict[str, str],
             example: Any, reports_dir: str) -> dict[str, Any]:
     """Front, results on the parent run, candidates for promotion, promotion, artifact."""
@@ -276,7 +278,7 @@ def _finish(study: Any, params: Params, baseline: steps.Baseline, data: steps.Pr
 
 def _ensure_logged(study: Any, candidates: list[TrialResult], parent_run_id: str,
                    params: Params,
-                   baseline: steps.Baseline, data: steps.PreparedData, store: ArtifactStore,
+                   baseline: handles.Baseline, data: handles.PreparedData, store: ArtifactStore,
                    uri: str, tags: dict[str, str], example: Any) -> None:
     """Log again, from the artifact store, candidates whose child run is not under this
     parent (the study outlived its MLflow parent run, e.g. a new tracking store)."""
@@ -299,8 +301,8 @@ def run_search(params_path: str | Path = "params.yaml", overrides: list[str] | N
         ParamsError: the params or the space do not validate (before any work).
     """
     overrides = [*(overrides or []), *([f"runner.type={runner}"] if runner else [])]
-    params = steps.load_checked_params(params_path, overrides)
-    steps.check_search(params, params_path)
+    params = checks.load_checked_params(params_path, overrides)
+    checks.check_search(params, params_path)
     uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)
     task_runner = make_task_runner(params.runner, tracking_uri=uri)
     return search.with_options(task_runner=task_runner)(

@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlflow_tflite import checks
     from mlflow_tflite.cli import guard
     from mlflow_tflite.config import ParamsError
     from mlflow_tflite.data import DataError
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         args.overrides = [*args.overrides, f"runner.type={args.runner}"]
     try:
         # Every key is validated before any work and before any MLflow run exists.
-        params = steps.load_checked_params(args.params, args.overrides)
+        params = checks.load_checked_params(args.params, args.overrides)
     except ParamsError as error:
         raise CommandError(str(error)) from None
     cache_dir = args.cache_dir or DEFAULT_CACHE_DIR
@@ -117,10 +118,10 @@ def unchanged_result(
     import dataclasses
 
     from mlflow_tflite import tracking
-    from mlflow_tflite.pipeline import steps
+    from mlflow_tflite.pipeline import keys
     from mlflow_tflite.registry.gates import WARNING_TAG
 
-    key = steps.inputs_key(params, store)
+    key = keys.inputs_key(params, store)
     if key is None:
         return None
     uri = tracking.resolve_tracking_uri(params.mlflow.tracking_uri)

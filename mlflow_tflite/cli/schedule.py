@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlflow_tflite.checks import load_checked_params
     from mlflow_tflite.config import ParamsError
-    from mlflow_tflite.pipeline.steps import load_checked_params
 
     try:
         # Fail now, not at 3 a.m. in the first scheduled run.

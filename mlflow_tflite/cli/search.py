@@ -39,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlflow_tflite import checks
     from mlflow_tflite.config import ParamsError
-    from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, steps
+    from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR
 
     for flag, value in (("--trials", args.trials), ("--minutes", args.minutes)):
         if value is not None and value <= 0:
@@ -49,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         args.overrides = [*args.overrides, f"runner.type={args.runner}"]
     try:
         # The params and the space are checked before any work and before any MLflow run.
-        params = steps.load_checked_params(args.params, args.overrides)
-        steps.check_search(params, args.params)
+        params = checks.load_checked_params(args.params, args.overrides)
+        checks.check_search(params, args.params)
     except ParamsError as error:
         raise CommandError(str(error)) from None
     result = search(args.params, args.overrides, params=params,

@@ -34,21 +34,21 @@ META_FILE = "meta.json"
 logger = logging.getLogger(__name__)
 
 # Library sources (relative to the package) each step runs; a change to any reruns the step.
-# pipeline/steps.py is in each: it decides how the library is called (e.g. sparse encoding);
-# so is this module, which decides what an entry holds.
+# The pipeline's own modules are in each: they decide how the library is called (e.g.
+# sparse encoding) and what an entry holds.
+_PIPELINE = (
+    "pipeline/steps.py", "pipeline/handles.py", "pipeline/keys.py", "pipeline/cache.py"
+)
 STEP_SOURCES: dict[str, tuple[str, ...]] = {
     # Synthetic data takes its input shape from a Keras 3 or .tflite model.
-    "prepare": ("data", "config/data.py", "pipeline/steps.py", "train/kinds.py",
-                "train/keras3.py", "train/tflite_baseline.py", "pipeline/cache.py"),
-    "baseline": ("train", "_tf.py", "config/train.py", "pipeline/steps.py",
-                 "pipeline/cache.py"),
-    "build": ("train", "compress", "convert", "_tf.py", "config/variants.py",
-              "pipeline/steps.py", "pipeline/cache.py"),
-    "measure": ("measure", "litert.py", "config/benchmark.py", "pipeline/steps.py",
-                "pipeline/cache.py"),
+    "prepare": ("data", "config/data.py", "train/kinds.py", "train/keras3.py",
+                "train/tflite_baseline.py", *_PIPELINE),
+    "baseline": ("train", "_tf.py", "config/train.py", *_PIPELINE),
+    "build": ("train", "compress", "convert", "_tf.py", "config/variants.py", *_PIPELINE),
+    "measure": ("measure", "litert.py", "config/benchmark.py", *_PIPELINE),
     # What turns stored results into a flow run's MLflow runs, reports and promotion.
     "flow": ("tracking", "registry", "flavor.py", "flavor_spec.py", "flavor_model.py",
-             "pipeline/steps.py", "pipeline/cache.py", "../flows/optimize.py"),
+             *_PIPELINE, "../flows/optimize.py"),
 }
 # Frameworks whose version changes what a step produces.
 STEP_PACKAGES: dict[str, tuple[str, ...]] = {

@@ -12,204 +12,30 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlflow_tflite.config import ConvertConfig, Params, ParamsError, VariantConfig, load_params
+from mlflow_tflite.config import ConvertConfig, Params, VariantConfig
 from mlflow_tflite.errors import first_line
-from mlflow_tflite.pipeline.cache import ArtifactStore, code_version, content_key
+from mlflow_tflite.pipeline.cache import ArtifactStore
+from mlflow_tflite.pipeline.handles import (
+    BASELINE_FILE,
+    CONVERSION_FILE,
+    FP32_FILE,
+    KEEP_FLOAT_METRIC,
+    MODEL_FILE,
+    REFERENCE_FILE,
+    SAVED_MODEL_DIR,
+    STEP_ATTRIBUTE,
+    Baseline,
+    Build,
+    PreparedData,
+    load_prepared,
+)
+from mlflow_tflite.pipeline.keys import baseline_key, prepare_key, prepared_version
 from mlflow_tflite.train.kinds import KERAS3, TF_KERAS, TFLITE, baseline_kind
-
-MODEL_FILE = "model.tflite"
-# Set on an exception from `build`: which of its steps raised it (survives pickling).
-STEP_ATTRIBUTE = "mlflow_tflite_step"
-BASELINE_FILE = "baseline.weights.h5"
-REFERENCE_FILE = "reference_outputs.npy"
-# How a build was quantized (scheme, recipe, ops kept float): see `Conversion.metadata`.
-CONVERSION_FILE = "conversion.json"
-# Bytes the ops kept in float cost over quantizing them too (variants with keep_float).
-KEEP_FLOAT_METRIC = "keep_float_size_bytes"
-# The baseline's float `.tflite`: what every variant is measured against (layer by layer
-# too), and what the `none` variant of a `.tflite` baseline and the ai-edge-quantizer
-# schemes start from.
-FP32_FILE = "fp32.tflite"
-# A Keras 3 baseline's export, which every TFLite converter scheme reads.
-SAVED_MODEL_DIR = "saved_model"
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """The prepared dataset on disk and its content version."""
-
-    directory: str
-    version: str
-    source: str
-    reused: bool
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The baseline in the store, its accuracy and the fp32 reference.
-
-    `kind` is `tf_keras`, `keras3` or `tflite` (see `mlflow_tflite.train.kinds`);
-    `accuracy` is None and `class_scores` False when the outputs are not class scores of
-    labelled data (a detector, a landmark model, synthetic inputs): the variants are then
-    judged by fidelity to the float model only.
-    """
-
-    key: str
-    directory: str
-    accuracy: float | None
-    fp32_size_bytes: int
-    history: dict[str, list[float]]
-    reused: bool
-    kind: str = TF_KERAS
-    class_scores: bool = True
-    # The fp32 model's ops (`ModelOp` fields): what `convert.keep_float` is checked on.
-    float_ops: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def model_path(self) -> Path:
-        return Path(self.directory) / BASELINE_FILE
-
-    @property
-    def saved_model_path(self) -> Path:
-        return Path(self.directory) / SAVED_MODEL_DIR
-
-    @property
-    def reference_path(self) -> Path:
-        return Path(self.directory) / REFERENCE_FILE
-
-    @property
-    def fp32_path(self) -> Path:
-        return Path(self.directory) / FP32_FILE
-
-
-@dataclass(frozen=True)
-class Build:
-    """A converted variant in the store."""
-
-    key: str
-    tflite_path: str
-
-
-@lru_cache(maxsize=2)
-def load_prepared(directory: str, version: str) -> Any:
-    """The prepared dataset, read (and hash-checked) once per process and version."""
-    from mlflow_tflite.data import load_dataset
-
-    dataset = load_dataset(directory)
-    if dataset.version != version:
-        raise ValueError(f"{directory}: holds data version {dataset.version}, expected {version}")
-    return dataset
-
-
-def load_checked_params(path: str | Path, overrides: list[str] | None = None) -> Params:
-    """`load_params` plus the cross-step checks that need no model or data, so every
-    mistake surfaces before any work (and before any MLflow run).
-
-    Raises:
-        ParamsError: one line naming the file and key path.
-    """
-    from mlflow_tflite.compress import CompressionError, check_compress_config
-    from mlflow_tflite.train.support import support_problem
-
-    params = load_params(path, overrides)
-    for index, variant in enumerate(params.variants):
-        try:
-            check_compress_config(variant.compress)
-        except CompressionError as error:
-            raise ParamsError(f"{path}: variants[{index}].compress: {error}") from None
-    try:
-        problem = support_problem(params)
-    except ValueError as error:
-        raise ParamsError(f"{path}: train.model: {error}") from None
-    if problem is not None:
-        raise ParamsError(f"{path}: {problem}")
-    if params.search.enabled or params.search.space:
-        check_search(params, path)
-    return params
-
-
-def check_search(params: Params, path: str | Path = "params") -> Any:
-    """Parse `search.space` and check the baseline can take its techniques; returns the
-    parsed `mlflow_tflite.search.space.Space`.
-
-    Raises:
-        ParamsError: one line naming the file and key path (`search.space.prune...`).
-    """
-    from mlflow_tflite.search.space import SpaceError, check_baseline, parse_space
-
-    try:
-        space = parse_space(params.search.space)
-        check_baseline(space, params.train.model)
-    except SpaceError as error:
-        raise ParamsError(f"{path}: {error}") from None
-    return space
-
-
-def prepare_key(params: Params) -> str:
-    from mlflow_tflite.data.synthetic import SYNTHETIC
-
-    data = params.data.model_dump(mode="json", exclude={"output_dir"})
-    # Synthetic inputs take their shape from the model.
-    source = (_model_source(params.train.model) if params.data.source == SYNTHETIC
-              else _source_digest(params.data.source))
-    return content_key("prepare", data, source, code_version("prepare"))
-
-
-def _path_digest(path: Path) -> str:
-    """sha256 over a file's bytes, or a folder's file names and bytes."""
-    import hashlib
-
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else "").encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
-
-
-def _source_digest(source: str) -> str:
-    """A digest of a `.npz` or folder data source, so new data under the same path is
-    prepared again; the bundled sources are covered by the code version's packages."""
-    path = Path(source)
-    return _path_digest(path) if path.exists() else source
-
-
-def _model_source(spec: str) -> str:
-    """A digest of what `train.model` points at (a model file or a builder's module), so
-    editing the user's model retrains the baseline; `builtin` is covered by the code version."""
-    import importlib.util
-
-    path = Path(spec)
-    if spec != "builtin" and ":" in spec and not path.exists():
-        found = importlib.util.find_spec(spec.partition(":")[0])
-        path = Path(found.origin) if found and found.origin else path
-    return _path_digest(path) if path.exists() else spec
-
-
-def baseline_key(params: Params, data_version: str) -> str:
-    return content_key("baseline", data_version, params.train.model_dump(mode="json"),
-                       _model_source(params.train.model), code_version("baseline"))
-
-
-def build_key(base_key: str, variant: VariantConfig) -> str:
-    # The name is left out: renaming a variant reuses its build.
-    recipe = variant.model_dump(mode="json", exclude={"name"})
-    # A user's quantizer recipe is a file: its content, not its path, makes the build.
-    recipe_file = getattr(variant.convert, "recipe", None)
-    digest = _path_digest(Path(recipe_file)) if recipe_file else None
-    return content_key("build", base_key, recipe, digest, code_version("build"))
-
-
-def measure_key(build: str, base_key: str, params: Params) -> str:
-    benchmark = params.benchmark.model_dump(mode="json")
-    return content_key("measure", build, base_key, benchmark, code_version("measure"))
 
 
 def prepare(params: Params, store: ArtifactStore) -> PreparedData:
@@ -222,7 +48,7 @@ def prepare(params: Params, store: ArtifactStore) -> PreparedData:
 
     directory = Path(params.data.output_dir)
     key = prepare_key(params)  # hashes a file or folder source: once per call
-    if (version := _prepared_version(params, store, key)) is not None:
+    if (version := prepared_version(params, store, key)) is not None:
         return PreparedData(str(directory), version, params.data.source, reused=True)
     dataset = _prepared_dataset(params, prepare_dataset)
     save_dataset(dataset, directory)
@@ -244,57 +70,6 @@ def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
     shape = (tflite_baseline.tflite_input_shape(spec) if baseline_kind(spec) == TFLITE
              else keras3.input_shape(keras3.load_keras3(spec)))
     return synthetic_dataset(shape, params.data)
-
-
-def _prepared_version(params: Params, store: ArtifactStore, key: str) -> str | None:
-    """The data version in `data.output_dir` when the store prepared it under `key` (this
-    `data` section, source and code) and it still hashes to that version; else None."""
-    from mlflow_tflite.data import DataError, load_dataset
-
-    directory = Path(params.data.output_dir)
-    if store.get("prepare", key) is None or not directory.is_dir():
-        return None
-    recorded = store.meta("prepare", key)["version"]
-    # Read from disk, not load_prepared's memo: the files may have changed since
-    # (a `dvc checkout`, a long-running `schedule` process).
-    try:
-        return recorded if load_dataset(directory).version == recorded else None
-    except DataError:  # damaged since: prepare it again
-        return None
-
-
-def inputs_key(params: Params, store: ArtifactStore) -> str | None:
-    """The key of everything a flow run's results follow from (data, params, code), when
-    the store holds every step's result for them; None while some step would compute.
-
-    A finished flow run is tagged with it, so `mlflow-tflite run` can tell that nothing
-    changed since that run without starting Prefect or TensorFlow. The task runner is left
-    out: threads and a Dask cluster produce the same results.
-    """
-    # A --no-cache run (a disabled store) still filled the store.
-    keys = _stored_keys(params, ArtifactStore(store.root))
-    if keys is None:
-        return None
-    settings = params.model_dump(mode="json", exclude={"runner"})
-    return content_key("flow", keys, settings, code_version("flow"))
-
-
-def _stored_keys(params: Params, store: ArtifactStore) -> list[Any] | None:
-    """The store keys of every step of a flow run of `params`, or None when one is missing."""
-    version = _prepared_version(params, store, prepare_key(params))
-    if version is None:
-        return None
-    base = baseline_key(params, version)
-    if store.get("baseline", base) is None:
-        return None
-    keys: list[Any] = [version, base]
-    for variant in params.variants:
-        build = build_key(base, variant)
-        measure = measure_key(build, base, params)
-        if store.get("build", build) is None or store.get("measure", measure) is None:
-            return None
-        keys.append((variant.name, build, measure))
-    return keys
 
 
 def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> Baseline:
@@ -342,28 +117,6 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
     return Baseline(key, str(store.path("baseline", key)), accuracy, len(fp32), history,
                     reused=False, kind=kind, class_scores=accuracy is not None,
                     float_ops=float_ops)
-
-
-def check_keep_float(params: Params, baseline: Baseline, source: str = "params") -> None:
-    """Every `convert.keep_float` regex selects an op of the fp32 baseline.
-
-    The earliest point op names exist: right after the baseline step, before any variant
-    is compressed or converted (the convert step checks the variant's own model again).
-
-    Raises:
-        ParamsError: one line naming the variant, the regex and the model's ops.
-    """
-    from mlflow_tflite.convert.facts import ModelOp
-    from mlflow_tflite.convert.selective import KeepFloatError, resolve
-
-    if not baseline.float_ops:
-        return
-    ops = [ModelOp(d["op"], tuple(d["outputs"]), tuple(d["weights"])) for d in baseline.float_ops]
-    for index, variant in enumerate(params.variants):
-        try:
-            resolve(list(variant.convert.keep_float), ops)
-        except KeepFloatError as error:
-            raise ParamsError(f"{source}: variants[{index}].{error}") from None
 
 
 def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) -> Any:

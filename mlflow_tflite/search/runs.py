@@ -61,7 +61,7 @@ def log_models(parent_run_id: str, candidates: Sequence[TrialResult], baseline: 
     `tflite` flavor, unless its child run already has it: only the candidates need a model
     in MLflow (the registry registers it), every trial's file stays in the store."""
     from mlflow_tflite.config import VariantConfig
-    from mlflow_tflite.pipeline import steps
+    from mlflow_tflite.pipeline import keys, steps
     from mlflow_tflite.tracking import VariantRecord
     from mlflow_tflite.tracking.layout import MODEL_URI_TAG
     from mlflow_tflite.tracking.runs import log_variant_model
@@ -72,7 +72,7 @@ def log_models(parent_run_id: str, candidates: Sequence[TrialResult], baseline: 
         if run is None or MODEL_URI_TAG in run.data.tags:
             continue
         variant = VariantConfig.model_validate(result.variant)
-        build = steps.stored_build(store, steps.build_key(baseline.key, variant))
+        build = steps.stored_build(store, keys.build_key(baseline.key, variant))
         if build is None:
             continue
         record = VariantRecord(name=variant.name, technique=variant.technique,

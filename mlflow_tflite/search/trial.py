@@ -17,7 +17,7 @@ from typing import Any
 
 from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
-from mlflow_tflite.pipeline import ArtifactStore, steps
+from mlflow_tflite.pipeline import ArtifactStore, handles, keys, steps
 from mlflow_tflite.search import objective
 from mlflow_tflite.tracking import FAILED, VariantRecord
 from mlflow_tflite.tracking.layout import TRIAL_ROLE, TRIAL_STATE_TAG, TRIAL_TAG
@@ -51,18 +51,18 @@ def trial_name(number: int) -> str:
     return f"trial-{number}"
 
 
-def baseline_val_accuracy(baseline: steps.Baseline) -> float | None:
+def baseline_val_accuracy(baseline: handles.Baseline) -> float | None:
     """The baseline's last validation accuracy, the reference the pruner compares to."""
     curve = baseline.history.get("val_accuracy") or []
     return curve[-1] if curve else None
 
 
 def _build_and_measure(
-    variant: VariantConfig, params: Params, baseline: steps.Baseline,
-    data: steps.PreparedData, store: ArtifactStore, on_epoch: Any,
-) -> tuple[steps.Build, dict[str, Any], bool]:
-    key = steps.build_key(baseline.key, variant)
-    mkey = steps.measure_key(key, baseline.key, params)
+    variant: VariantConfig, params: Params, baseline: handles.Baseline,
+    data: handles.PreparedData, store: ArtifactStore, on_epoch: Any,
+) -> tuple[handles.Build, dict[str, Any], bool]:
+    key = keys.build_key(baseline.key, variant)
+    mkey = keys.measure_key(key, baseline.key, params)
     build = steps.stored_build(store, key)
     reused = build is not None
     if build is None:
@@ -78,8 +78,8 @@ def run_trial(
     variant: VariantConfig,
     sampled: dict[str, Any],
     params: Params,
-    baseline: steps.Baseline,
-    data: steps.PreparedData,
+    baseline: handles.Baseline,
+    data: handles.PreparedData,
     store: ArtifactStore,
     *,
     parent_run_id: str,

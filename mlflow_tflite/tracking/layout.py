@@ -27,7 +27,7 @@ FAILED_STEP_TAG = "mlflow_tflite.failed_step"
 REUSED_TAG = "mlflow_tflite.reused"
 # On a parent run: the Prefect flow run that wrote it.
 PREFECT_FLOW_RUN_TAG = "mlflow_tflite.prefect_flow_run"
-# On a finished parent run: the key of its data, params and code (pipeline.steps.inputs_key).
+# On a finished parent run: the key of its data, params and code (pipeline.keys.inputs_key).
 INPUTS_KEY_TAG = "mlflow_tflite.inputs_key"
 DATA_VERSION_TAG = "data_version"
 

@@ -104,7 +104,8 @@ def test_a_rerun_with_nothing_changed_shows_the_last_run_without_running_the_flo
 ):
     from prefect.testing.utilities import prefect_test_harness
 
-    from mlflow_tflite.pipeline import ArtifactStore, steps
+    from mlflow_tflite import checks
+    from mlflow_tflite.pipeline import ArtifactStore, keys
     from mlflow_tflite.tracking.layout import INPUTS_KEY_TAG
 
     params = _write(tmp_path / "params.yaml",
@@ -127,10 +128,10 @@ def test_a_rerun_with_nothing_changed_shows_the_last_run_without_running_the_flo
 
         # The key on the run is what the store answers for these params, and only them.
         store = ArtifactStore(".mlflow_tflite/cache")
-        same = steps.load_checked_params(params, ["benchmark.cold_start=false"])
-        assert steps.inputs_key(same, store) == first.data.tags[INPUTS_KEY_TAG]
-        changed = steps.load_checked_params(params, ["benchmark.timed_runs=6"])
-        assert steps.inputs_key(changed, store) is None
+        same = checks.load_checked_params(params, ["benchmark.cold_start=false"])
+        assert keys.inputs_key(same, store) == first.data.tags[INPUTS_KEY_TAG]
+        changed = checks.load_checked_params(params, ["benchmark.timed_runs=6"])
+        assert keys.inputs_key(changed, store) is None
 
         # --force runs the flow again: a new run, every step reused.
         assert main([*argv, "--force"]) == 0

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from prefect.testing.utilities import prefect_test_harness
 
+from mlflow_tflite.checks import load_checked_params
 from mlflow_tflite.cli import main
 from mlflow_tflite.config import ParamsError
-from mlflow_tflite.pipeline.steps import load_checked_params
 from tests.flows.conftest import child_runs
 from tests.helpers import keras3_classifier, landmark_tflite
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlflow_tflite import checks
 from mlflow_tflite._tf import import_keras
 from mlflow_tflite.config import ParamsError
 from mlflow_tflite.config.variants import ConvertConfig
@@ -14,7 +15,7 @@ from mlflow_tflite.convert import ConversionError, convert_variant
 from mlflow_tflite.convert.facts import model_facts
 from mlflow_tflite.measure import predict_outputs
 from mlflow_tflite.measure.quality import accuracy
-from mlflow_tflite.pipeline import steps
+from mlflow_tflite.pipeline import handles
 from tests.tflite_weights import kernels
 
 
@@ -109,7 +110,7 @@ def test_the_pipeline_checks_keep_float_on_the_baseline_before_any_variant() -> 
         {"name": "b", "convert": {"quantization": "int8", "keep_float": ["attention"]}},
     ]})
     op = {"op": "FULLY_CONNECTED", "outputs": ["model/dense/MatMul"], "weights": ["w"]}
-    baseline = steps.Baseline("k", "/nowhere", 0.9, 1, {}, False, float_ops=(op,))
+    baseline = handles.Baseline("k", "/nowhere", 0.9, 1, {}, False, float_ops=(op,))
     with pytest.raises(ParamsError, match=r"^params.yaml: variants\[1\]\.convert\.keep_float: "
                        "'attention' matches no op"):
-        steps.check_keep_float(params, baseline, "params.yaml")
+        checks.check_keep_float(params, baseline, "params.yaml")

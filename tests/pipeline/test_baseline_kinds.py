@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mlflow_tflite import checks
 from mlflow_tflite.config import Params
-from mlflow_tflite.pipeline import ArtifactStore, steps
+from mlflow_tflite.pipeline import ArtifactStore, handles, keys, steps
 from mlflow_tflite.train import ModelError
 from tests.helpers import keras3_classifier, landmark_tflite, tiny_cnn, to_tflite
 
@@ -16,7 +17,7 @@ FAST = {"delegates": ["xnnpack"], "warmup_runs": 1, "timed_runs": 2, "cold_start
 
 def _params(tmp_path: Path, model: str, source: str = "digits", epochs: int = 0,
             quantization: str = "none") -> Params:
-    return steps.load_checked_params(_write(tmp_path, {
+    return checks.load_checked_params(_write(tmp_path, {
         "data": {"source": source, "output_dir": str(tmp_path / "prepared"), "max_samples": 300},
         "train": {"model": model, "epochs": epochs},
         "variants": [{"name": "v", "convert": {"quantization": quantization}}],
@@ -32,15 +33,15 @@ def _write(tmp_path: Path, raw: dict) -> Path:
     return path
 
 
-def _build_and_measure(params: Params, tmp_path: Path) -> tuple[steps.Baseline, bytes, dict]:
+def _build_and_measure(params: Params, tmp_path: Path) -> tuple[handles.Baseline, bytes, dict]:
     store = ArtifactStore(tmp_path / "cache")
     data = steps.prepare(params, store)
     baseline = steps.train_baseline(params, data, store)
     [variant] = params.variants
-    key = steps.build_key(baseline.key, variant)
+    key = keys.build_key(baseline.key, variant)
     build = steps.build(variant, params, baseline, data, store, key)
     measured = steps.measure(variant, params, build, baseline, data, store,
-                             steps.measure_key(key, baseline.key, params))
+                             keys.measure_key(key, baseline.key, params))
     return baseline, Path(build.tflite_path).read_bytes(), measured["metrics"]
 
 
@@ -76,7 +77,7 @@ def test_fine_tuning_a_model_whose_outputs_are_not_class_scores_is_refused(tmp_p
     data = steps.prepare(params, store)
     with pytest.raises(ModelError, match="not scores of the 10 classes; set train.epochs: 0"):
         steps.train_baseline(params, data, store)
-    assert store.get("baseline", steps.baseline_key(params, data.version)) is None
+    assert store.get("baseline", keys.baseline_key(params, data.version)) is None
 
 
 def test_a_quantized_tflite_is_refused_as_a_baseline(tmp_path: Path):
@@ -93,7 +94,7 @@ def test_synthetic_inputs_take_the_shape_of_the_tflite_input(tmp_path: Path):
     model = landmark_tflite(tmp_path / "landmarks.tflite")
     params = _params(tmp_path, str(model), source="synthetic")
     baseline, built, metrics = _build_and_measure(params, tmp_path)
-    assert steps.load_prepared(str(tmp_path / "prepared"), baseline_version(tmp_path)
+    assert handles.load_prepared(str(tmp_path / "prepared"), baseline_version(tmp_path)
                                ).x_test.shape[1:] == (8, 8, 1)
     assert baseline.accuracy is None and not baseline.class_scores
     assert "accuracy" not in metrics and "agreement" not in metrics

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mlflow_tflite.config import Params
-from mlflow_tflite.pipeline import ArtifactStore, steps
+from mlflow_tflite.pipeline import ArtifactStore, keys, steps
 
 
 def _npz(path: Path, seed: int) -> Path:
@@ -39,6 +39,6 @@ def test_new_data_under_the_same_path_is_prepared_again(tmp_path: Path):
 def test_no_inputs_key_until_every_step_is_stored(tmp_path: Path):
     store = ArtifactStore(tmp_path / "cache")
     params = _params(tmp_path, _npz(tmp_path / "data.npz", seed=0))
-    assert steps.inputs_key(params, store) is None
+    assert keys.inputs_key(params, store) is None
     steps.prepare(params, store)
-    assert steps.inputs_key(params, store) is None  # no baseline, build or measurement yet
+    assert keys.inputs_key(params, store) is None  # no baseline, build or measurement yet

@@ -9,8 +9,8 @@ import optuna
 import pytest
 import yaml
 
+from mlflow_tflite.checks import check_search, load_checked_params
 from mlflow_tflite.config import ParamsError
-from mlflow_tflite.pipeline.steps import check_search, load_checked_params
 from mlflow_tflite.search.space import max_clusters, parse_space, sample_variant
 
 ROOT_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"

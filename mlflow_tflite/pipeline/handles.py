@@ -1,0 +1,98 @@
+"""What the flow's steps hand each other: small, picklable handles into the artifact store
+and the file names inside its entries.
+
+Any task runner can ship these to another process; the data and models stay on disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from mlflow_tflite.train.kinds import TF_KERAS
+
+MODEL_FILE = "model.tflite"
+# Set on an exception from `build`: which of its steps raised it (survives pickling).
+STEP_ATTRIBUTE = "mlflow_tflite_step"
+BASELINE_FILE = "baseline.weights.h5"
+REFERENCE_FILE = "reference_outputs.npy"
+# How a build was quantized (scheme, recipe, ops kept float): see `Conversion.metadata`.
+CONVERSION_FILE = "conversion.json"
+# Bytes the ops kept in float cost over quantizing them too (variants with keep_float).
+KEEP_FLOAT_METRIC = "keep_float_size_bytes"
+# The baseline's float `.tflite`: what every variant is measured against (layer by layer
+# too), and what the `none` variant of a `.tflite` baseline and the ai-edge-quantizer
+# schemes start from.
+FP32_FILE = "fp32.tflite"
+# A Keras 3 baseline's export, which every TFLite converter scheme reads.
+SAVED_MODEL_DIR = "saved_model"
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The prepared dataset on disk and its content version."""
+
+    directory: str
+    version: str
+    source: str
+    reused: bool
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The baseline in the store, its accuracy and the fp32 reference.
+
+    `kind` is `tf_keras`, `keras3` or `tflite` (see `mlflow_tflite.train.kinds`);
+    `accuracy` is None and `class_scores` False when the outputs are not class scores of
+    labelled data (a detector, a landmark model, synthetic inputs): the variants are then
+    judged by fidelity to the float model only.
+    """
+
+    key: str
+    directory: str
+    accuracy: float | None
+    fp32_size_bytes: int
+    history: dict[str, list[float]]
+    reused: bool
+    kind: str = TF_KERAS
+    class_scores: bool = True
+    # The fp32 model's ops (`ModelOp` fields): what `convert.keep_float` is checked on.
+    float_ops: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.directory) / BASELINE_FILE
+
+    @property
+    def saved_model_path(self) -> Path:
+        return Path(self.directory) / SAVED_MODEL_DIR
+
+    @property
+    def reference_path(self) -> Path:
+        return Path(self.directory) / REFERENCE_FILE
+
+    @property
+    def fp32_path(self) -> Path:
+        return Path(self.directory) / FP32_FILE
+
+
+@dataclass(frozen=True)
+class Build:
+    """A converted variant in the store."""
+
+    key: str
+    tflite_path: str
+
+
+@lru_cache(maxsize=2)
+
+
+def load_prepared(directory: str, version: str) -> Any:
+    """The prepared dataset, read (and hash-checked) once per process and version."""
+    from mlflow_tflite.data import load_dataset
+
+    dataset = load_dataset(directory)
+    if dataset.version != version:
+        raise ValueError(f"{directory}: holds data version {dataset.version}, expected {version}")
+    return dataset
