@@ -68,7 +68,7 @@ def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
 
     spec = params.train.model
     shape = (tflite_baseline.tflite_input_shape(spec) if baseline_kind(spec) == TFLITE
-             else keras3.input_shape(keras3.load_keras3(spec)))
+             else keras3.input_shape(keras3.load_keras3(spec, params.train.trust_model_code)))
     return synthetic_dataset(shape, params.data)
 
 
@@ -129,7 +129,8 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
     from mlflow_tflite.train import build_baseline_model, compile_baseline
 
     dataset = load_prepared(data.directory, data.version)
-    model = build_baseline_model(params.train.model, dataset.input_shape, dataset.num_classes)
+    model = build_baseline_model(params.train.model, dataset.input_shape, dataset.num_classes,
+                                 params.train.trust_model_code)
     model.load_weights(baseline.model_path)
     return compile_baseline(model, params.train.learning_rate)
 
