@@ -174,7 +174,8 @@ def report(uri: str, parent_run_id: str, records: list[VariantRecord], reports_d
     tracking.configure_tracking(uri)
     paths = tracking.write_reports(records, reports_dir)
     tracking.log_report(parent_run_id, paths, tracking.variant_rows(records))
-    return {name: str(path) for name, path in paths.items()}
+    models = tracking.write_models(records, reports_dir)
+    return {**{name: str(path) for name, path in paths.items()}, "models": str(models)}
 
 
 @task(name="promote", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)

@@ -19,6 +19,10 @@ from collections.abc import Iterator
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
+# Prefect notices that are true but no news to a user: kept in Prefect's logs (the API,
+# its UI) and off the console. Prefect warns that a threaded task's timeout cannot
+# interrupt a blocking call (TensorFlow's C++ kernels are one) once per run.
+CONSOLE_NOTICES = ("running in a worker thread",)
 
 
 def _die_with_parent(parent: int) -> Any:
@@ -131,13 +135,19 @@ def quiet_console(verbose: bool = False) -> Iterator[None]:
     if verbose:
         yield
         return
-    original = PrefectConsoleHandler.format
+    original, original_filter = PrefectConsoleHandler.format, PrefectConsoleHandler.filter
 
     def format_short(self: logging.Handler, record: logging.LogRecord) -> str:
         return original(self, _without_traceback(record))
 
+    def filter_notices(self: logging.Handler, record: logging.LogRecord) -> Any:
+        return (not any(notice in str(record.msg) for notice in CONSOLE_NOTICES)
+                and original_filter(self, record))
+
     PrefectConsoleHandler.format = format_short  # type: ignore[method-assign]
+    PrefectConsoleHandler.filter = filter_notices  # type: ignore[method-assign]
     try:
         yield
     finally:
         PrefectConsoleHandler.format = original  # type: ignore[method-assign]
+        PrefectConsoleHandler.filter = original_filter  # type: ignore[method-assign]

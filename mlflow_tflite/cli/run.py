@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError
@@ -132,6 +133,7 @@ def unchanged_result(
     run_id = run.info.run_id
     records = [dataclasses.replace(r, reused=True) for r in tracking.load_records(run_id)]
     decision = _stored_decision(run_id)
+    models = Path(reports_dir) / tracking.report.MODELS_DIR
     reports = tracking.report_paths(reports_dir)
     if not all(path.is_file() for path in reports.values()):
         reports = tracking.write_reports(records, reports_dir,
@@ -144,7 +146,8 @@ def unchanged_result(
         "data_version": run.data.tags.get(tracking.layout.DATA_VERSION_TAG, ""),
         "variants": [r.to_dict() for r in records],
         "decision": decision,
-        "reports": {kind: str(path) for kind, path in reports.items()},
+        "reports": {kind: str(path) for kind, path in reports.items()}
+        | ({"models": str(models)} if models.is_dir() else {}),
         "ran": {"prepare": False, "baseline": False, "compress": [], "convert": [],
                 "measure": []},
         "warnings": [w for w in [run.data.tags.get(WARNING_TAG)] if w],
@@ -187,4 +190,6 @@ def print_summary(result: dict[str, Any]) -> None:
     decision = result.get("decision")
     print(f"\nPromotion: {decision['summary'] if decision else 'not run'}")
     print(f"Reports: {result['reports']['markdown']}, {result['reports']['plot']}")
+    if models := result["reports"].get("models"):
+        print(f"Models: {models}/<variant>.tflite (the .tflite of each finished variant)")
     print(f"MLflow UI: {ui_hint(result['tracking_uri'], result.get('experiment_id'))}")

@@ -19,6 +19,7 @@ from mlflow_tflite.tracking.report import (
     report_paths,
     variant_rows,
     write_metrics,
+    write_models,
     write_reports,
 )
 from mlflow_tflite.tracking.runs import (
@@ -67,5 +68,6 @@ __all__ = [
     "variant_params",
     "variant_rows",
     "write_metrics",
+    "write_models",
     "write_reports",
 ]
