@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from mlflow_tflite._discovery import discover
 
 if TYPE_CHECKING:
-    from mlflow_tflite.config.base import Section
     from mlflow_tflite.convert.facts import ModelFacts
+    from mlflow_tflite.section import Section
 
 Engine = Literal["converter", "ai_edge_quantizer"]
 CONVERTER: Engine = "converter"
