@@ -70,8 +70,13 @@ COMMON = {"cache_policy": NO_CACHE}
 
 
 @task(name="prepare-data", timeout_seconds=TIMEOUTS["prepare"], **COMMON)
-def prepare_data(params: Params, store: ArtifactStore) -> handles.PreparedData:
+def prepare_data(params: Params, store: ArtifactStore, prepared_now: bool = False
+                 ) -> handles.PreparedData:
+    """`prepared_now`: the caller (the command, which checks the data before Prefect
+    starts) has just prepared it, so this run did prepare it."""
     data = steps.prepare(params, store)
+    if prepared_now:
+        data = dataclasses.replace(data, reused=False)
     print(f"data: {data.source} version {data.version} ({'reused' if data.reused else 'prepared'})")
     return data
 
@@ -254,6 +259,7 @@ def optimize(
     cache_dir: str = DEFAULT_CACHE_DIR,
     use_cache: bool = True,
     reports_dir: str = "reports",
+    data_prepared: bool = False,
 ) -> dict[str, Any]:
     """Train the baseline, build, measure and log every variant, report and promote.
 
@@ -263,6 +269,7 @@ def optimize(
         cache_dir: the incremental artifact store.
         use_cache: False rebuilds everything (the store is still refreshed).
         reports_dir: where `variants.csv`, `variants.md`, `metrics.json` and `pareto.png` go.
+        data_prepared: the caller prepared the data just before (counted as prepared here).
 
     Returns:
         `parent_run_id`, `tracking_uri`, `experiment`, `experiment_id`, `data_version`,
@@ -283,7 +290,7 @@ def optimize(
     store = ArtifactStore(Path(cache_dir).resolve(), enabled=use_cache)
     commit = tracking.git_commit()
 
-    data = prepare_data(params, store)
+    data = prepare_data(params, store, data_prepared)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     # The owner (host, pid) on every run, so a run whose process died is found and ended.
     tags = {"data_version": data.version, "git_commit": commit, **tracking.store.owner_tags()}
@@ -296,6 +303,8 @@ def optimize(
         experiment_id = tracking.experiment_id_of(parent_run_id)
         baseline = train_baseline(params, data, store)
         ran["baseline"] = not baseline.reused
+        # A Keras 3 (epochs 0) or .tflite baseline is used as is: not "trained".
+        ran["baseline_trained"] = bool(baseline.history)
         checks.check_keep_float(params, baseline, params_path)
         parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
         example = _input_example(data)

@@ -79,14 +79,15 @@ def run(args: argparse.Namespace) -> int:
                 return _search(args, params, cache_dir)
             # The data is checked (and prepared) as the params are, before the flow starts:
             # a bad source is one line, not Prefect's tracebacks.
-            steps.prepare(params, ArtifactStore(cache_dir))
+            data = steps.prepare(params, ArtifactStore(cache_dir))
 
             from mlflow_tflite_flows import server
             from mlflow_tflite_flows.optimize import run_flow
 
             with server.embedded_prefect_server(), server.quiet_console(args.verbose):
                 result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
-                                  use_cache=not args.no_cache, reports_dir=args.reports_dir)
+                                  use_cache=not args.no_cache, reports_dir=args.reports_dir,
+                                  data_prepared=not data.reused)
         except DataError as error:
             raise CommandError(str(error)) from None
         except Exception as error:  # noqa: BLE001 - any failure is one line; Prefect logged it
@@ -177,7 +178,9 @@ def print_summary(result: dict[str, Any]) -> None:
           f"(experiment {result['experiment']}, data version {result['data_version']}):")
     print(format_table(variant_rows(records), "table"))
     rebuilt = sorted(set(ran["compress"]) | set(ran["convert"]))
-    print(f"\nbaseline {'trained' if ran['baseline'] else 'reused'}; "
+    baseline = ("reused" if not ran["baseline"]
+                else "trained" if ran.get("baseline_trained", True) else "used as is")
+    print(f"\nbaseline {baseline}; "
           f"built {len(rebuilt)}, measured {len(ran['measure'])}, "
           f"reused {sum(r.reused for r in records)} of {len(records)} variants")
     for warning in result.get("warnings", []):
