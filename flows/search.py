@@ -27,6 +27,7 @@ from prefect.futures import PrefectFuture, wait
 
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, steps
 from mlflow_tflite.search import objective, results
 from mlflow_tflite.search import study as studies
@@ -219,8 +220,10 @@ def search(
         overhead = _search_loop(study, space, params, kernel_sizes, budget, submit)
         outcome = _finish(study, params, baseline, data, store, uri, parent_run_id, tags,
                           example, reports_dir)
-    except BaseException:
-        tracking.runs.end_run(parent_run_id, ok=False)
+    except BaseException as error:
+        # As the optimize flow: the parent and its RUNNING trials end FAILED with the reason.
+        tracking.store.fail_run(parent_run_id, "interrupted" if isinstance(
+            error, KeyboardInterrupt) else first_line(error, with_type=True))
         raise
     tracking.runs.end_run(parent_run_id, ok=True)
     return {"parent_run_id": parent_run_id, "tracking_uri": uri,

@@ -92,11 +92,15 @@ def embedded_prefect_server() -> Iterator[str | None]:
     server = _server_class()(_free_port())
     # Where Prefect's client, events and log workers look for "the" temporary server.
     SubprocessASGIServer._instances[None] = server
+    drain_s = 5.0
     try:
         server.start()
         yield server.api_url
+    except BaseException:
+        drain_s = 1.0  # interrupted: end within seconds; Prefect's logs may lose a line
+        raise
     finally:
-        _drain_prefect_workers()
+        _drain_prefect_workers(drain_s)
         server.stop()
         if SubprocessASGIServer._instances.get(None) is server:
             del SubprocessASGIServer._instances[None]
