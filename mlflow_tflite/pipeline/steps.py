@@ -60,8 +60,9 @@ def prepare(params: Params, store: ArtifactStore) -> PreparedData:
 
 def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
     """The `data` section's dataset; synthetic inputs are shaped as `train.model`'s inputs
-    (a generic SavedModel's or a `.tflite`'s: every input, with its shape and dtype)."""
-    from mlflow_tflite.data.synthetic import SYNTHETIC, synthetic_dataset, synthetic_inputs
+    (every input of a Keras 3 model, a SavedModel or a `.tflite`, with its shape and
+    dtype)."""
+    from mlflow_tflite.data.synthetic import SYNTHETIC, synthetic_inputs
 
     if params.data.source != SYNTHETIC:
         return prepare_dataset(params.data)
@@ -73,7 +74,7 @@ def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
         return synthetic_inputs(saved_model.signature_inputs(spec), params.data)
     if kind == TFLITE:
         return synthetic_inputs(tflite_baseline.tflite_inputs(spec), params.data)
-    return synthetic_dataset(keras3.input_shape(keras3.load_keras3(spec)), params.data)
+    return synthetic_inputs(keras3.input_specs(keras3.load_keras3(spec)), params.data)
 
 
 def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> Baseline:

@@ -162,3 +162,29 @@ def test_a_two_input_tflite_gets_synthetic_data_for_each_input_and_snr_per_outpu
     assert not baseline.class_scores and "agreement" not in metrics
     snrs = [metrics["output_snr_db/logits"], metrics["output_snr_db/score"]]
     assert metrics["output_snr_db"] == min(snrs) and 20 < min(snrs) < 100
+
+
+def test_a_two_input_keras3_model_is_calibrated_by_input_name_on_synthetic_data(
+    tmp_path: Path
+):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    image = keras.Input((8, 8, 1), name="image")
+    ids = keras.Input((3,), name="ids", dtype="int32")
+    features = keras.layers.Concatenate()([keras.layers.Flatten()(image),
+                                           keras.ops.cast(ids, "float32") / 10.0])
+    hidden = keras.layers.Dense(16, activation="relu")(features)
+    keras.Model([image, ids], [keras.layers.Dense(10, name="logits")(hidden),
+                               keras.layers.Dense(1, name="score")(hidden)]
+                ).save(tmp_path / "two_inputs.keras")
+    params = _params(tmp_path, str(tmp_path / "two_inputs.keras"), source="synthetic",
+                     quantization="int8")
+    baseline, _, metrics = _build_and_measure(params, tmp_path)
+    assert baseline.kind == "keras3" and not baseline.class_scores
+    assert metrics["size_bytes"] < baseline.fp32_size_bytes
+    assert "agreement" not in metrics
+    # Keras 3's export names a list of outputs output_0, output_1 in its signature.
+    snrs = {k: v for k, v in metrics.items() if k.startswith("output_snr_db/")}
+    assert set(snrs) == {"output_snr_db/output_0", "output_snr_db/output_1"}
+    assert metrics["output_snr_db"] == min(snrs.values()) and 15 < min(snrs.values()) < 100
