@@ -1,5 +1,6 @@
-"""Baselines from other frameworks through `mlflow-tflite run`: a Keras 3 `.keras` file and
-a float `.tflite` (real Prefect, MLflow, TensorFlow, Keras 3 and LiteRT).
+"""Baselines from other frameworks through `mlflow-tflite run`: a Keras 3 `.keras` file, a
+float `.tflite` and a generic SavedModel, with the shipped params.yaml too (real Prefect,
+MLflow, TensorFlow, Keras 3 and LiteRT).
 
 No capsys here: Prefect's console log handler can bind to the stream of the test that
 started its server, and a later test would then log into a closed stream; the tests read
