@@ -223,7 +223,7 @@ def promote(
 
 
 def _failure(future: PrefectFuture) -> BaseException | None:
-    future.wait()
+    runners.wait(future)
     if future.state.is_completed():
         return None
     try:
@@ -334,6 +334,7 @@ def optimize(
         built = {variant.name: _logged_record(future, variant) for future, variant in
                  zip(logged, variants, strict=True)}
         records = [built.get(v.name) or skipped[v.name] for v in params.variants]
+        runners.wait(parent_logged)
         warning = parent_logged.result()
 
         succeeded = [r for r in records if r.ok]

@@ -13,6 +13,7 @@ never leaves it) and workers log their child runs to the tracking URI they are h
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import logging
 import os
@@ -33,6 +34,21 @@ class Interrupted(RuntimeError):
 def _raise_if_stopped() -> None:
     if STOP.is_set():
         raise Interrupted("interrupted (Ctrl-C or SIGTERM) before this step started")
+
+
+def wait(future: Any) -> None:
+    """`future.wait()`, a short timed wait at a time for a thread-runner future.
+
+    A SIGTERM sent to the process (not its group) may land on a task thread busy in
+    TensorFlow; Python then runs its handler in the main thread only when that thread next
+    runs bytecode, and an untimed wait on a build 30 s from done would hold the signal
+    that long.
+    """
+    wrapped = getattr(future, "wrapped_future", None)
+    if isinstance(wrapped, concurrent.futures.Future):
+        while not wrapped.done():
+            concurrent.futures.wait([wrapped], timeout=_POLL_S)
+    future.wait()
 
 
 class ComputeLock:

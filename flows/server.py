@@ -92,15 +92,20 @@ def embedded_prefect_server() -> Iterator[str | None]:
     server = _server_class()(_free_port())
     # Where Prefect's client, events and log workers look for "the" temporary server.
     SubprocessASGIServer._instances[None] = server
-    drain_s = 5.0
+    interrupted = False
     try:
         server.start()
         yield server.api_url
     except BaseException:
-        drain_s = 1.0  # interrupted: end within seconds; Prefect's logs may lose a line
+        interrupted = True
         raise
     finally:
-        _drain_prefect_workers(drain_s)
+        # Interrupted: end within seconds. Prefect's logs may lose a line, and uvicorn's
+        # graceful stop (up to 5 s, waiting on open connections) is skipped: the server
+        # only holds this run's temporary state.
+        _drain_prefect_workers(1.0 if interrupted else 5.0)
+        if interrupted and server.server_process is not None:
+            server.server_process.kill()
         server.stop()
         if SubprocessASGIServer._instances.get(None) is server:
             del SubprocessASGIServer._instances[None]

@@ -96,7 +96,7 @@ def exit_now(status: int) -> None:
     os._exit(status)
 
 
-def _terminate_children(timeout: float = 3.0) -> None:
+def _terminate_children(timeout: float = 1.0) -> None:
     import psutil
 
     with contextlib.suppress(psutil.Error):
