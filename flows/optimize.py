@@ -355,7 +355,8 @@ def optimize(
     except BaseException as error:
         # Whatever stopped the flow (baseline, no variant, tracking or registry after their
         # retries, Ctrl-C), the parent run and its children must not stay RUNNING.
-        reason = ("interrupted" if isinstance(error, KeyboardInterrupt)
+        # Ctrl-C is a KeyboardInterrupt, a SIGTERM may come as Prefect's TerminationSignal.
+        reason = ("interrupted" if not isinstance(error, Exception)
                   else first_line(error, with_type=True))
         tracking.store.fail_run(parent_run_id, reason)
         raise

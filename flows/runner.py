@@ -160,7 +160,8 @@ def _thread_runner_class() -> type:
             return super().__enter__()
 
         def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-            if exc_type is None or not issubclass(exc_type, KeyboardInterrupt):
+            # KeyboardInterrupt, or Prefect's TerminationSignal for a SIGTERM.
+            if exc_type is None or issubclass(exc_type, Exception):
                 super().__exit__(exc_type, exc_value, traceback)
                 return
             STOP.set()

@@ -226,8 +226,8 @@ def search(
                           example, reports_dir)
     except BaseException as error:
         # As the optimize flow: the parent and its RUNNING trials end FAILED with the reason.
-        tracking.store.fail_run(parent_run_id, "interrupted" if isinstance(
-            error, KeyboardInterrupt) else first_line(error, with_type=True))
+        tracking.store.fail_run(parent_run_id, "interrupted" if not isinstance(
+            error, Exception) else first_line(error, with_type=True))
         raise
     tracking.runs.end_run(parent_run_id, ok=True)
     return {"parent_run_id": parent_run_id, "tracking_uri": uri,

@@ -50,6 +50,14 @@ def _server_class() -> type:
         """Prefect's temporary API server (Prefect 3.8's command line and environment) in
         a session of its own that dies with this process."""
 
+        closed = False
+
+        def start(self, timeout: int | None = None) -> None:
+            # After an interrupt, a task thread still finishing must not start a new one.
+            if self.closed:
+                raise RuntimeError("Prefect's temporary server is closed: interrupted")
+            super().start(timeout)
+
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
             server_env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                           "PREFECT__SERVER_FINAL": "1"}
@@ -104,10 +112,14 @@ def embedded_prefect_server() -> Iterator[str | None]:
         # graceful stop (up to 5 s, waiting on open connections) is skipped: the server
         # only holds this run's temporary state.
         _drain_prefect_workers(1.0 if interrupted else 5.0)
-        if interrupted and server.server_process is not None:
-            server.server_process.kill()
+        if interrupted:
+            # Left registered and closed: Prefect's clients in task threads still running
+            # find it and fail, instead of starting another temporary server.
+            server.closed = True
+            if server.server_process is not None:
+                server.server_process.kill()
         server.stop()
-        if SubprocessASGIServer._instances.get(None) is server:
+        if not interrupted and SubprocessASGIServer._instances.get(None) is server:
             del SubprocessASGIServer._instances[None]
 
 
