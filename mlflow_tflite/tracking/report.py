@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlflow_tflite.measure.quality import SNR_CEILING_DB
 from mlflow_tflite.tracking.records import METRICS, VariantRecord
 
 # What `metrics.json` (the DVC metrics file) holds per variant: small enough to read as
@@ -69,7 +70,8 @@ def _format(column: str, value: Any) -> str:
     if column == "accuracy_delta":
         return f"{value:+.4f}"
     if column == "output_snr_db":
-        return f"{value:.1f} dB"
+        # The ceiling stands for outputs equal to float32 precision (no infinity logged).
+        return "identical" if value >= SNR_CEILING_DB else f"{value:.1f} dB"
     if column == "output_cosine":
         return f"{value:.5f}"
     if column.endswith("_ms"):
