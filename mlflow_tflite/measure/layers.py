@@ -159,17 +159,23 @@ def _check_inputs(ref: Any, quant: Any, arrays: list[np.ndarray]) -> None:
         raise ValueError("no input samples")
 
 
-def _batches(arrays: list[np.ndarray], max_samples: int, batch: int) -> Iterator[list[np.ndarray]]:
-    """Up to `max_samples` evenly spaced samples, in batches of exactly `batch`.
+def _batches(
+    arrays: list[np.ndarray], max_samples: int, batch: int, pad: bool
+) -> Iterator[tuple[list[np.ndarray], int]]:
+    """Up to `max_samples` evenly spaced samples in batches of `batch`, each with its
+    count of real samples.
 
-    A short last batch is filled by repeating its last sample (fixed-batch models).
+    With `pad` (fixed-batch models) a short last batch is filled by repeating its last
+    sample; the caller leaves the padding out of the sums.
     """
     size = len(arrays[0])
     picks = np.unique(np.linspace(0, size - 1, num=min(max_samples, size)).round().astype(int))
     for start in range(0, len(picks), batch):
         chunk = picks[start : start + batch]
-        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk))])
-        yield [a[chunk] for a in arrays]
+        real = len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - real)])
+        yield [a[chunk] for a in arrays], real
 
 
 def layer_errors(
@@ -218,15 +224,21 @@ def layer_errors(
     # The interpreters are allocated at batch 1, or at the fixed batch.
     per_sample = (ref.activation_bytes() + quant.activation_bytes()) // (min(fixed) if fixed
                                                                           else 1)
-    size = fixed.pop() if fixed else batch_size(per_sample)
-    for batch in _batches(arrays, sample_count(max_samples, per_sample), size):
+    size = min(fixed) if fixed else batch_size(per_sample)
+    count = sample_count(max_samples, per_sample)
+    for batch, real in _batches(arrays, count, size, pad=bool(fixed)):
         for runner in runners:
             runner.predict(batch, dequantize_outputs=False)
+
+        def values(runner: Any, graph: Graph, index: int, rows: int = len(batch[0]),
+                   real: int = real) -> np.ndarray:
+            value = runner.interpreter.get_tensor(index)
+            if real < rows and value.ndim and value.shape[0] == rows:
+                value = value[:real]  # the padding of a fixed-batch model's last batch
+            return real_values(value, graph.tensors[index])
+
         for _, tensor, other in matches:
-            sums[tensor].add(
-                real_values(runners[0].interpreter.get_tensor(tensor), ref.tensors[tensor]),
-                real_values(runners[1].interpreter.get_tensor(other), quant.tensors[other]),
-            )
+            sums[tensor].add(values(runners[0], ref, tensor), values(runners[1], quant, other))
     return _results(ref, quant, matches, sums)
 
 

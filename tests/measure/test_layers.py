@@ -126,3 +126,27 @@ def test_inputs_of_the_wrong_shape_are_refused(float_model: bytes) -> None:
 def test_a_missing_file_is_refused(float_model: bytes, x: np.ndarray, tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="missing.tflite: no such .tflite file"):
         layer_errors(float_model, tmp_path / "missing.tflite", x)
+
+
+def test_the_analysis_streams_in_batches_sized_to_the_memory_budget(
+    float_model: bytes, int4_model: bytes, x: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow_tflite.measure import layers
+
+    whole = layer_errors(float_model, int4_model, x, max_samples=40)
+    # One sample a batch, no padding: the same sums, so the same errors.
+    monkeypatch.setattr(layers, "BATCH_BYTES", 1)
+    assert layers.batch_size(10**6) == 1
+    single = layer_errors(float_model, int4_model, x, max_samples=40)
+    for a, b in zip(whole, single, strict=True):
+        # Float32 kernels round a little differently per batch size: 1e-4 dB apart at most.
+        assert a.snr_db == pytest.approx(b.snr_db, abs=1e-4) and a.layer == b.layer
+
+
+def test_a_large_model_runs_fewer_samples_never_below_the_floor() -> None:
+    from mlflow_tflite.measure.layers import ANALYSIS_BYTES, MIN_SAMPLES, sample_count
+
+    assert sample_count(256, 10_000) == 256  # a small model: every sample asked for
+    assert sample_count(256, ANALYSIS_BYTES // 100) == 100
+    assert sample_count(256, ANALYSIS_BYTES) == MIN_SAMPLES
+    assert sample_count(10, ANALYSIS_BYTES) == 10
