@@ -1,4 +1,10 @@
-"""A `.tflite` model's outputs on a batch: the first one, all of them, the reference rows."""
+"""A `.tflite` model's outputs on a batch: the first one, all of them, the reference rows;
+its inputs fed by name and its outputs named.
+
+Several inputs travel as one structured array (a field per input, named as the model's
+signature names it: what `data.source: synthetic` writes for a multi-input model), so a
+dataset stays one array per split; `model_inputs` splits it in the model's input order.
+"""
 
 from __future__ import annotations
 
@@ -52,8 +58,9 @@ def predict_all(
     from mlflow_tflite.litert import TFLiteRunner
 
     runner = TFLiteRunner(model, delegate=delegate, threads=threads)
-    arrays = list(x) if isinstance(x, list | tuple) else [x]
-    step = chunk_size(runner.interpreter) if runner.fixed_batch is None else len(arrays[0])
+    arrays = model_inputs(runner.interpreter, x)
+    step = (chunk_size(runner.interpreter) if runner.fixed_batch is None
+            else max(len(arrays[0]), 1))
     parts = [runner.predict([a[start : start + step] for a in arrays])
              for start in range(0, max(len(arrays[0]), 1), step)]
     return [np.concatenate(outs).astype(np.float32, copy=False) for outs in zip(*parts,
@@ -67,3 +74,32 @@ def chunk_size(interpreter: Any) -> int:
 
     per_sample = Graph(interpreter).activation_bytes()
     return max(1, min(MAX_CHUNK, PREDICT_BYTES // max(per_sample, 1)))
+
+
+def io_names(interpreter: Any, role: str) -> list[str]:
+    """The model's input (`role` `inputs`) or output (`outputs`) names in tensor order, as
+    the flavor names them: the signature's names (`logits`, `score`) where it has one."""
+    from mlflow_tflite.flavor_spec import named_tensors
+
+    inputs, outputs = named_tensors(interpreter)
+    return [t.name for t in (inputs if role == "inputs" else outputs)]
+
+
+def model_inputs(interpreter: Any, x: Arrays) -> list[np.ndarray]:
+    """One array per model input, in the model's input order: a structured array's
+    fields matched by name (`io_names`), else in field order; a list as given.
+
+    Raises:
+        ValueError: the fields are not the model's input names and differ in number.
+    """
+    if isinstance(x, list | tuple):
+        return list(x)
+    fields = x.dtype.names
+    if not fields:
+        return [x]
+    names = io_names(interpreter, "inputs")
+    if set(names) == set(fields):
+        return [x[name] for name in names]
+    if len(names) != len(fields):
+        raise ValueError(f"inputs {list(fields)} do not match the model's inputs {names}")
+    return [x[name] for name in fields]
