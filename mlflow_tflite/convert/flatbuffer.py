@@ -159,10 +159,10 @@ def float_weights(content: bytes) -> Counter[str]:
     the op that reads them: the weights a weight quantization scheme is for."""
     from ai_edge_litert import schema_py_generated as schema
 
-    from mlflow_tflite.convert.facts import _is_constant, _names
+    from mlflow_tflite.convert.facts import enum_names, is_constant
 
     model = schema.ModelT.InitFromPackedBuf(content, 0)
-    builtins = _names("BuiltinOperator")
+    builtins = enum_names("BuiltinOperator")
     codes, buffers = model.operatorCodes or [], model.buffers or []
     found: Counter[str] = Counter()
     for subgraph in model.subgraphs or []:
@@ -176,7 +176,7 @@ def float_weights(content: bytes) -> Counter[str]:
         for index, tensor in enumerate(tensors):
             shape = tensor.shape if tensor.shape is not None else []
             if (tensor.type == schema.TensorType.FLOAT32 and len(shape) >= 2
-                    and index in readers and _is_constant(tensor, buffers)):
+                    and index in readers and is_constant(tensor, buffers)):
                 found[readers[index]] += 1
     return found
 
