@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from mlflow.models import Model
 import mlflow_tflite
 from tests.flavor.conftest import images
 from tests.flavor.raw import raw_predict
+from tests.flavor.serving import mlflow_serve, post
 
 FIXTURE = Path(__file__).parent / "fixtures" / "model_0_1_0"
 
@@ -65,3 +67,19 @@ def test_a_registered_0_1_0_model_loads_by_its_alias(tracking_uri, old_model):
     np.testing.assert_allclose(
         mlflow.pyfunc.load_model("models:/old-digits@champion").predict(x), expected
     )
+
+
+@pytest.mark.slow
+def test_a_0_1_0_model_serves_where_the_package_is_installed(old_model, tmp_path):
+    # It names mlflow_tflite.flavor as its loader, so it serves in an environment that has
+    # the package (the project's, `--env-manager local`); saving it again carries the loader.
+    content = (old_model / "model.tflite").read_bytes()
+    x = images(2)
+
+    with mlflow_serve(str(old_model), tmp_path, env_manager="local", timeout=180) as server:
+        status, body = post(f"{server.url}/invocations", json.dumps({"inputs": x.tolist()})
+                            .encode())
+
+    assert status == 200, body
+    np.testing.assert_allclose(np.array(body["predictions"], np.float32),
+                               raw_predict(content, {"image": x})["logits"])
