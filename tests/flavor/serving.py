@@ -104,13 +104,15 @@ def serve(command: list[str], cwd: Path, env: dict[str, str], timeout: float) ->
 
 
 def mlflow_serve(model_uri: str, cwd: Path, env_manager: str = "virtualenv",
-                 timeout: float = 1800, **env: str) -> contextlib.AbstractContextManager[Server]:
-    """`mlflow models serve -m MODEL_URI --env-manager ENV_MANAGER` on a free loopback port.
+                 timeout: float = 1800, workers: int = 1,
+                 **env: str) -> contextlib.AbstractContextManager[Server]:
+    """`mlflow models serve -m MODEL_URI --env-manager ENV_MANAGER -w WORKERS` on a free
+    loopback port.
 
     The first build of a model's virtualenv downloads its requirements (minutes); MLflow
     keeps it under ~/.mlflow/envs, keyed by the requirements, for the next serve."""
     command = [str(BIN_DIR / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
-               env_manager, "--host", "127.0.0.1", "-p", "{port}"]
+               env_manager, "-w", str(workers), "--host", "127.0.0.1", "-p", "{port}"]
     return serve(command, cwd, serve_env(**env), timeout)
 
 

@@ -86,6 +86,12 @@ def test_a_saved_model_carries_its_loader_and_requires_only_mlflow_litert_and_nu
     assert conda["dependencies"][-1]["pip"] == requirements
 
 
+def test_the_carried_loader_reads_the_flavor_section_by_the_flavors_name():
+    from mlflow_tflite import flavor_pyfunc
+
+    assert flavor_pyfunc.FLAVOR_NAME == mlflow_tflite.FLAVOR_NAME == "tflite"
+
+
 def test_the_loader_package_is_named_after_the_carried_sources():
     name = flavor_code.loader_package()
 
