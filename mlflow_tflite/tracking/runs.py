@@ -386,7 +386,7 @@ def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> No
             record.tflite_path,
             # Named after the variant, so the UI's models view tells them apart.
             name=record.name,
-            params=record.params or None,
+            params={**record.params, **_conversion_params(record)} or None,
             input_example=input_example,
             # The delegate the numbers were measured on; XNNPACK refuses some sparse models.
             delegate=record.delegate or "xnnpack",
