@@ -16,8 +16,8 @@ from mlflow_tflite.compress.prune_layers import (
     rank_layers,
 )
 from mlflow_tflite.compress.registry import Technique
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.section import Section
 
 
 class PruneConfig(Section):

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from mlflow_tflite.compress.context import CompressionError, Log, TrainingData
-from mlflow_tflite.config.base import Regex, Section
+from mlflow_tflite.section import Regex, Section
 
 # Under this many weights a layer saves little when pruned and costs accuracy.
 MIN_WEIGHTS = 1024
