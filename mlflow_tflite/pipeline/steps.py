@@ -241,6 +241,7 @@ def measure(
     when its layers cannot be matched with the fp32 model's (the variant stays measured).
     """
     measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
+    measurement["metrics"].update(_user_metrics(build.tflite_path, params, data))
     compression_file = Path(build.tflite_path).with_name(COMPRESSION_FILE)
     if compression_file.is_file():
         measurement["compression"] = json.loads(compression_file.read_text())
@@ -264,7 +265,24 @@ def remeasure(
     import mlflow
 
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
-    return _measure_file(next(local.rglob("*.tflite")), params, baseline, data).metrics()
+    path = next(local.rglob("*.tflite"))
+    return {**_measure_file(path, params, baseline, data).metrics(),
+            **_user_metrics(path, params, data)}
+
+
+def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[str, float]:
+    """The `evaluate` functions' metrics of the `.tflite` at `path` on the test split.
+
+    Raises:
+        EvaluateError: a function failed; the variant fails with that one line.
+    """
+    if not params.evaluate:
+        return {}
+    from mlflow_tflite.evaluate import evaluate_model, load_evaluators
+
+    dataset = load_prepared(data.directory, data.version)
+    return evaluate_model(load_evaluators(params.evaluate), path, dataset.x_test,
+                          dataset.y_test if dataset.labelled else None)
 
 
 def _measure_file(path: str | Path, params: Params, baseline: Baseline, data: PreparedData) -> Any:
