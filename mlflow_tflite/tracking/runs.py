@@ -56,7 +56,7 @@ RECORD_ARTIFACT = "mlflow_tflite/record.json"
 TABLE_ARTIFACT = "variants.json"
 # The params.yaml sections the parent run logs as params; `variants` is one param (the
 # names), each child logs its own variant, and `mlflow` names the store they are in.
-PARENT_SECTIONS = ("data", "train", "benchmark", "promote", "runner")
+PARENT_SECTIONS = ("data", "train", "evaluate", "benchmark", "promote", "runner")
 MAX_TAG_CHARS = 500
 # MLflow 3 stores param values up to 6,000 characters.
 MAX_PARAM_CHARS = 6000
