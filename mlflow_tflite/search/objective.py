@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from mlflow_tflite.config.promote import ConstraintsConfig, objective_direction
+from mlflow_tflite.config.promote import ConstraintsConfig
+from mlflow_tflite.metrics import higher_is_better
 from mlflow_tflite.registry.policy import constraint_failures
 
 # The `trial_state` tag of a trial's child run.
@@ -26,7 +27,7 @@ MISSING = 1e9
 
 def directions(objective: Sequence[str]) -> list[str]:
     """Optuna study directions for the objective names."""
-    return ["maximize" if objective_direction(name) else "minimize" for name in objective]
+    return ["maximize" if higher_is_better(name) else "minimize" for name in objective]
 
 
 def objective_values(metrics: Mapping[str, float], objective: Sequence[str]) -> list[float] | None:
@@ -37,43 +38,18 @@ def objective_values(metrics: Mapping[str, float], objective: Sequence[str]) -> 
     return [float(v) for v in values]
 
 
-def _latency(constraints: ConstraintsConfig, percentile: str) -> str:
-    name = f"latency_{percentile}_ms"
-    return f"{constraints.latency_delegate}/{name}" if constraints.latency_delegate else name
-
-
 def constraint_values(metrics: Mapping[str, float], constraints: ConstraintsConfig) -> list[float]:
     """One number per set constraint, <= 0 when it holds (Optuna's convention).
 
-    Sizes and latencies are relative to their limit, so no single constraint dominates
-    the sum NSGA-II and TPE rank infeasible trials by.
+    Each is the gate's own distance past its limit (`mlflow_tflite.metrics.Gate.excess`),
+    the number the promotion policy judges by; sizes and latencies are relative to their
+    limit, so no single constraint dominates the sum NSGA-II and TPE rank infeasible
+    trials by.
     """
-    c = constraints
-    # (metric, limit, larger is better, relative)
-    gates: list[tuple[str, float, bool, bool]] = []
-    if c.max_accuracy_drop is not None:
-        gates.append(("accuracy_delta", -c.max_accuracy_drop, True, False))
-    if c.min_agreement is not None:
-        gates.append(("agreement", c.min_agreement, True, False))
-    for percentile, limit in (("p50", c.max_latency_p50_ms), ("p90", c.max_latency_p90_ms)):
-        if limit is not None:
-            gates.append((_latency(c, percentile), limit, False, True))
-    if c.max_size_bytes is not None:
-        gates.append(("size_bytes", c.max_size_bytes, False, True))
-    if c.max_gzip_size_bytes is not None:
-        gates.append(("gzip_size_bytes", c.max_gzip_size_bytes, False, True))
-    if c.integer_only:
-        gates.append(("integer_only", 0.5, True, False))
-    if c.gpu_compatible:
-        gates.append(("gpu_compatible", 0.5, True, False))
     values = []
-    for metric, limit, larger_better, relative in gates:
-        value = metrics.get(metric)
-        if value is None or math.isnan(value):
-            values.append(MISSING)
-            continue
-        excess = (limit - value) if larger_better else (value - limit)
-        values.append(excess / limit if relative else excess)
+    for gate in constraints.gates():
+        value = metrics.get(gate.metric)
+        values.append(MISSING if value is None or math.isnan(value) else gate.excess(value))
     return values
 
 
