@@ -11,6 +11,11 @@ checked before each ask; trials in flight when it runs out finish and are told. 
 that fails fails only itself. Ctrl-C fails the trials in flight and enqueues their
 parameters again, so the next call re-asks them; kill -9 is recovered the same way when
 the study is opened next (see `mlflow_tflite.search.study`).
+
+Several such processes (a team, on one machine or many) share a study in one database:
+they take its lock (`mlflow_tflite.search.team`) to find or create the one parent run, to
+ask within the shared budget and to finish; a process whose share is spent waits for the
+others' trials, so every process ends with the same front, promoted once.
 """
 
 from __future__ import annotations
