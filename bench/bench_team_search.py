@@ -66,7 +66,7 @@ def params(trials: int, storage: str, experiment: str) -> dict[str, Any]:
     }
 
 
-def run_row(processes: int, trials: int, server_url: str, work: Path) -> dict[str, Any]:
+def run_row(processes: int, budget: int, server_url: str, work: Path) -> dict[str, Any]:
     """`processes` search processes started together on a new study; their figures."""
     import optuna
 
@@ -79,7 +79,7 @@ def run_row(processes: int, trials: int, server_url: str, work: Path) -> dict[st
             directory = work / f"{processes}-{machine}"
             directory.mkdir(parents=True)
             (directory / "params.yaml").write_text(
-                yaml.safe_dump(params(trials, storage, experiment)))
+                yaml.safe_dump(params(budget, storage, experiment)))
             running.append(subprocess.Popen([str(BIN / "mlflow-tflite"), "search"],
                                             cwd=directory, env=env,
                                             stdout=(directory / "search.log").open("w"),
@@ -88,12 +88,13 @@ def run_row(processes: int, trials: int, server_url: str, work: Path) -> dict[st
         wall = time.perf_counter() - started
         (summary,) = optuna.get_all_study_summaries(storage)
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        done = [t for t in study.trials if t.datetime_complete is not None]
+        trials = study.get_trials()
+        done = [t for t in trials if t.datetime_complete is not None]
         first = min(t.datetime_start for t in done)
         last = max(t.datetime_complete for t in done)
     phase = (last - first).total_seconds()
     owners = {t.user_attrs.get("mlflow_tflite.owner") for t in done}
-    return {"processes": processes, "exit": codes, "trials": len(study.trials),
+    return {"processes": processes, "exit": codes, "trials": len(trials),
             "finished": len(done), "owners": len(owners), "wall_s": wall, "phase_s": phase,
             "per_hour": len(done) / phase * 3600}
 

@@ -22,6 +22,7 @@ the study never holds more trials than the budget, whoever asked them.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import socket
 import time
@@ -89,11 +90,13 @@ def _constraints(trial: Any) -> list[float]:
     return list(trial.user_attrs.get(RESULT_ATTR, {}).get("constraints", []))
 
 
-def make_sampler(params: Params) -> Any:
-    """The `search.sampler`: multi-objective TPE (default), NSGA-II or random, seeded."""
+def make_sampler(params: Params, seed: int | None = None) -> Any:
+    """The `search.sampler`: multi-objective TPE (default), NSGA-II or random, seeded
+    (`seed`, else `search.seed`)."""
     import optuna
 
-    search = params.search
+    search = params.search.model_copy(update={"seed": params.search.seed if seed is None
+                                              else seed})
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=search.seed)
     if search.sampler == "nsga2":
@@ -124,9 +127,20 @@ def open_study(params: Params, name: str, storage_url: str) -> Any:
                       "store?); give the Optuna study a database of its own")
         raise ValueError(f"search.storage {storage_url}: {reason}") from None
     with team.locked(storage_url, team.OPEN_LOCK):
+        joined = name in optuna.get_all_study_names(storage)
         return optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
                                    directions=directions(params.search.objective),
-                                   sampler=make_sampler(params))
+                                   sampler=make_sampler(params, _seed(params, joined)))
+
+
+def _seed(params: Params, joined: bool) -> int:
+    """`search.seed` for the process that creates the study; a seed of their own for
+    processes that join it, or a team's processes would all sample the same sequence
+    (a resumed search is no replay of an uninterrupted one anyway)."""
+    if not joined:
+        return params.search.seed
+    digest = hashlib.sha256(f"{params.search.seed}:{owner()}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 def study_storage_url(study: Any) -> str:

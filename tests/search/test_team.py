@@ -75,3 +75,17 @@ def test_the_lock_keys_are_stable_and_sqlite_locks_beside_the_file(tmp_path: Pat
         assert [p.name.endswith(".lock") for p in tmp_path.iterdir()] == [True]
     with team.locked("sqlite://", "in-memory"):  # nothing to share: no lock
         pass
+
+
+def test_a_process_that_joins_a_study_samples_a_sequence_of_its_own(tmp_path: Path) -> None:
+    params = parse_params({"variants": [{"name": "fp32"}],
+                           "search": {"space": {"prune": {"final_sparsity": 0.5}},
+                                      "sampler": "random", "seed": 7}})
+
+    def first(study: optuna.Study) -> float:
+        return study.ask().suggest_float("x", 0.0, 1.0)
+
+    created = first(studies.open_study(params, "seeded", f"sqlite:///{tmp_path / 'a.db'}"))
+    joined = first(studies.open_study(params, "seeded", f"sqlite:///{tmp_path / 'a.db'}"))
+    again = first(studies.open_study(params, "seeded", f"sqlite:///{tmp_path / 'b.db'}"))
+    assert created == again != joined  # the creator keeps search.seed: reproducible
