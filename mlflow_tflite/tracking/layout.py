@@ -25,11 +25,16 @@ MODEL_URI_TAG = "mlflow_tflite.model_uri"
 ERROR_TAG = "mlflow_tflite.error"
 FAILED_STEP_TAG = "mlflow_tflite.failed_step"
 REUSED_TAG = "mlflow_tflite.reused"
+# On a parent run: the variants its baseline could not take, a line each with the reason
+# (`records.skipped_tag`); they have no child run.
+SKIPPED_TAG = "mlflow_tflite.skipped"
 # On a parent run: the Prefect flow run that wrote it.
 PREFECT_FLOW_RUN_TAG = "mlflow_tflite.prefect_flow_run"
 # On a finished parent run: the key of its data, params and code (pipeline.keys.inputs_key).
 INPUTS_KEY_TAG = "mlflow_tflite.inputs_key"
 DATA_VERSION_TAG = "data_version"
+# On the parent run: how the baseline's float weights are stored (float32 | float16).
+WEIGHTS_STORAGE_TAG = "weights_storage"
 
 # On registered model versions.
 SOURCE_RUN_TAG = "mlflow_tflite.source_run"  # the variant's child run

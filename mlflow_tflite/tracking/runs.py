@@ -197,6 +197,7 @@ def log_parent(
     baseline_accuracy: float | None,
     history: dict[str, list[float]] | None = None,
     datasets: Sequence[tuple[Any, str]] = (),
+    tags: dict[str, str] | None = None,
 ) -> None:
     """Log the sections' params, `params.yaml`, the baseline accuracy and the datasets.
 
@@ -206,13 +207,14 @@ def log_parent(
         history: the baseline's per-epoch training curves, logged as `baseline/<name>`
             with the epoch as step.
         datasets: `(mlflow.data.Dataset, context)` pairs for `log_input`.
+        tags: facts about the baseline (`WEIGHTS_STORAGE_TAG`).
     """
     import mlflow
     import yaml
     from mlflow.entities import Metric
 
     _log_batch(run_id, params=parent_params(params),
-               metrics={"baseline_accuracy": baseline_accuracy})
+               metrics={"baseline_accuracy": baseline_accuracy}, tags=tags)
     client = mlflow.MlflowClient()
     now = int(time.time() * 1000)
     curves = [
