@@ -38,5 +38,7 @@ bench: $(STAMP)
 bench-orchestration: $(STAMP)
 	$(PY) bench/bench_orchestration.py --output bench/RESULTS.md
 
+# Everything a run makes that git does not track (the committed reports stay).
 clean:
-	rm -rf $(VENV) mlflow.db mlartifacts .mlflow_tflite
+	rm -rf $(VENV) mlflow.db mlruns mlartifacts optuna.db .mlflow_tflite data/prepared \
+		reports/models reports/variants.md reports/search_*

@@ -76,8 +76,13 @@ COMMON = {"cache_policy": NO_CACHE}
 
 
 @task(name="prepare-data", timeout_seconds=TIMEOUTS["prepare"], **COMMON)
-def prepare_data(params: Params, store: ArtifactStore) -> handles.PreparedData:
+def prepare_data(params: Params, store: ArtifactStore, prepared_now: bool = False
+                 ) -> handles.PreparedData:
+    """`prepared_now`: the caller (the command, which checks the data before Prefect
+    starts) has just prepared it, so this run did prepare it."""
     data = steps.prepare(params, store)
+    if prepared_now:
+        data = dataclasses.replace(data, reused=False)
     print(f"data: {data.source} version {data.version} ({'reused' if data.reused else 'prepared'})")
     return data
 
@@ -186,7 +191,8 @@ def report(uri: str, parent_run_id: str, records: list[VariantRecord], reports_d
     tracking.configure_tracking(uri)
     paths = tracking.write_reports(records, reports_dir)
     tracking.log_report(parent_run_id, paths, tracking.variant_rows(records))
-    return {name: str(path) for name, path in paths.items()}
+    models = tracking.write_models(records, reports_dir)
+    return {**{name: str(path) for name, path in paths.items()}, "models": str(models)}
 
 
 @task(name="promote", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
@@ -223,7 +229,7 @@ def promote(
 
 
 def _failure(future: PrefectFuture) -> BaseException | None:
-    future.wait()
+    runners.wait(future)
     if future.state.is_completed():
         return None
     try:
@@ -267,6 +273,7 @@ def optimize(
     cache_dir: str = DEFAULT_CACHE_DIR,
     use_cache: bool = True,
     reports_dir: str = "reports",
+    data_prepared: bool = False,
 ) -> dict[str, Any]:
     """Train the baseline, build, measure and log every variant, report and promote.
 
@@ -276,6 +283,7 @@ def optimize(
         cache_dir: the incremental artifact store.
         use_cache: False rebuilds everything (the store is still refreshed).
         reports_dir: where `variants.csv`, `variants.md`, `metrics.json` and `pareto.png` go.
+        data_prepared: the caller prepared the data just before (counted as prepared here).
 
     Returns:
         `parent_run_id`, `tracking_uri`, `experiment`, `experiment_id`, `data_version`,
@@ -303,7 +311,7 @@ def optimize(
     for record in skipped.values():
         print(f"variant {record.name}: skipped ({record.error})")
 
-    data = prepare_data(params, store)
+    data = prepare_data(params, store, data_prepared)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     # The owner (host, pid) on every run, so a run whose process died is found and ended.
     tags = {"data_version": data.version, "git_commit": commit, **tracking.store.owner_tags()}
@@ -318,6 +326,8 @@ def optimize(
         experiment_id = tracking.experiment_id_of(parent_run_id)
         baseline = train_baseline(params, data, store)
         ran["baseline"] = not baseline.reused
+        # A Keras 3 (epochs 0) or .tflite baseline is used as is: not "trained".
+        ran["baseline_trained"] = bool(baseline.history)
         checks.check_keep_float(params, baseline, params_path)
         parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
         example = _input_example(data)
@@ -330,6 +340,7 @@ def optimize(
         built = {variant.name: _logged_record(future, variant) for future, variant in
                  zip(logged, variants, strict=True)}
         records = [built.get(v.name) or skipped[v.name] for v in params.variants]
+        runners.wait(parent_logged)
         warning = parent_logged.result()
 
         succeeded = [r for r in records if r.ok]
@@ -350,7 +361,8 @@ def optimize(
     except BaseException as error:
         # Whatever stopped the flow (baseline, no variant, tracking or registry after their
         # retries, Ctrl-C), the parent run and its children must not stay RUNNING.
-        reason = ("interrupted" if isinstance(error, KeyboardInterrupt)
+        # Ctrl-C is a KeyboardInterrupt, a SIGTERM may come as Prefect's TerminationSignal.
+        reason = ("interrupted" if not isinstance(error, Exception)
                   else first_line(error, with_type=True))
         tracking.store.fail_run(parent_run_id, reason)
         raise

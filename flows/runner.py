@@ -13,12 +13,68 @@ never leaves it) and workers log their child runs to the tracking URI they are h
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import logging
 import os
 import threading
 from typing import Any
 
 from mlflow_tflite.config.runner import RUNNER_TYPES, RunnerConfig
+
+# Set when the flow is interrupted (see `ComputeLock`); cleared when a task runner starts.
+STOP = threading.Event()
+_POLL_S = 0.2
+
+
+class Interrupted(RuntimeError):
+    """A task that was to start after the flow was interrupted."""
+
+
+def _raise_if_stopped() -> None:
+    if STOP.is_set():
+        raise Interrupted("interrupted (Ctrl-C or SIGTERM) before this step started")
+
+
+def wait(future: Any) -> None:
+    """`future.wait()`, a short timed wait at a time for a thread-runner future.
+
+    A SIGTERM sent to the process (not its group) may land on a task thread busy in
+    TensorFlow; Python then runs its handler in the main thread only when that thread next
+    runs bytecode, and an untimed wait on a build 30 s from done would hold the signal
+    that long.
+    """
+    wrapped = getattr(future, "wrapped_future", None)
+    if isinstance(wrapped, concurrent.futures.Future):
+        while not wrapped.done():
+            concurrent.futures.wait([wrapped], timeout=_POLL_S)
+    future.wait()
+
+
+class ComputeLock:
+    """`COMPUTE_LOCK`: a lock that an interrupted flow (`STOP` set) no longer hands out.
+
+    On Ctrl-C every variant's build is already running in a task thread, most of them
+    waiting here; Prefect's thread runner joins its threads when the flow ends, so with a
+    plain lock each would still train and convert in turn before the command could exit.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> ComputeLock:
+        while not self._lock.acquire(timeout=_POLL_S):
+            _raise_if_stopped()
+        try:
+            _raise_if_stopped()
+        except Interrupted:
+            self._lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
 
 # TensorFlow training and conversion share Keras' global state (graph, name scopes,
 # random seeds) and tfmot's wrappers mutate layers; two at once in one process can
@@ -27,7 +83,7 @@ from mlflow_tflite.config.runner import RUNNER_TYPES, RunnerConfig
 # runs in parallel beside them. It serialises within one process only: under `processes`
 # and `dask` the isolation is the process (one task at a time per worker), and workers on
 # the same machine do share its cores.
-COMPUTE_LOCK = threading.Lock()
+COMPUTE_LOCK = ComputeLock()
 
 THREADS = 8
 # Set in every worker process before it imports TensorFlow or MLflow.
@@ -85,14 +141,46 @@ def _set_env(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def _threads(config: RunnerConfig, env: dict[str, str]) -> Any:
+@functools.cache
+def _thread_runner_class() -> type:
     from prefect.task_runners import ThreadPoolTaskRunner
 
+    class InterruptibleThreadPoolTaskRunner(ThreadPoolTaskRunner):
+        """Prefect's thread runner that does not wait for its busy threads on Ctrl-C.
+
+        Prefect's own `__exit__` and `cancel_all` shut its executor down with `wait=True`,
+        joining the task threads: an interrupted flow would first run every build already
+        started (TensorFlow in C++ cannot be interrupted, and queued builds were waiting
+        on COMPUTE_LOCK). Here the lock stops handing out turns and the command ends the
+        process without joining the threads.
+        """
+
+        def __enter__(self) -> Any:
+            STOP.clear()
+            return super().__enter__()
+
+        def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+            # KeyboardInterrupt, or Prefect's TerminationSignal for a SIGTERM.
+            if exc_type is None or issubclass(exc_type, Exception):
+                super().__exit__(exc_type, exc_value, traceback)
+                return
+            STOP.set()
+            for event in self._cancel_events.values():  # cancel_all() would join threads
+                event.set()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+            self._started = False
+
+    return InterruptibleThreadPoolTaskRunner
+
+
+def _threads(config: RunnerConfig, env: dict[str, str]) -> Any:
     task_logger = logging.getLogger("prefect.task_runs")
     if not any(isinstance(f, _ThreadTimeoutNoticeOnce) for f in task_logger.filters):
         task_logger.addFilter(_ThreadTimeoutNoticeOnce())
     # Enough threads that logging a finished variant never waits behind the builds.
-    return ThreadPoolTaskRunner(max_workers=THREADS)
+    return _thread_runner_class()(max_workers=THREADS)
 
 
 def _processes(config: RunnerConfig, env: dict[str, str]) -> Any:

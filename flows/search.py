@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import mlflow
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -32,6 +33,7 @@ from prefect.futures import PrefectFuture, wait
 
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, steps
 from mlflow_tflite.search import objective, results
 from mlflow_tflite.search import study as studies
@@ -44,7 +46,7 @@ from mlflow_tflite.search.runs import (
 )
 from mlflow_tflite.search.space import Space, sample_variant
 from mlflow_tflite.search.trial import TrialResult, run_trial, trial_name
-from mlflow_tflite.tracking.layout import STUDY_STORAGE_TAG, STUDY_TAG
+from mlflow_tflite.tracking.layout import ERROR_TAG, STUDY_STORAGE_TAG, STUDY_TAG
 from mlflow_tflite_flows import optimize
 from mlflow_tflite_flows import runner as runners
 from mlflow_tflite_flows.runner import make_task_runner
@@ -255,7 +257,12 @@ def search(
         overhead = _search_loop(study, space, params, kernel_sizes, budget, submit)
         outcome = _finish_with_team(study, params, baseline, data, store, uri, parent_run_id,
                                     tags, example, reports_dir)
-    except BaseException:
+    except BaseException as error:
+        # The parent may be a team's: only its reason here; the guard ends this process's
+        # own RUNNING trials (Ctrl-C is a KeyboardInterrupt, SIGTERM Prefect's signal).
+        reason = ("interrupted" if not isinstance(error, Exception)
+                  else first_line(error, with_type=True))
+        mlflow.MlflowClient().set_tag(parent_run_id, ERROR_TAG, reason)
         tracking.runs.end_run(parent_run_id, ok=False)
         raise
     tracking.runs.end_run(parent_run_id, ok=True)

@@ -19,6 +19,10 @@ from collections.abc import Iterator
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
+# Prefect notices that are true but no news to a user: kept in Prefect's logs (the API,
+# its UI) and off the console. Prefect warns that a threaded task's timeout cannot
+# interrupt a blocking call (TensorFlow's C++ kernels are one) once per run.
+CONSOLE_NOTICES = ("running in a worker thread",)
 
 
 def _die_with_parent(parent: int) -> Any:
@@ -45,6 +49,14 @@ def _server_class() -> type:
     class SessionServer(SubprocessASGIServer):
         """Prefect's temporary API server (Prefect 3.8's command line and environment) in
         a session of its own that dies with this process."""
+
+        closed = False
+
+        def start(self, timeout: int | None = None) -> None:
+            # After an interrupt, a task thread still finishing must not start a new one.
+            if self.closed:
+                raise RuntimeError("Prefect's temporary server is closed: interrupted")
+            super().start(timeout)
 
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
             server_env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
@@ -88,13 +100,26 @@ def embedded_prefect_server() -> Iterator[str | None]:
     server = _server_class()(_free_port())
     # Where Prefect's client, events and log workers look for "the" temporary server.
     SubprocessASGIServer._instances[None] = server
+    interrupted = False
     try:
         server.start()
         yield server.api_url
+    except BaseException:
+        interrupted = True
+        raise
     finally:
-        _drain_prefect_workers()
+        # Interrupted: end within seconds. Prefect's logs may lose a line, and uvicorn's
+        # graceful stop (up to 5 s, waiting on open connections) is skipped: the server
+        # only holds this run's temporary state.
+        _drain_prefect_workers(1.0 if interrupted else 5.0)
+        if interrupted:
+            # Left registered and closed: Prefect's clients in task threads still running
+            # find it and fail, instead of starting another temporary server.
+            server.closed = True
+            if server.server_process is not None:
+                server.server_process.kill()
         server.stop()
-        if SubprocessASGIServer._instances.get(None) is server:
+        if not interrupted and SubprocessASGIServer._instances.get(None) is server:
             del SubprocessASGIServer._instances[None]
 
 
@@ -131,13 +156,19 @@ def quiet_console(verbose: bool = False) -> Iterator[None]:
     if verbose:
         yield
         return
-    original = PrefectConsoleHandler.format
+    original, original_filter = PrefectConsoleHandler.format, PrefectConsoleHandler.filter
 
     def format_short(self: logging.Handler, record: logging.LogRecord) -> str:
         return original(self, _without_traceback(record))
 
+    def filter_notices(self: logging.Handler, record: logging.LogRecord) -> Any:
+        return (not any(notice in str(record.msg) for notice in CONSOLE_NOTICES)
+                and original_filter(self, record))
+
     PrefectConsoleHandler.format = format_short  # type: ignore[method-assign]
+    PrefectConsoleHandler.filter = filter_notices  # type: ignore[method-assign]
     try:
         yield
     finally:
         PrefectConsoleHandler.format = original  # type: ignore[method-assign]
+        PrefectConsoleHandler.filter = original_filter  # type: ignore[method-assign]

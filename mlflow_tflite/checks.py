@@ -23,9 +23,12 @@ def load_checked_params(path: str | Path, overrides: list[str] | None = None) ->
         ParamsError: one line naming the file and key path.
     """
     from mlflow_tflite.compress import CompressionError, check_compress_config
+    from mlflow_tflite.train.model_code import check_model_code
     from mlflow_tflite.train.support import support_problem
 
     params = load_params(path, overrides)
+    if (unsafe := check_model_code(params.train.model, params.train.trust_model_code)):
+        raise ParamsError(f"{path}: train.model: {unsafe}")
     for index, variant in enumerate(params.variants):
         try:
             check_compress_config(variant.compress)

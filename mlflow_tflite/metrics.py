@@ -82,7 +82,9 @@ class Metric:
 _BUILT_IN = (
     Metric("size_bytes", False, "B", "size", "size (bytes)", objective=True),
     Metric("gzip_size_bytes", False, "B", "gzip size", "gzip size (bytes)", objective=True),
-    Metric("compression_ratio", True, "", "compression ratio", "compression ratio vs fp32"),
+    # measure.size.compression_ratio: fp32 .tflite bytes over this variant's, raw over raw.
+    Metric("compression_ratio", True, "", "compression ratio",
+           "compression ratio (fp32 .tflite bytes / these bytes)"),
     Metric("accuracy", True, "", "test accuracy", "test accuracy", objective=True),
     Metric("accuracy_delta", True, "", "accuracy delta", "accuracy delta vs Keras baseline",
            signed=True),

@@ -67,10 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         parser.print_help()
         return 0 if not argv else 2
-    os.environ.setdefault(*EPHEMERAL_STARTUP_TIMEOUT)  # before Prefect reads its settings
+    from mlflow_tflite.cli import console as console_output
+
+    # Before TensorFlow, Prefect or MLflow read their settings.
+    os.environ.setdefault(*EPHEMERAL_STARTUP_TIMEOUT)
+    verbose = "--verbose" in argv
+    console_output.set_environment(verbose)
     module = importlib.import_module(COMMANDS[name][0])
     module.add_arguments(parsers[name])
     args = parser.parse_args(argv)
+    if console and not verbose:
+        console_output.quiet()
     try:
         return int(module.run(args) or 0)
     except CommandError as error:
@@ -88,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
             exit_now(130)
         return 130
+    finally:
+        console_output.restore()
 
 
 if __name__ == "__main__":

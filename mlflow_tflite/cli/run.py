@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError
@@ -78,14 +79,15 @@ def run(args: argparse.Namespace) -> int:
                 return _search(args, params, cache_dir)
             # The data is checked (and prepared) as the params are, before the flow starts:
             # a bad source is one line, not Prefect's tracebacks.
-            steps.prepare(params, ArtifactStore(cache_dir))
+            data = steps.prepare(params, ArtifactStore(cache_dir))
 
             from mlflow_tflite_flows import server
             from mlflow_tflite_flows.optimize import run_flow
 
             with server.embedded_prefect_server(), server.quiet_console(args.verbose):
                 result = run_flow(args.params, args.overrides, cache_dir=cache_dir,
-                                  use_cache=not args.no_cache, reports_dir=args.reports_dir)
+                                  use_cache=not args.no_cache, reports_dir=args.reports_dir,
+                                  data_prepared=not data.reused)
         except DataError as error:
             raise CommandError(str(error)) from None
         except Exception as error:  # noqa: BLE001 - any failure is one line; Prefect logged it
@@ -132,6 +134,7 @@ def unchanged_result(
     run_id = run.info.run_id
     records = [dataclasses.replace(r, reused=True) for r in tracking.load_records(run_id)]
     decision = _stored_decision(run_id)
+    models = Path(reports_dir) / tracking.report.MODELS_DIR
     reports = tracking.report_paths(reports_dir)
     if not all(path.is_file() for path in reports.values()):
         reports = tracking.write_reports(records, reports_dir,
@@ -144,7 +147,8 @@ def unchanged_result(
         "data_version": run.data.tags.get(tracking.layout.DATA_VERSION_TAG, ""),
         "variants": [r.to_dict() for r in records],
         "decision": decision,
-        "reports": {kind: str(path) for kind, path in reports.items()},
+        "reports": {kind: str(path) for kind, path in reports.items()}
+        | ({"models": str(models)} if models.is_dir() else {}),
         "ran": {"prepare": False, "baseline": False, "compress": [], "convert": [],
                 "measure": []},
         "warnings": [w for w in [run.data.tags.get(WARNING_TAG)] if w],
@@ -176,7 +180,9 @@ def print_summary(result: dict[str, Any]) -> None:
     rebuilt = sorted(set(ran["compress"]) | set(ran["convert"]))
     built = [r for r in records if not r.skipped]
     skipped = len(records) - len(built)
-    print(f"\nbaseline {'trained' if ran['baseline'] else 'reused'}; "
+    baseline = ("reused" if not ran["baseline"]
+                else "trained" if ran.get("baseline_trained", True) else "used as is")
+    print(f"\nbaseline {baseline}; "
           f"built {len(rebuilt)}, measured {len(ran['measure'])}, "
           f"reused {sum(r.reused for r in built)} of {len(built)} variants"
           + (f"; skipped {skipped} the baseline cannot take" if skipped else ""))
@@ -192,4 +198,6 @@ def print_summary(result: dict[str, Any]) -> None:
     decision = result.get("decision")
     print(f"\nPromotion: {decision['summary'] if decision else 'not run'}")
     print(f"Reports: {result['reports']['markdown']}, {result['reports']['plot']}")
+    if models := result["reports"].get("models"):
+        print(f"Models: {models}/<variant>.tflite (the .tflite of each finished variant)")
     print(f"MLflow UI: {ui_hint(result['tracking_uri'], result.get('experiment_id'))}")

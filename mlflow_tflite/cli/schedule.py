@@ -34,7 +34,15 @@ def run(args: argparse.Namespace) -> int:
                                       args.overrides, runner=params.runner)
     except ValueError as error:
         raise CommandError(str(error)) from None
-    print(f"serving deployment optimize/{deployment.name} on cron '{args.cron}' "
-          f"with {args.params}; Ctrl-C stops")
-    serve(deployment)
-    return 0
+    from mlflow_tflite.cli import guard
+    from mlflow_tflite_flows import server
+
+    # The guard of `run`: store checked first, SIGTERM as Ctrl-C, runs left RUNNING by an
+    # interrupted scheduled run ended FAILED, no Prefect server left behind.
+    with guard.tracked(params), server.embedded_prefect_server(), server.quiet_console():
+        print(f"serving deployment optimize/{deployment.name} on cron '{args.cron}' "
+              f"with {args.params}; Ctrl-C stops")
+        serve(deployment)
+        # Prefect's serve returns only when interrupted: it catches the KeyboardInterrupt.
+        raise KeyboardInterrupt
+

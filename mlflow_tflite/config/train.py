@@ -20,3 +20,8 @@ class TrainConfig(Section):
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0)
     seed: int = Field(42, ge=0)
+    trust_model_code: bool = Field(
+        False,
+        description="Load model files in Keras safe mode unless true: a Lambda layer's "
+        "Python code runs on loading, so set it only for a model you wrote or trust.",
+    )

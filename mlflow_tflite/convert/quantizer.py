@@ -125,7 +125,8 @@ def quantize(float_model: bytes, recipe: Recipe, samples: Representative | None 
             if samples is None:
                 raise ValueError("the recipe calibrates activations and needs sample inputs")
             calibration = engine.calibrate(_calibration_data(float_model, samples))
-        result = engine.quantize(calibration, enable_progress_report=False)
+        result = engine.quantize(calibration, enable_progress_bar=False,
+                                 enable_progress_report=False)
     return bytes(result.quantized_model)
 
 

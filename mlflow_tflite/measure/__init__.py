@@ -37,7 +37,7 @@ from mlflow_tflite.measure.quality import (
     output_cosine,
     output_snr_db,
 )
-from mlflow_tflite.measure.size import gzip_size_bytes, size_bytes
+from mlflow_tflite.measure.size import compression_ratio, gzip_size_bytes, size_bytes
 from mlflow_tflite.metrics import find_metric, metric_names
 
 if TYPE_CHECKING:
@@ -276,7 +276,7 @@ def measure_variant(
         runtime=_runtime(),
     )
     if fp32_size_bytes is not None:
-        result.compression_ratio = fp32_size_bytes / result.size_bytes
+        result.compression_ratio = compression_ratio(fp32_size_bytes, result.size_bytes)
     if x_test is not None:
         outputs = predict_all(content, x_test, delegate, config.threads)
         result.samples = len(outputs[0])

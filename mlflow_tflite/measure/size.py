@@ -18,3 +18,10 @@ def gzip_size_bytes(content: bytes) -> int:
     is where those techniques show. `mtime=0` keeps the number reproducible.
     """
     return len(gzip.compress(content, compresslevel=9, mtime=0))
+
+
+def compression_ratio(fp32_bytes: float, variant_bytes: float) -> float:
+    """How many times smaller than the fp32 `.tflite` a variant is: `fp32_bytes /
+    variant_bytes`, both raw (`size_bytes`, the metric `compression_ratio`) or both after
+    gzip (`gzip_size_bytes`); never one of each."""
+    return fp32_bytes / variant_bytes

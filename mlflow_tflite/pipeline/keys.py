@@ -58,7 +58,9 @@ def _model_source(spec: str) -> str:
 
 
 def baseline_key(params: Params, data_version: str) -> str:
-    return content_key("baseline", data_version, params.train.model_dump(mode="json"),
+    # Trusting the model's code changes whether it loads, not what it trains to.
+    train = params.train.model_dump(mode="json", exclude={"trust_model_code"})
+    return content_key("baseline", data_version, train,
                        _model_source(params.train.model), code_version("baseline"))
 
 

@@ -75,7 +75,8 @@ def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
         return synthetic_inputs(saved_model.signature_inputs(spec), params.data)
     if kind == TFLITE:
         return synthetic_inputs(tflite_baseline.tflite_inputs(spec), params.data)
-    return synthetic_inputs(keras3.input_specs(keras3.load_keras3(spec)), params.data)
+    model = keras3.load_keras3(spec, params.train.trust_model_code)
+    return synthetic_inputs(keras3.input_specs(model), params.data)
 
 
 def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> Baseline:
@@ -138,7 +139,8 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
     from mlflow_tflite.train import build_baseline_model, compile_baseline
 
     dataset = load_prepared(data.directory, data.version)
-    model = build_baseline_model(params.train.model, dataset.input_shape, dataset.num_classes)
+    model = build_baseline_model(params.train.model, dataset.input_shape, dataset.num_classes,
+                                 params.train.trust_model_code)
     model.load_weights(baseline.model_path)
     return compile_baseline(model, params.train.learning_rate)
 

@@ -27,6 +27,7 @@ from mlflow_tflite.tracking.report import (
     report_paths,
     variant_rows,
     write_metrics,
+    write_models,
     write_reports,
 )
 from mlflow_tflite.tracking.runs import (
@@ -78,5 +79,6 @@ __all__ = [
     "variant_params",
     "variant_rows",
     "write_metrics",
+    "write_models",
     "write_reports",
 ]

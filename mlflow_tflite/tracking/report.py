@@ -148,6 +148,10 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     return path
 
 
+# Beside the reports: the newest run's `.tflite` files, one per finished variant.
+MODELS_DIR = "models"
+
+
 def report_paths(directory: str | Path) -> dict[str, Path]:
     """Where `write_reports` puts each report, by kind."""
     directory = Path(directory)
@@ -209,3 +213,22 @@ def write_reports(
     write_metrics(records, directory, champion)
     pareto_plot(records, paths["plot"])
     return paths
+
+
+def write_models(records: Sequence[VariantRecord], directory: str | Path) -> Path:
+    """Copy each finished variant's `.tflite` to `<directory>/models/<variant>.tflite`, so
+    a user can take one without MLflow; the folder holds the newest run's variants only.
+
+    Returns:
+        The models folder.
+    """
+    import shutil
+
+    target = Path(directory) / MODELS_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    for stale in target.glob("*.tflite"):
+        stale.unlink()
+    for record in records:
+        if record.ok and record.tflite_path:
+            shutil.copyfile(record.tflite_path, target / f"{record.name}.tflite")
+    return target

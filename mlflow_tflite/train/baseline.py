@@ -8,6 +8,7 @@ from typing import Any
 
 from mlflow_tflite._tf import import_keras
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.train.model_code import code_layers, refusal, refused_by_safe_mode
 
 BUILTIN = "builtin"
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -60,7 +61,8 @@ def _after_block(size: int, padding: str, blocks: int) -> int:
     return size
 
 
-def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int) -> Any:
+def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int,
+                         trust_code: bool = False) -> Any:
     """The model named by `train.model`, checked before any training.
 
     Args:
@@ -68,6 +70,8 @@ def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int
             or `module:function` called as `function(input_shape, num_classes)`.
         input_shape: One example's shape, e.g. (28, 28, 1).
         num_classes: Number of classes the output must have.
+        trust_code: `train.trust_model_code`: load a file's Lambda layers (Python code)
+            instead of refusing them in Keras safe mode.
 
     Returns:
         An uncompiled or compiled tf_keras Sequential/functional model.
@@ -80,7 +84,7 @@ def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int
         return builtin_cnn(input_shape, num_classes)
     path = Path(spec).expanduser()
     if path.exists():
-        model = _load_model_file(path)
+        model = _load_model_file(path, trust_code)
     elif path.suffix in MODEL_FILE_SUFFIXES or spec.endswith(("/", "\\")):
         raise ModelError(f"{spec}: model file not found")
     elif ":" in spec:
@@ -94,14 +98,21 @@ def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int
     return model
 
 
-def _load_model_file(path: Path) -> Any:
+def _load_model_file(path: Path, trust_code: bool) -> Any:
     keras = import_keras()
     if path.is_file() and path.suffix not in MODEL_FILE_SUFFIXES:
         raise ModelError(f"{path}: not a model file (expected .keras, .h5 or a SavedModel dir)")
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
     try:
-        return keras.models.load_model(path, compile=False, safe_mode=False)
+        # `safe_mode` covers `.keras` files only; tf_keras reads .h5 and SavedModel Lambda
+        # layers in safe mode only inside this scope (else it runs their bytecode).
+        with SafeModeScope(not trust_code):
+            return keras.models.load_model(path, compile=False, safe_mode=not trust_code)
     # Keras raises many exception types here; every one means the file cannot be used.
     except Exception as exc:
+        if not trust_code and refused_by_safe_mode(exc):
+            raise ModelError(refusal(path, code_layers(path) or ["?"])) from None
         raise ModelError(
             f"{path}: tf_keras could not load it ({first_line(exc, limit=200)}); "
             "save it with tf_keras (Keras 2), not Keras 3"

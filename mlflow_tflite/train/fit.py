@@ -74,7 +74,8 @@ def train_baseline(
     """
     keras = import_keras()
     keras.utils.set_random_seed(config.seed)
-    model = build_baseline_model(config.model, dataset.input_shape, dataset.num_classes)
+    model = build_baseline_model(config.model, dataset.input_shape, dataset.num_classes,
+                                 config.trust_model_code)
     compile_baseline(model, config.learning_rate)
     validation = (dataset.x_val, dataset.y_val) if len(dataset.y_val) else None
     callbacks = [epoch_logger(log, config.epochs)] if log is not None else []

@@ -23,6 +23,7 @@ from mlflow_tflite.errors import first_line
 from mlflow_tflite.measure.quality import class_scores
 from mlflow_tflite.train.baseline import ModelError, check_input_shape
 from mlflow_tflite.train.fit import Log, TrainedBaseline, epoch_logger, history_of
+from mlflow_tflite.train.model_code import code_layers, refusal, refused_by_safe_mode
 
 SAVED_MODEL_DIR = "saved_model"
 _EVAL_BATCH = 256
@@ -38,17 +39,20 @@ def import_keras3() -> ModuleType:
     return keras
 
 
-def load_keras3(path: str | Path) -> Any:
-    """Load a Keras 3 `.keras` file (uncompiled).
+def load_keras3(path: str | Path, trust_code: bool = False) -> Any:
+    """Load a Keras 3 `.keras` file (uncompiled), in Keras safe mode unless `trust_code`
+    (`train.trust_model_code`).
 
     Raises:
         ModelError: Keras 3 cannot load it.
     """
     keras = import_keras3()
     try:
-        model = keras.models.load_model(path, compile=False, safe_mode=False)
+        model = keras.models.load_model(path, compile=False, safe_mode=not trust_code)
     # Keras raises many exception types here; every one means the file cannot be used.
     except Exception as exc:
+        if not trust_code and refused_by_safe_mode(exc):
+            raise ModelError(refusal(path, code_layers(path) or ["?"])) from None
         raise ModelError(
             f"{path}: Keras 3 could not load it ({first_line(exc, limit=200)})"
         ) from exc
@@ -84,7 +88,7 @@ def fine_tune(spec: str, dataset: Dataset, config: TrainConfig, log: Log | None 
     """
     keras = import_keras3()
     keras.utils.set_random_seed(config.seed)
-    model = load_keras3(spec)
+    model = load_keras3(spec, config.trust_model_code)
     if dataset.labelled:
         if len(model.inputs) != 1:
             raise ModelError(f"{spec}: has {len(model.inputs)} inputs; labelled data feeds "
