@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from mlflow_tflite._discovery import discover
+from mlflow_tflite._discovery import Registry
 
 if TYPE_CHECKING:
     from mlflow_tflite.section import Section
@@ -41,23 +40,30 @@ class Technique:
     apply: Callable[[Any, Any, Any], Any]
 
 
-@cache
+def _distinct_orders(found: list[Technique]) -> None:
+    orders = [t.order for t in found]
+    if len(set(orders)) != len(orders):
+        raise RuntimeError(f"two compression techniques share an order: {orders}")
+
+
+_TECHNIQUES = Registry(
+    "mlflow_tflite.compress", "TECHNIQUE", Technique,
+    order=lambda t: t.order, noun="technique", check=_distinct_orders,
+)
+
+
 def all_techniques() -> tuple[Technique, ...]:
     """Every technique module's `TECHNIQUE`, in application order.
 
     Raises:
         RuntimeError: two modules define the same name or the same order.
     """
-    found = discover("mlflow_tflite.compress", "TECHNIQUE", Technique)
-    orders = [t.order for t in found]
-    if len(set(orders)) != len(orders):
-        raise RuntimeError(f"two compression techniques share an order: {orders}")
-    return tuple(sorted(found, key=lambda t: t.order))
+    return _TECHNIQUES.all()
 
 
 def technique_names() -> tuple[str, ...]:
     """Every `compress.<name>` block, in application order."""
-    return tuple(t.name for t in all_techniques())
+    return _TECHNIQUES.names()
 
 
 def get_technique(name: str) -> Technique:
@@ -66,7 +72,4 @@ def get_technique(name: str) -> Technique:
     Raises:
         KeyError: no technique has that name (the message lists the known ones).
     """
-    for technique in all_techniques():
-        if technique.name == name:
-            return technique
-    raise KeyError(f"unknown technique {name!r}; expected one of {', '.join(technique_names())}")
+    return _TECHNIQUES.get(name)

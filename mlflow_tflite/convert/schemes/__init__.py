@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlflow_tflite._discovery import discover
+from mlflow_tflite._discovery import Registry
 
 if TYPE_CHECKING:
     from mlflow_tflite.convert.facts import ModelFacts
@@ -92,19 +91,23 @@ def _sort_key(scheme: Scheme) -> tuple[bool, bool, str]:
     return (scheme.name != "none", scheme.engine != CONVERTER, scheme.name)
 
 
-@cache
+_SCHEMES = Registry(
+    __name__, "SCHEME", Scheme, order=_sort_key, noun="quantization", error=UnknownSchemeError
+)
+
+
 def all_schemes() -> tuple[Scheme, ...]:
     """Every scheme module's `SCHEME`, `none` first, then converter, then quantizer.
 
     Raises:
         RuntimeError: two modules define the same scheme name.
     """
-    return tuple(sorted(discover(__name__, "SCHEME", Scheme), key=_sort_key))
+    return _SCHEMES.all()
 
 
 def scheme_names() -> tuple[str, ...]:
     """Every `convert.quantization` value, in `all_schemes()` order."""
-    return tuple(scheme.name for scheme in all_schemes())
+    return _SCHEMES.names()
 
 
 def get_scheme(name: str) -> Scheme:
@@ -113,9 +116,4 @@ def get_scheme(name: str) -> Scheme:
     Raises:
         UnknownSchemeError: no scheme has that name (the message lists the known ones).
     """
-    for scheme in all_schemes():
-        if scheme.name == name:
-            return scheme
-    raise UnknownSchemeError(
-        f"unknown quantization {name!r}; expected one of {', '.join(scheme_names())}"
-    )
+    return _SCHEMES.get(name)
