@@ -72,10 +72,6 @@ class Scheme:
         return self.engine == CONVERTER
 
     @property
-    def needs_calibration(self) -> bool:
-        return self.needs_representative
-
-    @property
     def keeps_float(self) -> bool:
         """Whether `convert.keep_float` / `auto_keep_float` work with this scheme."""
         return self.engine == AI_EDGE_QUANTIZER or self.denylist
