@@ -52,10 +52,9 @@ from mlflow.utils.model_utils import (
 )
 from mlflow.utils.requirements_utils import _get_pinned_requirement
 
-from mlflow_tflite import flavor_spec
+from mlflow_tflite import FLAVOR_NAME, flavor_spec
 from mlflow_tflite.flavor_model import TFLiteModel
 
-FLAVOR_NAME = "tflite"
 _MODEL_FILE = flavor_spec.MODEL_FILE
 
 

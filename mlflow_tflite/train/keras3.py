@@ -21,10 +21,7 @@ from mlflow_tflite.data import Dataset
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.measure.quality import class_scores
 from mlflow_tflite.train.baseline import ModelError, check_input_shape
-from mlflow_tflite.train.fit import Log, TrainedBaseline, epoch_logger, history_of
-
-SAVED_MODEL_DIR = "saved_model"
-_EVAL_BATCH = 256
+from mlflow_tflite.train.fit import EVAL_BATCH, Log, TrainedBaseline, epoch_logger, history_of
 
 
 def import_keras3() -> ModuleType:
@@ -105,7 +102,7 @@ def fine_tune(spec: str, dataset: Dataset, config: TrainConfig, log: Log | None 
         history = history_of(fitted)
     accuracy = None
     if scores:
-        predicted = model.predict(dataset.x_test, batch_size=_EVAL_BATCH, verbose=0)
+        predicted = model.predict(dataset.x_test, batch_size=EVAL_BATCH, verbose=0)
         accuracy = float(np.mean(np.argmax(predicted, axis=-1) == dataset.y_test))
     return TrainedBaseline(model, accuracy, history)
 
