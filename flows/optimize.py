@@ -34,7 +34,7 @@ from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, keys, steps
 from mlflow_tflite.registry import gates
-from mlflow_tflite.tracking import FAILED, VariantRecord
+from mlflow_tflite.tracking import FAILED, VariantRecord, layout
 from mlflow_tflite.train.kinds import describe_baseline
 
 # COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
@@ -285,8 +285,9 @@ def optimize(
     data = prepare_data(params, store)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     # The owner (host, pid) on every run, so a run whose process died is found and ended.
-    tags = {"data_version": data.version, "git_commit": commit, **tracking.store.owner_tags()}
-    parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or "")}
+    tags = {layout.DATA_VERSION_TAG: data.version, layout.GIT_COMMIT_TAG: commit,
+            **tracking.store.owner_tags()}
+    parent_tags = {**tags, layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or "")}
     parent_run_id = start_tracking(uri, params.mlflow.experiment,
                                    f"optimize-{flow_run.name or 'local'}", parent_tags)
     ran: dict[str, Any] = {"prepare": not data.reused, "baseline": False,

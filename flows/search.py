@@ -33,7 +33,12 @@ from mlflow_tflite.search import study as studies
 from mlflow_tflite.search.runs import log_models, mark_candidates, reopen_parent, trial_runs
 from mlflow_tflite.search.space import Space, sample_variant
 from mlflow_tflite.search.trial import TrialResult, run_trial, trial_name
-from mlflow_tflite.tracking.layout import STUDY_STORAGE_TAG, STUDY_TAG
+from mlflow_tflite.tracking.layout import (
+    DATA_VERSION_TAG,
+    GIT_COMMIT_TAG,
+    STUDY_STORAGE_TAG,
+    STUDY_TAG,
+)
 from mlflow_tflite_flows import optimize
 from mlflow_tflite_flows import runner as runners
 from mlflow_tflite_flows.runner import make_task_runner
@@ -196,7 +201,7 @@ def search(
     if recovered:
         print(f"study {name}: re-asking trials {recovered} left RUNNING by a killed search")
 
-    tags = {"data_version": data.version, "git_commit": tracking.git_commit()}
+    tags = {DATA_VERSION_TAG: data.version, GIT_COMMIT_TAG: tracking.git_commit()}
     parent_run_id = study.user_attrs.get(studies.PARENT_RUN_ATTR)
     if not reopen_parent(parent_run_id):
         parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or ""),

@@ -107,7 +107,7 @@ def unchanged_result(
 
     from mlflow_tflite import tracking
     from mlflow_tflite.pipeline import keys
-    from mlflow_tflite.registry.gates import WARNING_TAG
+    from mlflow_tflite.tracking.layout import WARNING_TAG
 
     key = keys.inputs_key(params, store)
     if key is None:

@@ -24,6 +24,7 @@ from mlflow_tflite.registry.decision import Decision
 from mlflow_tflite.registry.policy import Candidate
 from mlflow_tflite.tracking.layout import (
     DATA_VERSION_TAG,
+    GIT_COMMIT_TAG,
     MODEL_CARD_TAG,
     PARENT_TAG,
     VARIANT_TAG,
@@ -210,7 +211,7 @@ def render(facts: CardFacts) -> str:
         facts.decision,
         "",
         "## Provenance",
-        f"- code commit: {t.get('git_commit', 'unknown')}",
+        f"- code commit: {t.get(GIT_COMMIT_TAG, 'unknown')}",
         f"- variant run: {facts.run_id}",
         f"- flow run: {facts.flow_run_id or 'unknown'}",
     ]
@@ -229,7 +230,7 @@ def describe(facts: CardFacts, summary: str) -> str:
         f"{_card(m, 'latency_p50_ms')} ms on "
         f"{facts.tags.get('delegate', '-')}; data version "
         f"{facts.tags.get(DATA_VERSION_TAG, 'unknown')}, commit "
-        f"{facts.tags.get('git_commit', 'unknown')}. Full model card: {CARD_ARTIFACT} in "
+        f"{facts.tags.get(GIT_COMMIT_TAG, 'unknown')}. Full model card: {CARD_ARTIFACT} in "
         f"the model's artifacts.\n\n{summary}"
     )
 

@@ -20,6 +20,7 @@ from mlflow.protos.databricks_pb2 import (
 from mlflow_tflite.registry.policy import Candidate
 from mlflow_tflite.tracking.layout import (
     DATA_VERSION_TAG,
+    GIT_COMMIT_TAG,
     PREVIOUS_TAG_PREFIX,
     SOURCE_FLOW_RUN_TAG,
     SOURCE_RUN_TAG,
@@ -27,7 +28,7 @@ from mlflow_tflite.tracking.layout import (
 )
 
 # Run tags copied onto the version as they are (DESIGN.md names).
-COPIED_TAGS = ("technique", "quantization", "delegate", DATA_VERSION_TAG, "git_commit")
+COPIED_TAGS = ("technique", "quantization", "delegate", DATA_VERSION_TAG, GIT_COMMIT_TAG)
 _METRIC_TAG = re.compile(r"^(?:[\w.\-]+/)?[a-z0-9_]+$")
 _NOT_METRICS = {*COPIED_TAGS}
 
