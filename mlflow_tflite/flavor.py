@@ -54,6 +54,7 @@ from mlflow.utils.requirements_utils import _get_pinned_requirement
 
 from mlflow_tflite import FLAVOR_NAME, flavor_spec
 from mlflow_tflite.flavor_model import TFLiteModel
+from mlflow_tflite.litert import DEFAULT_DELEGATE
 
 _MODEL_FILE = flavor_spec.MODEL_FILE
 
@@ -82,7 +83,7 @@ def save_model(
     pip_requirements: list[str] | str | None = None,
     extra_pip_requirements: list[str] | str | None = None,
     num_threads: int | None = None,
-    delegate: str = "xnnpack",
+    delegate: str = DEFAULT_DELEGATE,
     code_paths: list[str] | None = None,
 ) -> None:
     """Save a TFLite flatbuffer as an MLflow model in a local directory.
@@ -192,7 +193,7 @@ def _load_model(model_dir: str, flavor_conf: dict[str, Any]) -> TFLiteModel:
     options = flavor_conf.get("interpreter_options") or {}
     return TFLiteModel(
         content,
-        delegate=options.get("delegate", "xnnpack"),
+        delegate=options.get("delegate", DEFAULT_DELEGATE),
         num_threads=options.get("num_threads"),
         quantization=flavor_conf.get("quantization"),
     )
@@ -257,7 +258,7 @@ def log_model(
     pip_requirements: list[str] | str | None = None,
     extra_pip_requirements: list[str] | str | None = None,
     num_threads: int | None = None,
-    delegate: str = "xnnpack",
+    delegate: str = DEFAULT_DELEGATE,
     code_paths: list[str] | None = None,
     await_registration_for: int | None = DEFAULT_AWAIT_MAX_SLEEP_SECONDS,
     params: dict[str, Any] | None = None,

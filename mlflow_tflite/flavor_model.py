@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mlflow_tflite.flavor_spec import NamedTensor, invalid_parameter, named_tensors, open_runner
-from mlflow_tflite.litert import clipped_count
+from mlflow_tflite.litert import DEFAULT_DELEGATE, clipped_count
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class TFLiteModel:
     def __init__(
         self,
         content: bytes,
-        delegate: str = "xnnpack",
+        delegate: str = DEFAULT_DELEGATE,
         num_threads: int | None = None,
         quantization: str | None = None,
     ) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from mlflow_tflite.convert.facts import model_facts
 from mlflow_tflite.convert.schemes import all_schemes, scheme_names
-from mlflow_tflite.litert import DELEGATES, TensorSpec, TFLiteRunner, tensor_spec
+from mlflow_tflite.litert import DEFAULT_DELEGATE, DELEGATES, TensorSpec, TFLiteRunner, tensor_spec
 
 MODEL_FILE = "model.tflite"
 # Metadata keys that describe how the model was quantized, copied into the tflite section.
@@ -88,7 +88,7 @@ def validate_options(num_threads: int | None, delegate: str) -> None:
 
 
 def open_runner(
-    content: bytes, delegate: str = "xnnpack", threads: int | None = None
+    content: bytes, delegate: str = DEFAULT_DELEGATE, threads: int | None = None
 ) -> TFLiteRunner:
     """A runner on an allocated LiteRT interpreter, or an MlflowException that says why not.
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.litert import DEFAULT_DELEGATE
 from mlflow_tflite.tracking.flowruns import VARIANTS_PARAM
 from mlflow_tflite.tracking.layers import log_layer_errors
 from mlflow_tflite.tracking.layout import (
@@ -381,7 +382,7 @@ def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> No
             params=record.params or None,
             input_example=input_example,
             # The delegate the numbers were measured on; XNNPACK refuses some sparse models.
-            delegate=record.delegate or "xnnpack",
+            delegate=record.delegate or DEFAULT_DELEGATE,
             metadata={
                 "variant": record.name,
                 "technique": record.technique,
