@@ -64,7 +64,7 @@ def log_models(parent_run_id: str, candidates: Sequence[TrialResult], baseline: 
     from mlflow_tflite.pipeline import keys, steps
     from mlflow_tflite.tracking import VariantRecord
     from mlflow_tflite.tracking.layout import MODEL_URI_TAG
-    from mlflow_tflite.tracking.runs import log_variant_model
+    from mlflow_tflite.tracking.models import log_variant_model
 
     runs = trial_runs(parent_run_id)
     for result in candidates:
