@@ -20,26 +20,25 @@ variant succeeds.
 from __future__ import annotations
 
 import dataclasses
-import traceback
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture
 
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, keys, steps
 from mlflow_tflite.registry import gates
-from mlflow_tflite.tracking import FAILED, VariantRecord, layout
+from mlflow_tflite.tracking import VariantRecord, layout
 from mlflow_tflite.train.kinds import describe_baseline
 
 # COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
 # they use, and a lock cannot travel (a module is pickled by reference).
 from mlflow_tflite_flows import runner as runners
+from mlflow_tflite_flows.outcomes import collect, logged_record, summary_markdown
 from mlflow_tflite_flows.runner import make_task_runner
 
 # Seconds; generous for 2 cores, finite so a hung step cannot hold a schedule forever.
@@ -210,42 +209,6 @@ def promote(
     return {"summary": decision.summary, **decision.to_dict()}
 
 
-def _failure(future: PrefectFuture) -> BaseException | None:
-    future.wait()
-    if future.state.is_completed():
-        return None
-    try:
-        future.result()
-    except BaseException as error:  # noqa: BLE001 - the variant's error, recorded not raised
-        return error
-    return RuntimeError(f"{future.state.name}: {future.state.message}")
-
-
-def _record(variant: VariantConfig, **fields: Any) -> VariantRecord:
-    return VariantRecord(
-        name=variant.name,
-        technique=variant.technique,
-        quantization=variant.convert.quantization,
-        params=tracking.variant_params(variant),
-        **fields,
-    )
-
-
-def _failed_record(variant: VariantConfig, step: str, error: BaseException) -> VariantRecord:
-    detail = "".join(traceback.format_exception(error))
-    return _record(variant, status=FAILED, error=first_line(error, with_type=True),
-                   traceback=detail,
-                   failed_step=step)
-
-
-def _markdown(records: list[VariantRecord], decision: dict[str, Any] | None, run_id: str,
-              ui: str) -> str:
-    table = tracking.format_table(tracking.variant_rows(records), "markdown")
-    outcome = decision["summary"] if decision else "no promotion"
-    return (f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n## Promotion\n\n{outcome}\n\n"
-            f"## In the MLflow UI\n\n{ui}\n")
-
-
 @flow(name="optimize", log_prints=True, task_runner=make_task_runner())
 def optimize(
     params_path: str = "params.yaml",
@@ -302,10 +265,10 @@ def optimize(
 
         chains = [_submit_variant(v, params, baseline, data, store) for v in params.variants]
         logged = [
-            log_variant.submit(uri, parent_run_id, _collect(variant, chain, ran), tags, example)
+            log_variant.submit(uri, parent_run_id, collect(variant, chain, ran), tags, example)
             for variant, chain in zip(params.variants, chains, strict=True)
         ]
-        records = [_logged_record(future, variant) for future, variant in
+        records = [logged_record(future, variant) for future, variant in
                    zip(logged, params.variants, strict=True)]
         warning = parent_logged.result()
 
@@ -317,7 +280,7 @@ def optimize(
         tracking.write_metrics(records, reports_dir, tracking.champion_variant(decision))
         create_markdown_artifact(
             key="mlflow-tflite-variants",
-            markdown=_markdown(records, decision, parent_run_id,
+            markdown=summary_markdown(records, decision, parent_run_id,
                                tracking.ui_hint(uri, experiment_id)),
             description="Variants of this flow run and the promotion decision",
         )
@@ -370,39 +333,6 @@ def _submit_variant(
                                               store, mkey)
         chain["measure"] = chain["measurement"]
     return chain
-
-
-def _collect(variant: VariantConfig, chain: dict[str, Any], ran: dict[str, Any]) -> VariantRecord:
-    """Wait for a variant's chain and turn it into a record (failed at the first bad step)."""
-    for step in ("built", "measure"):
-        if step not in chain:
-            continue
-        error = _failure(chain[step])
-        if error is not None:
-            return _failed_record(variant, steps.failed_step(error, step), error)
-        for name in ("compress", "convert") if step == "built" else (step,):
-            ran[name].append(variant.name)
-    build = chain["build"].result() if isinstance(chain["build"], PrefectFuture) else chain["build"]
-    measurement = chain["measurement"]
-    if isinstance(measurement, PrefectFuture):
-        measurement = measurement.result()
-    reused = "built" not in chain and "measure" not in chain
-    return _record(
-        variant,
-        metrics=dict(measurement["metrics"]),
-        delegate=measurement.get("delegate", ""),
-        measurement=measurement,
-        tflite_path=build.tflite_path,
-        reused=reused,
-    )
-
-
-def _logged_record(future: PrefectFuture, variant: VariantConfig) -> VariantRecord:
-    """The logged record; a variant whose logging failed after retries becomes FAILED."""
-    error = _failure(future)
-    if error is None:
-        return future.result()
-    return _failed_record(variant, "log", error)
 
 
 def run_flow(params_path: str | Path = "params.yaml", overrides: list[str] | None = None,

@@ -39,7 +39,7 @@ from mlflow_tflite.tracking.layout import (
     STUDY_STORAGE_TAG,
     STUDY_TAG,
 )
-from mlflow_tflite_flows import optimize
+from mlflow_tflite_flows import optimize, outcomes
 from mlflow_tflite_flows import runner as runners
 from mlflow_tflite_flows.runner import make_task_runner
 
@@ -137,7 +137,7 @@ def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[in
                 done = wait(list(in_flight), timeout=POLL_S).done
             for future in done:
                 trial, variant, submitted = in_flight.pop(future)
-                error = optimize._failure(future)
+                error = outcomes.failure(future)
                 result = _failed(trial.number, variant, error) if error else future.result()
                 took = time.perf_counter() - submitted
                 started = time.perf_counter()
