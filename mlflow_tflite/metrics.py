@@ -176,7 +176,7 @@ def format_metric(name: str, value: float | None, style: Style = "text") -> str:
         if unit == "B":
             return f"{value / 1024:,.1f} KiB"
         if unit:
-            return f"{value:.{_TABLE_DECIMALS[unit]}f} {unit}"
+            return f"{value:.{_TABLE_DECIMALS.get(unit, decimals)}f} {unit}"
         return f"{value:{'+' if metric.signed else ''}.{decimals}f}"
     if unit == "B":
         return f"{value:,.0f} B"

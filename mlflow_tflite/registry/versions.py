@@ -27,7 +27,7 @@ from mlflow_tflite.tracking.layout import (
     VARIANT_TAG,
 )
 
-# Run tags copied onto the version as they are (DESIGN.md names).
+# Run tags copied onto the version as they are (docs/architecture.md lists them).
 COPIED_TAGS = ("technique", "quantization", "delegate", DATA_VERSION_TAG, GIT_COMMIT_TAG)
 _METRIC_TAG = re.compile(r"^(?:[\w.\-]+/)?[a-z0-9_]+$")
 _NOT_METRICS = {*COPIED_TAGS}

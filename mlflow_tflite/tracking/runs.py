@@ -27,7 +27,6 @@ import json
 import os
 import subprocess
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Sequence
