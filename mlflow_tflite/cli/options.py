@@ -1,4 +1,4 @@
-"""Options several commands share (`run`, `search`, `schedule`), declared once."""
+"""Options several commands share, declared once."""
 
 from __future__ import annotations
 
@@ -31,3 +31,10 @@ def add_flow_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true",
                         help="show Prefect's tracebacks on the console too (they are always "
                         "in its logs)")
+
+
+def add_model_name_option(parser: argparse.ArgumentParser) -> None:
+    """`--model-name`, for the commands that move aliases (`promote`, `rollback`)."""
+    parser.add_argument("--model-name", metavar="NAME",
+                        help="registered model (default: mlflow.registered_model_name "
+                        "from params)")
