@@ -52,24 +52,8 @@ _TECHNIQUES = Registry(
 )
 
 
-def all_techniques() -> tuple[Technique, ...]:
-    """Every technique module's `TECHNIQUE`, in application order.
-
-    Raises:
-        RuntimeError: two modules define the same name or the same order.
-    """
-    return _TECHNIQUES.all()
-
-
-def technique_names() -> tuple[str, ...]:
-    """Every `compress.<name>` block, in application order."""
-    return _TECHNIQUES.names()
-
-
-def get_technique(name: str) -> Technique:
-    """The technique called `name`.
-
-    Raises:
-        KeyError: no technique has that name (the message lists the known ones).
-    """
-    return _TECHNIQUES.get(name)
+# Every technique and every `compress.<name>` block, in application order; one by name
+# (KeyError listing the known ones).
+all_techniques = _TECHNIQUES.all
+technique_names = _TECHNIQUES.names
+get_technique = _TECHNIQUES.get

@@ -92,24 +92,8 @@ _SCHEMES = Registry(
 )
 
 
-def all_schemes() -> tuple[Scheme, ...]:
-    """Every scheme module's `SCHEME`, `none` first, then converter, then quantizer.
-
-    Raises:
-        RuntimeError: two modules define the same scheme name.
-    """
-    return _SCHEMES.all()
-
-
-def scheme_names() -> tuple[str, ...]:
-    """Every `convert.quantization` value, in `all_schemes()` order."""
-    return _SCHEMES.names()
-
-
-def get_scheme(name: str) -> Scheme:
-    """The scheme called `name`.
-
-    Raises:
-        UnknownSchemeError: no scheme has that name (the message lists the known ones).
-    """
-    return _SCHEMES.get(name)
+# Every scheme and every `convert.quantization` value, `none` first, then the converter's,
+# then the quantizer's; one by name (UnknownSchemeError listing the known ones).
+all_schemes = _SCHEMES.all
+scheme_names = _SCHEMES.names
+get_scheme = _SCHEMES.get
