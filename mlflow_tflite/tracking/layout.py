@@ -20,6 +20,11 @@ STUDY_TAG = "mlflow_tflite.study"
 STUDY_STORAGE_TAG = "mlflow_tflite.study_storage"
 PARENT_TAG = "mlflow.parentRunId"
 VARIANT_TAG = "mlflow_tflite.variant"
+# On a variant's child run, copied onto its model versions: how it was made and the
+# delegate its unprefixed latency metrics are of.
+TECHNIQUE_TAG = "technique"
+QUANTIZATION_TAG = "quantization"
+DELEGATE_TAG = "delegate"
 MODEL_URI_TAG = "mlflow_tflite.model_uri"
 # On a FAILED child run: the variant's error, one line.
 ERROR_TAG = "mlflow_tflite.error"

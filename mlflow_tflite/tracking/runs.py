@@ -293,9 +293,9 @@ def log_variant(
         **common_tags,
         layout.VARIANT_TAG: record.name,
         layout.ROLE_TAG: role,
-        "technique": record.technique,
-        "quantization": record.quantization,
-        "delegate": record.delegate,
+        layout.TECHNIQUE_TAG: record.technique,
+        layout.QUANTIZATION_TAG: record.quantization,
+        layout.DELEGATE_TAG: record.delegate,
         layout.REUSED_TAG: str(record.reused).lower(),
     }
     run_id = find_child(parent_run_id, record.name)
