@@ -308,7 +308,7 @@ def set_gates(values: Mapping[str, object], delegate: str | None = None) -> list
         if gate is None or limit is None or limit is False:
             continue
         metric = _CATALOGUE.get(gate.metric)
-        name = f"{delegate}/{gate.metric}" if delegate and metric and metric.per_delegate \
-            else gate.metric
-        found.append(SetGate(gate, float(limit), name))
+        prefixed = delegate is not None and metric is not None and metric.per_delegate
+        found.append(SetGate(gate, float(limit),
+                             f"{delegate}/{gate.metric}" if prefixed else gate.metric))
     return found
