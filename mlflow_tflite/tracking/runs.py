@@ -34,9 +34,22 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_tflite.errors import first_line
-from mlflow_tflite.tracking import layout
 from mlflow_tflite.tracking.flowruns import VARIANTS_PARAM
 from mlflow_tflite.tracking.layers import log_layer_errors
+from mlflow_tflite.tracking.layout import (
+    DELEGATE_TAG,
+    ERROR_TAG,
+    FAILED_STEP_TAG,
+    FLOW_ROLE,
+    INPUTS_KEY_TAG,
+    PARENT_TAG,
+    QUANTIZATION_TAG,
+    REUSED_TAG,
+    ROLE_TAG,
+    TECHNIQUE_TAG,
+    VARIANT_ROLE,
+    VARIANT_TAG,
+)
 from mlflow_tflite.tracking.models import log_tflite_model
 from mlflow_tflite.tracking.records import VariantRecord
 from mlflow_tflite.tracking.ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
@@ -156,7 +169,7 @@ def start_parent_run(experiment_id: str, run_name: str, tags: dict[str, str]) ->
     from mlflow import MlflowClient
 
     run = MlflowClient().create_run(
-        experiment_id, run_name=run_name, tags={layout.ROLE_TAG: layout.FLOW_ROLE, **tags}
+        experiment_id, run_name=run_name, tags={ROLE_TAG: FLOW_ROLE, **tags}
     )
     return run.info.run_id
 
@@ -249,8 +262,7 @@ def find_child(parent_run_id: str, variant: str) -> str | None:
     runs = client.search_runs(
         [parent.info.experiment_id],
         filter_string=(
-            f"tags.`{layout.PARENT_TAG}` = '{parent_run_id}' and "
-            f"tags.`{layout.VARIANT_TAG}` = '{variant}'"
+            f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{VARIANT_TAG}` = '{variant}'"
         ),
         max_results=1,
     )
@@ -271,7 +283,7 @@ def log_variant(
     *,
     common_tags: dict[str, str],
     input_example: Any = None,
-    role: str = layout.VARIANT_ROLE,
+    role: str = VARIANT_ROLE,
     params: dict[str, Any] | None = None,
     log_model: bool = True,
 ) -> str:
@@ -291,19 +303,19 @@ def log_variant(
     parent = client.get_run(parent_run_id)
     tags = {
         **common_tags,
-        layout.VARIANT_TAG: record.name,
-        layout.ROLE_TAG: role,
-        layout.TECHNIQUE_TAG: record.technique,
-        layout.QUANTIZATION_TAG: record.quantization,
-        layout.DELEGATE_TAG: record.delegate,
-        layout.REUSED_TAG: str(record.reused).lower(),
+        VARIANT_TAG: record.name,
+        ROLE_TAG: role,
+        TECHNIQUE_TAG: record.technique,
+        QUANTIZATION_TAG: record.quantization,
+        DELEGATE_TAG: record.delegate,
+        REUSED_TAG: str(record.reused).lower(),
     }
     run_id = find_child(parent_run_id, record.name)
     if run_id is None:
         run_id = client.create_run(
             parent.info.experiment_id,
             run_name=record.name,
-            tags={layout.PARENT_TAG: parent_run_id, **tags},
+            tags={PARENT_TAG: parent_run_id, **tags},
         ).info.run_id
     record.run_id = run_id
     try:
@@ -320,8 +332,7 @@ def log_variant(
                 log_tflite_model(run_id, record, input_example)
         else:
             message = first_line(record.error, limit=MAX_TAG_CHARS)
-            failure = {layout.ERROR_TAG: message,
-                       layout.FAILED_STEP_TAG: record.failed_step or "unknown"}
+            failure = {ERROR_TAG: message, FAILED_STEP_TAG: record.failed_step or "unknown"}
             _log_batch(run_id, params=record.params, tags={**tags, **failure})
             client.log_text(run_id, record.traceback or record.error or "", "error.txt")
         client.log_dict(run_id, record.to_dict(), RECORD_ARTIFACT)
@@ -353,5 +364,5 @@ def end_run(run_id: str, ok: bool, inputs_key: str | None = None) -> None:
 
     client = MlflowClient()
     if ok and inputs_key:
-        client.set_tag(run_id, layout.INPUTS_KEY_TAG, inputs_key)
+        client.set_tag(run_id, INPUTS_KEY_TAG, inputs_key)
     client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
