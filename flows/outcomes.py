@@ -49,9 +49,11 @@ def failed_record(variant: VariantConfig, step: str, error: BaseException) -> Va
 def summary_markdown(records: list[VariantRecord], decision: dict[str, Any] | None, run_id: str,
               ui: str) -> str:
     table = tracking.format_table(tracking.variant_rows(records), "markdown")
+    skipped = "".join(f"- `{r.name}`: {r.error}\n" for r in records if r.skipped)
+    skipped = f"## Skipped\n\n{skipped}\n" if skipped else ""
     outcome = decision["summary"] if decision else "no promotion"
-    return (f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n## Promotion\n\n{outcome}\n\n"
-            f"## In the MLflow UI\n\n{ui}\n")
+    return (f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n{skipped}## Promotion\n\n"
+            f"{outcome}\n\n## In the MLflow UI\n\n{ui}\n")
 
 
 def collect(variant: VariantConfig, chain: dict[str, Any], ran: dict[str, Any]) -> VariantRecord:
