@@ -1,4 +1,5 @@
-"""Plug-in registries: one module per scheme or technique, found by walking a package."""
+"""Plug-in registries (one module per scheme or technique, found by walking a package),
+and the user functions params name as `module:function`."""
 
 from __future__ import annotations
 
@@ -85,3 +86,23 @@ class Registry(Generic[T]):
         raise self._error(
             f"unknown {self._noun} {name!r}; expected one of {', '.join(self.names())}"
         )
+
+
+def import_function(spec: str) -> Callable[..., Any]:
+    """The function `module:function` names (a `train.model` builder, an `evaluate` hook).
+
+    Raises:
+        LookupError: the spec is malformed, the module does not import or has no such
+            function; the message is one line starting with `spec`.
+    """
+    module_name, _, function_name = spec.partition(":")
+    if not module_name or not function_name:
+        raise LookupError(f"{spec}: expected `module:function`")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise LookupError(f"{spec}: cannot import module {module_name} ({error})") from error
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise LookupError(f"{spec}: module {module_name} has no function {function_name}")
+    return function

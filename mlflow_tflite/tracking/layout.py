@@ -48,6 +48,8 @@ PID_START_TAG = "mlflow_tflite.pid_start"
 WARNING_TAG = "mlflow_tflite.warning"
 # On a `benchmark --log` run: the model it measured.
 BENCHMARK_MODEL_TAG = "mlflow_tflite.benchmark.model"
+# On the parent run: how the baseline's float weights are stored (float32 | float16).
+WEIGHTS_STORAGE_TAG = "weights_storage"
 
 # On registered model versions.
 SOURCE_RUN_TAG = "mlflow_tflite.source_run"  # the variant's child run

@@ -50,7 +50,10 @@ from mlflow_tflite.tracking.layout import (
     VARIANT_ROLE,
     VARIANT_TAG,
 )
-from mlflow_tflite.tracking.models import log_tflite_model
+from mlflow_tflite.tracking.models import (
+    conversion_params,
+    log_tflite_model,
+)
 from mlflow_tflite.tracking.records import VariantRecord
 from mlflow_tflite.tracking.ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
@@ -59,12 +62,8 @@ RECORD_ARTIFACT = "mlflow_tflite/record.json"
 TABLE_ARTIFACT = "variants.json"
 # The params.yaml sections the parent run logs as params; `variants` is one param (the
 # names), each child logs its own variant, and `mlflow` names the store they are in.
-PARENT_SECTIONS = ("data", "train", "benchmark", "promote", "runner")
+PARENT_SECTIONS = ("data", "train", "evaluate", "benchmark", "promote", "runner")
 MAX_TAG_CHARS = 500
-# MLflow 3 stores param values up to 6,000 characters.
-MAX_PARAM_CHARS = 6000
-# Child-run param: the ops a variant left in float (convert.keep_float / auto_keep_float).
-KEEP_FLOAT_PARAM = "keep_float_layers"
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:
@@ -200,6 +199,7 @@ def log_parent(
     baseline_accuracy: float | None,
     history: dict[str, list[float]] | None = None,
     datasets: Sequence[tuple[Any, str]] = (),
+    tags: dict[str, str] | None = None,
 ) -> None:
     """Log the sections' params, `params.yaml`, the baseline accuracy and the datasets.
 
@@ -209,13 +209,14 @@ def log_parent(
         history: the baseline's per-epoch training curves, logged as `baseline/<name>`
             with the epoch as step.
         datasets: `(mlflow.data.Dataset, context)` pairs for `log_input`.
+        tags: facts about the baseline (`WEIGHTS_STORAGE_TAG`).
     """
     import mlflow
     import yaml
     from mlflow.entities import Metric
 
     _log_batch(run_id, params=parent_params(params),
-               metrics={"baseline_accuracy": baseline_accuracy})
+               metrics={"baseline_accuracy": baseline_accuracy}, tags=tags)
     client = mlflow.MlflowClient()
     now = int(time.time() * 1000)
     curves = [
@@ -269,14 +270,6 @@ def find_child(parent_run_id: str, variant: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def _conversion_params(record: VariantRecord) -> dict[str, str]:
-    """`keep_float_layers`: the ops left in float (`;`-joined scopes), when any."""
-    kept = record.measurement.get("conversion", {}).get("keep_float")
-    if not kept:
-        return {}
-    return {KEEP_FLOAT_PARAM: " | ".join(kept["ops"])[:MAX_PARAM_CHARS]}
-
-
 def log_variant(
     parent_run_id: str,
     record: VariantRecord,
@@ -323,7 +316,7 @@ def log_variant(
             _log_batch(run_id, params={k: str(v) for k, v in params.items()})
         if record.ok:
             _log_batch(run_id, metrics=record.metrics, tags=tags,
-                       params={**record.params, **_conversion_params(record)})
+                       params={**record.params, **conversion_params(record)})
             client.log_dict(run_id, record.measurement, "measurement.json")
             if record.measurement.get("layers"):
                 log_layer_errors(run_id, record.measurement["layers"],
