@@ -23,14 +23,12 @@ variant succeeds.
 from __future__ import annotations
 
 import dataclasses
-import traceback
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture
 
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
@@ -38,13 +36,13 @@ from mlflow_tflite.convert.flatbuffer import FLOAT16, weights_storage
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, keys, steps
 from mlflow_tflite.registry import gates
-from mlflow_tflite.tracking import FAILED, SKIPPED, VariantRecord
-from mlflow_tflite.tracking.layout import WEIGHTS_STORAGE_TAG
+from mlflow_tflite.tracking import SKIPPED, VariantRecord, layout
 from mlflow_tflite.train.kinds import describe_baseline
 from mlflow_tflite.train.support import skipped_variants
 
 # COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
 # they use, and a lock cannot travel (a module is pickled by reference).
+from mlflow_tflite_flows import outcomes
 from mlflow_tflite_flows import runner as runners
 from mlflow_tflite_flows.runner import make_task_runner
 
@@ -162,7 +160,7 @@ def log_parent(
         baseline_accuracy=baseline.accuracy,
         history=baseline.history,
         datasets=datasets,
-        tags={WEIGHTS_STORAGE_TAG: weights_storage(baseline.fp32_path.read_bytes())},
+        tags={layout.WEIGHTS_STORAGE_TAG: weights_storage(baseline.fp32_path.read_bytes())},
     )
     chance = gates.chance_accuracy(dataset.y_test if baseline.class_scores else None,
                                    dataset.num_classes)
@@ -228,44 +226,6 @@ def promote(
     return {"summary": decision.summary, **decision.to_dict()}
 
 
-def _failure(future: PrefectFuture) -> BaseException | None:
-    runners.wait(future)
-    if future.state.is_completed():
-        return None
-    try:
-        future.result()
-    except BaseException as error:  # noqa: BLE001 - the variant's error, recorded not raised
-        return error
-    return RuntimeError(f"{future.state.name}: {future.state.message}")
-
-
-def _record(variant: VariantConfig, **fields: Any) -> VariantRecord:
-    return VariantRecord(
-        name=variant.name,
-        technique=variant.technique,
-        quantization=variant.convert.quantization,
-        params=tracking.variant_params(variant),
-        **fields,
-    )
-
-
-def _failed_record(variant: VariantConfig, step: str, error: BaseException) -> VariantRecord:
-    detail = "".join(traceback.format_exception(error))
-    return _record(variant, status=FAILED, error=first_line(error, with_type=True),
-                   traceback=detail,
-                   failed_step=step)
-
-
-def _markdown(records: list[VariantRecord], decision: dict[str, Any] | None, run_id: str,
-              ui: str) -> str:
-    table = tracking.format_table(tracking.variant_rows(records), "markdown")
-    skipped = "".join(f"- `{r.name}`: {r.error}\n" for r in records if r.skipped)
-    skipped = f"## Skipped\n\n{skipped}\n" if skipped else ""
-    outcome = decision["summary"] if decision else "no promotion"
-    return (f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n{skipped}## Promotion\n\n"
-            f"{outcome}\n\n## In the MLflow UI\n\n{ui}\n")
-
-
 @flow(name="optimize", log_prints=True, task_runner=make_task_runner())
 def optimize(
     params_path: str = "params.yaml",
@@ -305,7 +265,7 @@ def optimize(
     commit = tracking.git_commit()
 
     reasons = skipped_variants(params)
-    skipped = {v.name: _record(v, status=SKIPPED, error=reasons[v.name])
+    skipped = {v.name: outcomes.record(v, status=SKIPPED, error=reasons[v.name])
                for v in params.variants if v.name in reasons}
     variants = [v for v in params.variants if v.name not in skipped]
     for record in skipped.values():
@@ -314,10 +274,11 @@ def optimize(
     data = prepare_data(params, store, data_prepared)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     # The owner (host, pid) on every run, so a run whose process died is found and ended.
-    tags = {"data_version": data.version, "git_commit": commit, **tracking.store.owner_tags()}
-    parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or "")}
+    tags = {layout.DATA_VERSION_TAG: data.version, layout.GIT_COMMIT_TAG: commit,
+            **tracking.store.owner_tags()}
+    parent_tags = {**tags, layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or "")}
     if skipped:
-        parent_tags[tracking.layout.SKIPPED_TAG] = tracking.skipped_tag(list(skipped.values()))
+        parent_tags[layout.SKIPPED_TAG] = tracking.skipped_tag(list(skipped.values()))
     parent_run_id = start_tracking(uri, params.mlflow.experiment,
                                    f"optimize-{flow_run.name or 'local'}", parent_tags)
     ran: dict[str, Any] = {"prepare": not data.reused, "baseline": False,
@@ -334,10 +295,11 @@ def optimize(
 
         chains = [_submit_variant(v, params, baseline, data, store) for v in variants]
         logged = [
-            log_variant.submit(uri, parent_run_id, _collect(variant, chain, ran), tags, example)
+            log_variant.submit(uri, parent_run_id, outcomes.collect(variant, chain, ran), tags,
+                               example)
             for variant, chain in zip(variants, chains, strict=True)
         ]
-        built = {variant.name: _logged_record(future, variant) for future, variant in
+        built = {variant.name: outcomes.logged_record(future, variant) for future, variant in
                  zip(logged, variants, strict=True)}
         records = [built.get(v.name) or skipped[v.name] for v in params.variants]
         runners.wait(parent_logged)
@@ -351,7 +313,7 @@ def optimize(
         tracking.write_metrics(records, reports_dir, tracking.champion_variant(decision))
         create_markdown_artifact(
             key="mlflow-tflite-variants",
-            markdown=_markdown(records, decision, parent_run_id,
+            markdown=outcomes.summary_markdown(records, decision, parent_run_id,
                                tracking.ui_hint(uri, experiment_id)),
             description="Variants of this flow run and the promotion decision",
         )
@@ -407,39 +369,6 @@ def _submit_variant(
                                               store, mkey)
         chain["measure"] = chain["measurement"]
     return chain
-
-
-def _collect(variant: VariantConfig, chain: dict[str, Any], ran: dict[str, Any]) -> VariantRecord:
-    """Wait for a variant's chain and turn it into a record (failed at the first bad step)."""
-    for step in ("built", "measure"):
-        if step not in chain:
-            continue
-        error = _failure(chain[step])
-        if error is not None:
-            return _failed_record(variant, steps.failed_step(error, step), error)
-        for name in ("compress", "convert") if step == "built" else (step,):
-            ran[name].append(variant.name)
-    build = chain["build"].result() if isinstance(chain["build"], PrefectFuture) else chain["build"]
-    measurement = chain["measurement"]
-    if isinstance(measurement, PrefectFuture):
-        measurement = measurement.result()
-    reused = "built" not in chain and "measure" not in chain
-    return _record(
-        variant,
-        metrics=dict(measurement["metrics"]),
-        delegate=measurement.get("delegate", ""),
-        measurement=measurement,
-        tflite_path=build.tflite_path,
-        reused=reused,
-    )
-
-
-def _logged_record(future: PrefectFuture, variant: VariantConfig) -> VariantRecord:
-    """The logged record; a variant whose logging failed after retries becomes FAILED."""
-    error = _failure(future)
-    if error is None:
-        return future.result()
-    return _failed_record(variant, "log", error)
 
 
 def run_flow(params_path: str | Path = "params.yaml", overrides: list[str] | None = None,

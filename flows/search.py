@@ -46,8 +46,14 @@ from mlflow_tflite.search.runs import (
 )
 from mlflow_tflite.search.space import Space, sample_variant
 from mlflow_tflite.search.trial import TrialResult, run_trial, trial_name
-from mlflow_tflite.tracking.layout import ERROR_TAG, STUDY_STORAGE_TAG, STUDY_TAG
-from mlflow_tflite_flows import optimize
+from mlflow_tflite.tracking.layout import (
+    DATA_VERSION_TAG,
+    ERROR_TAG,
+    GIT_COMMIT_TAG,
+    STUDY_STORAGE_TAG,
+    STUDY_TAG,
+)
+from mlflow_tflite_flows import optimize, outcomes
 from mlflow_tflite_flows import runner as runners
 from mlflow_tflite_flows.runner import make_task_runner
 
@@ -169,7 +175,7 @@ def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[in
                 done = wait(list(in_flight), timeout=POLL_S).done
             for future in done:
                 trial, variant, submitted = in_flight.pop(future)
-                error = optimize._failure(future)
+                error = outcomes.failure(future)
                 result = _failed(trial.number, variant, error) if error else future.result()
                 took = time.perf_counter() - submitted
                 started = time.perf_counter()
@@ -229,7 +235,7 @@ def search(
     kernel_sizes = _kernel_sizes(params, baseline, data)
     name = studies.study_name(params, data.version, baseline.key)
     study = studies.open_study(params, name, storage)
-    tags = {"data_version": data.version, "git_commit": tracking.git_commit()}
+    tags = {DATA_VERSION_TAG: data.version, GIT_COMMIT_TAG: tracking.git_commit()}
     # Read, then created and set: under the study's lock, so a team gets one parent run.
     with studies.locked(study):
         recovered = studies.recover_stale(study)

@@ -58,6 +58,7 @@ from mlflow.utils.requirements_utils import _get_pinned_requirement
 from mlflow_tflite import flavor_code, flavor_load, flavor_pyfunc, flavor_spec
 from mlflow_tflite.flavor_model import TFLiteModel
 from mlflow_tflite.flavor_pyfunc import FLAVOR_NAME
+from mlflow_tflite.litert import DEFAULT_DELEGATE
 
 _MODEL_FILE = flavor_load.MODEL_FILE
 # Where MLflow copies `code_paths`; the carried loader goes beside them.
@@ -88,7 +89,7 @@ def save_model(
     pip_requirements: list[str] | str | None = None,
     extra_pip_requirements: list[str] | str | None = None,
     num_threads: int | None = None,
-    delegate: str = "xnnpack",
+    delegate: str = DEFAULT_DELEGATE,
     code_paths: list[str] | None = None,
 ) -> None:
     """Save a TFLite flatbuffer as an MLflow model in a local directory.
@@ -234,7 +235,7 @@ def log_model(
     pip_requirements: list[str] | str | None = None,
     extra_pip_requirements: list[str] | str | None = None,
     num_threads: int | None = None,
-    delegate: str = "xnnpack",
+    delegate: str = DEFAULT_DELEGATE,
     code_paths: list[str] | None = None,
     await_registration_for: int | None = DEFAULT_AWAIT_MAX_SLEEP_SECONDS,
     params: dict[str, Any] | None = None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .litert import TensorSpec, TFLiteRunner, tensor_spec
+from .litert import DEFAULT_DELEGATE, TensorSpec, TFLiteRunner, tensor_spec
 
 MODEL_FILE = "model.tflite"
 
@@ -62,7 +62,7 @@ def read_model_bytes(tflite_model: bytes | bytearray | str | Path) -> bytes:
 
 
 def open_runner(
-    content: bytes, delegate: str = "xnnpack", threads: int | None = None
+    content: bytes, delegate: str = DEFAULT_DELEGATE, threads: int | None = None
 ) -> TFLiteRunner:
     """A runner on an allocated LiteRT interpreter, or an MlflowException that says why not.
 

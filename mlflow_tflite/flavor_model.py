@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .flavor_load import NamedTensor, invalid_parameter, named_tensors, open_runner
-from .litert import clipped_count
+from .litert import DEFAULT_DELEGATE, clipped_count
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class TFLiteModel:
     def __init__(
         self,
         content: bytes,
-        delegate: str = "xnnpack",
+        delegate: str = DEFAULT_DELEGATE,
         num_threads: int | None = None,
         quantization: str | None = None,
     ) -> None:

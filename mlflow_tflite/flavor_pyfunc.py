@@ -16,6 +16,7 @@ from typing import Any
 
 from .flavor_load import checked_model_file
 from .flavor_model import TFLiteModel
+from .litert import DEFAULT_DELEGATE
 
 FLAVOR_NAME = "tflite"
 
@@ -27,7 +28,7 @@ def load_flavor_model(model_dir: str, flavor_conf: dict[str, Any]) -> TFLiteMode
     options = flavor_conf.get("interpreter_options") or {}
     return TFLiteModel(
         content,
-        delegate=options.get("delegate", "xnnpack"),
+        delegate=options.get("delegate", DEFAULT_DELEGATE),
         num_threads=options.get("num_threads"),
         quantization=flavor_conf.get("quantization"),
     )

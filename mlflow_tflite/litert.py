@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 DELEGATES = ("xnnpack", "builtin", "reference")
+# What a model runs on when nobody names a delegate: LiteRT's own default.
+DEFAULT_DELEGATE = DELEGATES[0]
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def tensor_spec(detail: dict[str, Any]) -> TensorSpec:
 
 def make_interpreter(
     model: bytes | str | Path,
-    delegate: str = "xnnpack",
+    delegate: str = DEFAULT_DELEGATE,
     threads: int | None = None,
     preserve_all_tensors: bool = False,
 ) -> Any:
@@ -96,7 +98,7 @@ def make_interpreter(
     elif delegate.startswith("external:"):
         kwargs["experimental_delegates"] = [_load_delegate(delegate.removeprefix("external:"))]
         kwargs["experimental_op_resolver_type"] = resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    elif delegate != "xnnpack":
+    elif delegate != DEFAULT_DELEGATE:
         raise ValueError(
             f"unknown delegate {delegate!r}; expected one of {', '.join(DELEGATES)} "
             "or external:/path/lib.so"
@@ -169,7 +171,7 @@ class TFLiteRunner:
     def __init__(
         self,
         model: bytes | str | Path,
-        delegate: str = "xnnpack",
+        delegate: str = DEFAULT_DELEGATE,
         threads: int | None = None,
         preserve_all_tensors: bool = False,
     ) -> None:

@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 Style = Literal["text", "table", "card"]
 Comparison = Literal["min", "max"]
 
@@ -39,6 +41,9 @@ _TABLE_DECIMALS = {"ms": 3, "dB": 1, "MB": 2}
 # not fail a drop that equals the limit.
 _BASELINE_TOLERANCE = 1e-12
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Identical float32 outputs still differ by rounding at most: report that ceiling (about
+# 138.5 dB, 20*log10(1/eps)) rather than an infinity MLflow and JSON cannot hold.
+SNR_CEILING_DB = float(-20 * np.log10(np.finfo(np.float32).eps))
 
 
 @dataclass(frozen=True)
@@ -170,11 +175,8 @@ def format_metric(name: str, value: float | None, style: Style = "text") -> str:
         return str(value)
     unit = metric.unit if metric else ""
     decimals = metric.decimals if metric else 4
-    if unit == "dB":
-        from mlflow_tflite.measure.quality import SNR_CEILING_DB
-
-        if value >= SNR_CEILING_DB:  # equal to float32 precision: logged as the ceiling
-            return "identical"
+    if unit == "dB" and value >= SNR_CEILING_DB:  # float32-equal outputs: the ceiling
+        return "identical"
     if style == "card":
         if float(value).is_integer() and abs(value) >= 1:
             return f"{int(value):,}"
@@ -183,7 +185,7 @@ def format_metric(name: str, value: float | None, style: Style = "text") -> str:
         if unit == "B":
             return f"{value / 1024:,.1f} KiB"
         if unit:
-            return f"{value:.{_TABLE_DECIMALS[unit]}f} {unit}"
+            return f"{value:.{_TABLE_DECIMALS.get(unit, decimals)}f} {unit}"
         return f"{value:{'+' if metric.signed else ''}.{decimals}f}"
     if unit == "B":
         return f"{value:,.0f} B"
@@ -315,7 +317,7 @@ def set_gates(values: Mapping[str, object], delegate: str | None = None) -> list
         if gate is None or limit is None or limit is False:
             continue
         metric = _CATALOGUE.get(gate.metric)
-        name = f"{delegate}/{gate.metric}" if delegate and metric and metric.per_delegate \
-            else gate.metric
-        found.append(SetGate(gate, float(limit), name))
+        prefixed = delegate is not None and metric is not None and metric.per_delegate
+        found.append(SetGate(gate, float(limit),
+                             f"{delegate}/{gate.metric}" if prefixed else gate.metric))
     return found

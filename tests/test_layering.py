@@ -1,5 +1,6 @@
-"""The layering of DESIGN.md, read from the source: the library never imports Prefect or
-the flows; only the command imports the flows; one list of runner types."""
+"""The layering of docs/architecture.md, read from the source: the library never imports
+Prefect or the flows; only the command imports the flows; every import runs down the
+declared layers; one list of runner types."""
 
 from __future__ import annotations
 
@@ -58,6 +59,108 @@ def test_the_check_catches_a_library_module_that_imports_prefect_or_the_flows(tm
         f"mlflow_tflite/cli/compare.py:1 imports {FLOWS}.runner",
         "mlflow_tflite/measure.py:2 imports prefect",
         "mlflow_tflite/measure.py:3 imports flows.optimize",
+    ]
+
+
+# The library's layers, bottom first: a module may import its own layer and those below,
+# never one above. A name is a module or a package of mlflow_tflite (the longest match
+# wins; "" is the package root, the flavor API); a module in no layer fails the test. The
+# plug-in declarations (the technique registry, the schemes and what they build recipes
+# from) sit below config, which reads them; the techniques' modules are found by
+# discovery, not imported by the registry.
+LAYERS = (
+    ("errors", "section", "metrics", "_discovery", "_tf", "litert", "flavor_load",
+     "flavor_model"),
+    ("evaluate", "compress.registry", "convert.schemes", "convert.facts", "convert.quantizer",
+     "convert.quiet", "convert.representative"),
+    ("config",),
+    ("data", "measure"),
+    ("convert",),
+    ("train",),
+    ("compress",),
+    ("", "flavor", "flavor_code", "flavor_pyfunc", "flavor_spec"),
+    ("pipeline", "tracking"),
+    ("registry",),
+    ("search",),
+    ("checks",),
+    ("cli",),
+)
+
+
+def _module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(name: str) -> int | None:
+    """The layer of module `name` (relative to the package), by its longest listed prefix."""
+    best: tuple[int, int] | None = None
+    for index, names in enumerate(LAYERS):
+        for prefix in names:
+            inside = name == prefix or (prefix != "" and name.startswith(prefix + "."))
+            if inside and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), index)
+    return best[1] if best else None
+
+
+def _library_imports(root: Path, path: Path) -> list[tuple[int, str]]:
+    """(line, module relative to the package) of every import of the library in a file;
+    `from mlflow_tflite import tracking` is the module `tracking`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [n if _is_module(root, n) else node.module for n in names]
+        else:
+            continue
+        for name in names:
+            if name == root.name or name.startswith(root.name + "."):
+                found.append((node.lineno, name.removeprefix(root.name).removeprefix(".")))
+    return found
+
+
+def _is_module(root: Path, dotted: str) -> bool:
+    path = root.parent.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def upward_imports(root: Path) -> list[str]:
+    """Every import of a module in a higher layer, and every module in no layer."""
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        own = _layer(_module_name(root, path))
+        if own is None:
+            bad.append(f"{root.name}/{relative}: in no layer")
+            continue
+        for line, module in _library_imports(root, path):
+            target = _layer(module)
+            if target is not None and target > own:
+                bad.append(f"{root.name}/{relative}:{line} imports {module or root.name} "
+                           f"(layer {target} above layer {own})")
+    return bad
+
+
+def test_every_import_of_the_library_runs_down_its_layers():
+    assert upward_imports(LIBRARY) == []
+
+
+def test_the_check_catches_an_import_that_runs_back_up(tmp_path: Path):
+    root = tmp_path / "mlflow_tflite"
+    (root / "measure").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "measure" / "__init__.py").write_text(
+        "from mlflow_tflite.metrics import find_metric\n"
+        "def f():\n    from mlflow_tflite import tracking\n"
+    )
+    (root / "tracking.py").write_text("from mlflow_tflite.measure import f\n")
+    (root / "metrics.py").write_text("")
+    (root / "plugins.py").write_text("")
+    assert upward_imports(root) == [
+        "mlflow_tflite/measure/__init__.py:3 imports tracking (layer 8 above layer 3)",
+        "mlflow_tflite/plugins.py: in no layer",
     ]
 
 

@@ -110,6 +110,8 @@ def test_a_registered_metric_ranks_and_gates_like_a_built_in_one() -> None:
         "test_mae 0.2 > max_test_mae 0.1")
     with pytest.raises(ValueError, match="already defined"):
         register_metric(Metric("test_mae", higher_is_better=True, group="user"))
+    register_metric(Metric("test_energy_mj", False, "mJ", group="user"))
+    assert format_metric("test_energy_mj", 1.23456, "table") == "1.2346 mJ"
 
 
 @pytest.mark.parametrize(

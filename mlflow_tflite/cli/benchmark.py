@@ -4,9 +4,10 @@ MODEL is a `.tflite` path, a model directory with an MLmodel file, or an MLflow 
 (`models:/name/1`, `models:/name@champion`, `runs:/<id>/model`). Prints a table of
 latency per delegate and the model's size, sparsity, ops, integer-only and GPU
 compatibility; `--json` prints the whole measurement instead. `--log` records the
-metrics under the DESIGN.md names in the run named by $MLFLOW_RUN_ID (its status is left
-alone), else the active run, else a new run. `--against FLOAT.tflite` adds the per-layer
-error table (cli/against.py) and, with `--log`, logs it as a flow run's variants do.
+metrics under the catalogue's names (mlflow_tflite.metrics) in the run named by
+$MLFLOW_RUN_ID (its status is left alone), else the active run, else a new run.
+`--against FLOAT.tflite` adds the per-layer error table (cli/against.py) and, with
+`--log`, logs it as a flow run's variants do.
 """
 
 from __future__ import annotations

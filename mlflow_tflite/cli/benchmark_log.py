@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError, first_line
 from mlflow_tflite.config.tracking import MlflowConfig
+from mlflow_tflite.tracking.layout import BENCHMARK_MODEL_TAG, DELEGATE_TAG
 
 if TYPE_CHECKING:
     from mlflow_tflite.measure import Measurement
@@ -73,7 +74,7 @@ def _log_to(
     client.log_batch(
         run_id,
         metrics=[Metric(k, v, now, 0) for k, v in all_metrics(m, layers).items()],
-        tags=[RunTag("delegate", m.delegate), RunTag("mlflow_tflite.benchmark.model", model)],
+        tags=[RunTag(DELEGATE_TAG, m.delegate), RunTag(BENCHMARK_MODEL_TAG, model)],
     )
     client.log_dict(run_id, m.to_dict(), "benchmark/measurement.json")
     if layers:

@@ -7,14 +7,11 @@ import json
 from pathlib import Path
 
 from mlflow_tflite.cli import CommandError, first_line
+from mlflow_tflite.cli.options import add_model_name_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model-name",
-        metavar="NAME",
-        help="registered model (default: mlflow.registered_model_name from params)",
-    )
+    add_model_name_option(parser)
     parser.add_argument(
         "--run-id", metavar="PARENT", help="the flow's parent run (default: the latest one)"
     )

@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 
 from mlflow_tflite.cli import CommandError
+from mlflow_tflite.cli.options import add_model_name_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model-name",
-        metavar="NAME",
-        help="registered model (default: mlflow.registered_model_name from params)",
-    )
+    add_model_name_option(parser)
     parser.add_argument(
         "--target", metavar="T", help="promotion target (default: the single-target `champion`)"
     )

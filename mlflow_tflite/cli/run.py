@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError
+from mlflow_tflite.cli.options import add_flow_options, add_params_options, add_runner_option
 from mlflow_tflite.errors import first_line
 
 if TYPE_CHECKING:
@@ -15,22 +16,12 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml", metavar="FILE",
-                        help="params file (default: params.yaml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override a param by dotted path, e.g. train.epochs=3 (repeatable)")
-    from mlflow_tflite.config.runner import RUNNER_TYPES
-
-    parser.add_argument("--runner", choices=RUNNER_TYPES, default=None,
-                        help="task runner for the variants (default: params `runner.type`, "
-                        "else threads); workers and a Dask scheduler address come from the "
-                        "`runner` section or --set runner.workers=N / runner.address=URL")
+    add_params_options(parser, "train.epochs=3")
+    add_runner_option(parser, "variants")
+    add_flow_options(parser)
     parser.add_argument("--only", choices=["prepare"],
                         help="run one step only: `prepare` writes data.output_dir "
                         "(the DVC prepare stage)")
-    parser.add_argument("--cache-dir", default=None, metavar="DIR",
-                        help="incremental artifact store (default: .mlflow_tflite/cache)")
     parser.add_argument("--no-cache", action="store_true",
                         help="rebuild the baseline and every variant")
     parser.add_argument("--force", action="store_true",
@@ -38,9 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "changed since the last finished run")
     parser.add_argument("--reports-dir", default="reports", metavar="DIR",
                         help="where variants.csv, variants.md, metrics.json, pareto.png go")
-    parser.add_argument("--verbose", action="store_true",
-                        help="show Prefect's tracebacks on the console too (they are always "
-                        "in its logs)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,7 +109,7 @@ def unchanged_result(
 
     from mlflow_tflite import tracking
     from mlflow_tflite.pipeline import keys
-    from mlflow_tflite.registry.gates import WARNING_TAG
+    from mlflow_tflite.tracking.layout import WARNING_TAG
 
     key = keys.inputs_key(params, store)
     if key is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlflow_tflite.cli import CommandError
+from mlflow_tflite.cli.options import add_params_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,9 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cron schedule, e.g. '0 3 * * *' (quote it)")
     parser.add_argument("--name", default=None, help="deployment name "
                         "(default: mlflow-tflite-optimize)")
-    parser.add_argument("--params", default="params.yaml", metavar="FILE")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a param for every scheduled run")
+    add_params_options(parser, "train.epochs=3, for every scheduled run")
 
 
 def run(args: argparse.Namespace) -> int:

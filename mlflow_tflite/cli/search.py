@@ -6,17 +6,16 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError, first_line
+from mlflow_tflite.cli.options import add_flow_options, add_params_options, add_runner_option
 
 if TYPE_CHECKING:
     from mlflow_tflite.config import Params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml", metavar="FILE",
-                        help="params file (default: params.yaml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override a param by dotted path, e.g. search.sampler=random")
+    add_params_options(parser, "search.sampler=random")
+    add_runner_option(parser, "trials")
+    add_flow_options(parser)
     parser.add_argument("--trials", type=int, default=None, metavar="N",
                         help="finished trials the study may hold (default: search.budget.trials)")
     parser.add_argument("--minutes", type=float, default=None, metavar="M",
@@ -25,17 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-variants", default=None, metavar="FILE",
                         help="write the params plus the Pareto-optimal trials as named "
                         "variants to FILE, so `mlflow-tflite run --params FILE` reproduces them")
-    from mlflow_tflite.config.runner import RUNNER_TYPES
-
-    parser.add_argument("--runner", choices=RUNNER_TYPES, default=None,
-                        help="task runner for the trials (default: params `runner.type`)")
-    parser.add_argument("--cache-dir", default=None, metavar="DIR",
-                        help="incremental artifact store (default: .mlflow_tflite/cache)")
     parser.add_argument("--reports-dir", default="reports", metavar="DIR",
                         help="where search_pareto.{csv,md,png} and the Optuna plots go")
-    parser.add_argument("--verbose", action="store_true",
-                        help="show Prefect's tracebacks on the console too (they are always "
-                        "in its logs)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from mlflow_tflite._discovery import discover
+from mlflow_tflite._discovery import Registry
 
 if TYPE_CHECKING:
     from mlflow_tflite.section import Section
@@ -41,32 +40,20 @@ class Technique:
     apply: Callable[[Any, Any, Any], Any]
 
 
-@cache
-def all_techniques() -> tuple[Technique, ...]:
-    """Every technique module's `TECHNIQUE`, in application order.
-
-    Raises:
-        RuntimeError: two modules define the same name or the same order.
-    """
-    found = discover("mlflow_tflite.compress", "TECHNIQUE", Technique)
+def _distinct_orders(found: list[Technique]) -> None:
     orders = [t.order for t in found]
     if len(set(orders)) != len(orders):
         raise RuntimeError(f"two compression techniques share an order: {orders}")
-    return tuple(sorted(found, key=lambda t: t.order))
 
 
-def technique_names() -> tuple[str, ...]:
-    """Every `compress.<name>` block, in application order."""
-    return tuple(t.name for t in all_techniques())
+_TECHNIQUES = Registry(
+    "mlflow_tflite.compress", "TECHNIQUE", Technique,
+    order=lambda t: t.order, noun="technique", check=_distinct_orders,
+)
 
 
-def get_technique(name: str) -> Technique:
-    """The technique called `name`.
-
-    Raises:
-        KeyError: no technique has that name (the message lists the known ones).
-    """
-    for technique in all_techniques():
-        if technique.name == name:
-            return technique
-    raise KeyError(f"unknown technique {name!r}; expected one of {', '.join(technique_names())}")
+# Every technique and every `compress.<name>` block, in application order; one by name
+# (KeyError listing the known ones).
+all_techniques = _TECHNIQUES.all
+technique_names = _TECHNIQUES.names
+get_technique = _TECHNIQUES.get

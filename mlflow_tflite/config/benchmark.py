@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from mlflow_tflite.litert import DELEGATES
+from mlflow_tflite.litert import DEFAULT_DELEGATE, DELEGATES
 from mlflow_tflite.section import Section
 
 
@@ -12,13 +12,13 @@ class BenchmarkConfig(Section):
     """Delegates, threads and run counts for latency measurement."""
 
     delegates: list[str] = Field(
-        ["xnnpack", "builtin"],
+        [DEFAULT_DELEGATE, "builtin"],
         description="CPU delegates to time: xnnpack, builtin, reference, or "
         "`external:/path/to/delegate.so`.",
         min_length=1,
     )
     primary_delegate: str = Field(
-        "xnnpack", description="Whose latency fills the unprefixed latency metrics."
+        DEFAULT_DELEGATE, description="Whose latency fills the unprefixed latency metrics."
     )
     threads: int = Field(1, ge=1, le=64)
     warmup_runs: int = Field(5, ge=0)

@@ -6,7 +6,7 @@
     m = measure_variant(int8_bytes, x_test, y_test, config=params.benchmark,
                         baseline_accuracy=0.98, reference_outputs=reference,
                         fp32_size_bytes=len(fp32_bytes))
-    mlflow.log_metrics(m.metrics())          # the names in DESIGN.md
+    mlflow.log_metrics(m.metrics())          # the catalogue's names
     mlflow.set_tag("delegate", m.delegate)   # the delegate the unprefixed latency is of
 
 Latency is measured per configured delegate; a delegate that cannot run the model is
@@ -44,10 +44,10 @@ if TYPE_CHECKING:
     from mlflow_tflite.config.benchmark import BenchmarkConfig
 
 # The per-variant metrics every run logs, in display order (the catalogue's `core`).
-DESIGN_METRICS = metric_names("core")
+CORE_METRICS = metric_names("core")
 # Fidelity to the float model (the quality measure when outputs are not class scores).
 FIDELITY_METRICS = metric_names("fidelity")
-DELEGATE_METRICS = tuple(m for m in DESIGN_METRICS if find_metric(m).per_delegate)
+DELEGATE_METRICS = tuple(m for m in CORE_METRICS if find_metric(m).per_delegate)
 # `output_snr_db/<output name>`: the SNR of each output of a model with several.
 OUTPUT_SNR_PREFIX = "output_snr_db/"
 
@@ -95,7 +95,7 @@ class Measurement:
         return {d: r.reason or "" for d, r in self.latency.items() if not r.supported}
 
     def metrics(self) -> dict[str, float]:
-        """Metric name -> value under the DESIGN.md names; absent inputs leave keys out.
+        """Metric name -> value under the catalogue's names; absent inputs leave keys out.
 
         Always: size_bytes, gzip_size_bytes, latency_p50/p90/p99_ms, sparsity,
         `<delegate>/latency_p50|p90|p99|mean|std_ms` per supported delegate, and the extras
@@ -326,7 +326,7 @@ def _snr_per_output(content: bytes, outputs: list[np.ndarray],
 
 __all__ = [
     "DELEGATE_METRICS",
-    "DESIGN_METRICS",
+    "CORE_METRICS",
     "FIDELITY_METRICS",
     "ColdStart",
     "Inspection",

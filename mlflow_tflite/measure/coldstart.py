@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from mlflow_tflite.litert import DEFAULT_DELEGATE
+
 COLD_START_RUNS = 3
 PROBE_TIMEOUT_S = 120
 
@@ -77,7 +79,7 @@ def _probe_once(path: Path, delegate: str, threads: int | None) -> dict[str, Any
 
 def measure_cold_start(
     model: bytes | str | Path,
-    delegate: str = "xnnpack",
+    delegate: str = DEFAULT_DELEGATE,
     threads: int | None = 1,
     runs: int = COLD_START_RUNS,
 ) -> ColdStart:

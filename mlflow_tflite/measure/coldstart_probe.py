@@ -71,7 +71,7 @@ def probe(model_path: str, delegate: str, threads: int | None) -> dict[str, floa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
-    parser.add_argument("--delegate", default="xnnpack")
+    parser.add_argument("--delegate", required=True)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     print(json.dumps(probe(args.model, args.delegate, args.threads)))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.litert import DEFAULT_DELEGATE
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def fixed_input(runner: Any, x: np.ndarray | list[np.ndarray] | None) -> tuple[l
 
 def measure_latency(
     model: bytes,
-    delegate: str = "xnnpack",
+    delegate: str = DEFAULT_DELEGATE,
     threads: int | None = 1,
     warmup_runs: int = 5,
     timed_runs: int = 50,

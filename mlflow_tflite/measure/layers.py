@@ -317,7 +317,7 @@ def min_layer_snr_db(errors: list[LayerError]) -> float:
 
 
 def summary_metrics(errors: list[LayerError]) -> dict[str, float]:
-    """The MLflow metrics of DESIGN.md: `output_snr_db` and `min_layer_snr_db`."""
+    """The MLflow metrics (catalogue names): `output_snr_db` and `min_layer_snr_db`."""
     return {
         OUTPUT_SNR_METRIC: output_snr_db(errors),
         MIN_LAYER_SNR_METRIC: min_layer_snr_db(errors),

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mlflow_tflite.litert import DEFAULT_DELEGATE
 from mlflow_tflite.measure.quality import flat_outputs
 
 Arrays = np.ndarray | list[np.ndarray]
@@ -25,7 +26,7 @@ MAX_CHUNK = 1024
 def predict_outputs(
     model: bytes | str | Path,
     x: Arrays,
-    delegate: str = "xnnpack",
+    delegate: str = DEFAULT_DELEGATE,
     threads: int | None = None,
 ) -> np.ndarray:
     """The model's first output for a batch, as float32 (integer outputs dequantized).
@@ -38,7 +39,7 @@ def predict_outputs(
 def reference_outputs(
     model: bytes | str | Path,
     x: Arrays,
-    delegate: str = "xnnpack",
+    delegate: str = DEFAULT_DELEGATE,
     threads: int | None = None,
 ) -> np.ndarray:
     """Every output of the model per sample as one float32 row (N, total values): the
@@ -48,7 +49,10 @@ def reference_outputs(
 
 
 def predict_all(
-    model: bytes | str | Path, x: Arrays, delegate: str = "xnnpack", threads: int | None = None
+    model: bytes | str | Path,
+    x: Arrays,
+    delegate: str = DEFAULT_DELEGATE,
+    threads: int | None = None,
 ) -> list[np.ndarray]:
     """Every output of the model for a batch, as float32 (integer outputs dequantized).
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlflow_tflite.metrics import SNR_CEILING_DB
+
 
 def top1(outputs: np.ndarray) -> np.ndarray:
     """Class predicted per sample: argmax over the last axis."""
@@ -44,9 +46,6 @@ def max_abs_diff(outputs: np.ndarray, reference: np.ndarray) -> float:
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
-# Identical float32 outputs still differ by rounding at most: report that ceiling (about
-# 138.5 dB, 20*log10(1/eps)) rather than an infinity MLflow and JSON cannot hold.
-SNR_CEILING_DB = float(-20 * np.log10(np.finfo(np.float32).eps))
 
 
 def flat_outputs(outputs: np.ndarray | list[np.ndarray]) -> np.ndarray:

@@ -247,7 +247,7 @@ def measure(
 ) -> dict[str, Any]:
     """Measure the `.tflite` and store the result under `key`; returns the measurement.
 
-    The measurement is a JSON mapping with `metrics` (DESIGN.md names), `delegate` (the
+    The measurement is a JSON mapping with `metrics` (the catalogue's names), `delegate` (the
     primary delegate) and everything `measure_variant` reports, settings included. A
     quantized variant also gets `layers` (per-layer rows against the baseline's fp32
     `.tflite`) and the metrics `output_snr_db` and `min_layer_snr_db`, or `layers_error`

@@ -24,8 +24,12 @@ from mlflow_tflite.registry.decision import Decision
 from mlflow_tflite.registry.policy import Candidate
 from mlflow_tflite.tracking.layout import (
     DATA_VERSION_TAG,
+    DELEGATE_TAG,
+    GIT_COMMIT_TAG,
     MODEL_CARD_TAG,
     PARENT_TAG,
+    QUANTIZATION_TAG,
+    TECHNIQUE_TAG,
     VARIANT_TAG,
 )
 from mlflow_tflite.tracking.report import pareto_front
@@ -127,7 +131,7 @@ def _latency(facts: CardFacts) -> list[str]:
         "| delegate | p50 ms | p90 ms | p99 ms | note |",
         "| --- | --- | --- | --- | --- |",
     ]
-    primary = facts.measurement.get("delegate") or facts.tags.get("delegate")
+    primary = facts.measurement.get("delegate") or facts.tags.get(DELEGATE_TAG)
     for name, result in latency.items():
         note = "primary" if name == primary else ""
         if not result.get("supported", True):
@@ -226,7 +230,7 @@ def render(facts: CardFacts) -> str:
         facts.decision,
         "",
         "## Provenance",
-        f"- code commit: {t.get('git_commit', 'unknown')}",
+        f"- code commit: {t.get(GIT_COMMIT_TAG, 'unknown')}",
         f"- variant run: {facts.run_id}",
         f"- flow run: {facts.flow_run_id or 'unknown'}",
     ]
@@ -237,15 +241,15 @@ def describe(facts: CardFacts, summary: str) -> str:
     """The version description: the card in one paragraph, then the decision `summary`."""
     m = facts.metrics
     return (
-        f"{facts.variant} ({facts.tags.get('technique', '-')}, "
-        f"{facts.tags.get('quantization', '-')}): {_card(m, 'size_bytes')} bytes "
+        f"{facts.variant} ({facts.tags.get(TECHNIQUE_TAG, '-')}, "
+        f"{facts.tags.get(QUANTIZATION_TAG, '-')}): {_card(m, 'size_bytes')} bytes "
         f"({_card(m, 'gzip_size_bytes')} gzipped), accuracy "
         f"{_card(m, 'accuracy')} (delta {_card(m, 'accuracy_delta')}), "
         f"agreement {_card(m, 'agreement')}, p50 "
         f"{_card(m, 'latency_p50_ms')} ms on "
-        f"{facts.tags.get('delegate', '-')}; data version "
+        f"{facts.tags.get(DELEGATE_TAG, '-')}; data version "
         f"{facts.tags.get(DATA_VERSION_TAG, 'unknown')}, commit "
-        f"{facts.tags.get('git_commit', 'unknown')}. Full model card: {CARD_ARTIFACT} in "
+        f"{facts.tags.get(GIT_COMMIT_TAG, 'unknown')}. Full model card: {CARD_ARTIFACT} in "
         f"the model's artifacts.\n\n{summary}"
     )
 

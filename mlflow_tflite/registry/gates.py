@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from mlflow_tflite.tracking.layout import WARNING_TAG
+
 CHANCE_METRIC = "chance_accuracy"
 BASELINE_METRIC = "baseline_accuracy"
-WARNING_TAG = "mlflow_tflite.warning"
 DEFAULT_CHANCE_MARGIN = 0.05
 
 

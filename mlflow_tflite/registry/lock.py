@@ -27,9 +27,9 @@ from mlflow.protos.databricks_pb2 import (
     ErrorCode,
 )
 
+from mlflow_tflite.tracking.layout import LOCK_EXPIRES_TAG, LOCK_HOLDER_TAG
+
 LOCK_SUFFIX = ".promotion-lock"
-HOLDER_TAG = "mlflow_tflite.lock.holder"
-EXPIRES_TAG = "mlflow_tflite.lock.expires_at"
 
 
 class LockTimeout(TimeoutError):
@@ -59,7 +59,7 @@ def _break_if_stale(client: MlflowClient, name: str) -> None:
         if _code(error) == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
             return
         raise
-    expires = float(lock.tags.get(EXPIRES_TAG, "inf"))
+    expires = float(lock.tags.get(LOCK_EXPIRES_TAG, "inf"))
     if time.time() > expires:
         # A holder that outlived its lease has crashed; deleting lets the next create win.
         with contextlib.suppress(MlflowException):
@@ -87,10 +87,10 @@ def registry_lock(
         try:
             client.create_registered_model(
                 name,
-                tags={HOLDER_TAG: holder, EXPIRES_TAG: f"{time.time() + lease_s:.3f}"},
+                tags={LOCK_HOLDER_TAG: holder, LOCK_EXPIRES_TAG: f"{time.time() + lease_s:.3f}"},
                 description=(
                     f"Lock held by mlflow-tflite while it moves aliases of {model_name!r}; "
-                    f"deleted when done. Safe to delete once {EXPIRES_TAG} has passed."
+                    f"deleted when done. Safe to delete once {LOCK_EXPIRES_TAG} has passed."
                 ),
             )
             break
@@ -114,7 +114,7 @@ def registry_lock(
     finally:
         try:
             current = client.get_registered_model(name)
-            if current.tags.get(HOLDER_TAG) == holder:
+            if current.tags.get(LOCK_HOLDER_TAG) == holder:
                 client.delete_registered_model(name)
         except MlflowException as error:
             if _code(error) != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):

@@ -12,9 +12,7 @@ from mlflow.exceptions import MlflowException
 
 from mlflow_tflite.registry.lock import registry_lock
 from mlflow_tflite.registry.versions import alias_version, previous_tag
-
-ROLLBACK_TAG_PREFIX = "mlflow_tflite.rollback."
-ROLLED_BACK_TAG = "mlflow_tflite.rolled_back"
+from mlflow_tflite.tracking.layout import ROLLBACK_TAG_PREFIX, ROLLED_BACK_TAG
 
 
 class RollbackError(Exception):

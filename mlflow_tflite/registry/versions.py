@@ -20,14 +20,18 @@ from mlflow.protos.databricks_pb2 import (
 from mlflow_tflite.registry.policy import Candidate
 from mlflow_tflite.tracking.layout import (
     DATA_VERSION_TAG,
+    DELEGATE_TAG,
+    GIT_COMMIT_TAG,
     PREVIOUS_TAG_PREFIX,
+    QUANTIZATION_TAG,
     SOURCE_FLOW_RUN_TAG,
     SOURCE_RUN_TAG,
+    TECHNIQUE_TAG,
     VARIANT_TAG,
 )
 
-# Run tags copied onto the version as they are (DESIGN.md names).
-COPIED_TAGS = ("technique", "quantization", "delegate", DATA_VERSION_TAG, "git_commit")
+# Run tags copied onto the version as they are (docs/architecture.md lists them).
+COPIED_TAGS = (TECHNIQUE_TAG, QUANTIZATION_TAG, DELEGATE_TAG, DATA_VERSION_TAG, GIT_COMMIT_TAG)
 _METRIC_TAG = re.compile(r"^(?:[\w.\-]+/)?[a-z0-9_]+$")
 _NOT_METRICS = {*COPIED_TAGS}
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from mlflow_tflite.search.trial import TrialResult, trial_name
 from mlflow_tflite.tracking.layout import (
+    DELEGATE_TAG,
     PARENT_TAG,
     PARETO_TAG,
     ROLE_TAG,
@@ -64,7 +65,7 @@ def log_models(parent_run_id: str, candidates: Sequence[TrialResult], baseline: 
     from mlflow_tflite.pipeline import keys, steps
     from mlflow_tflite.tracking import VariantRecord
     from mlflow_tflite.tracking.layout import MODEL_URI_TAG
-    from mlflow_tflite.tracking.runs import log_variant_model
+    from mlflow_tflite.tracking.models import log_variant_model
 
     runs = trial_runs(parent_run_id)
     for result in candidates:
@@ -77,7 +78,7 @@ def log_models(parent_run_id: str, candidates: Sequence[TrialResult], baseline: 
             continue
         record = VariantRecord(name=variant.name, technique=variant.technique,
                                quantization=variant.convert.quantization,
-                               delegate=run.data.tags.get("delegate", ""),
+                               delegate=run.data.tags.get(DELEGATE_TAG, ""),
                                tflite_path=build.tflite_path)
         log_variant_model(run.info.run_id, record, input_example)
 

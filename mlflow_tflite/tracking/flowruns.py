@@ -8,14 +8,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlflow_tflite.tracking.layout import (
+    DELEGATE_TAG,
     ERROR_TAG,
     FAILED_STEP_TAG,
     FLOW_ROLE,
     INPUTS_KEY_TAG,
     PARENT_TAG,
+    QUANTIZATION_TAG,
     REUSED_TAG,
     ROLE_TAG,
     SKIPPED_TAG,
+    TECHNIQUE_TAG,
     VARIANT_ROLE,
     VARIANT_TAG,
 )
@@ -108,11 +111,11 @@ def load_records(parent_run_id: str) -> list[VariantRecord]:
         records.append(
             VariantRecord(
                 name=tags.get(VARIANT_TAG, run.info.run_name),
-                technique=tags.get("technique", ""),
-                quantization=tags.get("quantization", ""),
+                technique=tags.get(TECHNIQUE_TAG, ""),
+                quantization=tags.get(QUANTIZATION_TAG, ""),
                 status=OK if ok else FAILED,
                 metrics=dict(run.data.metrics),
-                delegate=tags.get("delegate", ""),
+                delegate=tags.get(DELEGATE_TAG, ""),
                 error=tags.get(ERROR_TAG),
                 failed_step=None if ok else tags.get(FAILED_STEP_TAG, "unknown"),
                 reused=tags.get(REUSED_TAG) == "true",

@@ -20,6 +20,11 @@ STUDY_TAG = "mlflow_tflite.study"
 STUDY_STORAGE_TAG = "mlflow_tflite.study_storage"
 PARENT_TAG = "mlflow.parentRunId"
 VARIANT_TAG = "mlflow_tflite.variant"
+# On a variant's child run, copied onto its model versions: how it was made and the
+# delegate its unprefixed latency metrics are of.
+TECHNIQUE_TAG = "technique"
+QUANTIZATION_TAG = "quantization"
+DELEGATE_TAG = "delegate"
 MODEL_URI_TAG = "mlflow_tflite.model_uri"
 # On a FAILED child run: the variant's error, one line.
 ERROR_TAG = "mlflow_tflite.error"
@@ -33,6 +38,16 @@ PREFECT_FLOW_RUN_TAG = "mlflow_tflite.prefect_flow_run"
 # On a finished parent run: the key of its data, params and code (pipeline.keys.inputs_key).
 INPUTS_KEY_TAG = "mlflow_tflite.inputs_key"
 DATA_VERSION_TAG = "data_version"
+GIT_COMMIT_TAG = "git_commit"
+# On a parent run: the host and process running it, so a crashed run is told from a live one.
+HOST_TAG = "mlflow_tflite.host"
+PID_TAG = "mlflow_tflite.pid"
+# Clock ticks after boot at which the pid started: a reused pid is not the same process.
+PID_START_TAG = "mlflow_tflite.pid_start"
+# On a parent run: why its promotion moved no alias (a chance-level baseline).
+WARNING_TAG = "mlflow_tflite.warning"
+# On a `benchmark --log` run: the model it measured.
+BENCHMARK_MODEL_TAG = "mlflow_tflite.benchmark.model"
 # On the parent run: how the baseline's float weights are stored (float32 | float16).
 WEIGHTS_STORAGE_TAG = "weights_storage"
 
@@ -43,3 +58,11 @@ TARGETS_TAG = "mlflow_tflite.targets"
 PROMOTION_ERROR_TAG = "mlflow_tflite.promotion_error"  # why validation refused it
 PREVIOUS_TAG_PREFIX = "mlflow_tflite.previous."
 MODEL_CARD_TAG = "mlflow_tflite.model_card"
+# On a version a rollback moved the alias from (its summary), and on the one it moved to
+# (ROLLBACK_TAG_PREFIX + key: what happened).
+ROLLED_BACK_TAG = "mlflow_tflite.rolled_back"
+ROLLBACK_TAG_PREFIX = "mlflow_tflite.rollback."
+
+# On the promotion lock (a registered model of its own while a promotion holds it).
+LOCK_HOLDER_TAG = "mlflow_tflite.lock.holder"
+LOCK_EXPIRES_TAG = "mlflow_tflite.lock.expires_at"

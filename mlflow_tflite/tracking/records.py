@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlflow_tflite.measure import DESIGN_METRICS, FIDELITY_METRICS
+from mlflow_tflite.measure import CORE_METRICS, FIDELITY_METRICS
 
 OK = "ok"
 FAILED = "failed"
@@ -14,16 +14,16 @@ FAILED = "failed"
 # `mlflow_tflite.skipped` tag (`skipped_tag`), a row in the tables.
 SKIPPED = "skipped"
 
-# The per-variant metric names of DESIGN.md and the fidelity ones, in the order tables
-# show them.
-METRICS = (*DESIGN_METRICS, *FIDELITY_METRICS)
+# The per-variant metrics every run logs and the fidelity ones (the catalogue's `core`
+# and `fidelity` groups), in the order tables show them.
+METRICS = (*CORE_METRICS, *FIDELITY_METRICS)
 
 
 @dataclass
 class VariantRecord:
     """One variant of a flow run, successful or not.
 
-    `metrics` holds the DESIGN.md names (and `<delegate>/latency_*`); `measurement` is the
+    `metrics` holds the catalogue's names (and `<delegate>/latency_*`); `measurement` is the
     full measurement with its settings, logged as `measurement.json`; `params` the
     variant's config as the child run's params; `error` is one line
     and `traceback` the detail logged as `error.txt` when the variant failed.

@@ -1,6 +1,7 @@
 """MLflow logging of one flow run: a parent run, one nested child run per variant.
 
-Layout (the names DESIGN.md fixes, the same in every run so the compare view lines up):
+Layout (the same in every run, so the compare view lines up; docs/architecture.md says
+where each name is defined):
 - experiment: tag `mlflow.experimentKind=custom_model_development` (tracking.ui).
 - parent: params (the `data`, `train`, `benchmark`, `promote` and `runner` sections as
   dotted keys, `train.epochs`, plus `variants`: the variant names in order; the whole
@@ -26,7 +27,6 @@ import json
 import os
 import subprocess
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -37,16 +37,22 @@ from mlflow_tflite.errors import first_line
 from mlflow_tflite.tracking.flowruns import VARIANTS_PARAM
 from mlflow_tflite.tracking.layers import log_layer_errors
 from mlflow_tflite.tracking.layout import (
+    DELEGATE_TAG,
     ERROR_TAG,
     FAILED_STEP_TAG,
     FLOW_ROLE,
     INPUTS_KEY_TAG,
-    MODEL_URI_TAG,
     PARENT_TAG,
+    QUANTIZATION_TAG,
     REUSED_TAG,
     ROLE_TAG,
+    TECHNIQUE_TAG,
     VARIANT_ROLE,
     VARIANT_TAG,
+)
+from mlflow_tflite.tracking.models import (
+    conversion_params,
+    log_tflite_model,
 )
 from mlflow_tflite.tracking.records import VariantRecord
 from mlflow_tflite.tracking.ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
@@ -58,12 +64,6 @@ TABLE_ARTIFACT = "variants.json"
 # names), each child logs its own variant, and `mlflow` names the store they are in.
 PARENT_SECTIONS = ("data", "train", "evaluate", "benchmark", "promote", "runner")
 MAX_TAG_CHARS = 500
-# MLflow 3 stores param values up to 6,000 characters.
-MAX_PARAM_CHARS = 6000
-# Child-run param: the ops a variant left in float (convert.keep_float / auto_keep_float).
-KEEP_FLOAT_PARAM = "keep_float_layers"
-# Child-run param: the layers pruning touched (compress.prune.layers / auto_layers).
-PRUNED_LAYERS_PARAM = "pruned_layers"
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:
@@ -298,9 +298,9 @@ def log_variant(
         **common_tags,
         VARIANT_TAG: record.name,
         ROLE_TAG: role,
-        "technique": record.technique,
-        "quantization": record.quantization,
-        "delegate": record.delegate,
+        TECHNIQUE_TAG: record.technique,
+        QUANTIZATION_TAG: record.quantization,
+        DELEGATE_TAG: record.delegate,
         REUSED_TAG: str(record.reused).lower(),
     }
     run_id = find_child(parent_run_id, record.name)
@@ -316,13 +316,13 @@ def log_variant(
             _log_batch(run_id, params={k: str(v) for k, v in params.items()})
         if record.ok:
             _log_batch(run_id, metrics=record.metrics, tags=tags,
-                       params={**record.params, **_conversion_params(record)})
+                       params={**record.params, **conversion_params(record)})
             client.log_dict(run_id, record.measurement, "measurement.json")
             if record.measurement.get("layers"):
                 log_layer_errors(run_id, record.measurement["layers"],
                                  title=f"{record.name}: the layers with the lowest SNR")
             if log_model:
-                _log_model(run_id, record, input_example)
+                log_tflite_model(run_id, record, input_example)
         else:
             message = first_line(record.error, limit=MAX_TAG_CHARS)
             failure = {ERROR_TAG: message, FAILED_STEP_TAG: record.failed_step or "unknown"}
@@ -334,72 +334,6 @@ def log_variant(
         raise
     client.set_terminated(run_id, "FINISHED" if record.ok else "FAILED")
     return run_id
-
-
-# The first model MLflow logs in a process maps every installed distribution's files to
-# check the model's requirements (about a second here); threads logging their first models
-# at once would each build that map, several seconds of CPU together. The first logs alone.
-_FIRST_MODEL_LOGGED = threading.Event()
-_FIRST_MODEL_LOCK = threading.Lock()
-
-
-def _conversion_params(record: VariantRecord) -> dict[str, str]:
-    """`keep_float_layers`: the ops left in float (`|`-joined scopes), and `pruned_layers`:
-    the layers pruned (`,`-joined), when any."""
-    found = {}
-    kept = record.measurement.get("conversion", {}).get("keep_float")
-    if kept:
-        found[KEEP_FLOAT_PARAM] = " | ".join(kept["ops"])[:MAX_PARAM_CHARS]
-    layers = record.measurement.get("compression", {}).get("prune_layers")
-    if layers:
-        pruned = ",".join(layer["name"] for layer in layers if layer["pruned"])
-        found[PRUNED_LAYERS_PARAM] = pruned[:MAX_PARAM_CHARS]
-    return found
-
-
-def _log_model(run_id: str, record: VariantRecord, input_example: Any) -> None:
-    if not _FIRST_MODEL_LOGGED.is_set():
-        with _FIRST_MODEL_LOCK:
-            if not _FIRST_MODEL_LOGGED.is_set():
-                _log_model_now(run_id, record, input_example)
-                _FIRST_MODEL_LOGGED.set()
-                return
-    _log_model_now(run_id, record, input_example)
-
-
-def log_variant_model(run_id: str, record: VariantRecord, input_example: Any = None) -> None:
-    """Log the record's `.tflite` through the `tflite` flavor into an existing child run
-    (tag `mlflow_tflite.model_uri`), leaving the run's status as it was."""
-    from mlflow import MlflowClient
-
-    status = MlflowClient().get_run(run_id).info.status
-    _log_model(run_id, record, input_example)
-    MlflowClient().set_terminated(run_id, status)
-
-
-def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> None:
-    import mlflow
-
-    import mlflow_tflite
-
-    # The fluent run stack is per thread, so parallel children do not see each other.
-    with mlflow.start_run(run_id=run_id):
-        info = mlflow_tflite.log_model(
-            record.tflite_path,
-            # Named after the variant, so the UI's models view tells them apart.
-            name=record.name,
-            params={**record.params, **_conversion_params(record)} or None,
-            input_example=input_example,
-            # The delegate the numbers were measured on; XNNPACK refuses some sparse models.
-            delegate=record.delegate or "xnnpack",
-            metadata={
-                "variant": record.name,
-                "technique": record.technique,
-                **record.measurement.get("conversion", {"quantization": record.quantization}),
-            },
-        )
-        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
-    # start_run's exit marked the run FINISHED; the caller sets the final status.
 
 
 def log_report(run_id: str, paths: dict[str, Path],

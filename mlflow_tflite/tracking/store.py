@@ -24,12 +24,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from mlflow_tflite.tracking.layout import ERROR_TAG, FLOW_ROLE, PARENT_TAG, ROLE_TAG
+from mlflow_tflite.tracking.layout import (
+    ERROR_TAG,
+    FLOW_ROLE,
+    HOST_TAG,
+    PARENT_TAG,
+    PID_START_TAG,
+    PID_TAG,
+    ROLE_TAG,
+)
 
-HOST_TAG = "mlflow_tflite.host"
-PID_TAG = "mlflow_tflite.pid"
-# Clock ticks after boot at which the pid started: a reused pid is not the same process.
-PID_START_TAG = "mlflow_tflite.pid_start"
 CHECK_TIMEOUT_S = 5.0
 # MLflow error codes no retry can fix.
 PERMANENT_CODES = frozenset({

@@ -16,7 +16,7 @@ from mlflow_tflite.data import Dataset
 from mlflow_tflite.train.baseline import build_baseline_model, outputs_probabilities
 
 DEFAULT_LEARNING_RATE = 1e-3
-_EVAL_BATCH = 256
+EVAL_BATCH = 256
 
 Log = Callable[[str], None]
 
@@ -102,7 +102,7 @@ def history_of(fitted: Any) -> dict[str, list[float]]:
 
 def baseline_accuracy(model: Any, dataset: Dataset) -> float:
     """Top-1 accuracy of a Keras model on the test split."""
-    scores = model.predict(dataset.x_test, batch_size=_EVAL_BATCH, verbose=0)
+    scores = model.predict(dataset.x_test, batch_size=EVAL_BATCH, verbose=0)
     return float(np.mean(np.argmax(scores, axis=-1) == dataset.y_test))
 
 

@@ -22,11 +22,8 @@ from mlflow_tflite.data.synthetic import InputSpec
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.measure.quality import class_scores
 from mlflow_tflite.train.baseline import ModelError, check_input_shape
-from mlflow_tflite.train.fit import Log, TrainedBaseline, epoch_logger, history_of
+from mlflow_tflite.train.fit import EVAL_BATCH, Log, TrainedBaseline, epoch_logger, history_of
 from mlflow_tflite.train.model_code import code_layers, refusal, refused_by_safe_mode
-
-SAVED_MODEL_DIR = "saved_model"
-_EVAL_BATCH = 256
 
 
 def import_keras3() -> ModuleType:
@@ -117,7 +114,7 @@ def fine_tune(spec: str, dataset: Dataset, config: TrainConfig, log: Log | None 
         history = history_of(fitted)
     accuracy = None
     if scores:
-        predicted = model.predict(dataset.x_test, batch_size=_EVAL_BATCH, verbose=0)
+        predicted = model.predict(dataset.x_test, batch_size=EVAL_BATCH, verbose=0)
         accuracy = float(np.mean(np.argmax(predicted, axis=-1) == dataset.y_test))
     return TrainedBaseline(model, accuracy, history)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from mlflow_tflite.cli import main
-from mlflow_tflite.measure import DESIGN_METRICS
+from mlflow_tflite.measure import CORE_METRICS
 from tests.helpers import tiny_cnn, to_tflite
 
 FAST = ["--runs", "5", "--warmup", "1"]
@@ -100,7 +100,7 @@ def test_log_writes_the_design_metrics_to_a_new_run(
     logged = set(run.data.metrics)
     # Without test data there is no accuracy, agreement or fp32 size to compare with.
     needs_data = {"accuracy", "accuracy_delta", "agreement", "compression_ratio"}
-    assert set(DESIGN_METRICS) - needs_data <= logged
+    assert set(CORE_METRICS) - needs_data <= logged
     assert {"xnnpack/latency_p50_ms", "builtin/latency_p99_ms"} <= logged
     assert run.data.tags["delegate"] == "xnnpack"
     assert run.info.status == "FINISHED"

@@ -24,7 +24,7 @@ from tests.flows.conftest import (
 
 pytestmark = pytest.mark.slow
 
-DESIGN_TAGS = ("technique", "quantization", "delegate", "data_version", "git_commit",
+RUN_TAGS = ("technique", "quantization", "delegate", "data_version", "git_commit",
                "mlflow_tflite.variant")
 
 
@@ -83,7 +83,7 @@ def test_every_variant_is_a_child_run_with_every_design_metric_and_tag(first: di
         # XNNPACK refuses some sparse models; the delegate tag names whose latency is shown.
         primary = run.data.tags["delegate"]
         assert {f"{primary}/latency_p50_ms", "builtin/latency_p99_ms"} <= set(run.data.metrics)
-        assert all(tag in run.data.tags for tag in DESIGN_TAGS)
+        assert all(tag in run.data.tags for tag in RUN_TAGS)
         assert run.data.tags["data_version"] == first["data_version"]
     assert children["pruned-dynamic"].data.tags["technique"] == "prune"
     assert children["int8"].data.tags["quantization"] == "int8"

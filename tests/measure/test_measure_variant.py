@@ -8,8 +8,8 @@ import pytest
 
 from mlflow_tflite.config.benchmark import BenchmarkConfig
 from mlflow_tflite.measure import (
+    CORE_METRICS,
     DELEGATE_METRICS,
-    DESIGN_METRICS,
     MeasureError,
     measure_variant,
     predict_outputs,
@@ -47,7 +47,7 @@ def test_a_full_measurement_has_exactly_the_design_metrics(
         for d in ("xnnpack", "builtin")
         for name in (*DELEGATE_METRICS, "latency_mean_ms", "latency_std_ms")
     }
-    assert set(m.metrics()) == set(DESIGN_METRICS) | per_delegate | EXTRA_METRICS
+    assert set(m.metrics()) == set(CORE_METRICS) | per_delegate | EXTRA_METRICS
     metrics = m.metrics()
     assert metrics["compression_ratio"] == pytest.approx(len(float_model) / len(int8_model))
     assert metrics["accuracy_delta"] == pytest.approx(metrics["accuracy"] - 0.5)

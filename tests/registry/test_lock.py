@@ -7,7 +7,8 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from mlflow_tflite.registry.lock import EXPIRES_TAG, LockTimeout, lock_name, registry_lock
+from mlflow_tflite.registry.lock import LockTimeout, lock_name, registry_lock
+from mlflow_tflite.tracking.layout import LOCK_EXPIRES_TAG as EXPIRES_TAG
 
 
 def registered(client: MlflowClient) -> list[str]:

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlflow_tflite._discovery import discover
+from mlflow_tflite._discovery import Registry
 
 if TYPE_CHECKING:
     from mlflow_tflite.convert.facts import ModelFacts
@@ -73,10 +72,6 @@ class Scheme:
         return self.engine == CONVERTER
 
     @property
-    def needs_calibration(self) -> bool:
-        return self.needs_representative
-
-    @property
     def keeps_float(self) -> bool:
         """Whether `convert.keep_float` / `auto_keep_float` work with this scheme."""
         return self.engine == AI_EDGE_QUANTIZER or self.denylist
@@ -92,30 +87,13 @@ def _sort_key(scheme: Scheme) -> tuple[bool, bool, str]:
     return (scheme.name != "none", scheme.engine != CONVERTER, scheme.name)
 
 
-@cache
-def all_schemes() -> tuple[Scheme, ...]:
-    """Every scheme module's `SCHEME`, `none` first, then converter, then quantizer.
-
-    Raises:
-        RuntimeError: two modules define the same scheme name.
-    """
-    return tuple(sorted(discover(__name__, "SCHEME", Scheme), key=_sort_key))
+_SCHEMES = Registry(
+    __name__, "SCHEME", Scheme, order=_sort_key, noun="quantization", error=UnknownSchemeError
+)
 
 
-def scheme_names() -> tuple[str, ...]:
-    """Every `convert.quantization` value, in `all_schemes()` order."""
-    return tuple(scheme.name for scheme in all_schemes())
-
-
-def get_scheme(name: str) -> Scheme:
-    """The scheme called `name`.
-
-    Raises:
-        UnknownSchemeError: no scheme has that name (the message lists the known ones).
-    """
-    for scheme in all_schemes():
-        if scheme.name == name:
-            return scheme
-    raise UnknownSchemeError(
-        f"unknown quantization {name!r}; expected one of {', '.join(scheme_names())}"
-    )
+# Every scheme and every `convert.quantization` value, `none` first, then the converter's,
+# then the quantizer's; one by name (UnknownSchemeError listing the known ones).
+all_schemes = _SCHEMES.all
+scheme_names = _SCHEMES.names
+get_scheme = _SCHEMES.get
