@@ -31,7 +31,7 @@ from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, st
 from mlflow_tflite.search import objective, results
 from mlflow_tflite.search import study as studies
 from mlflow_tflite.search.runs import log_models, mark_candidates, reopen_parent, trial_runs
-from mlflow_tflite.search.space import Space, sample_variant
+from mlflow_tflite.search.space import WARM_START_ATTR, Space, sample_variant, warm_start
 from mlflow_tflite.search.trial import TrialResult, run_trial, trial_name
 from mlflow_tflite.tracking.layout import STUDY_STORAGE_TAG, STUDY_TAG
 from mlflow_tflite_flows import optimize
@@ -83,6 +83,7 @@ def _tell(study: Any, trial: Any, result: TrialResult, budget: studies.Budget) -
 
     trial.set_user_attr(results.RESULT_ATTR, results.as_dict(result))
     if result.state in (objective.COMPLETE, objective.INFEASIBLE):
+        objective.set_constraints(trial, result.constraints)
         study.tell(trial, result.values)
     elif result.state == objective.PRUNED:
         study.tell(trial, state=TrialState.PRUNED)
@@ -195,6 +196,12 @@ def search(
     recovered = studies.recover_stale(study)
     if recovered:
         print(f"study {name}: re-asking trials {recovered} left RUNNING by a killed search")
+    if params.search.warm_start and not study.get_trials(deepcopy=False):
+        starts = warm_start(space, params.variants)
+        for variant_name, values in starts.items():
+            study.enqueue_trial(values, user_attrs={WARM_START_ATTR: variant_name})
+        if starts:
+            print(f"study {name}: first trials are the variants {', '.join(starts)}")
 
     tags = {"data_version": data.version, "git_commit": tracking.git_commit()}
     parent_run_id = study.user_attrs.get(studies.PARENT_RUN_ATTR)
@@ -237,7 +244,7 @@ def _finish(study: Any, params: Params, baseline: handles.Baseline, data: handle
             example: Any, reports_dir: str) -> dict[str, Any]:
     """Front, results on the parent run, candidates for promotion, promotion, artifact."""
     names = list(params.search.objective)
-    constraints = params.search.constraints or params.promote.constraints
+    constraints = objective.search_constraints(params)
     found = results.study_results(study)
     front = results.pareto_front(found, names)
     near = results.closest(found, constraints, names) if not front else None
@@ -253,12 +260,10 @@ def _finish(study: Any, params: Params, baseline: handles.Baseline, data: handle
                                   reports_dir)
     rows = results.trial_rows(found, front, baseline.fp32_size_bytes)
     results.log_results(parent_run_id, paths, [row for row in rows if row["pareto"]])
-    policy = params
-    if not front:
-        # Judged by the search's constraints, the closest trial becomes challenger, never
-        # champion, as a closest variant does when no variant passes.
-        policy = params.model_copy(update={"promote": params.promote.model_copy(
-            update={"constraints": constraints})})
+    # The front is promoted by the search's own objective and constraints (or the target
+    # search.promote_target names); with no feasible trial, the closest one becomes
+    # challenger, never champion, as a closest variant does.
+    policy = params.model_copy(update={"promote": objective.promotion(params)})
     decision = (optimize.promote(uri, parent_run_id, policy, baseline, data, example)
                 if candidates else None)
     closest = None

@@ -43,14 +43,20 @@ def load_checked_params(path: str | Path, overrides: list[str] | None = None) ->
 
 
 def check_search(params: Params, path: str | Path = "params") -> Any:
-    """Parse `search.space` and check the baseline can take its techniques; returns the
-    parsed `mlflow_tflite.search.space.Space`.
+    """Parse `search.space`, check the baseline can take its techniques and that
+    `search.promote_target` names a promotion target; returns the parsed
+    `mlflow_tflite.search.space.Space`.
 
     Raises:
         ParamsError: one line naming the file and key path (`search.space.prune...`).
     """
     from mlflow_tflite.search.space import SpaceError, check_baseline, parse_space
 
+    target = params.search.promote_target
+    if target is not None and target not in params.promote.targets:
+        known = ", ".join(params.promote.targets) or "none are defined"
+        raise ParamsError(f"{path}: search.promote_target: no promote.targets entry {target!r} "
+                          f"({known})")
     try:
         space = parse_space(params.search.space)
         check_baseline(space, params.train.model)

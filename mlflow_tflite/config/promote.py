@@ -30,6 +30,12 @@ _OBJECTIVE = re.compile(rf"^(?:(?P<delegate>{_DELEGATE})/)?(?P<metric>[a-z0-9_]+
 _ALIAS = re.compile(r"^[\w\-]+$")
 _TARGET = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 DEFAULT_TARGET = "default"
+# The objective `run` promotes by and `search` searches and promotes by, unless set: size
+# after gzip (what a download costs), with accuracy and speed as constraints rather than
+# objectives (max_accuracy_drop; max_latency_vs_fp32: 1.0, so the winner is never slower
+# than fp32 on the primary delegate). A second objective would spend a search's trials on
+# the accurate end of a Pareto front instead of the smallest model within the limits.
+DEFAULT_OBJECTIVE = ("gzip_size_bytes",)
 
 
 def objective_direction(name: str) -> bool:
@@ -74,8 +80,10 @@ class ConstraintsConfig(Section):
     """Gates a variant must pass to be promoted; all optional.
 
     `accuracy_delta` is the variant's accuracy minus the Keras baseline's, so a drop is a
-    negative delta. Latency limits apply to `<latency_delegate>/latency_p50_ms` (or p90),
-    or to the unprefixed metrics (the primary delegate) when `latency_delegate` is unset.
+    negative delta. `latency_vs_fp32` is the variant's p50 over the fp32 model's, timed
+    back to back on the primary delegate. Latency limits apply to
+    `<latency_delegate>/latency_p50_ms` (or p90), or to the unprefixed metrics (the
+    primary delegate) when `latency_delegate` is unset.
     """
 
     max_accuracy_drop: float | None = Field(
@@ -86,6 +94,11 @@ class ConstraintsConfig(Section):
     )
     min_output_snr_db: float | None = Field(
         None, description="Smallest output SNR against the float model, in dB (fidelity)."
+    )
+    max_latency_vs_fp32: float | None = Field(
+        None, gt=0.0,
+        description="Largest p50 latency as a multiple of the fp32 model's on the primary "
+        "delegate (1.0: not slower than fp32).",
     )
     max_latency_p50_ms: float | None = Field(None, gt=0.0)
     max_latency_p90_ms: float | None = Field(None, gt=0.0)
@@ -153,7 +166,7 @@ class PromoteConfig(Section):
 
     enabled: bool = True
     objective: list[ObjectiveName] = Field(
-        ["size_bytes", "latency_p50_ms"],
+        list(DEFAULT_OBJECTIVE),
         min_length=1,
         description="Ranking, most important first: size_bytes, gzip_size_bytes, "
         "latency_p50_ms, latency_p90_ms (optionally <delegate>/...), accuracy.",
@@ -164,7 +177,8 @@ class PromoteConfig(Section):
         lt=1.0,
         description="Relative difference under which two values tie (0.02 = within 2%).",
     )
-    constraints: ConstraintsConfig = ConstraintsConfig(max_accuracy_drop=0.02)
+    constraints: ConstraintsConfig = ConstraintsConfig(max_accuracy_drop=0.02,
+                                                       max_latency_vs_fp32=1.0)
     targets: dict[str, TargetConfig] = Field(
         default_factory=dict, description="Named targets; empty means one target, `champion`."
     )

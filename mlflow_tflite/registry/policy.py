@@ -110,6 +110,13 @@ def constraint_failures(
             lambda v: v >= c.min_output_snr_db,
             lambda v: f"output SNR {v:.3g} dB < min_output_snr_db {c.min_output_snr_db:g}",
         )
+    if c.max_latency_vs_fp32 is not None:
+        check(
+            "max_latency_vs_fp32",
+            "latency_vs_fp32",
+            lambda v: v <= c.max_latency_vs_fp32,
+            lambda v: f"latency_vs_fp32 {v:.3g} > max_latency_vs_fp32 {c.max_latency_vs_fp32:g}",
+        )
     for percentile, limit in (("p50", c.max_latency_p50_ms), ("p90", c.max_latency_p90_ms)):
         if limit is not None:
             metric = _latency_metric(c, percentile)

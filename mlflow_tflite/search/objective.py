@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from mlflow_tflite.config.promote import ConstraintsConfig, objective_direction
+from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.config.promote import ConstraintsConfig, PromoteConfig, objective_direction
 from mlflow_tflite.registry.policy import constraint_failures
 
 # The `trial_state` tag of a trial's child run.
@@ -22,6 +24,29 @@ FAILED = "failed"
 TRIAL_STATES = (COMPLETE, PRUNED, INFEASIBLE, FAILED)
 # A missing metric violates its constraint by this much (it cannot show it passes).
 MISSING = 1e9
+
+
+def search_constraints(params: Params) -> ConstraintsConfig:
+    """The gates a trial must pass: `search.constraints`, else `promote.constraints`."""
+    return params.search.constraints or params.promote.constraints
+
+
+def promotion(params: Params) -> PromoteConfig:
+    """The policy a search's front is promoted by: one target ranked by the search's own
+    objective and gated by its constraints (aliases `champion`/`challenger`), or the
+    `promote.targets` entry `search.promote_target` names, as it stands.
+
+    So the trial the search found best is the one promoted: judged by `promote.objective`
+    instead, a front that is optimal on gzip size could lose to a champion chosen by
+    another metric.
+    """
+    promote = params.promote
+    name = params.search.promote_target
+    if name is not None:
+        return promote.model_copy(update={"targets": {name: promote.targets[name]}})
+    return promote.model_copy(update={"objective": list(params.search.objective),
+                                      "constraints": search_constraints(params),
+                                      "targets": {}})
 
 
 def directions(objective: Sequence[str]) -> list[str]:
@@ -42,39 +67,54 @@ def _latency(constraints: ConstraintsConfig, percentile: str) -> str:
     return f"{constraints.latency_delegate}/{name}" if constraints.latency_delegate else name
 
 
-def constraint_values(metrics: Mapping[str, float], constraints: ConstraintsConfig) -> list[float]:
-    """One number per set constraint, <= 0 when it holds (Optuna's convention).
+def constraint_values(metrics: Mapping[str, float],
+                      constraints: ConstraintsConfig) -> dict[str, float]:
+    """Constraint name -> one number per set constraint, <= 0 when it holds (Optuna's
+    convention; `trial.set_constraint` takes them by name).
 
     Sizes and latencies are relative to their limit, so no single constraint dominates
     the sum NSGA-II and TPE rank infeasible trials by.
     """
     c = constraints
-    # (metric, limit, larger is better, relative)
-    gates: list[tuple[str, float, bool, bool]] = []
+    # (constraint, metric, limit, larger is better, relative)
+    gates: list[tuple[str, str, float, bool, bool]] = []
     if c.max_accuracy_drop is not None:
-        gates.append(("accuracy_delta", -c.max_accuracy_drop, True, False))
+        gates.append(("max_accuracy_drop", "accuracy_delta", -c.max_accuracy_drop, True, False))
     if c.min_agreement is not None:
-        gates.append(("agreement", c.min_agreement, True, False))
+        gates.append(("min_agreement", "agreement", c.min_agreement, True, False))
+    if c.max_latency_vs_fp32 is not None:
+        gates.append(("max_latency_vs_fp32", "latency_vs_fp32", c.max_latency_vs_fp32, False,
+                      True))
     for percentile, limit in (("p50", c.max_latency_p50_ms), ("p90", c.max_latency_p90_ms)):
         if limit is not None:
-            gates.append((_latency(c, percentile), limit, False, True))
+            gates.append((f"max_latency_{percentile}_ms", _latency(c, percentile), limit, False,
+                          True))
     if c.max_size_bytes is not None:
-        gates.append(("size_bytes", c.max_size_bytes, False, True))
+        gates.append(("max_size_bytes", "size_bytes", c.max_size_bytes, False, True))
     if c.max_gzip_size_bytes is not None:
-        gates.append(("gzip_size_bytes", c.max_gzip_size_bytes, False, True))
+        gates.append(("max_gzip_size_bytes", "gzip_size_bytes", c.max_gzip_size_bytes, False,
+                      True))
     if c.integer_only:
-        gates.append(("integer_only", 0.5, True, False))
+        gates.append(("integer_only", "integer_only", 0.5, True, False))
     if c.gpu_compatible:
-        gates.append(("gpu_compatible", 0.5, True, False))
-    values = []
-    for metric, limit, larger_better, relative in gates:
+        gates.append(("gpu_compatible", "gpu_compatible", 0.5, True, False))
+    values = {}
+    for name, metric, limit, larger_better, relative in gates:
         value = metrics.get(metric)
         if value is None or math.isnan(value):
-            values.append(MISSING)
+            values[name] = MISSING
             continue
         excess = (limit - value) if larger_better else (value - limit)
-        values.append(excess / limit if relative else excess)
+        values[name] = excess / limit if relative else excess
     return values
+
+
+def set_constraints(trial: Any, values: Mapping[str, float] | Sequence[float]) -> None:
+    """Record a trial's constraint values on it (`trial.set_constraint`, before tell), where
+    every Optuna sampler reads them; a failed or pruned trial records none."""
+    items = values.items() if isinstance(values, Mapping) else enumerate(values)
+    for name, value in items:
+        trial.set_constraint(str(name), value)
 
 
 def feasible(metrics: Mapping[str, float], constraints: ConstraintsConfig) -> bool:
@@ -85,6 +125,14 @@ def feasible(metrics: Mapping[str, float], constraints: ConstraintsConfig) -> bo
 def failure_messages(metrics: Mapping[str, float], constraints: ConstraintsConfig) -> list[str]:
     """The constraints a trial fails, as the promotion decision words them."""
     return [f.message for f in constraint_failures(metrics, constraints)]
+
+
+def judged(step: str, epoch: int, variant: VariantConfig) -> bool:
+    """Whether the pruner judges the trial after `epoch` of compress `step`: not while
+    pruning's masks still move (each mask update drops accuracy that the next epochs
+    recover), so a prune step is judged after its last epoch; other steps after each."""
+    return step != "prune" or variant.compress.prune is None or (
+        epoch >= variant.compress.prune.epochs)
 
 
 def should_prune(val_accuracy: float | None, baseline_val_accuracy: float | None,

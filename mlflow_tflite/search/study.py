@@ -35,8 +35,8 @@ OWNER_ATTR = "mlflow_tflite.owner"
 ABANDONED_ATTR = "mlflow_tflite.abandoned"
 ELAPSED_ATTR = "mlflow_tflite.elapsed_s"
 PARENT_RUN_ATTR = "mlflow_tflite.parent_run_id"
-# Each told trial's TrialResult (as a dict): the results of every invocation, and the
-# constraint values the samplers' constraints_func reads.
+# Each told trial's TrialResult (as a dict): the results of every invocation, from the
+# study alone. Its constraint values go to `trial.set_constraint`, which the samplers read.
 RESULT_ATTR = "mlflow_tflite.result"
 STUDY_FILE = "optuna.db"
 # A RUNNING trial without an owner (its process died right after asking) is recovered
@@ -76,11 +76,6 @@ def _storage(url: str) -> Any:
     return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
-def _constraints(trial: Any) -> list[float]:
-    # The trial's result, set by the flow before tell; a pruned or failed trial has none.
-    return list(trial.user_attrs.get(RESULT_ATTR, {}).get("constraints", []))
-
-
 def make_sampler(params: Params) -> Any:
     """The `search.sampler`: multi-objective TPE (default), NSGA-II or random, seeded."""
     import optuna
@@ -89,10 +84,10 @@ def make_sampler(params: Params) -> Any:
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=search.seed)
     if search.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=search.seed, constraints_func=_constraints)
+        return optuna.samplers.NSGAIISampler(seed=search.seed)
     # constant_liar: trials in flight count as (pessimistic) results, so parallel asks spread.
-    return optuna.samplers.TPESampler(seed=search.seed, constraints_func=_constraints,
-                                      n_startup_trials=STARTUP_TRIALS, constant_liar=True)
+    return optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=STARTUP_TRIALS,
+                                      constant_liar=True)
 
 
 def open_study(params: Params, name: str, storage_url: str) -> Any:

@@ -88,7 +88,9 @@ def test_the_shipped_space_parses_and_every_sample_is_a_valid_variant() -> None:
             assert variant.compress.cluster.clusters <= max_clusters(
                 [288, 18432], variant.compress.prune.model_dump())
         study.tell(trial, [1.0, 0.5])
-    assert {"none", "prune", "prune+cluster+qat"} <= seen
+    # The shipped space is where small int8 models XNNPACK runs live: prune and cluster
+    # always, QAT or not.
+    assert seen == {"prune+cluster", "prune+cluster+qat"}
 
 
 def test_clusters_are_capped_below_the_weights_a_pruned_kernel_keeps() -> None:
@@ -109,3 +111,27 @@ def test_list_choices_travel_through_optuna_as_json() -> None:
         found.add(variant.compress.prune.m_by_n)
         study.tell(trial, 0.0)
     assert found == {None, (2, 4)}
+
+
+def test_the_listed_variants_in_the_space_are_the_warm_start_and_sample_back_exactly() -> None:
+    from mlflow_tflite.config import load_params
+    from mlflow_tflite.search.space import warm_start
+
+    params = load_params(ROOT_PARAMS)
+    space = parse_space({
+        "prune": {"final_sparsity": {"low": 0.6, "high": 0.95}, "epochs": {"low": 2, "high": 5}},
+        "cluster": {"clusters": {"low": 4, "high": 16}, "epochs": {"low": 1, "high": 3}},
+        "qat": {"use": {"choices": [False, True]}},
+        "convert": {"quantization": "int8", "io_type": "int8",
+                    "sparsity_optimization": {"choices": [False, True]}},
+    })
+    starts = warm_start(space, params.variants)
+    # Prune and cluster are always on and the scheme is int8: only these two lie in it.
+    assert list(starts) == ["pruned-clustered-int8", "pcqat-int8"]
+    study = optuna.create_study()
+    for values in starts.values():
+        study.enqueue_trial(values)
+    for name in starts:
+        variant, _ = sample_variant(study.ask(), space, name)
+        listed = params.variant(name)
+        assert variant.compress == listed.compress and variant.convert == listed.convert
