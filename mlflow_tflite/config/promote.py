@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, create_model, field_validator, model_validator
 
 from mlflow_tflite.config.base import Section
+from mlflow_tflite.metrics import (
+    GATES,
+    Gate,
+    SetGate,
+    find_metric,
+    gate_for,
+    objective_names,
+    set_gates,
+)
 
-# Objective metrics and whether larger is better; latency may carry a `<delegate>/` prefix.
-OBJECTIVE_METRICS: dict[str, bool] = {
-    "size_bytes": False,
-    "gzip_size_bytes": False,
-    "latency_p50_ms": False,
-    "latency_p90_ms": False,
-    "accuracy": True,
-}
 _DELEGATE = r"[A-Za-z0-9_.\-]+"
 _OBJECTIVE = re.compile(rf"^(?:(?P<delegate>{_DELEGATE})/)?(?P<metric>[a-z0-9_]+)$")
 _ALIAS = re.compile(r"^[\w\-]+$")
@@ -38,20 +39,15 @@ DEFAULT_TARGET = "default"
 DEFAULT_OBJECTIVE = ("gzip_size_bytes",)
 
 
-def objective_direction(name: str) -> bool:
-    """True when larger values of objective `name` are better (accuracy)."""
-    return OBJECTIVE_METRICS[name.rpartition("/")[2]]
-
-
 def _check_objective_name(name: str) -> str:
     match = _OBJECTIVE.match(name)
-    metric = match["metric"] if match else ""
-    if metric not in OBJECTIVE_METRICS:
+    metric = find_metric(match["metric"]) if match else None
+    if metric is None or not metric.objective:
         raise ValueError(
-            f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVE_METRICS)}, "
+            f"unknown objective {name!r}; expected one of {', '.join(objective_names())}, "
             "latency optionally per delegate (xnnpack/latency_p50_ms)"
         )
-    if match["delegate"] and not metric.startswith("latency_"):
+    if match["delegate"] and not metric.per_delegate:
         raise ValueError(f"objective {name!r}: only latency takes a delegate prefix")
     return name
 
@@ -76,39 +72,43 @@ def _check_alias(alias: str | None) -> str | None:
     return alias
 
 
-class ConstraintsConfig(Section):
+class _Constraints(Section):
     """Gates a variant must pass to be promoted; all optional.
 
-    `accuracy_delta` is the variant's accuracy minus the Keras baseline's, so a drop is a
-    negative delta. `latency_vs_fp32` is the variant's p50 over the fp32 model's, timed
-    back to back on the primary delegate. Latency limits apply to
-    `<latency_delegate>/latency_p50_ms` (or p90), or to the unprefixed metrics (the
-    primary delegate) when `latency_delegate` is unset.
+    One key per gate of `mlflow_tflite.metrics.GATES`, and `min_<metric>` /
+    `max_<metric>` over any catalogue metric. `max_accuracy_drop` limits the variant's
+    accuracy minus the Keras baseline's, so a drop is a negative delta. Latency limits
+    apply to `<latency_delegate>/latency_p50_ms` (or p90), or to the unprefixed metrics
+    (the primary delegate) when `latency_delegate` is unset.
     """
 
-    max_accuracy_drop: float | None = Field(
-        None, ge=0.0, le=1.0, description="Largest allowed accuracy drop vs. the baseline."
-    )
-    min_agreement: float | None = Field(
-        None, ge=0.0, le=1.0, description="Smallest top-1 agreement with the fp32 variant."
-    )
-    min_output_snr_db: float | None = Field(
-        None, description="Smallest output SNR against the float model, in dB (fidelity)."
-    )
-    max_latency_vs_fp32: float | None = Field(
-        None, gt=0.0,
-        description="Largest p50 latency as a multiple of the fp32 model's on the primary "
-        "delegate (1.0: not slower than fp32).",
-    )
-    max_latency_p50_ms: float | None = Field(None, gt=0.0)
-    max_latency_p90_ms: float | None = Field(None, gt=0.0)
     latency_delegate: str | None = Field(
         None, description="Delegate whose latency the limits apply to (e.g. xnnpack)."
     )
-    max_size_bytes: int | None = Field(None, gt=0)
-    max_gzip_size_bytes: int | None = Field(None, gt=0)
-    integer_only: bool = Field(False, description="Require integer-only ops (metric 1).")
-    gpu_compatible: bool = Field(False, description="Require GPU-delegate compatibility.")
+    metric_gates: dict[str, float] = Field(
+        default_factory=dict,
+        description="min_<metric> / max_<metric> limits without a key of their own "
+        "(gathered from such keys).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_metric_gates(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        generic = {k: v for k, v in data.items() if k not in cls.model_fields and gate_for(k)}
+        if not generic:
+            return data
+        rest = {k: v for k, v in data.items() if k not in generic}
+        return {**rest, "metric_gates": {**rest.get("metric_gates", {}), **generic}}
+
+    @field_validator("metric_gates")
+    @classmethod
+    def _known_gates(cls, value: dict[str, float]) -> dict[str, float]:
+        for key in value:
+            if key in cls.model_fields or gate_for(key) is None:
+                raise ValueError(f"{key!r} is not min_<metric> or max_<metric> of a metric")
+        return value
 
     @field_validator("latency_delegate")
     @classmethod
@@ -118,10 +118,34 @@ class ConstraintsConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _delegate_needs_limit(self) -> ConstraintsConfig:
-        if self.latency_delegate and not (self.max_latency_p50_ms or self.max_latency_p90_ms):
-            raise ValueError("latency_delegate needs max_latency_p50_ms or max_latency_p90_ms")
+    def _delegate_needs_limit(self) -> _Constraints:
+        if self.latency_delegate and not any(
+            find_metric(g.gate.metric).per_delegate for g in self.gates()
+        ):
+            keys = [g.key for g in GATES if find_metric(g.metric).per_delegate]
+            raise ValueError(f"latency_delegate needs {' or '.join(keys)}")
         return self
+
+    def gates(self) -> list[SetGate]:
+        """The gates this block sets, in its order, then the `min_`/`max_` ones."""
+        limits = {g.key: getattr(self, g.key) for g in GATES}
+        return set_gates({**limits, **self.metric_gates}, self.latency_delegate)
+
+
+def _gate_field(gate: Gate) -> tuple[Any, Any]:
+    if gate.flag:
+        return bool, Field(False, description=gate.description or None)
+    kind = int if gate.integer else float
+    return kind | None, Field(None, description=gate.description or None, **gate.bounds)
+
+
+ConstraintsConfig = create_model(
+    "ConstraintsConfig",
+    __base__=_Constraints,
+    __doc__=_Constraints.__doc__,
+    __module__=__name__,
+    **{gate.key: _gate_field(gate) for gate in GATES},
+)
 
 
 class TargetConfig(Section):
@@ -194,13 +218,6 @@ class PromoteConfig(Section):
     )
     lock_timeout_s: float = Field(
         120.0, gt=0.0, description="How long to wait for another promotion of the same model."
-    )
-    allow_chance_baseline: bool = Field(
-        False, description="Promote even when the baseline's test accuracy is at chance level."
-    )
-    chance_margin: float = Field(
-        0.05, ge=0.0, lt=1.0,
-        description="A baseline within this of chance accuracy counts as chance level.",
     )
 
     @field_validator("objective")

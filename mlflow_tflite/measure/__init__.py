@@ -38,28 +38,16 @@ from mlflow_tflite.measure.quality import (
     output_snr_db,
 )
 from mlflow_tflite.measure.size import gzip_size_bytes, size_bytes
+from mlflow_tflite.metrics import find_metric, metric_names
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.benchmark import BenchmarkConfig
 
-# The per-variant metric names of DESIGN.md ("Names in MLflow"), in display order.
-DESIGN_METRICS = (
-    "size_bytes",
-    "gzip_size_bytes",
-    "compression_ratio",
-    "accuracy",
-    "accuracy_delta",
-    "agreement",
-    "latency_p50_ms",
-    "latency_p90_ms",
-    "latency_p99_ms",
-    "cold_start_ms",
-    "peak_memory_mb",
-    "sparsity",
-)
+# The per-variant metrics every run logs, in display order (the catalogue's `core`).
+DESIGN_METRICS = metric_names("core")
 # Fidelity to the float model (the quality measure when outputs are not class scores).
-FIDELITY_METRICS = ("output_snr_db", "output_cosine", "max_abs_diff")
-DELEGATE_METRICS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")
+FIDELITY_METRICS = metric_names("fidelity")
+DELEGATE_METRICS = tuple(m for m in DESIGN_METRICS if find_metric(m).per_delegate)
 
 
 class MeasureError(RuntimeError):

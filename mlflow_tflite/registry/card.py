@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from mlflow_tflite.metrics import find_metric, format_metric, metric_names
 from mlflow_tflite.registry.decision import Decision
 from mlflow_tflite.registry.policy import Candidate
 from mlflow_tflite.tracking.layout import (
@@ -30,20 +31,8 @@ from mlflow_tflite.tracking.layout import (
 from mlflow_tflite.tracking.report import pareto_front
 
 CARD_ARTIFACT = "model_card.md"
-QUALITY = (
-    ("size_bytes", "size (bytes)"),
-    ("gzip_size_bytes", "gzip size (bytes)"),
-    ("compression_ratio", "compression ratio vs fp32"),
-    ("accuracy", "test accuracy"),
-    ("accuracy_delta", "accuracy delta vs Keras baseline"),
-    ("agreement", "top-1 agreement with fp32"),
-    ("max_abs_diff", "fidelity: max abs output difference vs fp32"),
-    ("output_snr_db", "fidelity: output SNR vs float (dB)"),
-    ("min_layer_snr_db", "fidelity: lowest layer SNR (dB)"),
-    ("sparsity", "weight sparsity"),
-)
-# (cost metric, label) pairs the Pareto front is drawn on, as in the Pareto plot.
-FRONTS = (("size_bytes", "size"), ("latency_p50_ms", "p50 latency"))
+# The cost metrics the Pareto front is drawn on, as in the Pareto plot.
+FRONTS = ("size_bytes", "latency_p50_ms")
 
 
 @dataclass
@@ -65,18 +54,15 @@ class CardFacts:
     decision: str = ""
 
 
-def _number(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if float(value).is_integer() and abs(value) >= 1:
-        return f"{int(value):,}"
-    return f"{value:.{digits}f}"
+def _card(metrics: dict[str, float], name: str) -> str:
+    return format_metric(name, metrics.get(name), "card")
 
 
 def pareto_lines(variant: str, candidates: Sequence[Candidate]) -> list[str]:
     """Where `variant` sits on each accuracy-vs-cost Pareto front among `candidates`."""
     lines = []
-    for metric, label in FRONTS:
+    for metric in FRONTS:
+        label = find_metric(metric).label
         points = [c for c in candidates
                   if c.metrics.get(metric) is not None and c.metrics.get("accuracy") is not None]
         if not any(c.variant == variant for c in points):
@@ -146,17 +132,17 @@ def _latency(facts: CardFacts) -> list[str]:
         note = "primary" if name == primary else ""
         if not result.get("supported", True):
             note = f"unsupported: {result.get('reason') or ''}".strip()
-        lines.append(f"| {name} | {_number(result.get('p50_ms'))} | "
-                     f"{_number(result.get('p90_ms'))} | {_number(result.get('p99_ms'))} | "
-                     f"{note} |")
+        cells = [format_metric(f"latency_{p}_ms", result.get(f"{p}_ms"), "card")
+                 for p in ("p50", "p90", "p99")]
+        lines.append(f"| {name} | {' | '.join(cells)} | {note} |")
     if not latency:
-        lines.append(f"| {primary or '-'} | {_number(facts.metrics.get('latency_p50_ms'))} | "
-                     f"{_number(facts.metrics.get('latency_p90_ms'))} | "
-                     f"{_number(facts.metrics.get('latency_p99_ms'))} | |")
+        lines.append(f"| {primary or '-'} | {_card(facts.metrics, 'latency_p50_ms')} | "
+                     f"{_card(facts.metrics, 'latency_p90_ms')} | "
+                     f"{_card(facts.metrics, 'latency_p99_ms')} | |")
     lines += [
         "",
-        f"- cold start: {_number(facts.metrics.get('cold_start_ms'), 2)} ms",
-        f"- peak memory over baseline: {_number(facts.metrics.get('peak_memory_mb'), 2)} MB",
+        f"- cold start: {_card(facts.metrics, 'cold_start_ms')} ms",
+        f"- peak memory over baseline: {_card(facts.metrics, 'peak_memory_mb')} MB",
     ]
     return lines
 
@@ -184,8 +170,9 @@ def render(facts: CardFacts) -> str:
     """The card as markdown."""
     p, t = facts.parent_params, facts.tags
     recipe = [f"| `{k}` | {v} |" for k, v in sorted(facts.params.items())]
-    quality = [f"| {label} | {_number(facts.metrics.get(key))} |"
-               for key, label in QUALITY if facts.metrics.get(key) is not None]
+    quality = [f"| {find_metric(key).card} | {_card(facts.metrics, key)} |"
+               for key in metric_names() if find_metric(key).card
+               and facts.metrics.get(key) is not None]
     sections = [
         f"# Model card: {facts.model_name} version {facts.version} ({facts.variant})",
         "",
@@ -196,7 +183,7 @@ def render(facts: CardFacts) -> str:
         "",
         "## Baseline",
         f"- model: {p.get('train.model', 'unknown')}, epochs {p.get('train.epochs', '-')}",
-        f"- Keras test accuracy: {_number(facts.baseline_accuracy)}",
+        f"- Keras test accuracy: {format_metric('accuracy', facts.baseline_accuracy, 'card')}",
         "",
         "## Recipe",
         f"- technique: {t.get('technique', '-')}, quantization: {t.get('quantization', '-')}",
@@ -233,14 +220,14 @@ def render(facts: CardFacts) -> str:
 def describe(facts: CardFacts, summary: str) -> str:
     """The version description: the card in one paragraph, then the decision `summary`."""
     m = facts.metrics
-    latency = m.get("latency_p50_ms")
     return (
         f"{facts.variant} ({facts.tags.get('technique', '-')}, "
-        f"{facts.tags.get('quantization', '-')}): {_number(m.get('size_bytes'))} bytes "
-        f"({_number(m.get('gzip_size_bytes'))} gzipped), accuracy "
-        f"{_number(m.get('accuracy'))} (delta {_number(m.get('accuracy_delta'))}), "
-        f"agreement {_number(m.get('agreement'))}, p50 "
-        f"{_number(latency)} ms on {facts.tags.get('delegate', '-')}; data version "
+        f"{facts.tags.get('quantization', '-')}): {_card(m, 'size_bytes')} bytes "
+        f"({_card(m, 'gzip_size_bytes')} gzipped), accuracy "
+        f"{_card(m, 'accuracy')} (delta {_card(m, 'accuracy_delta')}), "
+        f"agreement {_card(m, 'agreement')}, p50 "
+        f"{_card(m, 'latency_p50_ms')} ms on "
+        f"{facts.tags.get('delegate', '-')}; data version "
         f"{facts.tags.get(DATA_VERSION_TAG, 'unknown')}, commit "
         f"{facts.tags.get('git_commit', 'unknown')}. Full model card: {CARD_ARTIFACT} in "
         f"the model's artifacts.\n\n{summary}"

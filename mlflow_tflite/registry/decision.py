@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from mlflow_tflite.registry.policy import format_metric
+from mlflow_tflite.metrics import format_metric
 
 Outcome = Literal["promoted", "challenger", "already_champion", "identical", "no_winner",
                   "no_variants"]

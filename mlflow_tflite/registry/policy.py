@@ -12,7 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mlflow_tflite.config.promote import ConstraintsConfig, Target, objective_direction
+from mlflow_tflite.config.promote import ConstraintsConfig, Target
+from mlflow_tflite.metrics import format_metric, higher_is_better
 
 
 @dataclass(frozen=True)
@@ -54,22 +55,6 @@ class Evaluation:
         return self.winner or self.closest
 
 
-def format_metric(name: str, value: float | None) -> str:
-    """A metric value as people read it: bytes with separators, ms and ratios rounded."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if name.endswith("bytes"):
-        return f"{value:,.0f} B"
-    if name.endswith("_ms"):
-        return f"{value:.3g} ms"
-    return f"{value:.4g}"
-
-
-def _latency_metric(constraints: ConstraintsConfig, percentile: str) -> str:
-    name = f"latency_{percentile}_ms"
-    return f"{constraints.latency_delegate}/{name}" if constraints.latency_delegate else name
-
-
 def constraint_failures(
     metrics: Mapping[str, float], constraints: ConstraintsConfig, *, missing_fails: bool = True
 ) -> list[ConstraintFailure]:
@@ -79,74 +64,13 @@ def constraint_failures(
     `missing_fails` is False, which is how a champion with partial metrics is judged.
     """
     failures: list[ConstraintFailure] = []
-
-    def check(constraint: str, metric: str, ok, describe) -> None:
-        value = metrics.get(metric)
+    for gate in constraints.gates():
+        key, value = gate.gate.key, metrics.get(gate.metric)
         if value is None or math.isnan(value):
             if missing_fails:
-                failures.append(ConstraintFailure(constraint, f"{constraint}: no {metric} metric"))
-        elif not ok(value):
-            failures.append(ConstraintFailure(constraint, describe(value)))
-
-    c = constraints
-    if c.max_accuracy_drop is not None:
-        check(
-            "max_accuracy_drop",
-            "accuracy_delta",
-            lambda v: -v <= c.max_accuracy_drop + 1e-12,
-            lambda v: f"accuracy drop {-v:.4g} > max_accuracy_drop {c.max_accuracy_drop:g}",
-        )
-    if c.min_agreement is not None:
-        check(
-            "min_agreement",
-            "agreement",
-            lambda v: v >= c.min_agreement,
-            lambda v: f"agreement {v:.4g} < min_agreement {c.min_agreement:g}",
-        )
-    if c.min_output_snr_db is not None:
-        check(
-            "min_output_snr_db",
-            "output_snr_db",
-            lambda v: v >= c.min_output_snr_db,
-            lambda v: f"output SNR {v:.3g} dB < min_output_snr_db {c.min_output_snr_db:g}",
-        )
-    if c.max_latency_vs_fp32 is not None:
-        check(
-            "max_latency_vs_fp32",
-            "latency_vs_fp32",
-            lambda v: v <= c.max_latency_vs_fp32,
-            lambda v: f"latency_vs_fp32 {v:.3g} > max_latency_vs_fp32 {c.max_latency_vs_fp32:g}",
-        )
-    for percentile, limit in (("p50", c.max_latency_p50_ms), ("p90", c.max_latency_p90_ms)):
-        if limit is not None:
-            metric = _latency_metric(c, percentile)
-            check(
-                f"max_latency_{percentile}_ms",
-                metric,
-                lambda v, limit=limit: v <= limit,
-                lambda v, metric=metric, limit=limit, p=percentile: (
-                    f"{metric} {format_metric(metric, v)} > max_latency_{p}_ms {limit:g}"
-                ),
-            )
-    for name, limit in (
-        ("size_bytes", c.max_size_bytes),
-        ("gzip_size_bytes", c.max_gzip_size_bytes),
-    ):
-        if limit is not None:
-            check(
-                f"max_{name}",
-                name,
-                lambda v, limit=limit: v <= limit,
-                lambda v, name=name, limit=limit: (
-                    f"{name} {format_metric(name, v)} > max_{name} {limit:,}"
-                ),
-            )
-    if c.integer_only:
-        check("integer_only", "integer_only", lambda v: v >= 0.5, lambda v: "not integer-only")
-    if c.gpu_compatible:
-        check(
-            "gpu_compatible", "gpu_compatible", lambda v: v >= 0.5, lambda v: "not GPU-compatible"
-        )
+                failures.append(ConstraintFailure(key, f"{key}: no {gate.metric} metric"))
+        elif gate.excess(value) > 0:
+            failures.append(ConstraintFailure(key, gate.message(value)))
     return failures
 
 
@@ -174,7 +98,7 @@ def compare(
             return (1 if x is None else -1), name
         if _ties(x, y, tolerance):
             continue
-        a_better = (x > y) if objective_direction(name) else (x < y)
+        a_better = (x > y) if higher_is_better(name) else (x < y)
         return (-1 if a_better else 1), name
     return 0, None
 

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlflow_tflite.config import Params, VariantConfig
-from mlflow_tflite.config.promote import ConstraintsConfig, PromoteConfig, objective_direction
+from mlflow_tflite.config.promote import ConstraintsConfig, PromoteConfig
+from mlflow_tflite.metrics import higher_is_better
 from mlflow_tflite.registry.policy import constraint_failures
 
 # The `trial_state` tag of a trial's child run.
@@ -51,7 +52,7 @@ def promotion(params: Params) -> PromoteConfig:
 
 def directions(objective: Sequence[str]) -> list[str]:
     """Optuna study directions for the objective names."""
-    return ["maximize" if objective_direction(name) else "minimize" for name in objective]
+    return ["maximize" if higher_is_better(name) else "minimize" for name in objective]
 
 
 def objective_values(metrics: Mapping[str, float], objective: Sequence[str]) -> list[float] | None:
@@ -62,50 +63,21 @@ def objective_values(metrics: Mapping[str, float], objective: Sequence[str]) -> 
     return [float(v) for v in values]
 
 
-def _latency(constraints: ConstraintsConfig, percentile: str) -> str:
-    name = f"latency_{percentile}_ms"
-    return f"{constraints.latency_delegate}/{name}" if constraints.latency_delegate else name
-
-
 def constraint_values(metrics: Mapping[str, float],
                       constraints: ConstraintsConfig) -> dict[str, float]:
-    """Constraint name -> one number per set constraint, <= 0 when it holds (Optuna's
+    """Constraint key -> one number per set constraint, <= 0 when it holds (Optuna's
     convention; `trial.set_constraint` takes them by name).
 
-    Sizes and latencies are relative to their limit, so no single constraint dominates
-    the sum NSGA-II and TPE rank infeasible trials by.
+    Each is the gate's own distance past its limit (`mlflow_tflite.metrics.Gate.excess`),
+    the number the promotion policy judges by; sizes and latencies are relative to their
+    limit, so no single constraint dominates the sum NSGA-II and TPE rank infeasible
+    trials by.
     """
-    c = constraints
-    # (constraint, metric, limit, larger is better, relative)
-    gates: list[tuple[str, str, float, bool, bool]] = []
-    if c.max_accuracy_drop is not None:
-        gates.append(("max_accuracy_drop", "accuracy_delta", -c.max_accuracy_drop, True, False))
-    if c.min_agreement is not None:
-        gates.append(("min_agreement", "agreement", c.min_agreement, True, False))
-    if c.max_latency_vs_fp32 is not None:
-        gates.append(("max_latency_vs_fp32", "latency_vs_fp32", c.max_latency_vs_fp32, False,
-                      True))
-    for percentile, limit in (("p50", c.max_latency_p50_ms), ("p90", c.max_latency_p90_ms)):
-        if limit is not None:
-            gates.append((f"max_latency_{percentile}_ms", _latency(c, percentile), limit, False,
-                          True))
-    if c.max_size_bytes is not None:
-        gates.append(("max_size_bytes", "size_bytes", c.max_size_bytes, False, True))
-    if c.max_gzip_size_bytes is not None:
-        gates.append(("max_gzip_size_bytes", "gzip_size_bytes", c.max_gzip_size_bytes, False,
-                      True))
-    if c.integer_only:
-        gates.append(("integer_only", "integer_only", 0.5, True, False))
-    if c.gpu_compatible:
-        gates.append(("gpu_compatible", "gpu_compatible", 0.5, True, False))
     values = {}
-    for name, metric, limit, larger_better, relative in gates:
-        value = metrics.get(metric)
-        if value is None or math.isnan(value):
-            values[name] = MISSING
-            continue
-        excess = (limit - value) if larger_better else (value - limit)
-        values[name] = excess / limit if relative else excess
+    for gate in constraints.gates():
+        value = metrics.get(gate.metric)
+        values[gate.gate.key] = (MISSING if value is None or math.isnan(value)
+                                 else gate.excess(value))
     return values
 
 

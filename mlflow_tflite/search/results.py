@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_tflite.compress.registry import technique_names
-from mlflow_tflite.config.promote import ConstraintsConfig, objective_direction
+from mlflow_tflite.config.promote import ConstraintsConfig
+from mlflow_tflite.metrics import SUMMARY_METRICS, higher_is_better
 from mlflow_tflite.search import objective
 from mlflow_tflite.search import study as studies
 from mlflow_tflite.search.trial import TrialResult, trial_name
@@ -44,7 +45,7 @@ def dominates(a: Sequence[float], b: Sequence[float], maximize: Sequence[bool]) 
 
 def pareto_front(results: Sequence[TrialResult], names: Sequence[str]) -> list[TrialResult]:
     """The complete (feasible) trials no other complete trial dominates on `names`."""
-    maximize = [objective_direction(n) for n in names]
+    maximize = [higher_is_better(n) for n in names]
     pool = [r for r in results if r.state == objective.COMPLETE and r.values is not None]
     return [r for r in pool
             if not any(dominates(o.values, r.values, maximize) for o in pool if o is not r)]
@@ -57,7 +58,7 @@ def closest(results: Sequence[TrialResult], constraints: ConstraintsConfig,
     measured = [r for r in results if r.state == objective.INFEASIBLE and r.values]
     if not measured:
         return None
-    sign = -1.0 if objective_direction(names[0]) else 1.0
+    sign = -1.0 if higher_is_better(names[0]) else 1.0
     best = min(measured, key=lambda r: (
         len(objective.failure_messages(r.metrics, constraints)), sign * r.values[0]))
     return best, objective.failure_messages(best.metrics, constraints)
@@ -83,8 +84,7 @@ def trial_rows(results: Sequence[TrialResult], front: Sequence[TrialResult],
             "technique": "+".join(steps) or "none",
             "quantization": (r.variant.get("convert") or {}).get("quantization", "none"),
             "sampled": _compact(r.sampled),
-            **{m: r.metrics.get(m) for m in ("size_bytes", "gzip_size_bytes", "accuracy",
-                                              "accuracy_delta", "latency_p50_ms")},
+            **{m: r.metrics.get(m) for m in SUMMARY_METRICS},
             "gzip_compression": round(fp32_size_bytes / gzip, 2) if gzip else None,
             "pareto": r.number in on_front,
             "run_id": r.run_id or "",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlflow_tflite.metrics import SUMMARY_METRICS, axis, find_metric, format_metric
 from mlflow_tflite.tracking.records import METRICS, VariantRecord
 
 # What `metrics.json` (the DVC metrics file) holds per variant: small enough to read as
@@ -22,18 +23,7 @@ HEADLINE_METRICS = (
 CHAMPION_KEY = "champion"
 
 # Columns of the summary table, as `mlflow-tflite run` and `compare` print them.
-TABLE_COLUMNS = (
-    "variant",
-    "technique",
-    "quantization",
-    "size_bytes",
-    "gzip_size_bytes",
-    "accuracy",
-    "accuracy_delta",
-    "latency_p50_ms",
-    "delegate",
-    "status",
-)
+TABLE_COLUMNS = ("variant", "technique", "quantization", *SUMMARY_METRICS, "delegate", "status")
 # A run without accuracy (outputs that are not class scores, synthetic inputs) shows its
 # fidelity to the float model in those two columns instead.
 FIDELITY_COLUMNS = {"accuracy": "output_snr_db", "accuracy_delta": "output_cosine"}
@@ -59,24 +49,6 @@ def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
     return rows
 
 
-def _format(column: str, value: Any) -> str:
-    if value is None or value == "":
-        return "-"
-    if column in ("size_bytes", "gzip_size_bytes"):
-        return f"{value / 1024:,.1f} KiB"
-    if column == "accuracy":
-        return f"{value:.4f}"
-    if column == "accuracy_delta":
-        return f"{value:+.4f}"
-    if column == "output_snr_db":
-        return f"{value:.1f} dB"
-    if column == "output_cosine":
-        return f"{value:.5f}"
-    if column.endswith("_ms"):
-        return f"{value:.3f} ms"
-    return str(value)
-
-
 def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
     """Rows as `table` (aligned text), `markdown` or `csv` (all columns, raw numbers)."""
     import pandas as pd
@@ -86,9 +58,8 @@ def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
     columns = list(TABLE_COLUMNS)
     if not any(row.get("accuracy") is not None for row in rows):
         columns = [FIDELITY_COLUMNS.get(c, c) for c in columns]
-    frame = pd.DataFrame(
-        [{c: _format(c, row.get(c)) for c in columns} for row in rows], columns=columns
-    )
+    cells = [{c: format_metric(c, row.get(c), "table") for c in columns} for row in rows]
+    frame = pd.DataFrame(cells, columns=columns)
     if fmt == "markdown":
         return frame.to_markdown(index=False)
     if fmt == "table":
@@ -126,9 +97,8 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
 
     ok = [r for r in records if r.ok and r.metrics.get("accuracy") is not None]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    size_label = "gzip size (KiB)" if size_metric == "gzip_size_bytes" else "size (KiB)"
-    panels = ((size_metric, size_label, 1 / 1024), ("latency_p50_ms", "p50 latency (ms)", 1))
-    for ax, (metric, label, scale) in zip(axes, panels, strict=True):
+    for ax, metric in zip(axes, (size_metric, "latency_p50_ms"), strict=True):
+        label, scale = axis(metric)
         points = [
             (r.metrics[metric] * scale, r.metrics["accuracy"], r.name)
             for r in ok
@@ -153,8 +123,8 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f"{label}, log scale")
-        ax.set_ylabel("test accuracy")
-        ax.set_title(f"accuracy vs {label.split(' (')[0]}")
+        ax.set_ylabel(axis("accuracy")[0])
+        ax.set_title(f"accuracy vs {find_metric(metric).label}")
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
 

@@ -41,6 +41,7 @@ def test_a_full_measurement_has_exactly_the_design_metrics(
         baseline_accuracy=0.5,
         reference_outputs=predict_outputs(float_model, x),
         fp32_size_bytes=len(float_model),
+        fp32_model=float_model,
     )
     per_delegate = {
         f"{d}/{name}"

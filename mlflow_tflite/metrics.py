@@ -1,0 +1,317 @@
+"""The catalogue of metrics and gates: every per-variant metric and every promotion gate.
+
+A metric is declared once, with its direction, unit, label and precision; a gate once,
+with its config key, metric and comparison. Config validation (objective names and
+constraint keys), the promotion policy, the search's constraints, the tables, the model
+card and the Pareto plot all read this module, so they cannot disagree.
+
+    from mlflow_tflite.metrics import Gate, Metric, register_metric
+
+    register_metric(Metric("mae", higher_is_better=False, label="mean abs error",
+                           objective=True, group="user"))
+    # now `promote.objective: [mae]` and `promote.constraints.max_mae: 0.1` validate,
+    # the policy gates on `mae`, the search turns the gate into an Optuna constraint.
+
+Adding a built-in metric is one `Metric(...)` in `_BUILT_IN` (plus the code that measures
+it); adding a gate with its own bounds and description is one `Gate(...)` in `GATES`.
+`min_<metric>` / `max_<metric>` over any catalogue metric, built in or registered, is a
+gate without an entry (`gate_for`). Register run-time metrics before the params that
+gate or rank on them are validated.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Style = Literal["text", "table", "card"]
+Comparison = Literal["min", "max"]
+
+# Costs spanning orders of magnitude: a gate's distance is taken relative to its limit,
+# so no one constraint dominates the sum Optuna ranks infeasible trials by.
+_RELATIVE_UNITS = frozenset({"B", "ms", "MB"})
+# Decimals of a value with a unit in the summary table (bytes show as KiB).
+_TABLE_DECIMALS = {"ms": 3, "dB": 1, "MB": 2}
+# A drop against the baseline is a difference of two measured accuracies: rounding must
+# not fail a drop that equals the limit.
+_BASELINE_TOLERANCE = 1e-12
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One per-variant metric as MLflow logs it.
+
+    Attributes:
+        name: the MLflow metric key (latency ones also per delegate, `<delegate>/<name>`).
+        higher_is_better: the direction; None when neither is better (op_count).
+        unit: `B`, `ms`, `MB`, `dB` or "" (a ratio or a count).
+        label: how tables, plots and messages name it ("p50 latency").
+        card: its row on the model card; None keeps it off the card.
+        group: `core` (every variant logs it), `fidelity` (against the float model),
+            `extra`, `layers` (with per-layer analysis) or `user` (registered at run time).
+        objective: may rank variants (`promote.objective`, the search's objectives).
+        per_delegate: measured per delegate; takes a `<delegate>/` prefix.
+        decimals: decimals on the card and, without a unit, in tables.
+        signed: tables show the sign (a delta).
+    """
+
+    name: str
+    higher_is_better: bool | None
+    unit: str = ""
+    label: str = ""
+    card: str | None = None
+    group: str = "core"
+    objective: bool = False
+    per_delegate: bool = False
+    decimals: int = 4
+    signed: bool = False
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"metric name {self.name!r}: use lower-case letters, digits, '_'")
+        if self.objective and self.higher_is_better is None:
+            raise ValueError(f"metric {self.name!r}: an objective needs higher_is_better")
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+
+
+_BUILT_IN = (
+    Metric("size_bytes", False, "B", "size", "size (bytes)", objective=True),
+    Metric("gzip_size_bytes", False, "B", "gzip size", "gzip size (bytes)", objective=True),
+    Metric("compression_ratio", True, "", "compression ratio", "compression ratio vs fp32"),
+    Metric("accuracy", True, "", "test accuracy", "test accuracy", objective=True),
+    Metric("accuracy_delta", True, "", "accuracy delta", "accuracy delta vs Keras baseline",
+           signed=True),
+    Metric("agreement", True, "", "top-1 agreement", "top-1 agreement with fp32"),
+    Metric("latency_p50_ms", False, "ms", "p50 latency", objective=True, per_delegate=True),
+    Metric("latency_p90_ms", False, "ms", "p90 latency", objective=True, per_delegate=True),
+    Metric("latency_p99_ms", False, "ms", "p99 latency", per_delegate=True),
+    Metric("latency_vs_fp32", False, "", "p50 latency vs fp32",
+           "p50 latency / fp32's (primary delegate)", decimals=2),
+    Metric("cold_start_ms", False, "ms", "cold start", decimals=2),
+    Metric("peak_memory_mb", False, "MB", "peak memory over baseline", decimals=2),
+    Metric("sparsity", None, "", "weight sparsity", "weight sparsity"),
+    Metric("output_snr_db", True, "dB", "output SNR", "fidelity: output SNR vs float (dB)",
+           group="fidelity"),
+    Metric("output_cosine", True, "", "output cosine", group="fidelity", decimals=5),
+    Metric("max_abs_diff", False, "", "max abs output difference",
+           "fidelity: max abs output difference vs fp32", group="fidelity"),
+    Metric("min_layer_snr_db", True, "dB", "lowest layer SNR", "fidelity: lowest layer SNR (dB)",
+           group="layers"),
+    Metric("latency_mean_ms", False, "ms", "mean latency", group="extra", per_delegate=True),
+    Metric("latency_std_ms", False, "ms", "latency std", group="extra", per_delegate=True),
+    Metric("unique_weight_values", None, "", "unique weight values", group="extra"),
+    Metric("op_count", None, "", "op count", group="extra"),
+    Metric("integer_only", True, "", "integer-only", group="extra"),
+    Metric("gpu_compatible", True, "", "GPU-compatible", group="extra"),
+)
+_CATALOGUE: dict[str, Metric] = {m.name: m for m in _BUILT_IN}
+
+# The metric columns of the summary tables (`run`, `compare`, the search's trials).
+SUMMARY_METRICS = ("size_bytes", "gzip_size_bytes", "accuracy", "accuracy_delta",
+                   "latency_p50_ms")
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Add a metric to the catalogue (a user `evaluate` hook's), idempotently.
+
+    Raises:
+        ValueError: a different metric of that name is already in the catalogue.
+    """
+    known = _CATALOGUE.get(metric.name)
+    if known is not None and known != metric:
+        raise ValueError(f"metric {metric.name!r} is already defined as {known}")
+    _CATALOGUE[metric.name] = metric
+    return metric
+
+
+def find_metric(name: str) -> Metric | None:
+    """The catalogue entry of `name`, a `<delegate>/` prefix allowed; None if unknown."""
+    return _CATALOGUE.get(name.rpartition("/")[2])
+
+
+def metric_names(*groups: str) -> tuple[str, ...]:
+    """Names of the catalogue's metrics in `groups` (all when none), in catalogue order."""
+    return tuple(m.name for m in _CATALOGUE.values() if not groups or m.group in groups)
+
+
+def objective_names() -> tuple[str, ...]:
+    """The metrics that may rank variants."""
+    return tuple(m.name for m in _CATALOGUE.values() if m.objective)
+
+
+def higher_is_better(name: str) -> bool:
+    """True when larger values of objective `name` (`<delegate>/` allowed) are better.
+
+    Raises:
+        KeyError: `name` is not an objective metric.
+    """
+    metric = find_metric(name)
+    if metric is None or metric.higher_is_better is None:
+        raise KeyError(f"{name!r} is not a metric with a direction")
+    return metric.higher_is_better
+
+
+def format_metric(name: str, value: float | None, style: Style = "text") -> str:
+    """A metric value as people read it.
+
+    `text` (messages): `12,345 B`, `1.23 ms`, `0.9812`; `table`: KiB, fixed decimals;
+    `card`: whole numbers with separators, else the metric's decimals. A missing value
+    is `n/a` in text and `-` elsewhere; a table cell that is not a number is shown as is.
+    """
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return "n/a" if style == "text" else "-"
+    metric = find_metric(name)
+    if style == "table" and (metric is None or not isinstance(value, int | float)):
+        return str(value)
+    unit = metric.unit if metric else ""
+    decimals = metric.decimals if metric else 4
+    if style == "card":
+        if float(value).is_integer() and abs(value) >= 1:
+            return f"{int(value):,}"
+        return f"{value:.{decimals}f}"
+    if style == "table":
+        if unit == "B":
+            return f"{value / 1024:,.1f} KiB"
+        if unit:
+            return f"{value:.{_TABLE_DECIMALS[unit]}f} {unit}"
+        return f"{value:{'+' if metric.signed else ''}.{decimals}f}"
+    if unit == "B":
+        return f"{value:,.0f} B"
+    return f"{value:.3g} {unit}" if unit else f"{value:.4g}"
+
+
+def axis(name: str) -> tuple[str, float]:
+    """A plot axis of metric `name`: its label with the unit, and the scale to apply."""
+    metric = _CATALOGUE[name]
+    if metric.unit == "B":
+        return f"{metric.label} (KiB)", 1 / 1024
+    return (f"{metric.label} ({metric.unit})" if metric.unit else metric.label), 1.0
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A promotion constraint on one metric; the search makes it an Optuna constraint.
+
+    Attributes:
+        metric: the catalogue metric it reads.
+        comparison: `max` (the value may not exceed the limit) or `min`.
+        key: the `constraints` key; `<comparison>_<metric>` when not given.
+        vs_baseline: the limit is an allowed drop below the baseline and the metric is
+            the variant's delta to it (`max_accuracy_drop` over `accuracy_delta`).
+        flag: a yes/no requirement (`integer_only: true`) on a 0/1 metric.
+        subject: how a failure names the value; the metric name when not given.
+        integer: the limit is a whole number (bytes).
+        bounds: the limit's pydantic bounds (`{"gt": 0}`).
+        description: the key's help text.
+    """
+
+    metric: str
+    comparison: Comparison
+    key: str = ""
+    vs_baseline: bool = False
+    flag: bool = False
+    subject: str = ""
+    integer: bool = False
+    bounds: Mapping[str, float] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", f"{self.comparison}_{self.metric}")
+
+    def excess(self, value: float, limit: float) -> float:
+        """How far `value` is past `limit`: <= 0 passes (Optuna's constraint convention).
+
+        Costs (bytes, ms, MB) are relative to the limit; the policy and the search both
+        judge a gate by this one number, so feasibility and promotion agree.
+        """
+        if self.flag:
+            return 0.5 - value
+        if self.vs_baseline:
+            return -value - limit - _BASELINE_TOLERANCE
+        distance = value - limit if self.comparison == "max" else limit - value
+        metric = _CATALOGUE.get(self.metric)
+        if metric and metric.unit in _RELATIVE_UNITS and limit:
+            return distance / abs(limit)
+        return distance
+
+    def message(self, metric: str, value: float, limit: float) -> str:
+        """Why `value` of `metric` (as logged, maybe delegate-prefixed) fails the gate."""
+        if self.flag:
+            return f"not {_CATALOGUE[self.metric].label}"
+        shown = -value if self.vs_baseline else value
+        unit = _CATALOGUE[self.metric].unit if self.metric in _CATALOGUE else ""
+        bound = f"{limit:,.0f}" if unit == "B" else f"{limit:g}"
+        sign = ">" if self.comparison == "max" else "<"
+        subject = self.subject or metric
+        return f"{subject} {format_metric(metric, shown)} {sign} {self.key} {bound}"
+
+
+GATES = (
+    Gate("accuracy_delta", "max", "max_accuracy_drop", vs_baseline=True,
+         subject="accuracy drop", bounds={"ge": 0.0, "le": 1.0},
+         description="Largest allowed accuracy drop vs. the baseline."),
+    Gate("agreement", "min", bounds={"ge": 0.0, "le": 1.0},
+         description="Smallest top-1 agreement with the fp32 variant."),
+    Gate("output_snr_db", "min", subject="output SNR",
+         description="Smallest output SNR against the float model, in dB (fidelity)."),
+    Gate("latency_vs_fp32", "max", bounds={"gt": 0.0},
+         description="Largest p50 latency as a multiple of the fp32 model's, timed back to "
+         "back on the primary delegate (1.0: not slower than fp32)."),
+    Gate("latency_p50_ms", "max", bounds={"gt": 0.0}),
+    Gate("latency_p90_ms", "max", bounds={"gt": 0.0}),
+    Gate("size_bytes", "max", integer=True, bounds={"gt": 0}),
+    Gate("gzip_size_bytes", "max", integer=True, bounds={"gt": 0}),
+    Gate("integer_only", "min", "integer_only", flag=True,
+         description="Require integer-only ops (metric 1)."),
+    Gate("gpu_compatible", "min", "gpu_compatible", flag=True,
+         description="Require GPU-delegate compatibility."),
+)
+_GATES = {g.key: g for g in GATES}
+_GENERIC = re.compile(r"^(?P<comparison>min|max)_(?P<metric>[a-z0-9_]+)$")
+
+
+def gate_for(key: str) -> Gate | None:
+    """The gate of constraints key `key`: a declared one, else `min_<metric>` /
+    `max_<metric>` over a catalogue metric; None when the key is neither."""
+    if key in _GATES:
+        return _GATES[key]
+    match = _GENERIC.match(key)
+    if match and match["metric"] in _CATALOGUE:
+        return Gate(match["metric"], match["comparison"])  # type: ignore[arg-type]
+    return None
+
+
+@dataclass(frozen=True)
+class SetGate:
+    """A gate with the limit a constraints block sets and the metric key it reads."""
+
+    gate: Gate
+    limit: float
+    metric: str
+
+    def excess(self, value: float) -> float:
+        return self.gate.excess(value, self.limit)
+
+    def message(self, value: float) -> str:
+        return self.gate.message(self.metric, value, self.limit)
+
+
+def set_gates(values: Mapping[str, object], delegate: str | None = None) -> list[SetGate]:
+    """The gates a constraints block sets (key -> limit; flags True), in its order;
+    latency metrics read `<delegate>/...` when `delegate` is given."""
+    found = []
+    for key, limit in values.items():
+        gate = gate_for(key)
+        if gate is None or limit is None or limit is False:
+            continue
+        metric = _CATALOGUE.get(gate.metric)
+        name = f"{delegate}/{gate.metric}" if delegate and metric and metric.per_delegate \
+            else gate.metric
+        found.append(SetGate(gate, float(limit), name))
+    return found

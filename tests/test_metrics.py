@@ -1,0 +1,135 @@
+"""The catalogue of metrics and gates: the search and the policy judge every gate alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlflow_tflite import metrics
+from mlflow_tflite.config import ParamsError, parse_params
+from mlflow_tflite.config.promote import ConstraintsConfig
+from mlflow_tflite.metrics import GATES, Gate, Metric, format_metric, gate_for, register_metric
+from mlflow_tflite.registry.policy import constraint_failures
+from mlflow_tflite.search import objective
+
+VARIANTS = [{"name": "fp32", "convert": {"quantization": "none"}}]
+
+
+def _limit(gate: Gate) -> float | bool:
+    if gate.flag:
+        return True
+    if "le" in gate.bounds:
+        return 0.02 if gate.vs_baseline else 0.9
+    return 20_000 if gate.integer else 20.0
+
+
+def _sides(gate: Gate, limit: float | bool) -> list[tuple[float, bool]]:
+    """Metric values around the threshold, and whether each should pass."""
+    if gate.flag:
+        return [(1.0, True), (0.0, False)]
+    if gate.vs_baseline:  # the metric is the delta, the limit a drop
+        return [(-limit + 0.001, True), (-limit, True), (-limit - 0.001, False),
+                (0.96 - 0.98, True)]  # a drop of 0.02 that rounding makes 0.020000000000000018
+    step = 0.01 * abs(limit)
+    lower_passes = gate.comparison == "max"
+    return [(limit - step, lower_passes), (limit, True), (limit + step, not lower_passes)]
+
+
+def _judge(constraints: ConstraintsConfig, values: dict[str, float]) -> tuple[bool, bool]:
+    feasible = all(v <= 0 for v in objective.constraint_values(values, constraints).values())
+    return feasible, not constraint_failures(values, constraints)
+
+
+@pytest.mark.parametrize("gate", GATES, ids=lambda g: g.key)
+def test_the_search_and_the_policy_agree_on_every_gate_on_both_sides(gate: Gate) -> None:
+    limit = _limit(gate)
+    constraints = ConstraintsConfig(**{gate.key: limit})
+    assert len(objective.constraint_values({}, constraints)) == 1  # the search sees the gate
+    for value, passes in _sides(gate, limit):
+        feasible, promoted = _judge(constraints, {gate.metric: value})
+        assert (feasible, promoted) == (passes, passes), (gate.key, value)
+    assert _judge(constraints, {}) == (False, False)  # a missing metric cannot pass
+
+
+@pytest.mark.parametrize("name", metrics.metric_names(), ids=str)
+@pytest.mark.parametrize("comparison", ["min", "max"])
+def test_min_and_max_of_any_catalogue_metric_are_gates_the_two_judge_alike(
+    name: str, comparison: str
+) -> None:
+    key = f"{comparison}_{name}"
+    gate = gate_for(key)
+    assert gate is not None and gate.metric == name
+    limit = _limit(gate)
+    constraints = ConstraintsConfig(**{key: limit})
+    for value, passes in _sides(gate, limit):
+        assert _judge(constraints, {name: value}) == (passes, passes), (key, value)
+
+
+def test_the_search_gates_on_output_snr_as_the_policy_does() -> None:
+    constraints = ConstraintsConfig(min_output_snr_db=30.0)
+    assert objective.constraint_values({"output_snr_db": 21.4}, constraints) == {
+        "min_output_snr_db": pytest.approx(8.6)}
+    assert objective.failure_messages({"output_snr_db": 21.4}, constraints) == [
+        "output SNR 21.4 dB < min_output_snr_db 30"]
+
+
+def test_latency_gates_read_the_named_delegate() -> None:
+    constraints = ConstraintsConfig(max_latency_p50_ms=2.0, max_latency_p99_ms=4.0,
+                                    latency_delegate="xnnpack")
+    assert [g.metric for g in constraints.gates()] == [
+        "xnnpack/latency_p50_ms", "xnnpack/latency_p99_ms"]
+    slow = {"xnnpack/latency_p50_ms": 3.0, "xnnpack/latency_p99_ms": 3.0}
+    assert objective.constraint_values(slow, constraints) == {
+        "max_latency_p50_ms": 0.5, "max_latency_p99_ms": -0.25}
+    assert [f.constraint for f in constraint_failures(slow, constraints)] == [
+        "max_latency_p50_ms"]
+
+
+@pytest.mark.parametrize(
+    ("constraints", "expected_error"),
+    [
+        ({"max_size_byte": 10}, "promote.constraints.max_size_byte: unknown key"),
+        ({"max_fps": 10}, "promote.constraints.max_fps: unknown key"),
+        ({"metric_gates": {"max_fps": 1}}, "'max_fps' is not min_<metric> or max_<metric>"),
+        ({"max_latency_p99_ms": "fast"}, "promote.constraints.metric_gates.max_latency_p99_ms"),
+    ],
+)
+def test_a_constraint_key_that_is_no_gate_is_an_error(constraints: dict, expected_error: str):
+    with pytest.raises(ParamsError, match=expected_error.replace("[", r"\[")):
+        parse_params({"variants": VARIANTS, "promote": {"constraints": constraints}})
+
+
+def test_a_registered_metric_ranks_and_gates_like_a_built_in_one() -> None:
+    register_metric(Metric("test_mae", higher_is_better=False, label="mean abs error",
+                           objective=True, group="user"))
+    params = parse_params({"variants": VARIANTS, "promote": {
+        "objective": ["test_mae"], "constraints": {"max_test_mae": 0.1}}})
+    constraints = params.promote.constraints
+    assert objective.directions(["test_mae"]) == ["minimize"]
+    assert _judge(constraints, {"accuracy_delta": 0.0, "test_mae": 0.2}) == (False, False)
+    assert _judge(constraints, {"accuracy_delta": 0.0, "test_mae": 0.05}) == (True, True)
+    assert [f.message for f in constraint_failures({"test_mae": 0.2}, constraints)][-1] == (
+        "test_mae 0.2 > max_test_mae 0.1")
+    with pytest.raises(ValueError, match="already defined"):
+        register_metric(Metric("test_mae", higher_is_better=True, group="user"))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "text", "table", "card"),
+    [
+        ("size_bytes", 100_000, "100,000 B", "97.7 KiB", "100,000"),
+        ("xnnpack/latency_p50_ms", 0.2, "0.2 ms", "0.200 ms", "0.2000"),
+        ("accuracy_delta", 0.01, "0.01", "+0.0100", "0.0100"),
+        ("output_snr_db", 31.25, "31.2 dB", "31.2 dB", "31.2500"),
+        ("cold_start_ms", 12.345, "12.3 ms", "12.345 ms", "12.35"),
+        ("accuracy", None, "n/a", "-", "-"),
+        ("variant", "int8", "int8", "int8", "int8"),
+    ],
+)
+def test_one_function_formats_a_metric_for_messages_tables_and_the_card(
+    name: str, value, text: str, table: str, card: str
+) -> None:
+    if isinstance(value, str):
+        assert format_metric(name, value, "table") == table
+        return
+    assert [format_metric(name, value, s) for s in ("text", "table", "card")] == [
+        text, table, card]
