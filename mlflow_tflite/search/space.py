@@ -110,8 +110,13 @@ class Dimension:
 
 
 def _token(value: Any) -> Any:
-    # Optuna's categorical choices are scalars; a list choice (m_by_n) travels as JSON.
-    return value if isinstance(value, SCALARS) else json.dumps(list(value))
+    # Optuna's categorical choices are scalars; a list or mapping choice (m_by_n, a layer
+    # policy) travels as JSON, a tuple as the list it was written as.
+    if isinstance(value, SCALARS):
+        return value
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", exclude_defaults=True)
+    return json.dumps(value if isinstance(value, dict) else list(value), sort_keys=True)
 
 
 @dataclass(frozen=True)
