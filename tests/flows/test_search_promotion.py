@@ -22,10 +22,11 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def test_the_front_is_promoted_by_the_search_objective_not_the_promote_section(
-    root: Path,
+    root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mlflow import MlflowClient
 
+    from mlflow_tflite.cli import main
     from mlflow_tflite.search.results import study_results_from_dicts
     from mlflow_tflite_flows.search import run_search
 
@@ -60,6 +61,10 @@ def test_the_front_is_promoted_by_the_search_objective_not_the_promote_section(
     assert f"{smallest} wins on gzip_size_bytes" in result["decision"]["summary"]
     champion = MlflowClient().get_model_version_by_alias("digits-tests", "champion")
     assert champion.tags["mlflow_tflite.variant"] == smallest
+    # `mlflow-tflite promote` on the search's run judges it as the search did.
+    assert main(["promote", "--params", str(params), "--run-id", result["parent_run_id"],
+                 "--dry-run"]) == 0
+    assert f"{smallest} wins on gzip_size_bytes" in capsys.readouterr().out
 
     # Named: the same front (the study is finished, nothing runs) judged by target `tiny`.
     again = run_search(params, ["search.promote_target=tiny"])
