@@ -267,6 +267,8 @@ GATES = (
     Gate("latency_p90_ms", "max", bounds={"gt": 0.0}),
     Gate("size_bytes", "max", integer=True, bounds={"gt": 0}),
     Gate("gzip_size_bytes", "max", integer=True, bounds={"gt": 0}),
+    Gate("peak_memory_mb", "max", bounds={"gt": 0.0},
+         description="Largest peak memory over the process baseline, in MB (cold start)."),
     Gate("integer_only", "min", "integer_only", flag=True,
          description="Require integer-only ops (metric 1)."),
     Gate("gpu_compatible", "min", "gpu_compatible", flag=True,

@@ -9,8 +9,8 @@ from pydantic import Field, model_validator
 from mlflow_tflite._tf import import_keras
 from mlflow_tflite.compress.context import CompressionError, FineTune, sparsity
 from mlflow_tflite.compress.registry import Technique
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.section import Section
 
 
 class PruneConfig(Section):

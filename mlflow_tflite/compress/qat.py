@@ -13,8 +13,8 @@ from pydantic import Field
 
 from mlflow_tflite.compress.context import CompressionError, FineTune, quiet_logs
 from mlflow_tflite.compress.registry import Technique
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.section import Section
 
 
 class QatConfig(Section):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow_tflite._discovery import discover
 
 if TYPE_CHECKING:
-    from mlflow_tflite.config.base import Section
+    from mlflow_tflite.section import Section
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.litert import DELEGATES
+from mlflow_tflite.section import Section
 
 
 class BenchmarkConfig(Section):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mlflow_tflite.config.base import Section
+from mlflow_tflite.section import Section
 
 
 class DataConfig(Section):

@@ -8,7 +8,6 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.config.benchmark import BenchmarkConfig
 from mlflow_tflite.config.data import DataConfig
 from mlflow_tflite.config.overrides import apply_overrides
@@ -18,6 +17,7 @@ from mlflow_tflite.config.search import SearchConfig
 from mlflow_tflite.config.tracking import MlflowConfig
 from mlflow_tflite.config.train import TrainConfig
 from mlflow_tflite.config.variants import VariantConfig
+from mlflow_tflite.section import Section
 
 
 class ParamsError(ValueError):

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, create_model, field_validator, model_validator
 
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.metrics import (
     GATES,
     Gate,
@@ -25,6 +24,7 @@ from mlflow_tflite.metrics import (
     objective_names,
     set_gates,
 )
+from mlflow_tflite.section import Section
 
 _DELEGATE = r"[A-Za-z0-9_.\-]+"
 _OBJECTIVE = re.compile(rf"^(?:(?P<delegate>{_DELEGATE})/)?(?P<metric>[a-z0-9_]+)$")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mlflow_tflite.config.base import Section
+from mlflow_tflite.section import Section
 
 # The one list of runner types: the `type` field, `mlflow-tflite run --runner` and the
 # flow's task runners (flows/runner.py) all take it from here.

@@ -13,13 +13,13 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.config.promote import (
     DEFAULT_OBJECTIVE,
     ConstraintsConfig,
     ObjectiveName,
     _check_objective,
 )
+from mlflow_tflite.section import Section
 
 SAMPLERS = ("tpe", "nsga2", "random")
 

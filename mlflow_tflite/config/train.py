@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from mlflow_tflite.config.base import Section
+from mlflow_tflite.section import Section
 
 
 class TrainConfig(Section):

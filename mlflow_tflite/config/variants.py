@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from mlflow_tflite.compress.registry import all_techniques, technique_names
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.convert.schemes import all_schemes, get_scheme, scheme_names
+from mlflow_tflite.section import Section
 
 
 class _CompressBlocks(Section):

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlflow_tflite.convert.converter import ConversionError
 from mlflow_tflite.convert.facts import ModelOp, model_ops
-from mlflow_tflite.convert.schemes import Recipe
+from mlflow_tflite.convert.quantizer import Recipe
 from mlflow_tflite.convert.selective import WEIGHTED_OPS
 
 Quantize = Callable[[list[ModelOp]], tuple[bytes, Recipe | None]]

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_tflite.convert.representative import Representative
-from mlflow_tflite.convert.schemes import Recipe
 from mlflow_tflite.errors import first_line
 
+# An ai-edge-quantizer recipe: a list of JSON objects (regex, operation, algorithm_key, ...).
+Recipe = list[dict[str, Any]]
 NO_QUANTIZE = "no_quantize"
 MIN_MAX = "min_max_uniform_quantize"
 # Block sizes ai-edge-quantizer supports (qtyping.QuantGranularity.BLOCKWISE_<n>).

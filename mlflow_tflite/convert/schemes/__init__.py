@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from mlflow_tflite._discovery import discover
 
 if TYPE_CHECKING:
-    from mlflow_tflite.config.base import Section
     from mlflow_tflite.convert.facts import ModelFacts
+    from mlflow_tflite.convert.quantizer import Recipe
+    from mlflow_tflite.section import Section
 
 Engine = Literal["converter", "ai_edge_quantizer"]
 CONVERTER: Engine = "converter"
 AI_EDGE_QUANTIZER: Engine = "ai_edge_quantizer"
-# An ai-edge-quantizer recipe: a list of JSON objects (regex, operation, algorithm_key, ...).
-Recipe = list[dict[str, Any]]
 
 
 class UnknownSchemeError(ValueError):

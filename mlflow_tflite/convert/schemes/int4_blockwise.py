@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.convert.facts import ModelFacts
-from mlflow_tflite.convert.quantizer import weight_recipe
-from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, Recipe, Scheme
+from mlflow_tflite.convert.quantizer import Recipe, weight_recipe
+from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, Scheme
+from mlflow_tflite.section import Section
 
 
 class BlockwiseOptions(Section):

@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.convert.facts import ModelFacts
 from mlflow_tflite.convert.schemes import CONVERTER, Scheme
+from mlflow_tflite.section import Section
 
 
 class Int8Options(Section):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mlflow_tflite.convert.facts import ModelFacts
-from mlflow_tflite.convert.quantizer import weight_recipe
-from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, Recipe, Scheme
+from mlflow_tflite.convert.quantizer import Recipe, weight_recipe
+from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, Scheme
 
 
 def recipe(cfg: Any) -> Recipe:

@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from mlflow_tflite.config.base import Section
 from mlflow_tflite.convert.facts import ModelFacts
-from mlflow_tflite.convert.quantizer import read_recipe
-from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, Recipe, Scheme
+from mlflow_tflite.convert.quantizer import Recipe, read_recipe
+from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, Scheme
+from mlflow_tflite.section import Section
 
 
 class RecipeOptions(Section):
