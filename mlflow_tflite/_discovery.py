@@ -1,10 +1,12 @@
-"""Find the plug-in modules of a package: one module per scheme or technique."""
+"""Find the plug-in modules of a package (one module per scheme or technique), and the
+user functions params name as `module:function`."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -27,3 +29,23 @@ def discover(package: str, attribute: str, kind: type[T]) -> list[T]:
             raise RuntimeError(f"{package}: {name!r} is defined twice")
         found[name] = entry
     return list(found.values())
+
+
+def import_function(spec: str) -> Callable[..., Any]:
+    """The function `module:function` names (a `train.model` builder, an `evaluate` hook).
+
+    Raises:
+        LookupError: the spec is malformed, the module does not import or has no such
+            function; the message is one line starting with `spec`.
+    """
+    module_name, _, function_name = spec.partition(":")
+    if not module_name or not function_name:
+        raise LookupError(f"{spec}: expected `module:function`")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise LookupError(f"{spec}: cannot import module {module_name} ({error})") from error
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise LookupError(f"{spec}: module {module_name} has no function {function_name}")
+    return function

@@ -15,6 +15,9 @@ from tests.helpers import digits
 # 1,400 training samples at batch 64: 22 steps per epoch, far below tfmot's default pruning
 # frequency of 100 steps, so the tests also show that short fine-tunes reach their target.
 TRAIN = TrainConfig(epochs=1, batch_size=64, seed=0)
+# The pruning layer policy that prunes every kernel of `baseline()` (by default its first
+# conv and its 640-weight logits stay dense), for tests that check every kernel.
+PRUNE_ALL = {"first_conv": True, "min_weights": 0}
 
 
 @lru_cache(maxsize=1)

@@ -69,6 +69,7 @@ def compress_model(
     *,
     log: Log = print,
     on_epoch: EpochHook | None = None,
+    facts: dict[str, Any] | None = None,
 ) -> Any:
     """Apply the configured steps to a fresh copy of `baseline`; the baseline is untouched.
 
@@ -80,6 +81,8 @@ def compress_model(
         log: receives progress lines such as `prune: epoch 1/2 loss=0.21 ...`.
         on_epoch: called after every fine-tune epoch with (step, epoch, Keras logs); an
             exception it raises stops the compression.
+        facts: receives what the steps decided (`prune_layers`: every layer holding a
+            kernel, pruned or why not).
 
     Returns:
         A Keras model ready for `mlflow_tflite.convert.convert_model`: stripped of pruning
@@ -104,6 +107,7 @@ def compress_model(
         log=log,
         from_logits=not outputs_probabilities(model),
         on_epoch=on_epoch,
+        facts=facts if facts is not None else {},
     )
     for name in cfg.steps:
         model = technique(name)(model, getattr(cfg, name), ctx)

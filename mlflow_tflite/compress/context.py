@@ -45,6 +45,7 @@ class FineTune:
         from_logits: whether the model outputs logits; read from the baseline because
             quantize wrappers hide the final softmax.
         on_epoch: called after each epoch's log line (see EpochHook).
+        facts: what the steps decided, for the variant's record (e.g. `prune_layers`).
     """
 
     data: TrainingData
@@ -54,6 +55,7 @@ class FineTune:
     applied: list[str] = field(default_factory=list)
     from_logits: bool = True
     on_epoch: EpochHook | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -183,10 +185,13 @@ def kernel_layers(model: Any) -> list[Any]:
     return found
 
 
-def sparsity(model: Any) -> float:
-    """The fraction of exactly-zero kernel weights over all kernels of `model`."""
+def sparsity(model: Any, layers: set[str] | None = None) -> float:
+    """The fraction of exactly-zero kernel weights over all kernels of `model`, or of the
+    kernels of the `layers` named (wrapped or not)."""
     zeros = total = 0
     for layer in model.layers:
+        if layers is not None and getattr(layer, "layer", layer).name not in layers:
+            continue
         for weight in layer.weights:
             if "kernel" in weight.name and "mask" not in weight.name:
                 values = weight.numpy()

@@ -8,6 +8,13 @@ from pydantic import Field, model_validator
 
 from mlflow_tflite._tf import import_keras
 from mlflow_tflite.compress.context import CompressionError, FineTune, sparsity
+from mlflow_tflite.compress.prune_layers import (
+    AutoLayers,
+    LayerPolicy,
+    choose_layers,
+    describe,
+    rank_layers,
+)
 from mlflow_tflite.compress.registry import Technique
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.section import Section
@@ -23,6 +30,14 @@ class PruneConfig(Section):
         None, description="Structured sparsity, e.g. [2, 4] keeps 2 of every 4 weights."
     )
     epochs: int = Field(1, ge=1, description="Fine-tuning epochs while pruning.")
+    layers: LayerPolicy = Field(
+        default_factory=LayerPolicy,
+        description="Which layers to prune; by default not the first convolution nor "
+        "layers under 1,024 weights (depthwise kernels never).",
+    )
+    auto_layers: AutoLayers | None = Field(
+        None, description="Keep only the layers whose pruning alone costs little accuracy."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> PruneConfig:
@@ -36,6 +51,14 @@ class PruneConfig(Section):
             if not 0 < m < n:
                 raise ValueError(f"m_by_n must satisfy 0 < m < n (got [{m}, {n}])")
         return self
+
+    @property
+    def target_sparsity(self) -> float:
+        """The sparsity the pruned kernels end with (m_by_n: the pattern's zeros)."""
+        if self.m_by_n is None:
+            return self.final_sparsity
+        return 1 - self.m_by_n[0] / self.m_by_n[1]
+
 
 # PruneConfig has no learning rate: tfmot's pruning guides fine-tune with Adam's default.
 LEARNING_RATE = 1e-3
@@ -61,37 +84,37 @@ def schedule_steps(total_steps: int) -> tuple[int, int, int]:
 
 
 def apply(model: Any, cfg: PruneConfig, ctx: FineTune) -> Any:
-    """Prune `model` to `cfg.final_sparsity` (or the m-by-n pattern) while fine-tuning.
+    """Prune the layers `cfg.layers` (and `cfg.auto_layers`) choose while fine-tuning.
 
     Args:
         model: a fresh Sequential or functional tf_keras model.
         cfg: the `prune` block.
-        ctx: data and fine-tuning settings.
+        ctx: data and fine-tuning settings; `ctx.facts["prune_layers"]` receives every
+            layer holding a kernel with its verdict (`LayerChoice.to_dict`).
 
     Returns:
         The stripped model: plain layers whose kernels hold the zeros.
 
     Raises:
-        CompressionError: tfmot cannot prune a layer of the model, or no layer is prunable.
+        CompressionError: tfmot cannot prune a layer of the model, or no layer is left to
+            prune.
     """
     import tensorflow_model_optimization as tfmot
 
     keras = import_keras()
     sparsity_api = tfmot.sparsity.keras
+    choices = choose_layers(model, cfg.layers, min_inputs=cfg.m_by_n[1] if cfg.m_by_n else 0)
+    if cfg.auto_layers is not None:
+        choices = rank_layers(model, choices, cfg.target_sparsity, cfg.auto_layers, ctx.data,
+                              ctx.log)
+    chosen = {c.name for c in choices if c.pruned}
+    if not chosen:
+        reasons = "; ".join(f"{c.name}: {c.reason}" for c in choices) or "no layer has weights"
+        raise CompressionError(f"prune: no layer left to prune ({reasons})")
+    ctx.log(describe(choices))
+    ctx.facts["prune_layers"] = [c.to_dict() for c in choices]
     total = ctx.steps_per_epoch * cfg.epochs
-    begin, end, frequency = schedule_steps(total)
-    if cfg.schedule == "constant" or cfg.m_by_n is not None:
-        schedule = sparsity_api.ConstantSparsity(
-            cfg.final_sparsity, begin_step=begin, end_step=end, frequency=frequency
-        )
-    else:
-        schedule = sparsity_api.PolynomialDecay(
-            cfg.initial_sparsity,
-            cfg.final_sparsity,
-            begin_step=begin,
-            end_step=end,
-            frequency=frequency,
-        )
+    schedule, frequency, end = _schedule(cfg, total, sparsity_api)
     target = (
         f"{cfg.m_by_n[0]}:{cfg.m_by_n[1]} (keep {cfg.m_by_n[0]} of every {cfg.m_by_n[1]})"
         if cfg.m_by_n
@@ -102,12 +125,7 @@ def apply(model: Any, cfg: PruneConfig, ctx: FineTune) -> Any:
         f"{total} steps, mask update every {frequency} until step {end}"
     )
     try:
-        if cfg.m_by_n is None:
-            wrapped = sparsity_api.prune_low_magnitude(model, pruning_schedule=schedule)
-        else:
-            wrapped = _prune_m_by_n(model, cfg.m_by_n, schedule, ctx, keras, sparsity_api)
-    except CompressionError:
-        raise
+        wrapped = _wrap(model, chosen, schedule, cfg.m_by_n, keras, sparsity_api)
     except ValueError as error:
         raise CompressionError(f"prune: {first_line(error)}") from error
     ctx.fit(
@@ -116,44 +134,42 @@ def apply(model: Any, cfg: PruneConfig, ctx: FineTune) -> Any:
         epochs=cfg.epochs,
         learning_rate=LEARNING_RATE,
         callbacks=[sparsity_api.UpdatePruningStep()],
-        extra=lambda: f"sparsity={sparsity(wrapped):.3f}",
+        extra=lambda: f"sparsity={sparsity(wrapped, chosen):.3f}",
     )
     return sparsity_api.strip_pruning(wrapped)
 
 
-def _prune_m_by_n(
-    model: Any, m_by_n: tuple[int, int], schedule: Any, ctx: FineTune, keras: Any, api: Any
-) -> Any:
-    """Wrap the layers whose kernels can hold the pattern; the rest stay dense.
+def _schedule(cfg: PruneConfig, total: int, api: Any) -> tuple[Any, int, int]:
+    """The tfmot schedule, its mask-update frequency and end step."""
+    begin, end, frequency = schedule_steps(total)
+    if cfg.schedule == "constant" or cfg.m_by_n is not None:
+        schedule = api.ConstantSparsity(
+            cfg.final_sparsity, begin_step=begin, end_step=end, frequency=frequency
+        )
+    else:
+        schedule = api.PolynomialDecay(
+            cfg.initial_sparsity, cfg.final_sparsity, begin_step=begin, end_step=end,
+            frequency=frequency,
+        )
+    return schedule, frequency, end
 
-    The pattern runs along the input channels of the TFLite kernel (Dense in, Conv2D in),
-    so a layer with fewer input channels than `n` (a first conv on grayscale) would only
-    contain padding and is left alone. tfmot counts zeros, the config counts kept weights.
+
+def _wrap(model: Any, chosen: set[str], schedule: Any, m_by_n: tuple[int, int] | None,
+          keras: Any, api: Any) -> Any:
+    """Wrap the chosen layers for pruning; the others stay as they are.
+
+    The m-by-n pattern runs along the input channels of the TFLite kernel; tfmot counts
+    zeros, the config counts kept weights.
     """
-    keep, block = m_by_n
-    eligible = (keras.layers.Dense, keras.layers.Conv2D)
-    wrapped_names: list[str] = []
+    options = {} if m_by_n is None else {"sparsity_m_by_n": (m_by_n[1] - m_by_n[0], m_by_n[1])}
 
     def wrap(layer: Any) -> Any:
-        if (
-            isinstance(layer, eligible)
-            and not isinstance(layer, keras.layers.DepthwiseConv2D)
-            and int(layer.kernel.shape[-2]) >= block
-        ):
-            wrapped_names.append(layer.name)
-            return api.prune_low_magnitude(
-                layer, pruning_schedule=schedule, sparsity_m_by_n=(block - keep, block)
-            )
+        if layer.name in chosen:
+            return api.prune_low_magnitude(layer, pruning_schedule=schedule, **options)
         return layer
 
     # Like tfmot's own model wrapping: layers are reused, so trained weights carry over.
-    cloned = keras.models.clone_model(model, clone_function=wrap)
-    if not wrapped_names:
-        raise CompressionError(
-            f"prune: no Dense/Conv2D layer has >= {block} input channels for m_by_n {list(m_by_n)}"
-        )
-    ctx.log(f"prune: m_by_n applies to {', '.join(wrapped_names)}")
-    return cloned
+    return keras.models.clone_model(model, clone_function=wrap)
 
 
 TECHNIQUE = Technique(

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mlflow_tflite.config.benchmark import BenchmarkConfig
 from mlflow_tflite.config.data import DataConfig
@@ -30,11 +30,30 @@ class Params(Section):
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     variants: list[VariantConfig] = Field(default_factory=list, min_length=1)
+    # Before `promote` and `search`: validating it registers the metrics they may name.
+    evaluate: list[str] = Field(
+        default_factory=list,
+        description="Your own metrics per variant: built-ins (mae, rmse, top5_accuracy) or "
+        "module:function (see mlflow_tflite.evaluate).",
+    )
     benchmark: BenchmarkConfig = BenchmarkConfig()
     mlflow: MlflowConfig = MlflowConfig()
     promote: PromoteConfig = PromoteConfig()
     runner: RunnerConfig = RunnerConfig()
     search: SearchConfig = SearchConfig()
+
+    @field_validator("evaluate", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("evaluate")
+    @classmethod
+    def _evaluators_load(cls, specs: list[str]) -> list[str]:
+        from mlflow_tflite.evaluate import load_evaluators
+
+        load_evaluators(specs)
+        return specs
 
     @model_validator(mode="after")
     def _unique_variant_names(self) -> Params:

@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, create_model, field_validator, mode
 
 from mlflow_tflite.compress.registry import all_techniques, technique_names
 from mlflow_tflite.convert.schemes import all_schemes, get_scheme, scheme_names
-from mlflow_tflite.section import Section
+from mlflow_tflite.section import Regex, Section
 
 
 class _CompressBlocks(Section):
@@ -83,21 +83,11 @@ class _ConvertSettings(Section):
     sparsity_optimization: bool = Field(
         True, description="Ask the converter to encode sparse weights (pruned variants)."
     )
-    keep_float: list[str] = Field(
+    keep_float: list[Regex] = Field(
         default_factory=list,
         description="Regexes of ops (by output or weight tensor name) left in float.",
     )
     auto_keep_float: AutoKeepFloatConfig | None = None
-
-    @field_validator("keep_float")
-    @classmethod
-    def _regexes_compile(cls, regexes: list[str]) -> list[str]:
-        for regex in regexes:
-            try:
-                re.compile(regex)
-            except re.error as error:
-                raise ValueError(f"{regex!r} is not a regular expression ({error})") from None
-        return regexes
 
     @model_validator(mode="before")
     @classmethod

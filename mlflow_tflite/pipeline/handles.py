@@ -20,6 +20,8 @@ BASELINE_FILE = "baseline.weights.h5"
 REFERENCE_FILE = "reference_outputs.npy"
 # How a build was quantized (scheme, recipe, ops kept float): see `Conversion.metadata`.
 CONVERSION_FILE = "conversion.json"
+# What the compression steps decided (e.g. `prune_layers`), when a step reports anything.
+COMPRESSION_FILE = "compression.json"
 # Bytes the ops kept in float cost over quantizing them too (variants with keep_float).
 KEEP_FLOAT_METRIC = "keep_float_size_bytes"
 # The baseline's float `.tflite`: what every variant is measured against (layer by layer

@@ -45,8 +45,9 @@ def _source_digest(source: str) -> str:
 
 
 def _model_source(spec: str) -> str:
-    """A digest of what `train.model` points at (a model file or a builder's module), so
-    editing the user's model retrains the baseline; `builtin` is covered by the code version."""
+    """A digest of what `train.model` (or an `evaluate` entry) points at: a model file or a
+    function's module, so editing the user's code redoes the step; `builtin` (and the
+    built-in evaluators) are covered by the code version."""
     import importlib.util
 
     path = Path(spec)
@@ -72,7 +73,9 @@ def build_key(base_key: str, variant: VariantConfig) -> str:
 
 def measure_key(build: str, base_key: str, params: Params) -> str:
     benchmark = params.benchmark.model_dump(mode="json")
-    return content_key("measure", build, base_key, benchmark, code_version("measure"))
+    # The user's `evaluate` functions: editing their module measures again.
+    evaluate = [(spec, _model_source(spec)) for spec in params.evaluate]
+    return content_key("measure", build, base_key, benchmark, evaluate, code_version("measure"))
 
 
 def prepared_version(params: Params, store: ArtifactStore, key: str) -> str | None:

@@ -22,6 +22,7 @@ from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline.cache import ArtifactStore
 from mlflow_tflite.pipeline.handles import (
     BASELINE_FILE,
+    COMPRESSION_FILE,
     CONVERSION_FILE,
     FP32_FILE,
     KEEP_FLOAT_METRIC,
@@ -135,9 +136,10 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
 
 
 def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData,
-             on_epoch: Any = None) -> Any:
+             on_epoch: Any = None, facts: dict[str, Any] | None = None) -> Any:
     """Apply the variant's compression steps to a fresh copy of the baseline (Keras model);
-    `on_epoch` is called after every fine-tune epoch (`compress.EpochHook`).
+    `on_epoch` is called after every fine-tune epoch (`compress.EpochHook`); `facts`
+    receives what the steps decided (`compress.compress_model`).
 
     A Keras 3 or `.tflite` baseline takes no compression step (validation refuses them):
     what the converter starts from is then its SavedModel path or float `.tflite` bytes.
@@ -158,13 +160,15 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
         return model
     dataset = load_prepared(data.directory, data.version)
     return techniques.compress_model(model, variant.compress, dataset, params.train,
-                                     on_epoch=on_epoch)
+                                     on_epoch=on_epoch, facts=facts)
 
 
 def convert(
-    variant: VariantConfig, model: Any, data: PreparedData, store: ArtifactStore, key: str
+    variant: VariantConfig, model: Any, data: PreparedData, store: ArtifactStore, key: str,
+    facts: dict[str, Any] | None = None,
 ) -> Build:
-    """Convert the (compressed) Keras model to `.tflite` and store it under `key`."""
+    """Convert the (compressed) Keras model to `.tflite` and store it under `key`, with the
+    compression `facts` beside it when there are any."""
     from mlflow_tflite import convert as recipes
 
     dataset = load_prepared(data.directory, data.version)
@@ -175,6 +179,8 @@ def convert(
     with store.put("build", key, meta) as tmp:
         (tmp / MODEL_FILE).write_bytes(conversion.flatbuffer)
         (tmp / CONVERSION_FILE).write_text(json.dumps(conversion.metadata(), indent=2))
+        if facts:
+            (tmp / COMPRESSION_FILE).write_text(json.dumps(facts, indent=2))
     return Build(key, str(store.path("build", key) / MODEL_FILE))
 
 
@@ -197,10 +203,11 @@ def build(
             (`compress` or `convert`; read it with `failed_step`).
     """
     step = "compress"
+    facts: dict[str, Any] = {}
     try:
-        model = compress(variant, params, baseline, data, on_epoch)
+        model = compress(variant, params, baseline, data, on_epoch, facts)
         step = "convert"
-        return convert(variant, model, data, store, key)
+        return convert(variant, model, data, store, key, facts)
     except Exception as error:
         setattr(error, STEP_ATTRIBUTE, step)
         raise
@@ -234,6 +241,10 @@ def measure(
     when its layers cannot be matched with the fp32 model's (the variant stays measured).
     """
     measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
+    measurement["metrics"].update(_user_metrics(build.tflite_path, params, data))
+    compression_file = Path(build.tflite_path).with_name(COMPRESSION_FILE)
+    if compression_file.is_file():
+        measurement["compression"] = json.loads(compression_file.read_text())
     conversion_file = Path(build.tflite_path).with_name(CONVERSION_FILE)
     if conversion_file.is_file():
         conversion = json.loads(conversion_file.read_text())
@@ -254,7 +265,24 @@ def remeasure(
     import mlflow
 
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
-    return _measure_file(next(local.rglob("*.tflite")), params, baseline, data).metrics()
+    path = next(local.rglob("*.tflite"))
+    return {**_measure_file(path, params, baseline, data).metrics(),
+            **_user_metrics(path, params, data)}
+
+
+def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[str, float]:
+    """The `evaluate` functions' metrics of the `.tflite` at `path` on the test split.
+
+    Raises:
+        EvaluateError: a function failed; the variant fails with that one line.
+    """
+    if not params.evaluate:
+        return {}
+    from mlflow_tflite.evaluate import evaluate_model, load_evaluators
+
+    dataset = load_prepared(data.directory, data.version)
+    return evaluate_model(load_evaluators(params.evaluate), path, dataset.x_test,
+                          dataset.y_test if dataset.labelled else None)
 
 
 def _measure_file(path: str | Path, params: Params, baseline: Baseline, data: PreparedData) -> Any:

@@ -166,6 +166,21 @@ def _compatibility(facts: CardFacts) -> list[str]:
     ]
 
 
+def _pruned_layers(facts: CardFacts) -> list[str]:
+    """The pruning layer choice: what was pruned, and why the rest stayed dense."""
+    layers = (facts.measurement.get("compression") or {}).get("prune_layers")
+    if not layers:
+        return []
+    pruned = [layer for layer in layers if layer["pruned"]]
+    total = sum(layer["weights"] for layer in layers)
+    share = sum(layer["weights"] for layer in pruned) / total if total else 0.0
+    lines = [f"- pruned layers: {len(pruned)} of {len(layers)} ({share:.0%} of their weights): "
+             f"{', '.join(layer['name'] for layer in pruned)}"]
+    lines += [f"- kept dense: {layer['name']} ({layer['reason']})"
+              for layer in layers if not layer["pruned"]]
+    return lines
+
+
 def render(facts: CardFacts) -> str:
     """The card as markdown."""
     p, t = facts.parent_params, facts.tags
@@ -187,6 +202,7 @@ def render(facts: CardFacts) -> str:
         "",
         "## Recipe",
         f"- technique: {t.get('technique', '-')}, quantization: {t.get('quantization', '-')}",
+        *_pruned_layers(facts),
         "",
         "| param | value |",
         "| --- | --- |",

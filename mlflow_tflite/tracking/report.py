@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlflow_tflite.metrics import SUMMARY_METRICS, axis, find_metric, format_metric
+from mlflow_tflite.evaluate import USER_GROUP
+from mlflow_tflite.metrics import SUMMARY_METRICS, axis, find_metric, format_metric, metric_names
 from mlflow_tflite.tracking.records import METRICS, VariantRecord
 
 # What `metrics.json` (the DVC metrics file) holds per variant: small enough to read as
@@ -30,7 +31,9 @@ FIDELITY_COLUMNS = {"accuracy": "output_snr_db", "accuracy_delta": "output_cosin
 
 
 def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
-    """One flat row per variant: identity, every metric, delegate latencies, status."""
+    """One flat row per variant: identity, every metric (the `evaluate` ones too),
+    delegate latencies, status."""
+    user_metrics = metric_names(USER_GROUP)
     rows = []
     for record in records:
         row: dict[str, Any] = {
@@ -38,7 +41,7 @@ def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
             "technique": record.technique,
             "quantization": record.quantization,
         }
-        row.update({name: record.metrics.get(name) for name in METRICS})
+        row.update({name: record.metrics.get(name) for name in (*METRICS, *user_metrics)})
         row.update({k: v for k, v in sorted(record.metrics.items()) if "/" in k})
         row["delegate"] = record.delegate
         row["status"] = record.status if record.ok else f"FAILED ({record.failed_step})"
@@ -55,7 +58,10 @@ def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
 
     if fmt == "csv":
         return pd.DataFrame(list(rows)).to_csv(index=False)
+    # The `evaluate` metrics some row has, after the summary metrics.
+    user = [m for m in metric_names(USER_GROUP) if any(row.get(m) is not None for row in rows)]
     columns = list(TABLE_COLUMNS)
+    columns[columns.index("delegate"):columns.index("delegate")] = user
     if not any(row.get("accuracy") is not None for row in rows):
         columns = [FIDELITY_COLUMNS.get(c, c) for c in columns]
     cells = [{c: format_metric(c, row.get(c), "table") for c in columns} for row in rows]

@@ -62,6 +62,8 @@ MAX_TAG_CHARS = 500
 MAX_PARAM_CHARS = 6000
 # Child-run param: the ops a variant left in float (convert.keep_float / auto_keep_float).
 KEEP_FLOAT_PARAM = "keep_float_layers"
+# Child-run param: the layers pruning touched (compress.prune.layers / auto_layers).
+PRUNED_LAYERS_PARAM = "pruned_layers"
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:
@@ -340,11 +342,17 @@ _FIRST_MODEL_LOCK = threading.Lock()
 
 
 def _conversion_params(record: VariantRecord) -> dict[str, str]:
-    """`keep_float_layers`: the ops left in float (`;`-joined scopes), when any."""
+    """`keep_float_layers`: the ops left in float (`|`-joined scopes), and `pruned_layers`:
+    the layers pruned (`,`-joined), when any."""
+    found = {}
     kept = record.measurement.get("conversion", {}).get("keep_float")
-    if not kept:
-        return {}
-    return {KEEP_FLOAT_PARAM: " | ".join(kept["ops"])[:MAX_PARAM_CHARS]}
+    if kept:
+        found[KEEP_FLOAT_PARAM] = " | ".join(kept["ops"])[:MAX_PARAM_CHARS]
+    layers = record.measurement.get("compression", {}).get("prune_layers")
+    if layers:
+        pruned = ",".join(layer["name"] for layer in layers if layer["pruned"])
+        found[PRUNED_LAYERS_PARAM] = pruned[:MAX_PARAM_CHARS]
+    return found
 
 
 def _log_model(run_id: str, record: VariantRecord, input_example: Any) -> None:
@@ -378,7 +386,7 @@ def _log_model_now(run_id: str, record: VariantRecord, input_example: Any) -> No
             record.tflite_path,
             # Named after the variant, so the UI's models view tells them apart.
             name=record.name,
-            params=record.params or None,
+            params={**record.params, **_conversion_params(record)} or None,
             input_example=input_example,
             # The delegate the numbers were measured on; XNNPACK refuses some sparse models.
             delegate=record.delegate or "xnnpack",

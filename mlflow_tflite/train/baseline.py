@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -110,16 +109,12 @@ def _load_model_file(path: Path) -> Any:
 
 
 def _call_builder(spec: str, input_shape: tuple[int, ...], num_classes: int) -> Any:
-    module_name, _, function_name = spec.partition(":")
-    if not module_name or not function_name:
-        raise ModelError(f"{spec}: expected `module:function`")
+    from mlflow_tflite._discovery import import_function
+
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ModelError(f"{spec}: cannot import module {module_name} ({exc})") from exc
-    builder = getattr(module, function_name, None)
-    if not callable(builder):
-        raise ModelError(f"{spec}: module {module_name} has no function {function_name}")
+        builder = import_function(spec)
+    except LookupError as exc:
+        raise ModelError(str(exc)) from exc
     try:
         return builder(input_shape, num_classes)
     # Whatever user code raises, the baseline cannot be built: report it as a model error.

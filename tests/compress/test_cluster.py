@@ -10,7 +10,7 @@ from mlflow_tflite.compress import CompressionError, check_compress_config, comp
 from mlflow_tflite.config.variants import CompressConfig, ConvertConfig
 from mlflow_tflite.convert import convert_model
 from tests.tflite_weights import kernels
-from tests.variant_helpers import TRAIN
+from tests.variant_helpers import PRUNE_ALL, TRAIN
 
 CLUSTERS = 8
 
@@ -27,7 +27,8 @@ def test_clustered_kernels_hold_at_most_the_cluster_count(
 
 def test_clustering_after_pruning_keeps_the_zeros(baseline: Any, dataset: Any) -> None:
     lines: list[str] = []
-    cfg = CompressConfig(prune={"final_sparsity": 0.5}, cluster={"clusters": CLUSTERS})
+    cfg = CompressConfig(prune={"final_sparsity": 0.5, "layers": PRUNE_ALL},
+                         cluster={"clusters": CLUSTERS})
     model = compress_model(baseline, cfg, dataset, TRAIN, log=lines.append)
     for kernel in kernels(convert_model(model, ConvertConfig(), dataset)):
         assert kernel.sparsity >= 0.48, kernel.name

@@ -11,7 +11,7 @@ from mlflow_tflite.compress.qat import scheme_name
 from mlflow_tflite.config.variants import CompressConfig, ConvertConfig
 from mlflow_tflite.convert import convert_model
 from tests.tflite_weights import io_dtypes, kernels
-from tests.variant_helpers import TRAIN
+from tests.variant_helpers import PRUNE_ALL, TRAIN
 
 SPARSITY = 0.5
 CLUSTERS = 8
@@ -43,7 +43,7 @@ def test_qat_gives_an_int8_model(baseline: Any, dataset: Any) -> None:
 
 
 def test_pqat_keeps_the_sparsity_in_int8_kernels(baseline: Any, dataset: Any) -> None:
-    config = {"prune": {"final_sparsity": SPARSITY}, "qat": {}}
+    config = {"prune": {"final_sparsity": SPARSITY, "layers": PRUNE_ALL}, "qat": {}}
     for kernel in _int8_kernels(baseline, dataset, config, []):
         assert kernel.sparsity >= SPARSITY - 0.02, kernel.name
 
@@ -59,7 +59,7 @@ def test_cqat_keeps_the_clusters_in_int8_kernels(baseline: Any, dataset: Any) ->
 
 def test_pcqat_keeps_sparsity_and_clusters_in_int8_kernels(baseline: Any, dataset: Any) -> None:
     config = {
-        "prune": {"final_sparsity": SPARSITY},
+        "prune": {"final_sparsity": SPARSITY, "layers": PRUNE_ALL},
         "cluster": {"clusters": CLUSTERS},
         "qat": {},
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,8 @@ def test_children_and_their_logged_models_carry_the_variant_config_and_name(firs
     pruned = children["pruned-dynamic"]
     assert pruned.data.params["convert.quantization"] == "dynamic"
     assert pruned.data.params["compress.prune.final_sparsity"] == "0.5"
+    # The first conv and the 320-weight output layer stay dense by default.
+    assert re.fullmatch(r"dense(_\d+)?", pruned.data.params["pruned_layers"])
     assert children["int8"].data.params["convert.io_type"] == "int8"
     models = {m.name: m for m in client.search_logged_models([pruned.info.experiment_id])
               if m.source_run_id in {c.info.run_id for c in children.values()}}

@@ -114,3 +114,22 @@ def test_every_promoted_version_has_a_model_card_summarised_in_its_description(
     assert version.description.startswith("int8 (none, int8): ")
     assert f"Full model card: {CARD_ARTIFACT}" in version.description
     assert version.description.endswith(decision.summary)
+
+
+def test_the_card_names_the_pruned_layers_and_why_the_others_stayed_dense() -> None:
+    from mlflow_tflite.registry.card import CardFacts, render
+
+    layers = [
+        {"name": "stem", "weights": 144, "pruned": False,
+         "reason": "first convolution (layers.first_conv: false)"},
+        {"name": "block2_expand", "weights": 1536, "pruned": True, "reason": ""},
+        {"name": "head", "weights": 8192, "pruned": True, "reason": ""},
+    ]
+    card = render(CardFacts(
+        model_name="m", version="1", variant="pruned-int8", run_id="r", flow_run_id=None,
+        tags={"technique": "prune", "quantization": "int8"}, params={}, metrics={},
+        measurement={"compression": {"prune_layers": layers}},
+    ))
+    assert ("- technique: prune, quantization: int8\n"
+            "- pruned layers: 2 of 3 (99% of their weights): block2_expand, head\n"
+            "- kept dense: stem (first convolution (layers.first_conv: false))\n") in card
