@@ -5,8 +5,10 @@ A block per technique (`prune`, `cluster`, `qat`, in the order they apply) and o
 validator, and the same schemes, decide what a value may be), plus `use` for a technique
 (on, off or both). A value is a range `{low, high, step?, log?}` (int when low and high
 are), `{choices: [...]}`, or a fixed value (a plain list such as `m_by_n: [2, 4]` is one
-value). `sample_variant` reads the space the way an Optuna objective would, one
-`trial.suggest_*` per dimension, conditionally:
+value, and so is a mapping for a key that holds a block of its own, such as the layer
+policy `prune.layers: {min_weights: 4096}`; `{choices: [{}, {exclude: [...]}]}` makes
+which layers are pruned a dimension). `sample_variant` reads the space the way an Optuna
+objective would, one `trial.suggest_*` per dimension, conditionally:
 
 - a technique's keys are sampled only when its `use` comes out true;
 - after a prune step, clustering always preserves sparsity (tfmot would otherwise fill
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,6 +144,16 @@ def _check_value(model: type[BaseModel], key: str, value: Any, path: str) -> Non
                 raise SpaceError(f"{path}: {message} (got {value!r})") from None
 
 
+def _takes_mapping(model: type[BaseModel], key: str) -> bool:
+    """Whether `key` holds a block of its own (`prune.layers`): a mapping is then its value,
+    not a range, unless it is `{choices: [...]}` (layer policies to choose from)."""
+    field_info = model.model_fields.get(key)
+    if field_info is None:
+        return False
+    kinds = typing.get_args(field_info.annotation) or (field_info.annotation,)
+    return any(isinstance(kind, type) and issubclass(kind, BaseModel) for kind in kinds)
+
+
 def _dimension(model: type[BaseModel], block: str, key: str, raw: Any, path: str) -> Dimension:
     name = f"{block}.{key}"
     check = model if key != USE else None
@@ -151,7 +164,7 @@ def _dimension(model: type[BaseModel], block: str, key: str, raw: Any, path: str
         elif not isinstance(value, bool):
             raise SpaceError(f"{path}: expected true or false (got {value!r})")
 
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or (_takes_mapping(model, key) and set(raw) != {"choices"}):
         valid(raw)
         return Dimension(name, "fixed", value=raw)
     if set(raw) == {"choices"}:

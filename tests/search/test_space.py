@@ -135,3 +135,36 @@ def test_the_listed_variants_in_the_space_are_the_warm_start_and_sample_back_exa
         variant, _ = sample_variant(study.ask(), space, name)
         listed = params.variant(name)
         assert variant.compress == listed.compress and variant.convert == listed.convert
+
+
+def test_which_layers_are_pruned_is_a_dimension_of_the_space() -> None:
+    space = parse_space({"prune": {
+        "final_sparsity": 0.8,
+        "layers": {"choices": [{}, {"first_conv": True, "min_weights": 0},
+                               {"exclude": ["^block_1"]}]},
+        "auto_layers": {"choices": [None, {"max_accuracy_drop": 0.05}]},
+    }})
+    assert space.blocks["prune"]["layers"].kind == "choice"
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    policies = set()
+    for _ in range(12):
+        trial = study.ask()
+        variant, sampled = sample_variant(trial, space, f"trial-{trial.number}")
+        policies.add((variant.compress.prune.layers.model_dump_json(),
+                      variant.compress.prune.auto_layers is not None))
+        assert isinstance(sampled["prune.layers"], str)  # a JSON token in the study
+        study.tell(trial, 1.0)
+    assert len({layers for layers, _ in policies}) == 3 and {a for _, a in policies} == {
+        True, False}
+    # A mapping without `choices` is the one policy every trial uses.
+    fixed = parse_space({"prune": {"final_sparsity": {"low": 0.5, "high": 0.9},
+                                   "layers": {"min_weights": 4096}}})
+    assert fixed.blocks["prune"]["layers"].kind == "fixed"
+
+
+def test_a_bad_layer_policy_in_the_space_names_its_key_path() -> None:
+    from mlflow_tflite.search.space import SpaceError
+
+    with pytest.raises(SpaceError, match=r"^search\.space\.prune\.layers: .*regular expression"):
+        parse_space({"prune": {"final_sparsity": {"low": 0.5, "high": 0.9},
+                               "layers": {"choices": [{}, {"exclude": ["(unclosed"]}]}}})
