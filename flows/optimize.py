@@ -13,7 +13,10 @@ artifact store. Under threads the TensorFlow and timing steps serialise on `COMP
 logging to MLflow in parallel as soon as a variant is done; under processes or Dask each
 worker runs one task at a time and logs its child run straight to the tracking server.
 A failing variant fails only itself: the flow reads each chain's states, logs the failure
-as a FAILED child run and moves on. The flow fails only when the baseline fails or no
+as a FAILED child run and moves on. A variant the baseline's kind cannot take (pruning a
+`.tflite`) is skipped before any work: no child run, a row with status `skipped` and its
+reason in the tables and a line in the parent's `mlflow_tflite.skipped` tag, so promotion
+(which reads child runs) never sees it. The flow fails only when the baseline fails or no
 variant succeeds.
 """
 
@@ -34,8 +37,9 @@ from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, keys, steps
 from mlflow_tflite.registry import gates
-from mlflow_tflite.tracking import FAILED, VariantRecord
+from mlflow_tflite.tracking import FAILED, SKIPPED, VariantRecord
 from mlflow_tflite.train.kinds import describe_baseline
+from mlflow_tflite.train.support import skipped_variants
 
 # COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
 # they use, and a lock cannot travel (a module is pickled by reference).
@@ -127,11 +131,13 @@ def log_parent(
 ) -> str | None:
     """Log the params, baseline and datasets on the parent run; returns the warning when
     the baseline is at chance level (also a tag on the run)."""
+    from mlflow_tflite.data.dataset import by_input_name
+
     tracking.configure_tracking(uri)
     dataset = handles.load_prepared(data.directory, data.version)
     datasets = [
         (
-            tracking.runs.numpy_dataset(x, y if dataset.labelled else None,
+            tracking.runs.numpy_dataset(by_input_name(x), y if dataset.labelled else None,
                                         f"{data.source}-{split}", data.version, data.directory),
             context,
         )
@@ -241,9 +247,11 @@ def _failed_record(variant: VariantConfig, step: str, error: BaseException) -> V
 def _markdown(records: list[VariantRecord], decision: dict[str, Any] | None, run_id: str,
               ui: str) -> str:
     table = tracking.format_table(tracking.variant_rows(records), "markdown")
+    skipped = "".join(f"- `{r.name}`: {r.error}\n" for r in records if r.skipped)
+    skipped = f"## Skipped\n\n{skipped}\n" if skipped else ""
     outcome = decision["summary"] if decision else "no promotion"
-    return (f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n## Promotion\n\n{outcome}\n\n"
-            f"## In the MLflow UI\n\n{ui}\n")
+    return (f"# Variants (MLflow run `{run_id}`)\n\n{table}\n\n{skipped}## Promotion\n\n"
+            f"{outcome}\n\n## In the MLflow UI\n\n{ui}\n")
 
 
 @flow(name="optimize", log_prints=True, task_runner=make_task_runner())
@@ -282,11 +290,20 @@ def optimize(
     store = ArtifactStore(Path(cache_dir).resolve(), enabled=use_cache)
     commit = tracking.git_commit()
 
+    reasons = skipped_variants(params)
+    skipped = {v.name: _record(v, status=SKIPPED, error=reasons[v.name])
+               for v in params.variants if v.name in reasons}
+    variants = [v for v in params.variants if v.name not in skipped]
+    for record in skipped.values():
+        print(f"variant {record.name}: skipped ({record.error})")
+
     data = prepare_data(params, store)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     # The owner (host, pid) on every run, so a run whose process died is found and ended.
     tags = {"data_version": data.version, "git_commit": commit, **tracking.store.owner_tags()}
     parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or "")}
+    if skipped:
+        parent_tags[tracking.layout.SKIPPED_TAG] = tracking.skipped_tag(list(skipped.values()))
     parent_run_id = start_tracking(uri, params.mlflow.experiment,
                                    f"optimize-{flow_run.name or 'local'}", parent_tags)
     ran: dict[str, Any] = {"prepare": not data.reused, "baseline": False,
@@ -299,13 +316,14 @@ def optimize(
         parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
         example = _input_example(data)
 
-        chains = [_submit_variant(v, params, baseline, data, store) for v in params.variants]
+        chains = [_submit_variant(v, params, baseline, data, store) for v in variants]
         logged = [
             log_variant.submit(uri, parent_run_id, _collect(variant, chain, ran), tags, example)
-            for variant, chain in zip(params.variants, chains, strict=True)
+            for variant, chain in zip(variants, chains, strict=True)
         ]
-        records = [_logged_record(future, variant) for future, variant in
-                   zip(logged, params.variants, strict=True)]
+        built = {variant.name: _logged_record(future, variant) for future, variant in
+                 zip(logged, variants, strict=True)}
+        records = [built.get(v.name) or skipped[v.name] for v in params.variants]
         warning = parent_logged.result()
 
         succeeded = [r for r in records if r.ok]
@@ -321,7 +339,7 @@ def optimize(
             description="Variants of this flow run and the promotion decision",
         )
         if not succeeded:
-            failures = "; ".join(f"{r.name}: {r.error}" for r in records)
+            failures = "; ".join(f"{r.name}: {r.error}" for r in built.values())
             raise RuntimeError(f"no variant succeeded ({failures})")
     except BaseException as error:
         # Whatever stopped the flow (baseline, no variant, tracking or registry after their
@@ -346,7 +364,9 @@ def optimize(
 
 
 def _input_example(data: handles.PreparedData) -> Any:
-    return handles.load_prepared(data.directory, data.version).x_test[:2]
+    from mlflow_tflite.data.dataset import by_input_name
+
+    return by_input_name(handles.load_prepared(data.directory, data.version).x_test[:2])
 
 
 def _submit_variant(

@@ -69,9 +69,13 @@ def trial_task(
 def _kernel_sizes(
     params: Params, baseline: handles.Baseline, data: handles.PreparedData
 ) -> list[int]:
-    """The baseline's kernel sizes; refuses a baseline tfmot cannot wrap, before any trial."""
+    """The baseline's kernel sizes (none when it is not tf_keras: the narrowed space then
+    holds no technique); refuses a baseline tfmot cannot wrap, before any trial."""
     from mlflow_tflite.compress.context import fresh_copy, kernel_layers
+    from mlflow_tflite.train.kinds import TF_KERAS
 
+    if baseline.kind != TF_KERAS:
+        return []
     with runners.COMPUTE_LOCK:
         model = steps.load_baseline_model(baseline, params, data)
         fresh_copy(model)  # raises CompressionError for a Keras 3 or subclassed baseline

@@ -37,20 +37,24 @@ def load_checked_params(path: str | Path, overrides: list[str] | None = None) ->
         raise ParamsError(f"{path}: train.model: {error}") from None
     if problem is not None:
         raise ParamsError(f"{path}: {problem}")
-    if params.search.enabled or params.search.space:
+    if params.search.enabled:
         check_search(params, path)
+    elif params.search.space:
+        # Not searched by this run: only its syntax counts, whatever the baseline's kind.
+        _parse_space(params, path)
     return params
 
 
 def check_search(params: Params, path: str | Path = "params") -> Any:
-    """Parse `search.space`, check the baseline can take its techniques and that
-    `search.promote_target` names a promotion target; returns the parsed
-    `mlflow_tflite.search.space.Space`.
+    """Parse `search.space`, narrow it to what the baseline's kind can take and check
+    that `search.promote_target` names a promotion target; returns the
+    `mlflow_tflite.search.space.Space` (`search_note` says what was dropped).
 
     Raises:
-        ParamsError: one line naming the file and key path (`search.space.prune...`).
+        ParamsError: one line naming the file and key path (`search.space.prune...`), or
+            a space with nothing the baseline can take.
     """
-    from mlflow_tflite.search.space import SpaceError, check_baseline, parse_space
+    from mlflow_tflite.search.space import SpaceError, narrow_to_baseline
 
     target = params.search.promote_target
     if target is not None and target not in params.promote.targets:
@@ -58,11 +62,25 @@ def check_search(params: Params, path: str | Path = "params") -> Any:
         raise ParamsError(f"{path}: search.promote_target: no promote.targets entry {target!r} "
                           f"({known})")
     try:
-        space = parse_space(params.search.space)
-        check_baseline(space, params.train.model)
+        return narrow_to_baseline(_parse_space(params, path), params.train.model)[0]
     except SpaceError as error:
         raise ParamsError(f"{path}: {error}") from None
-    return space
+
+
+def search_note(params: Params) -> str | None:
+    """One line on what `search.space` loses to the baseline's kind (None: nothing)."""
+    from mlflow_tflite.search.space import narrow_to_baseline, parse_space
+
+    return narrow_to_baseline(parse_space(params.search.space), params.train.model)[1]
+
+
+def _parse_space(params: Params, path: str | Path) -> Any:
+    from mlflow_tflite.search.space import SpaceError, parse_space
+
+    try:
+        return parse_space(params.search.space)
+    except SpaceError as error:
+        raise ParamsError(f"{path}: {error}") from None
 
 
 def check_keep_float(params: Params, baseline: Baseline, source: str = "params") -> None:

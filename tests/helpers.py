@@ -158,3 +158,30 @@ def aeq_quantize(float_model: bytes, recipe_name: str, directory) -> bytes:
     qt.load_quantization_recipe(getattr(recipe, recipe_name)())
     qt.quantize().export_model(str(target), overwrite=True)
     return target.read_bytes()
+
+
+def two_head_saved_model(path):
+    """A generic SavedModel (`tf.saved_model.save` of a `tf.Module`, no Keras): inputs
+    `image` (8x8x1 float32) and `extra` (3 int32 ids), outputs `logits` (10) and `score`
+    (1, a sigmoid): not class scores of one output."""
+    tf = import_tensorflow()
+    rng = np.random.default_rng(0)
+
+    class TwoHeads(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = tf.Variable(rng.normal(0, 0.2, (67, 16)).astype(np.float32))
+            self.logits = tf.Variable(rng.normal(0, 0.2, (16, 10)).astype(np.float32))
+            self.score = tf.Variable(rng.normal(0, 0.2, (16, 1)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32, "image"),
+                                      tf.TensorSpec([None, 3], tf.int32, "extra")])
+        def __call__(self, image, extra):
+            features = tf.concat([tf.reshape(image, [-1, 64]),
+                                  tf.cast(extra, tf.float32) / 10.0], axis=1)
+            hidden = tf.nn.relu(features @ self.hidden)
+            return {"logits": hidden @ self.logits,
+                    "score": tf.sigmoid(hidden @ self.score)}
+
+    tf.saved_model.save(TwoHeads(), str(path))
+    return path

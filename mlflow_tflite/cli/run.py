@@ -174,14 +174,19 @@ def print_summary(result: dict[str, Any]) -> None:
           f"(experiment {result['experiment']}, data version {result['data_version']}):")
     print(format_table(variant_rows(records), "table"))
     rebuilt = sorted(set(ran["compress"]) | set(ran["convert"]))
+    built = [r for r in records if not r.skipped]
+    skipped = len(records) - len(built)
     print(f"\nbaseline {'trained' if ran['baseline'] else 'reused'}; "
           f"built {len(rebuilt)}, measured {len(ran['measure'])}, "
-          f"reused {sum(r.reused for r in records)} of {len(records)} variants")
+          f"reused {sum(r.reused for r in built)} of {len(built)} variants"
+          + (f"; skipped {skipped} the baseline cannot take" if skipped else ""))
     for warning in result.get("warnings", []):
         print(f"WARNING: {warning}")
-    failed = [r for r in records if not r.ok]
-    for record in failed:
-        print(f"FAILED {record.name} at {record.failed_step}: {record.error}")
+    for record in records:
+        if record.skipped:
+            print(f"skipped {record.name}: {record.error}")
+        elif not record.ok:
+            print(f"FAILED {record.name} at {record.failed_step}: {record.error}")
     for warning in result.get("warnings", []):
         print(f"\nWARNING: {warning}")
     decision = result.get("decision")

@@ -81,8 +81,11 @@ def search(
 ) -> dict[str, Any]:
     """Run the search flow inside the same fault guard as `run` (store checked first,
     Ctrl-C/kill -9 end cleanly, no server left); any failure is a one-line CommandError."""
+    from mlflow_tflite import checks
     from mlflow_tflite.cli import guard
 
+    if (note := checks.search_note(params)) is not None:
+        print(note)
     with guard.tracked(params):
         try:
             from mlflow_tflite_flows import server

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-Representative = Callable[[], Iterator[list[np.ndarray]]]
+Representative = Callable[[], Iterator[list[np.ndarray] | dict[str, np.ndarray]]]
 
 
 def representative_dataset(
@@ -14,8 +14,10 @@ def representative_dataset(
 ) -> Representative:
     """A generator of `count` single-sample batches spread evenly over `samples`.
 
-    `samples` is one array (single-input model) or one array per model input; evenly
-    spaced picks are deterministic and cover every part of a stratified split.
+    `samples` is one array (single-input model), one array per model input, or a
+    structured array with a field per input (named as the model's signature names them:
+    each batch is then a dict by input name, which the converter feeds by signature);
+    evenly spaced picks are deterministic and cover every part of a stratified split.
 
     Raises:
         ValueError: `samples` is empty.
@@ -25,6 +27,14 @@ def representative_dataset(
     if size == 0:
         raise ValueError("the representative samples are empty")
     picks = np.unique(np.linspace(0, size - 1, num=min(count, size)).round().astype(int))
+
+    fields = arrays[0].dtype.names if len(arrays) == 1 else None
+    if fields:
+        def by_name() -> Iterator[dict[str, np.ndarray]]:
+            for index in picks:
+                yield {name: arrays[0][name][index : index + 1] for name in fields}
+
+        return by_name
 
     def generate() -> Iterator[list[np.ndarray]]:
         for index in picks:

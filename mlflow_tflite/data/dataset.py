@@ -76,6 +76,12 @@ class Dataset:
         return content_version(self.arrays(), self.class_names)
 
 
+def by_input_name(x: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+    """A multi-input structured array (a field per input) as a dict of arrays by input
+    name, what MLflow's datasets and the pyfunc's `predict` take; any other array as is."""
+    return {name: x[name] for name in x.dtype.names} if x.dtype.names else x
+
+
 def save_dataset(dataset: Dataset, directory: str | os.PathLike[str]) -> Path:
     """Write `dataset.npz` and `dataset.json` into `directory`, each replaced atomically.
 

@@ -3,12 +3,16 @@
 For a baseline that comes without a dataset (a `.tflite` from another framework, a
 detector): its variants are measured against the float model on these inputs (fidelity:
 output SNR, cosine, max abs diff), they calibrate int8 activations, and they time the
-model. Values are uniform in [0, 1), the range every other source is normalised to.
+model. Float values are uniform in [0, 1), the range every other source is normalised
+to; integer inputs take values in [0, 10), boolean ones either value. A model with several
+inputs gets one structured array per split, a field per input (named as the model names
+it, with that input's shape and dtype).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,6 +24,17 @@ SYNTHETIC = "synthetic"
 # Samples drawn when `data.max_samples` is unset: enough to calibrate (100 by default)
 # and to measure fidelity on a test split of 100.
 DEFAULT_SAMPLES = 500
+# Integer inputs (token ids, class indices) draw from [0, _INT_HIGH): valid for any
+# vocabulary or embedding table of at least that size.
+_INT_HIGH = 10
+
+
+class InputSpec(NamedTuple):
+    """One model input: its name, one example's shape (no batch) and its numpy dtype."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
 
 
 def synthetic_dataset(input_shape: Sequence[int], config: DataConfig) -> Dataset:
@@ -39,15 +54,29 @@ def synthetic_dataset(input_shape: Sequence[int], config: DataConfig) -> Dataset
         >>> synthetic_dataset((8, 8, 1), DataConfig(source="synthetic")).x_test.shape
         (100, 8, 8, 1)
     """
-    shape = tuple(int(d) if d is not None else -1 for d in input_shape)
-    if not shape or min(shape) < 1:
-        raise DataError(
-            f"synthetic: the model's input shape {tuple(input_shape)} has an unknown or "
-            "non-positive dimension; synthetic inputs need a fixed shape"
-        )
+    return synthetic_inputs([InputSpec("input", tuple(input_shape))], config)
+
+
+def synthetic_inputs(inputs: Sequence[InputSpec], config: DataConfig) -> Dataset:
+    """Seeded random inputs for every model input, split by the `data` section's fractions:
+    one plain array per split for one input, a structured array (a field per input) for
+    several.
+
+    Raises:
+        DataError: an input has an unknown or non-positive dimension, or a dtype that is
+            not a number or bool.
+    """
     total = config.max_samples or DEFAULT_SAMPLES
     rng = np.random.default_rng(config.seed)
-    x = rng.random((total, *shape), dtype=np.float32)
+    columns = [(spec, _fixed_shape(spec, several=len(inputs) > 1)) for spec in inputs]
+    draws = [_draw(rng, spec, (total, *shape)) for spec, shape in columns]
+    if len(draws) == 1:
+        x = draws[0]
+    else:
+        x = np.empty(total, dtype=[(spec.name, a.dtype, a.shape[1:])
+                                   for (spec, _), a in zip(columns, draws, strict=True)])
+        for (spec, _), array in zip(columns, draws, strict=True):
+            x[spec.name] = array
     n_test = max(1, round(total * config.test_fraction))
     n_val = round(total * config.validation_fraction)
     no_labels = np.zeros((0,), dtype=np.int64)
@@ -63,3 +92,26 @@ def synthetic_dataset(input_shape: Sequence[int], config: DataConfig) -> Dataset
         normalization={"offset": 0.0, "scale": 1.0,
                        "rule": f"synthetic: uniform [0, 1), seed {config.seed}"},
     )
+
+
+def _fixed_shape(spec: InputSpec, several: bool) -> tuple[int, ...]:
+    shape = tuple(int(d) if d is not None else -1 for d in spec.shape)
+    if not shape or min(shape) < 1:
+        which = f"input {spec.name} of shape" if several else "input shape"
+        raise DataError(
+            f"synthetic: the model's {which} {tuple(spec.shape)} has an unknown or "
+            "non-positive dimension; synthetic inputs need a fixed shape"
+        )
+    return shape
+
+
+def _draw(rng: np.random.Generator, spec: InputSpec, shape: tuple[int, ...]) -> np.ndarray:
+    dtype = np.dtype(spec.dtype)
+    if np.issubdtype(dtype, np.floating):
+        return rng.random(shape, dtype=np.float32).astype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(0, _INT_HIGH, shape).astype(dtype)
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.5
+    raise DataError(f"synthetic: the model's input {spec.name} is {dtype}; synthetic "
+                    "inputs are numbers or bool")

@@ -48,6 +48,8 @@ DESIGN_METRICS = metric_names("core")
 # Fidelity to the float model (the quality measure when outputs are not class scores).
 FIDELITY_METRICS = metric_names("fidelity")
 DELEGATE_METRICS = tuple(m for m in DESIGN_METRICS if find_metric(m).per_delegate)
+# `output_snr_db/<output name>`: the SNR of each output of a model with several.
+OUTPUT_SNR_PREFIX = "output_snr_db/"
 
 
 class MeasureError(RuntimeError):
@@ -77,6 +79,9 @@ class Measurement:
     max_abs_diff: float | None = None
     output_snr_db: float | None = None
     output_cosine: float | None = None
+    # Output name -> its SNR (dB) against the reference, for a model with several outputs;
+    # `output_snr_db` is then the worst of them.
+    output_snr_by_output: dict[str, float] = field(default_factory=dict)
     cold_start: ColdStart | None = None
     samples: int | None = None
     runtime: dict[str, str] = field(default_factory=dict)
@@ -129,6 +134,8 @@ class Measurement:
                 else float(self.inspection.gpu_compatible)
             ),
         }
+        for name, snr in self.output_snr_by_output.items():
+            values[f"{OUTPUT_SNR_PREFIX}{name}"] = snr
         for result in self.latency.values():
             if not result.supported:
                 continue
@@ -216,7 +223,8 @@ def measure_variant(
         baseline_accuracy: the Keras baseline's accuracy, for `accuracy_delta`.
         reference_outputs: outputs of the reference (fp32) model on `x_test`
             (`reference_outputs()`), for `agreement` and the fidelity metrics
-            (`max_abs_diff`, `output_snr_db`, `output_cosine`).
+            (`max_abs_diff`, `output_snr_db`, `output_cosine`); with several outputs,
+            `output_snr_db` is the worst one and each gets `output_snr_db/<name>`.
         fp32_size_bytes: the fp32 variant's size, for `compression_ratio`.
         fp32_model: the fp32 `.tflite`, timed on the requested primary delegate just
             before the model, for `latency_vs_fp32`: the model's p50 (on its fallback
@@ -238,6 +246,8 @@ def measure_variant(
 
     config = config or BenchmarkConfig()
     content = read_flatbuffer(model)
+    if x_test is not None:
+        x_test = _split_inputs(content, x_test)
     if y_test is not None and x_test is None:
         raise ValueError("y_test given without x_test")
     if reference_outputs is not None and x_test is None:
@@ -295,9 +305,37 @@ def measure_variant(
             result.max_abs_diff = max_abs_diff(flat, reference)
             result.output_snr_db = output_snr_db(flat, reference)
             result.output_cosine = output_cosine(flat, reference)
+            if len(outputs) > 1:
+                result.output_snr_by_output = _snr_per_output(content, outputs, reference)
+                result.output_snr_db = min(result.output_snr_by_output.values())
     if config.cold_start:
         result.cold_start = measure_cold_start(content, delegate=delegate, threads=config.threads)
     return result
+
+
+def _split_inputs(content: bytes, x: Arrays) -> Arrays:
+    """A multi-input structured array as one array per input, in the model's order."""
+    if isinstance(x, list | tuple) or not x.dtype.names:
+        return x
+    from mlflow_tflite.litert import make_interpreter
+    from mlflow_tflite.measure.outputs import model_inputs
+
+    return model_inputs(make_interpreter(content), x)
+
+
+def _snr_per_output(content: bytes, outputs: list[np.ndarray],
+                    reference: np.ndarray) -> dict[str, float]:
+    """Output name -> SNR (dB) of that output against its columns of the flat reference."""
+    from mlflow_tflite.litert import make_interpreter
+    from mlflow_tflite.measure.outputs import io_names
+
+    names = io_names(make_interpreter(content), "outputs")
+    found, start = {}, 0
+    for name, output in zip(names, outputs, strict=True):
+        width = int(np.prod(output.shape[1:], dtype=np.int64))
+        found[name] = output_snr_db(output, reference[:, start : start + width])
+        start += width
+    return found
 
 
 __all__ = [
@@ -307,6 +345,7 @@ __all__ = [
     "ColdStart",
     "Inspection",
     "LatencyResult",
+    "OUTPUT_SNR_PREFIX",
     "MeasureError",
     "Measurement",
     "delegate_label",

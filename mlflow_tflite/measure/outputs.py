@@ -1,8 +1,15 @@
-"""A `.tflite` model's outputs on a batch: the first one, all of them, the reference rows."""
+"""A `.tflite` model's outputs on a batch: the first one, all of them, the reference rows;
+its inputs fed by name and its outputs named.
+
+Several inputs travel as one structured array (a field per input, named as the model's
+signature names it: what `data.source: synthetic` writes for a multi-input model), so a
+dataset stays one array per split; `model_inputs` splits it in the model's input order.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,5 +50,34 @@ def predict_all(
     from mlflow_tflite.litert import TFLiteRunner
 
     runner = TFLiteRunner(model, delegate=delegate, threads=threads)
-    arrays = list(x) if isinstance(x, list | tuple) else [x]
+    arrays = model_inputs(runner.interpreter, x)
     return [np.asarray(out, dtype=np.float32) for out in runner.predict(arrays)]
+
+
+def io_names(interpreter: Any, role: str) -> list[str]:
+    """The model's input (`role` `inputs`) or output (`outputs`) names in tensor order, as
+    the flavor names them: the signature's names (`logits`, `score`) where it has one."""
+    from mlflow_tflite.flavor_spec import named_tensors
+
+    inputs, outputs = named_tensors(interpreter)
+    return [t.name for t in (inputs if role == "inputs" else outputs)]
+
+
+def model_inputs(interpreter: Any, x: Arrays) -> list[np.ndarray]:
+    """One array per model input, in the model's input order: a structured array's
+    fields matched by name (`io_names`), else in field order; a list as given.
+
+    Raises:
+        ValueError: the fields are not the model's input names and differ in number.
+    """
+    if isinstance(x, list | tuple):
+        return list(x)
+    fields = x.dtype.names
+    if not fields:
+        return [x]
+    names = io_names(interpreter, "inputs")
+    if set(names) == set(fields):
+        return [x[name] for name in names]
+    if len(names) != len(fields):
+        raise ValueError(f"inputs {list(fields)} do not match the model's inputs {names}")
+    return [x[name] for name in fields]

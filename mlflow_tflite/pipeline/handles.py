@@ -45,7 +45,8 @@ class PreparedData:
 class Baseline:
     """The baseline in the store, its accuracy and the fp32 reference.
 
-    `kind` is `tf_keras`, `keras3` or `tflite` (see `mlflow_tflite.train.kinds`);
+    `kind` is `tf_keras`, `keras3`, `saved_model` or `tflite` (see
+    `mlflow_tflite.train.kinds`);
     `accuracy` is None and `class_scores` False when the outputs are not class scores of
     labelled data (a detector, a landmark model, synthetic inputs): the variants are then
     judged by fidelity to the float model only.

@@ -119,8 +119,10 @@ def _stored_keys(params: Params, store: ArtifactStore) -> list[Any] | None:
     base = baseline_key(params, version)
     if store.get("baseline", base) is None:
         return None
+    from mlflow_tflite.train.support import applicable_variants
+
     keys: list[Any] = [version, base]
-    for variant in params.variants:
+    for variant in applicable_variants(params):
         build = build_key(base, variant)
         measure = measure_key(build, base, params)
         if store.get("build", build) is None or store.get("measure", measure) is None:

@@ -36,7 +36,7 @@ from mlflow_tflite.pipeline.handles import (
     load_prepared,
 )
 from mlflow_tflite.pipeline.keys import baseline_key, prepare_key, prepared_version
-from mlflow_tflite.train.kinds import KERAS3, TF_KERAS, TFLITE, baseline_kind
+from mlflow_tflite.train.kinds import KERAS3, SAVED_MODEL, TF_KERAS, TFLITE, baseline_kind
 
 
 def prepare(params: Params, store: ArtifactStore) -> PreparedData:
@@ -60,17 +60,22 @@ def prepare(params: Params, store: ArtifactStore) -> PreparedData:
 
 
 def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
-    """The `data` section's dataset; synthetic inputs are shaped as `train.model`'s input."""
-    from mlflow_tflite.data.synthetic import SYNTHETIC, synthetic_dataset
+    """The `data` section's dataset; synthetic inputs are shaped as `train.model`'s inputs
+    (every input of a Keras 3 model, a SavedModel or a `.tflite`, with its shape and
+    dtype)."""
+    from mlflow_tflite.data.synthetic import SYNTHETIC, synthetic_inputs
 
     if params.data.source != SYNTHETIC:
         return prepare_dataset(params.data)
-    from mlflow_tflite.train import keras3, tflite_baseline
+    from mlflow_tflite.train import keras3, saved_model, tflite_baseline
 
     spec = params.train.model
-    shape = (tflite_baseline.tflite_input_shape(spec) if baseline_kind(spec) == TFLITE
-             else keras3.input_shape(keras3.load_keras3(spec)))
-    return synthetic_dataset(shape, params.data)
+    kind = baseline_kind(spec)
+    if kind == SAVED_MODEL:
+        return synthetic_inputs(saved_model.signature_inputs(spec), params.data)
+    if kind == TFLITE:
+        return synthetic_inputs(tflite_baseline.tflite_inputs(spec), params.data)
+    return synthetic_inputs(keras3.input_specs(keras3.load_keras3(spec)), params.data)
 
 
 def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> Baseline:
@@ -78,8 +83,9 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
     reference outputs of that float model on the test split.
 
     A tf_keras baseline is trained with tf_keras; a Keras 3 one is fine-tuned with Keras 3
-    (`train.epochs: 0` takes it as is) and exported as a SavedModel; a `.tflite` one is
-    used as is (`train.epochs` does not apply).
+    (`train.epochs: 0` takes it as is) and exported as a SavedModel; a generic SavedModel
+    is converted from its serving signature and a `.tflite` one used as is (neither
+    trains: `train.epochs` does not apply).
     """
     key = baseline_key(params, data.version)
     if (entry := store.get("baseline", key)) is not None:
@@ -91,14 +97,16 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
 
     from mlflow_tflite import convert, measure, train
     from mlflow_tflite.convert.facts import model_ops
-    from mlflow_tflite.train import keras3, tflite_baseline
+    from mlflow_tflite.train import keras3, saved_model, tflite_baseline
 
     kind = baseline_kind(params.train.model)
     dataset = load_prepared(data.directory, data.version)
     meta: dict[str, Any] = {"data_version": data.version, "kind": kind}
     with store.put("baseline", key, meta) as tmp:
-        if kind == TFLITE:
-            loaded = tflite_baseline.load_tflite_baseline(params.train.model, dataset)
+        if kind in (TFLITE, SAVED_MODEL):
+            loaded = (tflite_baseline.load_tflite_baseline(params.train.model, dataset)
+                      if kind == TFLITE else
+                      saved_model.load_saved_model_baseline(params.train.model, dataset))
             fp32, accuracy, history = loaded.flatbuffer, loaded.accuracy, {}
         else:
             trained = (keras3.fine_tune(params.train.model, dataset, params.train)
@@ -141,8 +149,9 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     `on_epoch` is called after every fine-tune epoch (`compress.EpochHook`); `facts`
     receives what the steps decided (`compress.compress_model`).
 
-    A Keras 3 or `.tflite` baseline takes no compression step (validation refuses them):
-    what the converter starts from is then its SavedModel path or float `.tflite` bytes.
+    A Keras 3, SavedModel or `.tflite` baseline takes no compression step (such variants
+    are skipped before the flow builds anything): what the converter starts from is then
+    a SavedModel path or the float `.tflite` bytes.
     """
     from mlflow_tflite import compress as techniques
 
@@ -154,6 +163,8 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
             )
         if baseline.kind == KERAS3:
             return str(baseline.saved_model_path)
+        if baseline.kind == SAVED_MODEL:
+            return str(Path(params.train.model).expanduser().resolve())
         return baseline.fp32_path.read_bytes()
     model = load_baseline_model(baseline, params, data)
     if not variant.compress.steps:
@@ -307,17 +318,26 @@ def _add_layer_errors(
 ) -> None:
     """Add the per-layer rows of a quantized model against the fp32 one and the two
     summary metrics, on up to DEFAULT_MAX_SAMPLES evenly spaced test samples."""
-    from mlflow_tflite.measure.layers import layer_errors, summary_metrics
+    from mlflow_tflite.litert import make_interpreter
+    from mlflow_tflite.measure import OUTPUT_SNR_PREFIX
+    from mlflow_tflite.measure.layers import OUTPUT_SNR_METRIC, layer_errors, summary_metrics
+    from mlflow_tflite.measure.outputs import model_inputs
 
     dataset = load_prepared(data.directory, data.version)
     try:
-        errors = layer_errors(baseline.fp32_path, path, dataset.x_test)
+        x = model_inputs(make_interpreter(baseline.fp32_path), dataset.x_test)
+        errors = layer_errors(baseline.fp32_path, path, x)
         summary = summary_metrics(errors)
     except ValueError as error:
         measurement["layers_error"] = first_line(error)
         return
     measurement["layers"] = [e.row() for e in errors]
-    measurement["metrics"].update(summary)
+    metrics = measurement["metrics"]
+    if any(name.startswith(OUTPUT_SNR_PREFIX) for name in metrics):
+        # Several outputs: `output_snr_db` stays the worst of the per-output values beside
+        # it (all test samples), not the layer comparison's (a subset of them).
+        summary.pop(OUTPUT_SNR_METRIC, None)
+    metrics.update(summary)
 
 
 def stored_measurement(store: ArtifactStore, key: str) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ Blocks, keys and schemes come from the registries (`compress.registry`,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import typing
@@ -241,25 +242,50 @@ def techniques(space: Space) -> list[str]:
     return found
 
 
-def check_baseline(space: Space, model: str, where: str = "search.space") -> None:
-    """Refuse a technique or scheme the `train.model` baseline cannot take (TFMOT needs a
-    tf_keras model; a `.tflite` baseline skips the converter), as `run` refuses variants.
+def narrow_to_baseline(space: Space, model: str,
+                       where: str = "search.space") -> tuple[Space, str | None]:
+    """`space` without what the `train.model` baseline cannot take (TFMOT techniques need
+    a tf_keras model; a `.tflite` baseline skips the converter), and one line saying what
+    was dropped (None when nothing was).
 
     Raises:
-        SpaceError: naming the first block and the reason.
+        SpaceError: nothing searchable is left, or no conversion scheme is.
     """
-    from mlflow_tflite.train.kinds import baseline_kind, scheme_refusal, technique_refusal
+    from mlflow_tflite.train.kinds import (
+        DESCRIPTIONS,
+        baseline_kind,
+        scheme_refusal,
+        technique_refusal,
+    )
 
     kind = baseline_kind(model)
-    for name in techniques(space):
-        if (reason := technique_refusal(kind, name)) is not None:
-            raise SpaceError(f"{where}.{name}: {reason}")
-    dim = space.blocks.get(CONVERT, {}).get("quantization")
+    dropped_blocks = [name for name in space.blocks
+                      if name != CONVERT and technique_refusal(kind, name) is not None]
+    blocks = {name: dict(dims) for name, dims in space.blocks.items()
+              if name not in dropped_blocks}
+    dim = blocks.get(CONVERT, {}).get("quantization")
     choices = () if dim is None else (dim.choices if dim.kind == "choice" else (dim.value,))
-    for scheme in choices:
-        needs_keras = get_scheme(scheme).needs_keras_model
-        if (reason := scheme_refusal(kind, scheme, needs_keras)) is not None:
-            raise SpaceError(f"{where}.convert.quantization: {scheme}: {reason}")
+    dropped_schemes = [s for s in choices
+                       if scheme_refusal(kind, s, get_scheme(s).needs_keras_model) is not None]
+    if not dropped_blocks and not dropped_schemes:
+        return space, None
+    parts = []
+    if dropped_blocks:
+        parts.append(f"{', '.join(dropped_blocks)} (TFMOT needs a tf_keras model)")
+    if dropped_schemes:
+        parts.append(f"convert.quantization {', '.join(dropped_schemes)} (the TFLite "
+                     "converter needs a Keras model or a SavedModel)")
+    note = f"{where}: train.model is {DESCRIPTIONS[kind]}: dropped {' and '.join(parts)}"
+    kept = [s for s in choices if s not in dropped_schemes]
+    if dim is not None and not kept:
+        raise SpaceError(f"{note}; no conversion scheme is left to search")
+    if dim is not None and dropped_schemes:
+        blocks[CONVERT]["quantization"] = dataclasses.replace(dim, kind="choice",
+                                                              choices=tuple(kept))
+    narrowed = Space(blocks)
+    if not any(d.searched for d in narrowed.dimensions()):
+        raise SpaceError(f"{note}; nothing is left to search")
+    return narrowed, note
 
 
 def max_clusters(kernel_sizes: list[int], prune: dict[str, Any]) -> int:

@@ -10,7 +10,15 @@ from mlflow_tflite.tracking.flowruns import (
     latest_flow_run,
     load_records,
 )
-from mlflow_tflite.tracking.records import FAILED, METRICS, OK, VariantRecord
+from mlflow_tflite.tracking.records import (
+    FAILED,
+    METRICS,
+    OK,
+    SKIPPED,
+    VariantRecord,
+    skipped_records,
+    skipped_tag,
+)
 from mlflow_tflite.tracking.report import (
     champion_variant,
     format_table,
@@ -40,6 +48,7 @@ __all__ = [
     "FAILED",
     "METRICS",
     "OK",
+    "SKIPPED",
     "VariantRecord",
     "champion_variant",
     "child_runs",
@@ -60,6 +69,8 @@ __all__ = [
     "pareto_plot",
     "report_paths",
     "resolve_tracking_uri",
+    "skipped_records",
+    "skipped_tag",
     "start_parent_run",
     "store",
     "ui_command",

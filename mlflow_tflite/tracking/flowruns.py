@@ -15,10 +15,11 @@ from mlflow_tflite.tracking.layout import (
     PARENT_TAG,
     REUSED_TAG,
     ROLE_TAG,
+    SKIPPED_TAG,
     VARIANT_ROLE,
     VARIANT_TAG,
 )
-from mlflow_tflite.tracking.records import FAILED, OK, VariantRecord
+from mlflow_tflite.tracking.records import FAILED, OK, VariantRecord, skipped_records
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -90,16 +91,16 @@ def latest_flow_run(experiment: str, client: MlflowClient | None = None) -> str:
 
 
 def load_records(parent_run_id: str) -> list[VariantRecord]:
-    """The variant records of a flow run, rebuilt from its child runs in params order."""
+    """The variant records of a flow run, rebuilt from its child runs and its skipped
+    variants (the parent's `mlflow_tflite.skipped` tag), in params order."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
     parent = client.get_run(parent_run_id)
     runs = child_runs(parent, client)
-    # Children are logged in parallel: order them as params.yaml lists the variants.
+    # Children are logged in parallel: the records follow params.yaml's variant order.
     names = parent.data.params.get(VARIANTS_PARAM, "")
     order = {name: index for index, name in enumerate(names.split(",")) if name}
-    runs = sorted(runs, key=lambda r: order.get(r.data.tags.get(VARIANT_TAG), len(order)))
     records = []
     for run in runs:
         tags = run.data.tags
@@ -119,4 +120,5 @@ def load_records(parent_run_id: str) -> list[VariantRecord]:
                 params=dict(run.data.params),
             )
         )
-    return records
+    records.extend(skipped_records(parent.data.tags.get(SKIPPED_TAG, "")))
+    return sorted(records, key=lambda r: order.get(r.name, len(order)))

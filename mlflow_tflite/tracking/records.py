@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -9,6 +10,9 @@ from mlflow_tflite.measure import DESIGN_METRICS, FIDELITY_METRICS
 
 OK = "ok"
 FAILED = "failed"
+# A variant the baseline's kind cannot take: no child run, a line in the parent's
+# `mlflow_tflite.skipped` tag (`skipped_tag`), a row in the tables.
+SKIPPED = "skipped"
 
 # The per-variant metric names of DESIGN.md and the fidelity ones, in the order tables
 # show them.
@@ -45,9 +49,33 @@ class VariantRecord:
     def ok(self) -> bool:
         return self.status == OK
 
+    @property
+    def skipped(self) -> bool:
+        return self.status == SKIPPED
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VariantRecord:
         return cls(**data)
+
+
+_SKIPPED_LINE = re.compile(r"^(?P<name>.+?) \((?P<technique>[^,]*), (?P<quantization>[^)]*)\): "
+                           r"(?P<reason>.*)$")
+
+
+def skipped_tag(records: list[VariantRecord]) -> str:
+    """The parent run's `mlflow_tflite.skipped` tag: a line per skipped variant,
+    `pruned-int8 (prune, int8): pruning needs a tf_keras model; train.model is a .tflite
+    file` (empty when none was skipped)."""
+    return "\n".join(f"{r.name} ({r.technique}, {r.quantization}): {r.error}"
+                     for r in records if r.skipped)
+
+
+def skipped_records(tag: str) -> list[VariantRecord]:
+    """The skipped variants a `skipped_tag` value lists."""
+    found = (_SKIPPED_LINE.match(line) for line in tag.splitlines())
+    return [VariantRecord(name=m["name"], technique=m["technique"],
+                          quantization=m["quantization"], status=SKIPPED, error=m["reason"])
+            for m in found if m]

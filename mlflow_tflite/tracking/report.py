@@ -44,7 +44,8 @@ def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
         row.update({name: record.metrics.get(name) for name in (*METRICS, *user_metrics)})
         row.update({k: v for k, v in sorted(record.metrics.items()) if "/" in k})
         row["delegate"] = record.delegate
-        row["status"] = record.status if record.ok else f"FAILED ({record.failed_step})"
+        row["status"] = (record.status if record.ok or record.skipped
+                         else f"FAILED ({record.failed_step})")
         row["reused"] = record.reused
         row["error"] = record.error or ""
         row["run_id"] = record.run_id or ""

@@ -18,6 +18,7 @@ import numpy as np
 from mlflow_tflite._tf import configure_environment
 from mlflow_tflite.config import TrainConfig
 from mlflow_tflite.data import Dataset
+from mlflow_tflite.data.synthetic import InputSpec
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.measure.quality import class_scores
 from mlflow_tflite.train.baseline import ModelError, check_input_shape
@@ -38,10 +39,10 @@ def import_keras3() -> ModuleType:
 
 
 def load_keras3(path: str | Path) -> Any:
-    """Load a Keras 3 `.keras` file (uncompiled) with one input.
+    """Load a Keras 3 `.keras` file (uncompiled).
 
     Raises:
-        ModelError: Keras 3 cannot load it, or it has several inputs.
+        ModelError: Keras 3 cannot load it.
     """
     keras = import_keras3()
     try:
@@ -51,14 +52,17 @@ def load_keras3(path: str | Path) -> Any:
         raise ModelError(
             f"{path}: Keras 3 could not load it ({first_line(exc, limit=200)})"
         ) from exc
-    if len(model.inputs) != 1:
-        raise ModelError(f"{path}: has {len(model.inputs)} inputs; expected one")
     return model
 
 
 def input_shape(model: Any) -> tuple[int | None, ...]:
     """One example's input shape (no batch dimension)."""
     return tuple(model.inputs[0].shape[1:])
+
+
+def input_specs(model: Any) -> list[InputSpec]:
+    """Every input: its name (the exported signature's too), shape (no batch) and dtype."""
+    return [InputSpec(t.name, tuple(t.shape[1:]), str(t.dtype)) for t in model.inputs]
 
 
 def output_shapes(model: Any) -> list[tuple[int | None, ...]]:
@@ -81,7 +85,11 @@ def fine_tune(spec: str, dataset: Dataset, config: TrainConfig, log: Log | None 
     keras = import_keras3()
     keras.utils.set_random_seed(config.seed)
     model = load_keras3(spec)
-    check_input_shape(input_shape(model), dataset.input_shape, spec)
+    if dataset.labelled:
+        if len(model.inputs) != 1:
+            raise ModelError(f"{spec}: has {len(model.inputs)} inputs; labelled data feeds "
+                             "one (use data.source: synthetic)")
+        check_input_shape(input_shape(model), dataset.input_shape, spec)
     scores = dataset.labelled and class_scores(output_shapes(model), dataset.num_classes)
     history: dict[str, list[float]] = {}
     if config.epochs > 0:

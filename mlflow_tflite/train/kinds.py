@@ -4,6 +4,9 @@
   `module:function` builder; every technique and scheme applies.
 - `keras3`: a `.keras` file saved by Keras 3 (its `metadata.json` says `keras_version`
   3.x); converted through a SavedModel, so no TFMOT technique applies.
+- `saved_model`: a generic TensorFlow SavedModel directory (`tf.saved_model.save`, no
+  `keras_metadata.pb`): converted from its serving signature, used as is; no TFMOT
+  technique applies.
 - `tflite`: a float `.tflite` file from any converter; only the schemes that start from a
   float `.tflite` apply, and `none` is the file itself.
 """
@@ -16,13 +19,15 @@ from pathlib import Path
 
 TF_KERAS = "tf_keras"
 KERAS3 = "keras3"
+SAVED_MODEL = "saved_model"
 TFLITE = "tflite"
-KINDS = (TF_KERAS, KERAS3, TFLITE)
+KINDS = (TF_KERAS, KERAS3, SAVED_MODEL, TFLITE)
 
 # How a refusal names the baseline: "...; train.model is a .tflite file".
 DESCRIPTIONS = {
     TF_KERAS: "a tf_keras model",
     KERAS3: "a Keras 3 .keras file",
+    SAVED_MODEL: "a TensorFlow SavedModel",
     TFLITE: "a .tflite file",
 }
 # What each TFMOT technique is called in a refusal.
@@ -34,10 +39,14 @@ TECHNIQUE_NOUNS = {
 TFLITE_SUFFIX = ".tflite"
 # Bytes 4..8 of every TFLite flatbuffer (the file identifier).
 _TFLITE_IDENTIFIER = b"TFL3"
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+# What tf_keras writes beside a SavedModel's graph: a Keras model, loaded with tf_keras.
+KERAS_METADATA_FILE = "keras_metadata.pb"
 
 
 def baseline_kind(spec: str) -> str:
-    """The kind of baseline `train.model` names: `tf_keras`, `keras3` or `tflite`.
+    """The kind of baseline `train.model` names: `tf_keras`, `keras3`, `saved_model` or
+    `tflite`.
 
     A path that does not exist (or a builder, or `builtin`) is `tf_keras`: building or
     loading it reports its own error later.
@@ -54,7 +63,16 @@ def baseline_kind(spec: str) -> str:
         return TFLITE
     if path.suffix == ".keras" and path.is_file() and keras_major_version(path) == 3:
         return KERAS3
+    if is_generic_saved_model(path):
+        return SAVED_MODEL
     return TF_KERAS
+
+
+def is_generic_saved_model(path: Path) -> bool:
+    """Whether `path` is a SavedModel directory that tf_keras did not write (no
+    `keras_metadata.pb`): `tf.saved_model.save`, a Keras 3 `model.export`, ..."""
+    return (path.is_dir() and any((path / name).is_file() for name in SAVED_MODEL_FILES)
+            and not (path / KERAS_METADATA_FILE).is_file())
 
 
 def keras_major_version(path: Path) -> int | None:
@@ -95,7 +113,8 @@ def describe_baseline(kind: str, accuracy: float | None, reused: bool, trained: 
     """One line on the baseline for the flow's log, e.g. `Keras test accuracy 0.9610
     (trained)` or `.tflite file, no accuracy (...): variants are judged by fidelity to the
     float model (used as is)`; `trained` is whether any epoch ran."""
-    name = {TF_KERAS: "Keras", KERAS3: "Keras 3 model,", TFLITE: ".tflite file,"}[kind]
+    name = {TF_KERAS: "Keras", KERAS3: "Keras 3 model,", SAVED_MODEL: "SavedModel,",
+            TFLITE: ".tflite file,"}[kind]
     state = "reused" if reused else ("trained" if trained else "used as is")
     quality = (f"test accuracy {accuracy:.4f}" if accuracy is not None
                else "no accuracy (outputs are not class scores of labelled data): variants "

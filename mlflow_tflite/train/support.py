@@ -1,17 +1,20 @@
 """Which variants and data a baseline kind supports, checked before any work.
 
-TFMOT's techniques wrap tf_keras layers, so a Keras 3 or `.tflite` baseline cannot take
-them; a `.tflite` baseline cannot go back through the TFLite converter either. These
+TFMOT's techniques wrap tf_keras layers, so a Keras 3, SavedModel or `.tflite` baseline
+cannot take them; a `.tflite` baseline cannot go back through the TFLite converter either.
+A variant the baseline cannot take is skipped with its reason (never silently dropped);
+only data the baseline cannot use, or a run where no variant applies, is refused. These
 checks read only params and the model file's header, so a refusal comes before any data
 is prepared and before any MLflow run exists.
 """
 
 from __future__ import annotations
 
-from mlflow_tflite.config import Params
+from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.convert.schemes import get_scheme
 from mlflow_tflite.data.synthetic import SYNTHETIC
 from mlflow_tflite.train.kinds import (
+    DESCRIPTIONS,
     KERAS3,
     TF_KERAS,
     baseline_kind,
@@ -20,10 +23,36 @@ from mlflow_tflite.train.kinds import (
 )
 
 
+def skip_reason(kind: str, variant: VariantConfig) -> str | None:
+    """Why a `kind` baseline cannot take `variant` (its first technique or its scheme),
+    e.g. `pruning needs a tf_keras model; train.model is a .tflite file`; None if it can."""
+    for step in variant.compress.steps:
+        if (reason := technique_refusal(kind, step)) is not None:
+            return reason
+    scheme = variant.convert.quantization
+    return scheme_refusal(kind, scheme, get_scheme(scheme).needs_keras_model)
+
+
+def skipped_variants(params: Params) -> dict[str, str]:
+    """Variant name -> why the `train.model` baseline cannot take it, in params order.
+
+    Raises:
+        ValueError: `train.model` is a `.tflite` path that is not a TFLite flatbuffer.
+    """
+    kind = baseline_kind(params.train.model)
+    return {v.name: reason for v in params.variants
+            if (reason := skip_reason(kind, v)) is not None}
+
+
+def applicable_variants(params: Params) -> list[VariantConfig]:
+    """The variants the baseline can take, in params order (the rest are skipped)."""
+    skipped = skipped_variants(params)
+    return [v for v in params.variants if v.name not in skipped]
+
+
 def support_problem(params: Params) -> str | None:
-    """The first thing the `train.model` baseline cannot do with these params, as
-    `key.path: reason` (e.g. `variants[5].compress.prune: pruning needs a tf_keras model;
-    train.model is a .tflite file`), or None when everything is supported.
+    """Why these params cannot run with the `train.model` baseline at all, as
+    `key.path: reason`, or None: data it cannot use, or no variant it can take.
 
     Raises:
         ValueError: `train.model` is a `.tflite` path that is not a TFLite flatbuffer.
@@ -32,20 +61,18 @@ def support_problem(params: Params) -> str | None:
     if params.data.source == SYNTHETIC:
         if kind == TF_KERAS:
             return (
-                "data.source: synthetic gives unlabelled inputs for a Keras 3 .keras or a "
-                ".tflite baseline; a tf_keras baseline is trained on labelled data"
+                "data.source: synthetic gives unlabelled inputs for a Keras 3 .keras, a "
+                "SavedModel or a .tflite baseline; a tf_keras baseline is trained on "
+                "labelled data"
             )
         if kind == KERAS3 and params.train.epochs > 0:
             return (
                 f"train.epochs: {params.train.epochs} fine-tunes the Keras 3 model, which "
                 "needs labelled data; data.source is synthetic (set train.epochs: 0)"
             )
-    for index, variant in enumerate(params.variants):
-        for step in variant.compress.steps:
-            if (reason := technique_refusal(kind, step)) is not None:
-                return f"variants[{index}].compress.{step}: {reason}"
-        scheme = variant.convert.quantization
-        needs_keras = get_scheme(scheme).needs_keras_model
-        if (reason := scheme_refusal(kind, scheme, needs_keras)) is not None:
-            return f"variants[{index}].convert.quantization: {reason}"
+    skipped = skipped_variants(params)
+    if params.variants and len(skipped) == len(params.variants):
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        return (f"variants: none applies to train.model ({DESCRIPTIONS[kind]}), nothing "
+                f"to build ({reasons})")
     return None

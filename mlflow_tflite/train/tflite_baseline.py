@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mlflow_tflite.data import Dataset
+from mlflow_tflite.data.synthetic import InputSpec
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.measure.quality import class_scores
 from mlflow_tflite.train.baseline import ModelError, check_input_shape
@@ -26,11 +27,11 @@ class TfliteBaseline:
 
 
 def read_float_tflite(path: str | Path) -> bytes:
-    """The bytes of a float `.tflite` with one float32 input, checked by loading it in LiteRT.
+    """The bytes of a float `.tflite`, checked by loading it in LiteRT.
 
     Raises:
-        ModelError: missing, not loadable, several inputs, or not a float model (a
-            quantized input or output: give the float export; the variants quantize it).
+        ModelError: missing, not loadable, or not a float model (a quantized input or a
+            non-float32 output: give the float export; the variants quantize it).
     """
     from mlflow_tflite.litert import TFLiteRunner
 
@@ -45,11 +46,10 @@ def read_float_tflite(path: str | Path) -> bytes:
         raise ModelError(
             f"{path}: LiteRT cannot load it ({first_line(exc, limit=200)})"
         ) from exc
-    if len(runner.inputs) != 1:
-        raise ModelError(f"{path}: has {len(runner.inputs)} inputs; expected one")
+    # Integer inputs that are not quantized (token ids, indices) are part of a float model.
     for role, spec in [("input", s) for s in runner.inputs] + [("output", s)
                                                                for s in runner.outputs]:
-        if spec.dtype != "float32":
+        if spec.is_quantized or (role == "output" and spec.dtype != "float32"):
             raise ModelError(
                 f"{path}: {role} {spec.name} is {spec.dtype}, not a float model; give the "
                 "float .tflite (the variants quantize it)"
@@ -57,16 +57,19 @@ def read_float_tflite(path: str | Path) -> bytes:
     return content
 
 
-def tflite_input_shape(path: str | Path) -> tuple[int, ...]:
-    """One example's input shape (no batch dimension) of a float `.tflite`.
+def tflite_inputs(path: str | Path) -> list[InputSpec]:
+    """Every input of a float `.tflite`: its name, one example's shape (no batch) and dtype.
 
     Raises:
         ModelError: as `read_float_tflite`.
     """
     from mlflow_tflite.litert import TFLiteRunner
+    from mlflow_tflite.measure.outputs import io_names
 
     runner = TFLiteRunner(read_float_tflite(path))
-    return tuple(int(d) for d in runner.inputs[0].shape[1:])
+    names = io_names(runner.interpreter, "inputs")
+    return [InputSpec(name, tuple(int(d) for d in spec.shape[1:]), spec.dtype)
+            for name, spec in zip(names, runner.inputs, strict=True)]
 
 
 def load_tflite_baseline(path: str | Path, dataset: Dataset) -> TfliteBaseline:
@@ -81,7 +84,11 @@ def load_tflite_baseline(path: str | Path, dataset: Dataset) -> TfliteBaseline:
 
     content = read_float_tflite(path)
     runner = TFLiteRunner(content)
-    check_input_shape(runner.inputs[0].shape[1:], dataset.input_shape, str(path))
+    if dataset.labelled:
+        if len(runner.inputs) != 1:
+            raise ModelError(f"{path}: has {len(runner.inputs)} inputs; labelled data feeds "
+                             "one (use data.source: synthetic)")
+        check_input_shape(runner.inputs[0].shape[1:], dataset.input_shape, str(path))
     shapes = [tuple(spec.shape) for spec in runner.outputs]
     accuracy = None
     if dataset.labelled and class_scores(shapes, dataset.num_classes):

@@ -1,5 +1,6 @@
-"""Baselines from other frameworks through `mlflow-tflite run`: a Keras 3 `.keras` file and
-a float `.tflite` (real Prefect, MLflow, TensorFlow, Keras 3 and LiteRT).
+"""Baselines from other frameworks through `mlflow-tflite run`: a Keras 3 `.keras` file, a
+float `.tflite` and a generic SavedModel, with the shipped params.yaml too (real Prefect,
+MLflow, TensorFlow, Keras 3 and LiteRT).
 
 No capsys here: Prefect's console log handler can bind to the stream of the test that
 started its server, and a later test would then log into a closed stream; the tests read
@@ -16,11 +17,15 @@ import pytest
 import yaml
 from prefect.testing.utilities import prefect_test_harness
 
-from mlflow_tflite.checks import load_checked_params
 from mlflow_tflite.cli import main
-from mlflow_tflite.config import ParamsError
 from tests.flows.conftest import child_runs
-from tests.helpers import keras3_classifier, landmark_tflite
+from tests.helpers import (
+    keras3_classifier,
+    landmark_tflite,
+    tiny_cnn,
+    to_tflite,
+    two_head_saved_model,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +40,11 @@ def _write(path: Path, **sections: Any) -> Path:
     return path
 
 
-def _run(params: Path) -> int:
+def _run(params: Path, *overrides: str) -> int:
     # A temporary Prefect API stopped with the test, while pytest still captures its logs.
     with prefect_test_harness(server_startup_timeout=180):
-        return main(["run", "--params", str(params)])
+        return main(["run", "--params", str(params),
+                     *(arg for o in overrides for arg in ("--set", o))])
 
 
 def _flow_runs() -> list:
@@ -48,7 +54,7 @@ def _flow_runs() -> list:
                               filter_string=f"tags.`{ROLE_TAG}` = '{FLOW_ROLE}'")
 
 
-def test_a_keras3_model_is_fine_tuned_converted_measured_and_a_qat_variant_refused(
+def test_a_keras3_model_is_fine_tuned_converted_and_measured(
     tracking_uri: str, tmp_path: Path
 ):
     model = str(keras3_classifier(tmp_path / "classifier.keras"))
@@ -58,20 +64,8 @@ def test_a_keras3_model_is_fine_tuned_converted_measured_and_a_qat_variant_refus
         {"name": "dynamic", "convert": {"quantization": "dynamic"}},
         {"name": "int4", "convert": {"quantization": "int4_weight_only"}},
     ]
-    qat = {"name": "qat", "compress": {"qat": {}}, "convert": {"quantization": "int8"}}
     common = {"data": {"source": "digits", "seed": 0},
               "train": {"model": model, "epochs": 2, "seed": 0}}
-
-    refused = _write(tmp_path / "refused.yaml", **common, variants=[*variants, qat])
-    with pytest.raises(ParamsError) as refusal:
-        load_checked_params(refused)
-    assert str(refusal.value) == (
-        f"{refused}: variants[4].compress.qat: quantization-aware training needs a tf_keras "
-        "model; train.model is a Keras 3 .keras file")
-    assert main(["run", "--params", str(refused)]) == 1
-    assert not (tmp_path / "data").exists()
-    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
-
     params = _write(tmp_path / "params.yaml", **common, variants=variants)
     assert _run(params) == 0
     [parent] = _flow_runs()
@@ -156,3 +150,125 @@ def test_a_chance_level_keras3_baseline_is_flagged_and_no_champion_moves(
     assert {run.info.status for run in child_runs(parent.info.run_id).values()} == {"FINISHED"}
     with pytest.raises(MlflowException):
         mlflow.MlflowClient().get_model_version_by_alias("baselines", "champion")
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "params.yaml"
+# Timing settings only: what a user changes is train.model and data.source.
+CHEAP = ("benchmark.delegates=[xnnpack]", "benchmark.timed_runs=3",
+         "benchmark.warmup_runs=1", "benchmark.cold_start=false")
+
+
+def _shipped_with(tmp_path: Path, model: Path, source: str) -> Path:
+    """The shipped params.yaml, changed only in train.model and data.source."""
+    raw = yaml.safe_load(SHIPPED.read_text())
+    raw["train"]["model"] = str(model)
+    raw["data"]["source"] = source
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def _skipped_everywhere(tmp_path: Path, skipped: dict[str, str]) -> None:
+    """The skipped variants: a line each in the parent's tag, no child run, a `skipped`
+    row with the reason in variants.csv and in `compare`."""
+    import csv
+
+    from mlflow_tflite.tracking.layout import SKIPPED_TAG
+
+    [parent] = _flow_runs()
+    assert parent.info.status == "FINISHED"
+    tag = parent.data.tags[SKIPPED_TAG].splitlines()
+    assert [line.partition(" (")[0] for line in tag] == list(skipped)
+    for line in tag:
+        name = line.partition(" (")[0]
+        assert line.endswith(f": {skipped[name]}"), line
+    children = child_runs(parent.info.run_id)
+    names = [v["name"] for v in yaml.safe_load(SHIPPED.read_text())["variants"]]
+    assert set(children) == set(names) - set(skipped)
+    with open(tmp_path / "reports" / "variants.csv") as handle:
+        rows = {row["variant"]: row for row in csv.DictReader(handle)}
+    assert list(rows) == names
+    for name, reason in skipped.items():
+        assert (rows[name]["status"], rows[name]["error"]) == ("skipped", reason)
+    assert main(["compare", "--format", "csv", "--output", str(tmp_path / "compare.csv")]) == 0
+    with open(tmp_path / "compare.csv") as handle:
+        compared = {row["variant"]: row["status"] for row in csv.DictReader(handle)}
+    assert compared == {n: "skipped" if n in skipped else "ok" for n in names}
+    # Promotion reads child runs only: the champion is a built variant.
+    version = mlflow.MlflowClient().get_model_version_by_alias("mnist-classifier", "champion")
+    assert version.run_id in {run.info.run_id for run in children.values()}
+
+
+TFMOT_VARIANTS = {
+    "pruned-int8": "pruning", "clustered-int8": "clustering",
+    "qat-int8": "quantization-aware training", "pruned-clustered-int8": "pruning",
+    "pcqat-int8": "pruning", "pruned-int4": "pruning",
+}
+
+
+def test_a_keras3_model_in_the_shipped_params_runs_with_the_tfmot_variants_skipped(
+    tracking_uri: str, tmp_path: Path
+):
+    model = keras3_classifier(tmp_path / "classifier.keras")
+    assert _run(_shipped_with(tmp_path, model, "digits"), "train.epochs=1", *CHEAP) == 0
+    _skipped_everywhere(tmp_path, {
+        name: f"{noun} needs a tf_keras model; train.model is a Keras 3 .keras file"
+        for name, noun in TFMOT_VARIANTS.items()})
+
+
+def test_a_tflite_model_in_the_shipped_params_runs_what_starts_from_a_float_tflite(
+    tracking_uri: str, tmp_path: Path
+):
+    model = tmp_path / "classifier.tflite"
+    model.write_bytes(to_tflite(tiny_cnn()))
+    assert _run(_shipped_with(tmp_path, model, "digits"), *CHEAP) == 0
+    converter = ("needs a Keras model (the TFLite converter); train.model is a .tflite file: "
+                 "use none or an ai-edge-quantizer scheme")
+    _skipped_everywhere(tmp_path, {
+        **{s: f"{s} {converter}" for s in ("dynamic", "float16", "int8", "int16x8")},
+        **{name: f"{noun} needs a tf_keras model; train.model is a .tflite file"
+           for name, noun in TFMOT_VARIANTS.items()}})
+
+
+def test_a_generic_saved_model_with_two_inputs_and_two_outputs_runs_on_synthetic_data(
+    tracking_uri: str, tmp_path: Path
+):
+    from mlflow_tflite.tracking.layout import SKIPPED_TAG
+
+    model = two_head_saved_model(tmp_path / "two_heads")
+    params = _write(
+        tmp_path / "params.yaml",
+        data={"source": "synthetic", "seed": 0, "max_samples": 120},
+        train={"model": str(model), "epochs": 3},  # nothing trains a SavedModel: ignored
+        variants=[{"name": "fp32"},
+                  {"name": "dynamic", "convert": {"quantization": "dynamic"}},
+                  {"name": "int8", "convert": {"quantization": "int8"}},
+                  {"name": "int16x8", "convert": {"quantization": "int16x8"}},
+                  {"name": "int8w", "convert": {"quantization": "int8_weight_only"}},
+                  {"name": "pruned", "compress": {"prune": {}}}],
+        promote={"constraints": {"min_output_snr_db": 20}},
+    )
+    assert _run(params) == 0
+    [parent] = _flow_runs()
+    assert parent.data.tags[SKIPPED_TAG] == (
+        "pruned (prune, none): pruning needs a tf_keras model; train.model is a TensorFlow "
+        "SavedModel")
+    children = child_runs(parent.info.run_id)
+    assert set(children) == {"fp32", "dynamic", "int8", "int16x8", "int8w"}
+    # The converter cannot take the int32 input's CAST to 16x8: a failed variant, with why.
+    assert children["int16x8"].info.status == "FAILED"
+    assert "not yet supported for op: 'CAST'" in children["int16x8"].data.tags[
+        "mlflow_tflite.error"]
+    fp32 = children["fp32"].data.metrics
+    for name in ("dynamic", "int8", "int8w"):
+        metrics = children[name].data.metrics
+        assert children[name].info.status == "FINISHED", name
+        # Two outputs that are not class scores of one: fidelity per output, no agreement.
+        assert not {"accuracy", "agreement"} & set(metrics), name
+        per_output = [metrics["output_snr_db/logits"], metrics["output_snr_db/score"]]
+        assert metrics["output_snr_db"] == pytest.approx(min(per_output)), name
+        assert 20 < min(per_output) < 100, name
+        assert metrics["size_bytes"] < fp32["size_bytes"], name
+    assert fp32["output_snr_db/logits"] > 100 and fp32["output_snr_db/score"] > 100
+    version = mlflow.MlflowClient().get_model_version_by_alias("baselines", "champion")
+    assert version.run_id in {children[n].info.run_id for n in ("dynamic", "int8", "int8w")}

@@ -105,3 +105,86 @@ def baseline_version(tmp_path: Path) -> str:
     from mlflow_tflite.data import load_dataset
 
     return load_dataset(tmp_path / "prepared").version
+
+
+def _digit_logits_saved_model(path: Path) -> Path:
+    """A generic SavedModel classifier for the 8x8 digits: one input, one (10,) output."""
+    import numpy as np
+
+    from mlflow_tflite._tf import import_tensorflow
+
+    tf = import_tensorflow()
+    weights = tiny_cnn().get_weights()  # trained one epoch: a classifier worth measuring
+
+    class Digits(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.weights = [tf.Variable(np.asarray(w)) for w in weights]
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32, "image")])
+        def __call__(self, image):
+            kernel, bias, w1, b1, w2, b2 = self.weights
+            x = tf.nn.relu(tf.nn.conv2d(image, kernel, 1, "VALID") + bias)
+            x = tf.nn.relu(tf.reshape(x, [-1, 288]) @ w1 + b1)
+            return {"logits": x @ w2 + b2}
+
+    tf.saved_model.save(Digits(), str(path))
+    return path
+
+
+def test_a_generic_saved_model_classifier_is_converted_from_its_signature_and_judged_by_accuracy(
+    tmp_path: Path
+):
+    model = _digit_logits_saved_model(tmp_path / "digits_saved_model")
+    params = _params(tmp_path, str(model), quantization="dynamic")
+    baseline, built, metrics = _build_and_measure(params, tmp_path)
+    assert baseline.kind == "saved_model" and baseline.class_scores
+    assert baseline.accuracy > 0.3
+    assert len(built) < baseline.fp32_size_bytes / 2
+    assert abs(metrics["accuracy_delta"]) < 0.05 and metrics["agreement"] > 0.9
+
+
+def test_a_two_input_tflite_gets_synthetic_data_for_each_input_and_snr_per_output(
+    tmp_path: Path
+):
+    from mlflow_tflite._tf import import_tensorflow
+    from tests.helpers import two_head_saved_model
+
+    saved = two_head_saved_model(tmp_path / "two_heads")
+    model = tmp_path / "two_heads.tflite"
+    model.write_bytes(import_tensorflow().lite.TFLiteConverter.from_saved_model(
+        str(saved)).convert())
+    params = _params(tmp_path, str(model), source="synthetic", quantization="int8_weight_only")
+    baseline, _, metrics = _build_and_measure(params, tmp_path)
+    x = handles.load_prepared(str(tmp_path / "prepared"), baseline_version(tmp_path)).x_test
+    assert {name: x[name].dtype.name for name in x.dtype.names} == {
+        "extra": "int32", "image": "float32"}
+    assert not baseline.class_scores and "agreement" not in metrics
+    snrs = [metrics["output_snr_db/logits"], metrics["output_snr_db/score"]]
+    assert metrics["output_snr_db"] == min(snrs) and 20 < min(snrs) < 100
+
+
+def test_a_two_input_keras3_model_is_calibrated_by_input_name_on_synthetic_data(
+    tmp_path: Path
+):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    image = keras.Input((8, 8, 1), name="image")
+    ids = keras.Input((3,), name="ids", dtype="int32")
+    features = keras.layers.Concatenate()([keras.layers.Flatten()(image),
+                                           keras.ops.cast(ids, "float32") / 10.0])
+    hidden = keras.layers.Dense(16, activation="relu")(features)
+    keras.Model([image, ids], [keras.layers.Dense(10, name="logits")(hidden),
+                               keras.layers.Dense(1, name="score")(hidden)]
+                ).save(tmp_path / "two_inputs.keras")
+    params = _params(tmp_path, str(tmp_path / "two_inputs.keras"), source="synthetic",
+                     quantization="int8")
+    baseline, _, metrics = _build_and_measure(params, tmp_path)
+    assert baseline.kind == "keras3" and not baseline.class_scores
+    assert metrics["size_bytes"] < baseline.fp32_size_bytes
+    assert "agreement" not in metrics
+    # Keras 3's export names a list of outputs output_0, output_1 in its signature.
+    snrs = {k: v for k, v in metrics.items() if k.startswith("output_snr_db/")}
+    assert set(snrs) == {"output_snr_db/output_0", "output_snr_db/output_1"}
+    assert metrics["output_snr_db"] == min(snrs.values()) and 15 < min(snrs.values()) < 100

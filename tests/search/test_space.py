@@ -57,15 +57,54 @@ def test_a_bad_space_is_one_line_naming_the_key_path(
     assert "\n" not in message
 
 
-def test_a_tflite_baseline_cannot_take_a_tfmot_technique(tmp_path: Path) -> None:
+def _flatbuffer_header(tmp_path: Path) -> str:
     model = tmp_path / "model.tflite"
     model.write_bytes(b"\x00" * 4 + b"TFL3" + b"\x00" * 24)  # a flatbuffer's header
+    return str(model)
+
+
+def test_a_tflite_baseline_narrows_a_general_space_and_says_what_it_dropped(
+    tmp_path: Path
+) -> None:
+    from mlflow_tflite.checks import search_note
+
+    # A general space (the shipped one is int8 prune+cluster only, nothing a .tflite takes).
+    general = {"space": {
+        "prune": {"use": {"choices": [True, False]}, "final_sparsity": {"low": 0.6, "high": 0.95}},
+        "cluster": {"use": {"choices": [True, False]}, "clusters": {"low": 4, "high": 16}},
+        "qat": {"use": {"choices": [False, True]}},
+        "convert": {"quantization": {"choices": ["int8", "int4_weight_only", "dynamic",
+                                                 "float16"]},
+                    "io_type": {"choices": ["int8", "float32"]},
+                    "sparsity_optimization": {"choices": [False, True]}}}}
+    path = _params_file(tmp_path, {**general, "enabled": True}, _flatbuffer_header(tmp_path))
+    params = load_checked_params(path)
+    assert search_note(params) == (
+        "search.space: train.model is a .tflite file: dropped prune, cluster, qat (TFMOT "
+        "needs a tf_keras model) and convert.quantization int8, dynamic, float16 (the TFLite "
+        "converter needs a Keras model or a SavedModel)")
+    space = check_search(params, path)
+    assert list(space.blocks) == ["convert"]
+    assert space.blocks["convert"]["quantization"].choices == ("int4_weight_only",)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        trial = study.ask()
+        variant, _ = sample_variant(trial, space, f"trial-{trial.number}")
+        assert (variant.technique, variant.convert.quantization) == ("none", "int4_weight_only")
+
+
+def test_a_space_with_nothing_the_baseline_can_take_is_refused_only_when_searched(
+    tmp_path: Path
+) -> None:
     space = {"prune": {"final_sparsity": {"low": 0.5, "high": 0.9}}}
-    path = _params_file(tmp_path, {"enabled": True, "space": space}, model=str(model))
+    model = _flatbuffer_header(tmp_path)
+    load_checked_params(_params_file(tmp_path, {"space": space}, model))  # run: not searched
+    path = _params_file(tmp_path, {"enabled": True, "space": space}, model)
     with pytest.raises(ParamsError) as error:
         load_checked_params(path)
-    assert str(error.value).startswith(f"{path}: search.space.prune: ")
-    assert "tf_keras" in str(error.value)
+    assert str(error.value) == (
+        f"{path}: search.space: train.model is a .tflite file: dropped prune (TFMOT needs a "
+        "tf_keras model); nothing is left to search")
 
 
 def test_the_shipped_space_parses_and_every_sample_is_a_valid_variant() -> None:

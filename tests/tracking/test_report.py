@@ -98,3 +98,18 @@ def test_metrics_json_holds_headline_metrics_and_the_champion_under_a_fixed_key(
     assert metrics["champion"] == {"variant": "int8", **metrics["int8"]}
     assert champion_variant(None) is None
     assert champion_variant({"targets": [{"winner": None}]}) is None
+
+
+def test_a_skipped_variant_is_a_row_with_its_reason_and_survives_the_parent_tag():
+    from mlflow_tflite.tracking import SKIPPED, skipped_records, skipped_tag
+
+    skipped = VariantRecord("pruned-int8", "prune", "int8", status=SKIPPED,
+                            error="pruning needs a tf_keras model; train.model is a .tflite file")
+    tag = skipped_tag([VariantRecord("fp32", "none", "none"), skipped])
+    assert tag == ("pruned-int8 (prune, int8): pruning needs a tf_keras model; train.model is "
+                   "a .tflite file")
+    [back] = skipped_records(tag)
+    assert back == skipped and back.skipped and not back.ok
+    [row] = variant_rows([back])
+    assert (row["status"], row["error"]) == ("skipped", skipped.error)
+    assert "skipped" in format_table([row], "table")

@@ -7,18 +7,22 @@ from pathlib import Path
 import pytest
 
 from mlflow_tflite.config import parse_params
-from mlflow_tflite.train.kinds import KERAS3, TF_KERAS, TFLITE, baseline_kind
-from mlflow_tflite.train.support import support_problem
-from tests.helpers import keras3_classifier, landmark_tflite, tiny_cnn
+from mlflow_tflite.train.kinds import KERAS3, SAVED_MODEL, TF_KERAS, TFLITE, baseline_kind
+from mlflow_tflite.train.support import applicable_variants, skipped_variants, support_problem
+from tests.helpers import keras3_classifier, landmark_tflite, tiny_cnn, two_head_saved_model
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("kinds")
-    tiny_cnn().save(root / "tf_keras.keras")
+    model = tiny_cnn()
+    model.save(root / "tf_keras.keras")
+    model.save(root / "tf_keras_saved_model")  # a SavedModel with keras_metadata.pb
     (root / "fake.tflite").write_bytes(b"not a flatbuffer at all")
     return {
         TF_KERAS: str(root / "tf_keras.keras"),
+        "tf_keras_saved_model": str(root / "tf_keras_saved_model"),
+        SAVED_MODEL: str(two_head_saved_model(root / "two_heads")),
         KERAS3: str(keras3_classifier(root / "keras3.keras")),
         TFLITE: str(landmark_tflite(root / "landmarks.tflite")),
         "fake": str(root / "fake.tflite"),
@@ -31,6 +35,18 @@ def test_the_saved_keras_version_tells_a_keras3_file_from_a_tf_keras_one(files):
     assert baseline_kind(files[TFLITE]) == TFLITE
     assert baseline_kind("builtin") == TF_KERAS
     assert baseline_kind("tests.train.builders:small_model") == TF_KERAS
+
+
+def test_a_saved_model_tf_keras_did_not_write_is_told_apart_without_tensorflow(files):
+    import subprocess
+    import sys
+
+    assert baseline_kind(files["tf_keras_saved_model"]) == TF_KERAS
+    script = ("import sys; from mlflow_tflite.train.kinds import baseline_kind; "
+              f"print(baseline_kind({files[SAVED_MODEL]!r}), 'tensorflow' in sys.modules)")
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True)
+    assert found.stdout.split() == [SAVED_MODEL, "False"]
 
 
 def test_a_tflite_path_that_is_no_flatbuffer_is_refused(files):
@@ -47,34 +63,50 @@ def _params(model: str, *variants: dict, **sections: dict):
     ("kind", "variant", "expected"),
     [
         (TFLITE, {"name": "p", "compress": {"prune": {}}},
-         "variants[1].compress.prune: pruning needs a tf_keras model; train.model is a "
-         ".tflite file"),
+         "pruning needs a tf_keras model; train.model is a .tflite file"),
         (KERAS3, {"name": "q", "compress": {"qat": {}}, "convert": {"quantization": "int8"}},
-         "variants[1].compress.qat: quantization-aware training needs a tf_keras model; "
-         "train.model is a Keras 3 .keras file"),
+         "quantization-aware training needs a tf_keras model; train.model is a Keras 3 "
+         ".keras file"),
         (KERAS3, {"name": "c", "compress": {"cluster": {}}},
-         "variants[1].compress.cluster: clustering needs a tf_keras model"),
+         "clustering needs a tf_keras model"),
         (TFLITE, {"name": "i8", "convert": {"quantization": "int8"}},
-         "variants[1].convert.quantization: int8 needs a Keras model (the TFLite converter); "
-         "train.model is a .tflite file"),
+         "int8 needs a Keras model (the TFLite converter); train.model is a .tflite file"),
         (TFLITE, {"name": "f16", "convert": {"quantization": "float16"}},
-         "variants[1].convert.quantization: float16 needs a Keras model"),
+         "float16 needs a Keras model"),
         (KERAS3, {"name": "i8", "convert": {"quantization": "int8"}}, None),
         (KERAS3, {"name": "f16", "convert": {"quantization": "int16x8"}}, None),
         (TFLITE, {"name": "same", "convert": {"quantization": "none"}}, None),
         (TF_KERAS, {"name": "pq", "compress": {"prune": {}, "qat": {}},
                     "convert": {"quantization": "int8"}}, None),
+        (SAVED_MODEL, {"name": "c", "compress": {"cluster": {}}},
+         "clustering needs a tf_keras model; train.model is a TensorFlow SavedModel"),
+        (SAVED_MODEL, {"name": "i16", "convert": {"quantization": "int16x8"}}, None),
+        (SAVED_MODEL, {"name": "i4", "convert": {"quantization": "int4_weight_only"}}, None),
     ],
 )
-def test_what_a_baseline_kind_cannot_do_is_named_by_variant_technique_and_reason(
+def test_a_variant_the_baseline_kind_cannot_take_is_skipped_with_its_reason(
     files, kind: str, variant: dict, expected: str | None
 ):
     params = _params(files[kind], {"name": "fp32"}, variant)
-    problem = support_problem(params)
+    assert support_problem(params) is None  # fp32 applies: the run goes ahead
+    skipped = skipped_variants(params)
     if expected is None:
-        assert problem is None
+        assert skipped == {}
+        assert [v.name for v in applicable_variants(params)] == ["fp32", variant["name"]]
     else:
-        assert problem is not None and problem.startswith(expected)
+        assert list(skipped) == [variant["name"]]
+        assert skipped[variant["name"]].startswith(expected)
+        assert [v.name for v in applicable_variants(params)] == ["fp32"]
+
+
+def test_only_a_run_where_no_variant_applies_is_refused(files):
+    params = _params(files[TFLITE], {"name": "pruned", "compress": {"prune": {}}},
+                     {"name": "i8", "convert": {"quantization": "int8"}})
+    assert support_problem(params) == (
+        "variants: none applies to train.model (a .tflite file), nothing to build (pruned: "
+        "pruning needs a tf_keras model; train.model is a .tflite file; i8: int8 needs a "
+        "Keras model (the TFLite converter); train.model is a .tflite file: use none or an "
+        "ai-edge-quantizer scheme)")
 
 
 @pytest.mark.parametrize(
@@ -85,6 +117,7 @@ def test_what_a_baseline_kind_cannot_do_is_named_by_variant_technique_and_reason
                                 "labelled data; data.source is synthetic (set train.epochs: 0)"),
         (KERAS3, {"epochs": 0}, None),
         (TFLITE, {"epochs": 3}, None),  # nothing trains a .tflite: epochs does not apply
+        (SAVED_MODEL, {"epochs": 3}, None),  # nor a generic SavedModel
     ],
 )
 def test_synthetic_data_is_for_baselines_that_need_no_labels(
@@ -108,12 +141,13 @@ def test_a_refusal_stops_the_run_command_before_any_data_or_mlflow_run(
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({
         "data": {"source": "digits"}, "train": {"model": files[TFLITE]},
-        "variants": [{"name": "fp32"}, {"name": "pruned", "compress": {"prune": {}}}],
+        "variants": [{"name": "pruned", "compress": {"prune": {}}}],
     }))
     assert main(["run", "--params", str(params)]) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line == (f"mlflow-tflite run: error: {params}: variants[1].compress.prune: pruning "
-                    "needs a tf_keras model; train.model is a .tflite file")
+    assert line == (f"mlflow-tflite run: error: {params}: variants: none applies to "
+                    "train.model (a .tflite file), nothing to build (pruned: pruning needs a "
+                    "tf_keras model; train.model is a .tflite file)")
     assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
     assert not (tmp_path / "data").exists()
 
