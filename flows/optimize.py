@@ -34,10 +34,12 @@ from prefect.futures import PrefectFuture
 
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.convert.flatbuffer import FLOAT16, weights_storage
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, keys, steps
 from mlflow_tflite.registry import gates
 from mlflow_tflite.tracking import FAILED, SKIPPED, VariantRecord
+from mlflow_tflite.tracking.layout import WEIGHTS_STORAGE_TAG
 from mlflow_tflite.train.kinds import describe_baseline
 from mlflow_tflite.train.support import skipped_variants
 
@@ -88,6 +90,9 @@ def train_baseline(
         baseline = steps.train_baseline(params, data, store)
     line = describe_baseline(baseline.kind, baseline.accuracy, baseline.reused,
                              trained=bool(baseline.history))
+    if weights_storage(baseline.fp32_path.read_bytes()) == FLOAT16:
+        # Size ratios are against this file: a quantized variant is about half as small.
+        line += "; its weights are stored as float16"
     print(f"baseline: {line}")
     return baseline
 
@@ -152,6 +157,7 @@ def log_parent(
         baseline_accuracy=baseline.accuracy,
         history=baseline.history,
         datasets=datasets,
+        tags={WEIGHTS_STORAGE_TAG: weights_storage(baseline.fp32_path.read_bytes())},
     )
     chance = gates.chance_accuracy(dataset.y_test if baseline.class_scores else None,
                                    dataset.num_classes)

@@ -11,6 +11,11 @@ checked before each ask; trials in flight when it runs out finish and are told. 
 that fails fails only itself. Ctrl-C fails the trials in flight and enqueues their
 parameters again, so the next call re-asks them; kill -9 is recovered the same way when
 the study is opened next (see `mlflow_tflite.search.study`).
+
+Several such processes (a team, on one machine or many) share a study in one database:
+they take its lock (`mlflow_tflite.search.team`) to find or create the one parent run, to
+ask within the shared budget and to finish; a process whose share is spent waits for the
+others' trials, so every process ends with the same front, promoted once.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, steps
 from mlflow_tflite.search import objective, results
 from mlflow_tflite.search import study as studies
-from mlflow_tflite.search.runs import log_models, mark_candidates, reopen_parent, trial_runs
+from mlflow_tflite.search.runs import (
+    log_models,
+    mark_candidates,
+    reopen_parent,
+    trial_runs,
+    without_model,
+)
 from mlflow_tflite.search.space import WARM_START_ATTR, Space, sample_variant, warm_start
 from mlflow_tflite.search.trial import TrialResult, run_trial, trial_name
 from mlflow_tflite.tracking.layout import STUDY_STORAGE_TAG, STUDY_TAG
@@ -41,6 +52,11 @@ from mlflow_tflite_flows.runner import make_task_runner
 TRIAL_TIMEOUT = optimize.TIMEOUTS["build"] + optimize.TIMEOUTS["measure"]
 ARTIFACT_KEY = "mlflow-tflite-search"
 POLL_S = 0.5
+# How often a process whose share of the budget is spent looks at its team's trials.
+TEAM_POLL_S = 2.0
+# How long a finished process waits for its team-mates to log the models of the front's
+# trials they built, before it promotes without them.
+TEAM_WAIT_S = 180.0
 
 
 @task(task_run_name="trial-{number}", timeout_seconds=TRIAL_TIMEOUT, cache_policy=NO_CACHE)
@@ -97,6 +113,15 @@ def _tell(study: Any, trial: Any, result: TrialResult, budget: studies.Budget) -
     study.set_user_attr(studies.ELAPSED_ATTR, budget.elapsed())
 
 
+def _others_running(study: Any) -> bool:
+    """Whether another process still runs trials of this study; a dead process's trials on
+    this host are failed and asked again (by whoever gets to them first)."""
+    with studies.locked(study):
+        studies.recover_stale(study)
+    # A trial older than a task's timeout is gone (its process died on another host).
+    return bool(studies.running_trials(study, TRIAL_TIMEOUT + 60.0))
+
+
 def _failed(number: int, variant: VariantConfig, error: BaseException) -> TrialResult:
     """A trial whose task itself failed (its logging, a worker lost): told FAIL, no run."""
     message = f"{type(error).__name__}: {error}".strip().splitlines()[0]
@@ -114,10 +139,11 @@ def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[in
     began = time.perf_counter()
     try:
         while True:
-            while len(in_flight) < parallel and budget.allows(len(in_flight)):
+            while len(in_flight) < parallel:
                 started = time.perf_counter()
-                trial = study.ask()
-                trial.set_user_attr(studies.OWNER_ATTR, studies.owner())
+                trial = studies.ask_within(study, budget)
+                if trial is None:
+                    break
                 try:
                     variant, sampled = sample_variant(trial, space, trial_name(trial.number),
                                                       kernel_sizes)
@@ -130,8 +156,13 @@ def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[in
                 in_flight[submit(trial.number, variant, sampled)] = (
                     trial, variant, time.perf_counter())
             if not in_flight:
-                overhead["loop_s"] = time.perf_counter() - began
-                return overhead
+                # The budget is spent, but another process's trials may still fail and
+                # free some of it; the front is only complete when they are told.
+                if not _others_running(study):
+                    overhead["loop_s"] = time.perf_counter() - began
+                    return overhead
+                time.sleep(TEAM_POLL_S)
+                continue
             done: set[PrefectFuture] = set()
             while not done:  # the first to finish: Prefect's wait() has no FIRST_COMPLETED
                 done = wait(list(in_flight), timeout=POLL_S).done
@@ -197,25 +228,26 @@ def search(
     kernel_sizes = _kernel_sizes(params, baseline, data)
     name = studies.study_name(params, data.version, baseline.key)
     study = studies.open_study(params, name, storage)
-    recovered = studies.recover_stale(study)
-    if recovered:
-        print(f"study {name}: re-asking trials {recovered} left RUNNING by a killed search")
-    if params.search.warm_start and not study.get_trials(deepcopy=False):
-        starts = warm_start(space, params.variants)
-        for variant_name, values in starts.items():
-            study.enqueue_trial(values, user_attrs={WARM_START_ATTR: variant_name})
-        if starts:
-            print(f"study {name}: first trials are the variants {', '.join(starts)}")
-
     tags = {"data_version": data.version, "git_commit": tracking.git_commit()}
-    parent_run_id = study.user_attrs.get(studies.PARENT_RUN_ATTR)
-    if not reopen_parent(parent_run_id):
-        parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or ""),
-                       STUDY_TAG: name, STUDY_STORAGE_TAG: storage}
-        parent_run_id = optimize.start_tracking(uri, params.mlflow.experiment,
-                                                f"search-{name}", parent_tags)
-        study.set_user_attr(studies.PARENT_RUN_ATTR, parent_run_id)
-        optimize.log_parent(uri, parent_run_id, params, data, baseline)
+    # Read, then created and set: under the study's lock, so a team gets one parent run.
+    with studies.locked(study):
+        recovered = studies.recover_stale(study)
+        if recovered:
+            print(f"study {name}: re-asking trials {recovered} left RUNNING by a killed search")
+        if params.search.warm_start and not study.get_trials(deepcopy=False):
+            starts = warm_start(space, params.variants)
+            for variant_name, values in starts.items():
+                study.enqueue_trial(values, user_attrs={WARM_START_ATTR: variant_name})
+            if starts:
+                print(f"study {name}: first trials are the variants {', '.join(starts)}")
+        parent_run_id = study.user_attrs.get(studies.PARENT_RUN_ATTR)
+        if not reopen_parent(parent_run_id):
+            parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or ""),
+                           STUDY_TAG: name, STUDY_STORAGE_TAG: storage}
+            parent_run_id = optimize.start_tracking(uri, params.mlflow.experiment,
+                                                    f"search-{name}", parent_tags)
+            study.set_user_attr(studies.PARENT_RUN_ATTR, parent_run_id)
+            optimize.log_parent(uri, parent_run_id, params, data, baseline)
     example = optimize._input_example(data)
     budget = studies.budget(study, params, trials, minutes)
     print(f"study {name} in {storage}: {budget.used_trials} trials done, "
@@ -228,8 +260,8 @@ def search(
 
     try:
         overhead = _search_loop(study, space, params, kernel_sizes, budget, submit)
-        outcome = _finish(study, params, baseline, data, store, uri, parent_run_id, tags,
-                          example, reports_dir)
+        outcome = _finish_with_team(study, params, baseline, data, store, uri, parent_run_id,
+                                    tags, example, reports_dir)
     except BaseException:
         tracking.runs.end_run(parent_run_id, ok=False)
         raise
@@ -243,23 +275,53 @@ def search(
             "recovered": recovered, "overhead": overhead, **outcome}
 
 
-def _finish(study: Any, params: Params, baseline: handles.Baseline, data: handles.PreparedData,
-            store: ArtifactStore, uri: str, parent_run_id: str, tags: dict[str, str],
-            example: Any, reports_dir: str) -> dict[str, Any]:
-    """Front, results on the parent run, candidates for promotion, promotion, artifact."""
+def _candidates(study: Any, params: Params) -> tuple[list[TrialResult], list[TrialResult],
+                                                    tuple[TrialResult, list[str]] | None]:
+    """The finished trials, the Pareto front, and the closest trial when it is empty."""
     names = list(params.search.objective)
     constraints = objective.search_constraints(params)
     found = results.study_results(study)
     front = results.pareto_front(found, names)
-    near = results.closest(found, constraints, names) if not front else None
-    candidates = front or ([near[0]] if near else [])
-    _ensure_logged(study, candidates, parent_run_id, params, baseline, data, store, uri, tags,
-                   example)
-    found = results.study_results(study)
+    return found, front, results.closest(found, constraints, names) if not front else None
+
+
+def _finish_with_team(study: Any, params: Params, baseline: handles.Baseline,
+                      data: handles.PreparedData, store: ArtifactStore, uri: str,
+                      parent_run_id: str, tags: dict[str, str], example: Any,
+                      reports_dir: str) -> dict[str, Any]:
+    """Log the models of the candidates this process built, wait (lock released) until the
+    team's other processes have logged theirs (each machine has its own artifact store),
+    then finish. One process at a time, under the study's lock; the first to find every
+    model logged promotes, the others reuse its decision."""
+    deadline = time.monotonic() + TEAM_WAIT_S
+    while True:
+        with studies.locked(study):
+            found, front, near = _candidates(study, params)
+            candidates = front or ([near[0]] if near else [])
+            _ensure_logged(study, candidates, parent_run_id, params, baseline, data, store, uri,
+                           tags, example)
+            found = results.study_results(study)
+            chosen = [c for c in found if c.number in {n.number for n in candidates}]
+            log_models(parent_run_id, chosen, baseline, store, example)
+            missing = without_model(parent_run_id, [c.number for c in chosen])
+            if not missing or time.monotonic() > deadline:
+                if missing:
+                    print(f"no model for trials {missing} (built on a machine whose search "
+                          "has ended): they are not promoted")
+                return _finish(study, params, found, front, near, set(missing), uri,
+                               parent_run_id, baseline, data, example, reports_dir)
+        time.sleep(TEAM_POLL_S)
+
+
+def _finish(study: Any, params: Params, found: list[TrialResult], front: list[TrialResult],
+            near: tuple[TrialResult, list[str]] | None, unlogged: set[int], uri: str,
+            parent_run_id: str, baseline: handles.Baseline, data: handles.PreparedData,
+            example: Any, reports_dir: str) -> dict[str, Any]:
+    """Results on the parent run, candidates for promotion, promotion, artifact."""
+    names = list(params.search.objective)
     front = [r for r in found if r.number in {c.number for c in front}]
-    mark_candidates(parent_run_id, {c.number for c in candidates})
-    log_models(parent_run_id, [c for c in found if c.number in {n.number for n in candidates}],
-               baseline, store, example)
+    candidates = {c.number for c in front or ([near[0]] if near else [])} - unlogged
+    mark_candidates(parent_run_id, candidates)
     paths = results.write_results(study, found, front, baseline.fp32_size_bytes, names,
                                   reports_dir)
     rows = results.trial_rows(found, front, baseline.fp32_size_bytes)
@@ -268,8 +330,8 @@ def _finish(study: Any, params: Params, baseline: handles.Baseline, data: handle
     # search.promote_target names); with no feasible trial, the closest one becomes
     # challenger, never champion, as a closest variant does.
     policy = params.model_copy(update={"promote": objective.promotion(params)})
-    decision = (optimize.promote(uri, parent_run_id, policy, baseline, data, example)
-                if candidates else None)
+    decision = _promote_once(study, len(found), uri, parent_run_id, policy, baseline, data,
+                             example) if candidates else None
     closest = None
     if near:
         closest = {"trial": near[0].number, "failures": near[1]}
@@ -283,6 +345,26 @@ def _finish(study: Any, params: Params, baseline: handles.Baseline, data: handle
     return {"trials": [results.as_dict(r) for r in found], "pareto": [r.number for r in front],
             "closest": closest, "decision": decision,
             "reports": {kind: str(path) for kind, path in paths.items()}}
+
+
+def _promote_once(study: Any, finished: int, uri: str, parent_run_id: str, params: Params,
+                  baseline: handles.Baseline, data: handles.PreparedData,
+                  example: Any) -> dict[str, Any] | None:
+    """Promote the front unless a process of the team already promoted these trials (then
+    its decision is this one's): a second promotion would register the same winner twice."""
+    done = study.user_attrs.get(studies.PROMOTED_ATTR) or {}
+    target = params.search.promote_target
+    if (done.get("trials") == finished and done.get("parent_run_id") == parent_run_id
+            and done.get("promote_target") == target):
+        print(f"promotion: {done['decision']['summary'] if done['decision'] else 'none'} "
+              "(by another process of this search)")
+        return done["decision"]
+    decision = optimize.promote(uri, parent_run_id, params, baseline, data, example)
+    study.set_user_attr(studies.PROMOTED_ATTR, {"trials": finished,
+                                                "parent_run_id": parent_run_id,
+                                                "promote_target": target,
+                                                "decision": decision})
+    return decision
 
 
 def _ensure_logged(study: Any, candidates: list[TrialResult], parent_run_id: str,

@@ -8,7 +8,10 @@ tflite (native)
 :py:mod:`mlflow.pyfunc`
     For `mlflow.pyfunc.load_model(uri).predict(x)` and `mlflow models serve`.
 
-Only LiteRT and numpy are needed to load a model: TensorFlow is never imported here.
+Only LiteRT and numpy are needed to load a model: TensorFlow is never imported here. Every
+model carries its pyfunc loader in its `code/` directory (`flavor_code`, `flavor_pyfunc`),
+so `mlflow models serve` builds its environment from the model alone: no checkout, no
+`mlflow_tflite` installed.
 
 Example:
     >>> import mlflow, mlflow_tflite
@@ -52,11 +55,13 @@ from mlflow.utils.model_utils import (
 )
 from mlflow.utils.requirements_utils import _get_pinned_requirement
 
-from mlflow_tflite import flavor_spec
+from mlflow_tflite import flavor_code, flavor_load, flavor_pyfunc, flavor_spec
 from mlflow_tflite.flavor_model import TFLiteModel
+from mlflow_tflite.flavor_pyfunc import FLAVOR_NAME
 
-FLAVOR_NAME = "tflite"
-_MODEL_FILE = flavor_spec.MODEL_FILE
+_MODEL_FILE = flavor_load.MODEL_FILE
+# Where MLflow copies `code_paths`; the carried loader goes beside them.
+_CODE_DIR = "code"
 
 
 def get_default_pip_requirements() -> list[str]:
@@ -117,8 +122,8 @@ def save_model(
     """
     _validate_env_arguments(conda_env, pip_requirements, extra_pip_requirements)
     flavor_spec.validate_options(num_threads, delegate)
-    content = flavor_spec.read_model_bytes(tflite_model)
-    runner = flavor_spec.open_runner(content, delegate=delegate, threads=num_threads)
+    content = flavor_load.read_model_bytes(tflite_model)
+    runner = flavor_load.open_runner(content, delegate=delegate, threads=num_threads)
     metadata = dict(metadata) if metadata else None
     # log_model's metadata reaches us on mlflow_model (Model.log sets it there).
     declared = {**((mlflow_model.metadata or {}) if mlflow_model else {}), **(metadata or {})}
@@ -132,14 +137,15 @@ def save_model(
         conversion=declared,
     )
     if signature is None:
-        inputs, outputs = flavor_spec.named_tensors(runner.interpreter)
+        inputs, outputs = flavor_load.named_tensors(runner.interpreter)
         signature = flavor_spec.infer_signature(inputs, outputs)
 
     path = os.path.abspath(path)
     existed = os.path.exists(path)
     _validate_and_prepare_target_save_path(path)
     try:
-        code_dir_subpath = _validate_and_copy_code_paths(code_paths, path)
+        _validate_and_copy_code_paths(code_paths, path, default_subpath=_CODE_DIR)
+        flavor_code.carry_loader(Path(path, _CODE_DIR))
         if mlflow_model is None:
             mlflow_model = Model()
         mlflow_model.signature = signature
@@ -151,13 +157,13 @@ def save_model(
 
         pyfunc.add_to_model(
             mlflow_model,
-            loader_module=__name__,
+            loader_module=flavor_code.loader_module(),
             data=_MODEL_FILE,
             conda_env=_CONDA_ENV_FILE_NAME,
             python_env=_PYTHON_ENV_FILE_NAME,
-            code=code_dir_subpath,
+            code=_CODE_DIR,
         )
-        mlflow_model.add_flavor(FLAVOR_NAME, code=code_dir_subpath, **section)
+        mlflow_model.add_flavor(FLAVOR_NAME, code=_CODE_DIR, **section)
         if size := get_total_file_size(path):
             mlflow_model.model_size_bytes = size
         mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
@@ -187,40 +193,10 @@ def save_model(
         raise
 
 
-def _load_model(model_dir: str, flavor_conf: dict[str, Any]) -> TFLiteModel:
-    """A TFLiteModel from a model directory, after checking the file's sha256."""
-    _, content = flavor_spec.checked_model_file(model_dir, flavor_conf)
-    options = flavor_conf.get("interpreter_options") or {}
-    return TFLiteModel(
-        content,
-        delegate=options.get("delegate", "xnnpack"),
-        num_threads=options.get("num_threads"),
-        quantization=flavor_conf.get("quantization"),
-    )
-
-
-class _TFLiteModelWrapper:
-    """The pyfunc face of a TFLiteModel: `predict(data, params=None)`."""
-
-    def __init__(self, model: TFLiteModel) -> None:
-        self.model = model
-
-    def get_raw_model(self) -> TFLiteModel:
-        return self.model
-
-    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
-        """Outputs for an array, a dict of arrays or a DataFrame (see TFLiteModel.predict).
-
-        `params` is accepted for the pyfunc interface; the model takes none.
-        """
-        return self.model.predict(data)
-
-
-def _load_pyfunc(path: str) -> _TFLiteModelWrapper:
-    """Called by `mlflow.pyfunc.load_model` with the path of the model file."""
-    model_dir = os.path.dirname(os.path.abspath(path))
-    flavor_conf = _get_flavor_configuration(model_path=model_dir, flavor_name=FLAVOR_NAME)
-    return _TFLiteModelWrapper(_load_model(model_dir, flavor_conf))
+def _load_pyfunc(path: str) -> Any:
+    """The `loader_module` of models saved by release 0.1.0 (`mlflow_tflite.flavor`), which
+    carry no loader of their own: loaded by the installed package."""
+    return flavor_pyfunc._load_pyfunc(path)
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> TFLiteModel:
@@ -244,7 +220,7 @@ def load_model(model_uri: str, dst_path: str | None = None) -> TFLiteModel:
     local_path = _download_artifact_from_uri(artifact_uri=model_uri, output_path=dst_path)
     flavor_conf = _get_flavor_configuration(model_path=local_path, flavor_name=FLAVOR_NAME)
     _add_code_from_conf_to_system_path(local_path, flavor_conf)
-    return _load_model(local_path, flavor_conf)
+    return flavor_pyfunc.load_flavor_model(local_path, flavor_conf)
 
 
 def log_model(
@@ -291,8 +267,8 @@ def log_model(
     # Validate before Model.log, which creates a LoggedModel entry first: an invalid model
     # must leave nothing in the tracking store.
     flavor_spec.validate_options(num_threads, delegate)
-    content = flavor_spec.read_model_bytes(tflite_model)
-    flavor_spec.open_runner(content, delegate=delegate, threads=num_threads)
+    content = flavor_load.read_model_bytes(tflite_model)
+    flavor_load.open_runner(content, delegate=delegate, threads=num_threads)
     return Model.log(
         name=name,
         artifact_path=None,

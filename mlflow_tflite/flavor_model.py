@@ -4,7 +4,11 @@ Input is checked here, before it reaches the interpreter, so a wrong shape or dt
 NaN or infinite value, is an `MlflowException(INVALID_PARAMETER_VALUE)` naming the input
 (HTTP 400 from `mlflow models serve`), never a LiteRT error, a crash or a confident answer
 to garbage. Float values outside what an integer-quantized input can represent are clipped
-to its range; each predict counts them in `TFLiteModel.clipped` and logs a warning.
+to its range; each predict counts them (`TFLiteModel.clipped`, `clipped_total`) and logs a
+warning.
+
+Carried inside every saved model (see `flavor_pyfunc`): imports only the standard library,
+numpy, pandas (installed with MLflow), MLflow and LiteRT, and its own siblings relatively.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from mlflow_tflite.flavor_spec import NamedTensor, invalid_parameter, named_tensors, open_runner
-from mlflow_tflite.litert import clipped_count
+from .flavor_load import NamedTensor, invalid_parameter, named_tensors, open_runner
+from .litert import clipped_count
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +42,10 @@ class TFLiteModel:
             batch), `dtype`, `scale` and `zero_point`.
         quantization: the scheme recorded at save time (a name of
             `mlflow_tflite.convert.schemes.scheme_names()`), or None if unknown.
-        clipped: per input name, how many float values of the last `predict` lay outside
-            the quantized input's range and were clipped to it (empty: none).
+        clipped: per input name, how many float values of the calling thread's last
+            `predict` lay outside the quantized input's range and were clipped to it (empty:
+            none). Per thread, so concurrent callers (the scoring server) each read their own.
+        clipped_total: the same counts summed over every `predict` since loading.
 
     Example:
         >>> model = mlflow_tflite.load_model("models:/digits@champion")
@@ -55,12 +61,23 @@ class TFLiteModel:
     ) -> None:
         self._runner = open_runner(content, delegate=delegate, threads=num_threads)
         self._inputs, self._outputs = named_tensors(self._runner.interpreter)
-        # One interpreter is not safe to invoke from two threads (the scoring server may).
+        # One interpreter is not safe to invoke from two threads (the scoring server may);
+        # the lock also guards the running totals.
         self._lock = threading.Lock()
+        self._last = threading.local()
+        self._clipped_total: dict[str, int] = {}
         self.quantization = quantization
         self.delegate = delegate
         self.num_threads = num_threads
-        self.clipped: dict[str, int] = {}
+
+    @property
+    def clipped(self) -> dict[str, int]:
+        return dict(getattr(self._last, "clipped", {}))
+
+    @property
+    def clipped_total(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._clipped_total)
 
     @property
     def input_details(self) -> list[dict[str, Any]]:
@@ -99,9 +116,12 @@ class TFLiteModel:
             raise invalid_parameter(f"inputs have different batch sizes ({sizes})")
         if batches == {0}:
             raise invalid_parameter("the batch is empty: pass at least one example")
-        self.clipped = self._clipped(arrays)
+        clipped = self._clipped(arrays)
         with self._lock:
             results = self._runner.predict(arrays)
+            for name, count in clipped.items():
+                self._clipped_total[name] = self._clipped_total.get(name, 0) + count
+        self._last.clipped = clipped
         if len(results) == 1:
             return results[0]
         return {t.name: r for t, r in zip(self._outputs, results, strict=True)}

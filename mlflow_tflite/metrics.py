@@ -170,6 +170,11 @@ def format_metric(name: str, value: float | None, style: Style = "text") -> str:
         return str(value)
     unit = metric.unit if metric else ""
     decimals = metric.decimals if metric else 4
+    if unit == "dB":
+        from mlflow_tflite.measure.quality import SNR_CEILING_DB
+
+        if value >= SNR_CEILING_DB:  # equal to float32 precision: logged as the ceiling
+            return "identical"
     if style == "card":
         if float(value).is_integer() and abs(value) >= 1:
             return f"{int(value):,}"

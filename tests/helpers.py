@@ -160,6 +160,18 @@ def aeq_quantize(float_model: bytes, recipe_name: str, directory) -> bytes:
     return target.read_bytes()
 
 
+def old_style_tflite(flatbuffer: bytes) -> bytes:
+    """The model as older converters wrote it: each op code in the flatbuffer's
+    `deprecated_builtin_code`, `builtin_code` left at 0 (ADD)."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
+    for code in model.operatorCodes:
+        assert code.builtinCode < 127, "codes past 127 never lived in the deprecated field"
+        code.deprecatedBuiltinCode, code.builtinCode = code.builtinCode, 0
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def two_head_saved_model(path):
     """A generic SavedModel (`tf.saved_model.save` of a `tf.Module`, no Keras): inputs
     `image` (8x8x1 float32) and `extra` (3 int32 ids), outputs `logits` (10) and `score`

@@ -81,11 +81,13 @@ def format_layers(errors: list[LayerError]) -> str:
     from tabulate import tabulate
 
     from mlflow_tflite.measure.layers import TABLE_COLUMNS, most_sensitive, summary_metrics
+    from mlflow_tflite.measure.quality import SNR_CEILING_DB
 
-    rows = [
-        [e.layer, e.op, f"{e.mse:.3g}", f"{e.snr_db:.2f}", f"{e.cosine:.5f}"] for e in errors
-    ]
+    def snr(value: float) -> str:
+        return "identical" if value >= SNR_CEILING_DB else f"{value:.2f}"
+
+    rows = [[e.layer, e.op, f"{e.mse:.3g}", snr(e.snr_db), f"{e.cosine:.5f}"] for e in errors]
     table = tabulate(rows, headers=list(TABLE_COLUMNS), tablefmt="github", disable_numparse=True)
-    summary = "  ".join(f"{k}={v:.2f}" for k, v in summary_metrics(errors).items())
+    summary = "  ".join(f"{k}={snr(v)}" for k, v in summary_metrics(errors).items())
     ranked = ", ".join(e.layer for e in most_sensitive(errors, 3) if e.added_snr_db < np.inf)
     return f"{table}\n{summary}\nmost sensitive (error added by the layer itself): {ranked or '-'}"

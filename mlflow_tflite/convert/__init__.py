@@ -39,6 +39,10 @@ class Conversion:
         float_ops: scopes of the ops left in float (configured and auto-chosen).
         auto_kept: scopes `convert.auto_keep_float` chose, most sensitive first.
         keep_float_size_bytes: bytes the float ops cost over quantizing them too.
+        quantized_weights: ai-edge-quantizer schemes: (weight tensors quantized, float
+            weight tensors of the float model).
+        normalised: what `flatbuffer.normalise` changed in the float model before
+            quantizing (`opcodes`, `float16_weights`), when it changed anything.
     """
 
     flatbuffer: bytes
@@ -48,12 +52,18 @@ class Conversion:
     float_ops: list[str] = field(default_factory=list)
     auto_kept: list[str] = field(default_factory=list)
     keep_float_size_bytes: int = 0
+    quantized_weights: tuple[int, int] | None = None
+    normalised: dict[str, int] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
         """What the MLmodel `tflite` section and the build store record (JSON)."""
         data: dict[str, Any] = {"quantization": self.quantization}
         if self.recipe is not None:
             data["recipe"] = self.recipe
+        if self.quantized_weights is not None:
+            data["quantized_weights"] = list(self.quantized_weights)
+        if self.normalised:
+            data["normalised"] = self.normalised
         if self.float_ops:
             data["keep_float"] = {
                 "regexes": self.keep_float,
@@ -108,11 +118,16 @@ def convert_variant(
     Returns:
         The flatbuffer and how it was made.
 
+    An ai-edge-quantizer scheme starts from the float model as `flatbuffer.normalise`
+    leaves it (op codes in `builtin_code`, float16-stored weights as float32), and must
+    quantize at least one of its weight tensors.
+
     Raises:
         ConversionError: missing samples, a `keep_float` regex that selects no op (raised
-            after the float conversion, before any quantization), or a failing engine.
+            after the float conversion, before any quantization), a failing engine, or an
+            ai-edge-quantizer scheme that quantized no weight tensor.
     """
-    from mlflow_tflite.convert import quantizer, selective
+    from mlflow_tflite.convert import flatbuffer, quantizer, selective
 
     scheme = get_scheme(cfg.quantization)
     is_tflite = is_flatbuffer(model)
@@ -134,8 +149,10 @@ def convert_variant(
             raise ConversionError(str(error)) from error
     selecting = bool(cfg.keep_float or cfg.auto_keep_float)
     float_model = None
+    normalised = flatbuffer.Normalised(b"")
     if scheme.engine == AI_EDGE_QUANTIZER or selecting:
-        float_model = bytes(model) if is_tflite else _float(model, cfg)
+        normalised = flatbuffer.normalise(bytes(model) if is_tflite else _float(model, cfg))
+        float_model = normalised.flatbuffer
     kept: list[ModelOp] = []
     if cfg.keep_float:
         from mlflow_tflite.convert.facts import model_ops
@@ -159,23 +176,48 @@ def convert_variant(
                 f"{scheme.name} quantization failed: {first_line(error)}"
             ) from error
 
-    flatbuffer, recipe = quantize(kept)
+    quantized, recipe = quantize(kept)
+    counted = None
+    if scheme.engine == AI_EDGE_QUANTIZER:
+        counted = _check_quantized(scheme.name, float_model, quantized, bool(kept))
     auto: list[ModelOp] = []
     if cfg.auto_keep_float is not None:
         from mlflow_tflite.convert.auto_keep import auto_keep_float
 
-        flatbuffer, recipe, auto = auto_keep_float(
-            quantize, float_model, flatbuffer, recipe, kept, cfg.auto_keep_float, representative
+        quantized, recipe, auto = auto_keep_float(
+            quantize, float_model, quantized, recipe, kept, cfg.auto_keep_float, representative
         )
+        if counted is not None:
+            counted = flatbuffer.quantized_weights(float_model, quantized)
     size_cost = 0
     if kept or auto:
-        size_cost = len(flatbuffer) - len(quantize([])[0])
+        size_cost = len(quantized) - len(quantize([])[0])
     return Conversion(
-        flatbuffer=flatbuffer,
+        flatbuffer=quantized,
         quantization=scheme.name,
         recipe=recipe,
         keep_float=list(cfg.keep_float),
         float_ops=[op.scope for op in kept + auto],
         auto_kept=[op.scope for op in auto],
         keep_float_size_bytes=size_cost,
+        quantized_weights=counted,
+        normalised={k: v for k, v in (("opcodes", normalised.opcodes),
+                                      ("float16_weights", normalised.expanded)) if v},
     )
+
+
+def _check_quantized(
+    name: str, float_model: bytes, quantized: bytes, kept: bool
+) -> tuple[int, int]:
+    """(weights quantized, float weights): a scheme that quantized none is an error, so a
+    model the quantizer returned unchanged is never reported as a variant."""
+    from mlflow_tflite.convert.flatbuffer import describe_weights, quantized_weights
+
+    done, total = quantized_weights(float_model, quantized)
+    if done:
+        return done, total
+    why = ("the float model has no float32 weight tensor (of 2 or more dimensions)"
+           if not total else "ai-edge-quantizer left every one in float"
+           + (" (with convert.keep_float)" if kept else "")
+           + f"; the model holds {describe_weights(float_model)}")
+    raise ConversionError(f"{name} quantized 0 of {total} weight tensors: {why}")

@@ -49,7 +49,8 @@ class ModelFacts:
 
 
 @cache
-def _names(enum_name: str) -> dict[int, str]:
+def enum_names(enum_name: str) -> dict[int, str]:
+    """Value -> name of one of the LiteRT schema's enums (`BuiltinOperator`, ...)."""
     from ai_edge_litert import schema_py_generated as schema
 
     enum = getattr(schema, enum_name)
@@ -61,7 +62,7 @@ def model_facts(content: bytes) -> ModelFacts:
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(content, 0)
-    types, builtins = _names("TensorType"), _names("BuiltinOperator")
+    types, builtins = enum_names("TensorType"), enum_names("BuiltinOperator")
     buffers = model.buffers or []
     codes = model.operatorCodes or []
     weights: set[str] = set()
@@ -75,7 +76,7 @@ def model_facts(content: bytes) -> ModelFacts:
             ops.add(builtins.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), ""))
         for index, tensor in enumerate(subgraph.tensors or []):
             name = types.get(int(tensor.type), str(tensor.type)).lower()
-            if _is_constant(tensor, buffers):
+            if is_constant(tensor, buffers):
                 weights.add(name)
             elif index in produced:
                 computed.add(name)
@@ -111,7 +112,7 @@ def model_ops(content: bytes) -> list[ModelOp]:
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(content, 0)
-    builtins = _names("BuiltinOperator")
+    builtins = enum_names("BuiltinOperator")
     codes = model.operatorCodes or []
     subgraph = (model.subgraphs or [None])[0]
     if subgraph is None:
@@ -123,7 +124,7 @@ def model_ops(content: bytes) -> list[ModelOp]:
         found = [
             tensors[i]
             for i in (indices if indices is not None else [])
-            if i >= 0 and (not constant or _is_constant(tensors[i], buffers))
+            if i >= 0 and (not constant or is_constant(tensors[i], buffers))
         ]
         return tuple(_text(t.name) for t in found if t.name)
 
@@ -135,7 +136,8 @@ def model_ops(content: bytes) -> list[ModelOp]:
     return ops
 
 
-def _is_constant(tensor: Any, buffers: list) -> bool:
+def is_constant(tensor: Any, buffers: list) -> bool:
+    """Whether a `TensorT` holds data in the model (a weight), not a computed value."""
     buffer = buffers[tensor.buffer] if 0 < tensor.buffer < len(buffers) else None
     return buffer is not None and (
         (buffer.data is not None and len(buffer.data) > 0) or buffer.offset > 1

@@ -66,6 +66,14 @@ class Graph:
     def shape(self, tensor: int) -> tuple[int, ...]:
         return tuple(int(d) for d in self.tensors[tensor]["shape"])
 
+    def activation_bytes(self) -> int:
+        """Bytes of the tensors computed by an op, at the current allocation: what a
+        preserve-all-tensors interpreter keeps per invoke (weights excluded)."""
+        return sum(
+            int(np.prod(self.shape(t))) * np.dtype(self.tensors[t]["dtype"]).itemsize
+            for t in self.producer
+        )
+
 
 def _indices(values: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in values if int(v) >= 0)

@@ -46,8 +46,10 @@ STEP_SOURCES: dict[str, tuple[str, ...]] = {
     "baseline": ("train", "_tf.py", "config/train.py", *_PIPELINE),
     "build": ("train", "compress", "convert", "_tf.py", "config/variants.py", *_PIPELINE),
     "measure": ("measure", "litert.py", "config/benchmark.py", *_PIPELINE),
-    # What turns stored results into a flow run's MLflow runs, reports and promotion.
-    "flow": ("tracking", "registry", "flavor.py", "flavor_spec.py", "flavor_model.py",
+    # What turns stored results into a flow run's MLflow runs, reports and promotion (the
+    # logged models carry litert.py and the flavor's loader modules).
+    "flow": ("tracking", "registry", "flavor.py", "flavor_spec.py", "flavor_code.py",
+             "flavor_pyfunc.py", "flavor_model.py", "flavor_load.py", "litert.py",
              *_PIPELINE, "../flows/optimize.py"),
 }
 # Frameworks whose version changes what a step produces.

@@ -82,6 +82,15 @@ def log_models(parent_run_id: str, candidates: Sequence[TrialResult], baseline: 
         log_variant_model(run.info.run_id, record, input_example)
 
 
+def without_model(parent_run_id: str, numbers: Sequence[int]) -> list[int]:
+    """The trials among `numbers` whose child run has no logged model yet (a team-mate
+    built them and has not logged them, or their machine's store is gone)."""
+    from mlflow_tflite.tracking.layout import MODEL_URI_TAG
+
+    runs = trial_runs(parent_run_id)
+    return [n for n in numbers if n not in runs or MODEL_URI_TAG not in runs[n].data.tags]
+
+
 def reopen_parent(run_id: str | None) -> bool:
     """Set a previous invocation's parent run RUNNING again; False when it is gone."""
     from mlflow import MlflowClient

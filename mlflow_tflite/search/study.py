@@ -13,11 +13,16 @@ that this host's dead processes own are marked FAIL and their parameters enqueue
 (tagged `mlflow_tflite.abandoned`, not counted against the budget), so the search re-asks
 exactly what it lost. Trials owned by live processes or other hosts are left alone: a
 team may be running the same study from several machines.
+
+A team's processes share the study's budget: each asks under the study's lock
+(`mlflow_tflite.search.team`), counting every process's finished and running trials, so
+the study never holds more trials than the budget, whoever asked them.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import socket
 import time
@@ -28,6 +33,7 @@ from typing import Any
 from mlflow_tflite.config import Params
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline.cache import content_key
+from mlflow_tflite.search import team
 from mlflow_tflite.search.objective import directions
 from mlflow_tflite.tracking.store import process_alive
 
@@ -35,6 +41,10 @@ OWNER_ATTR = "mlflow_tflite.owner"
 ABANDONED_ATTR = "mlflow_tflite.abandoned"
 ELAPSED_ATTR = "mlflow_tflite.elapsed_s"
 PARENT_RUN_ATTR = "mlflow_tflite.parent_run_id"
+# The promotion of the front, once per set of finished trials whichever process gets there
+# first: {"trials": count, "parent_run_id": id, "promote_target": name or None,
+# "decision": dict or None}.
+PROMOTED_ATTR = "mlflow_tflite.promoted"
 # Each told trial's TrialResult (as a dict): the results of every invocation, from the
 # study alone. Its constraint values go to `trial.set_constraint`, which the samplers read.
 RESULT_ATTR = "mlflow_tflite.result"
@@ -76,11 +86,13 @@ def _storage(url: str) -> Any:
     return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
-def make_sampler(params: Params) -> Any:
-    """The `search.sampler`: multi-objective TPE (default), NSGA-II or random, seeded."""
+def make_sampler(params: Params, seed: int | None = None) -> Any:
+    """The `search.sampler`: TPE (default), NSGA-II or random, seeded (`seed`, else
+    `search.seed`)."""
     import optuna
 
-    search = params.search
+    search = params.search.model_copy(update={"seed": params.search.seed if seed is None
+                                              else seed})
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=search.seed)
     if search.sampler == "nsga2":
@@ -100,7 +112,8 @@ def open_study(params: Params, name: str, storage_url: str) -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        storage = _storage(storage_url)
+        with team.locked(storage_url, team.OPEN_LOCK):  # both would create the tables
+            storage = _storage(storage_url)
     except Exception as error:  # noqa: BLE001 - a bad URL or an unreachable database
         reason = first_line(error)
         if "no longer compatible with the table schema" in reason:
@@ -109,9 +122,32 @@ def open_study(params: Params, name: str, storage_url: str) -> Any:
             reason = ("the database holds another application's schema version (an MLflow "
                       "store?); give the Optuna study a database of its own")
         raise ValueError(f"search.storage {storage_url}: {reason}") from None
-    return optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
-                               directions=directions(params.search.objective),
-                               sampler=make_sampler(params))
+    with team.locked(storage_url, team.OPEN_LOCK):
+        joined = name in optuna.get_all_study_names(storage)
+        return optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
+                                   directions=directions(params.search.objective),
+                                   sampler=make_sampler(params, _seed(params, joined)))
+
+
+def _seed(params: Params, joined: bool) -> int:
+    """`search.seed` for the process that creates the study; a seed of their own for
+    processes that join it, or a team's processes would all sample the same sequence
+    (a resumed search is no replay of an uninterrupted one anyway)."""
+    if not joined:
+        return params.search.seed
+    digest = hashlib.sha256(f"{params.search.seed}:{owner()}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def study_storage_url(study: Any) -> str:
+    """The URL of the study's database (for `team.locked`)."""
+    storage = getattr(study._storage, "_backend", study._storage)  # Optuna's cache wraps it
+    return str(storage.url)
+
+
+def locked(study: Any) -> Any:
+    """The study's lock across processes: a context manager (see `team.locked`)."""
+    return team.locked(study_storage_url(study), study.study_name)
 
 
 def owner() -> str:
@@ -199,3 +235,32 @@ def budget(study: Any, params: Params, trials: int | None = None,
         used_seconds=float(study.user_attrs.get(ELAPSED_ATTR, 0.0)),
         started=time.monotonic(),
     )
+
+
+def ask_within(study: Any, budget: Budget) -> Any | None:
+    """Ask a trial owned by this process if the budget allows one more, counting every
+    process's trials (finished and running); None when it does not.
+
+    Under the study's lock, so two processes never both take the budget's last trial.
+    """
+    from optuna.trial import TrialState
+
+    with locked(study):
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        budget.used_trials = len(finished_trials(study))
+        if not budget.allows(running):
+            return None
+        trial = study.ask()
+        trial.set_user_attr(OWNER_ATTR, owner())
+        return trial
+
+
+def running_trials(study: Any, stale_after_s: float) -> list[int]:
+    """Trials some process is running, started less than `stale_after_s` ago (an older one
+    outlived any trial's timeout: its process is gone)."""
+    from optuna.trial import TrialState
+
+    now = datetime.datetime.now()
+    return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.datetime_start is not None
+            and (now - t.datetime_start).total_seconds() < stale_after_s]

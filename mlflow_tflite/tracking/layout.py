@@ -33,6 +33,8 @@ PREFECT_FLOW_RUN_TAG = "mlflow_tflite.prefect_flow_run"
 # On a finished parent run: the key of its data, params and code (pipeline.keys.inputs_key).
 INPUTS_KEY_TAG = "mlflow_tflite.inputs_key"
 DATA_VERSION_TAG = "data_version"
+# On the parent run: how the baseline's float weights are stored (float32 | float16).
+WEIGHTS_STORAGE_TAG = "weights_storage"
 
 # On registered model versions.
 SOURCE_RUN_TAG = "mlflow_tflite.source_run"  # the variant's child run

@@ -56,7 +56,7 @@ RECORD_ARTIFACT = "mlflow_tflite/record.json"
 TABLE_ARTIFACT = "variants.json"
 # The params.yaml sections the parent run logs as params; `variants` is one param (the
 # names), each child logs its own variant, and `mlflow` names the store they are in.
-PARENT_SECTIONS = ("data", "train", "benchmark", "promote", "runner")
+PARENT_SECTIONS = ("data", "train", "evaluate", "benchmark", "promote", "runner")
 MAX_TAG_CHARS = 500
 # MLflow 3 stores param values up to 6,000 characters.
 MAX_PARAM_CHARS = 6000
@@ -199,6 +199,7 @@ def log_parent(
     baseline_accuracy: float | None,
     history: dict[str, list[float]] | None = None,
     datasets: Sequence[tuple[Any, str]] = (),
+    tags: dict[str, str] | None = None,
 ) -> None:
     """Log the sections' params, `params.yaml`, the baseline accuracy and the datasets.
 
@@ -208,13 +209,14 @@ def log_parent(
         history: the baseline's per-epoch training curves, logged as `baseline/<name>`
             with the epoch as step.
         datasets: `(mlflow.data.Dataset, context)` pairs for `log_input`.
+        tags: facts about the baseline (`WEIGHTS_STORAGE_TAG`).
     """
     import mlflow
     import yaml
     from mlflow.entities import Metric
 
     _log_batch(run_id, params=parent_params(params),
-               metrics={"baseline_accuracy": baseline_accuracy})
+               metrics={"baseline_accuracy": baseline_accuracy}, tags=tags)
     client = mlflow.MlflowClient()
     now = int(time.time() * 1000)
     curves = [

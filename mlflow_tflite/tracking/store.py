@@ -189,7 +189,13 @@ def check_store(uri: str, experiment: str) -> str:
             client = MlflowClient(uri, uri)
             found = client.get_experiment_by_name(experiment)
             if found is None:
-                return client.create_experiment(experiment)
+                try:
+                    return client.create_experiment(experiment)
+                except Exception:
+                    # Created meanwhile by a team-mate's process: use theirs.
+                    found = client.get_experiment_by_name(experiment)
+                    if found is None:
+                        raise
         except Exception as error:  # noqa: BLE001 - whatever the store says, in one line
             raise StoreError(f"{uri}: {_first(error)}") from None
     if found.lifecycle_stage == "deleted":

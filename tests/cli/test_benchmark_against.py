@@ -46,14 +46,21 @@ def test_the_table_lists_every_float_layer_with_its_error(
     assert "most sensitive" in out
 
 
-def test_a_model_against_itself_has_infinite_snr_on_random_inputs(
+def test_a_model_against_itself_is_identical_on_random_inputs(
     files: dict[str, Path], capsys: pytest.CaptureFixture
 ) -> None:
+    from mlflow_tflite.measure.quality import SNR_CEILING_DB
+
     argv = ["benchmark", str(files["float"]), "--against", str(files["float"]), *FAST, "--json"]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["metrics"]["output_snr_db"] == float("inf")
+    # The float32 ceiling (about 138.5 dB), not an infinity MLflow would log as 1.8e308.
+    assert report["metrics"]["output_snr_db"] == SNR_CEILING_DB
     assert {row["cosine"] for row in report["layers"]} == {1.0}
+    argv = ["benchmark", str(files["float"]), "--against", str(files["float"]), *FAST]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "output_snr_db=identical" in out and "inf" not in out
 
 
 def test_log_records_the_table_plot_and_snr_metrics(

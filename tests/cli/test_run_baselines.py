@@ -22,6 +22,7 @@ from tests.flows.conftest import child_runs
 from tests.helpers import (
     keras3_classifier,
     landmark_tflite,
+    old_style_tflite,
     tiny_cnn,
     to_tflite,
     two_head_saved_model,
@@ -272,3 +273,46 @@ def test_a_generic_saved_model_with_two_inputs_and_two_outputs_runs_on_synthetic
     assert fp32["output_snr_db/logits"] > 100 and fp32["output_snr_db/score"] > 100
     version = mlflow.MlflowClient().get_model_version_by_alias("baselines", "champion")
     assert version.run_id in {children[n].info.run_id for n in ("dynamic", "int8", "int8w")}
+
+
+def test_an_old_style_float16_stored_tflite_is_quantized_and_a_no_op_scheme_fails(
+    tracking_uri: str, tmp_path: Path
+):
+    from mlflow_tflite.measure.quality import SNR_CEILING_DB
+    from mlflow_tflite.tracking.layout import ERROR_TAG, WEIGHTS_STORAGE_TAG
+
+    # Both kinds ai-edge-quantizer alone returns unchanged, in one file: float16 weights
+    # behind DEQUANTIZE ops, op codes in the deprecated field.
+    model = tmp_path / "old_float16.tflite"
+    model.write_bytes(old_style_tflite(to_tflite(tiny_cnn(), "float16")))
+    params = _write(
+        tmp_path / "params.yaml",
+        data={"source": "synthetic", "seed": 0, "max_samples": 60},
+        train={"model": str(model)},
+        variants=[{"name": "float", "convert": {"quantization": "none"}},
+                  {"name": "int8w", "convert": {"quantization": "int8_weight_only"}},
+                  {"name": "int4w", "convert": {"quantization": "int4_weight_only"}},
+                  {"name": "all-float", "convert": {"quantization": "int8_weight_only",
+                                                    "keep_float": [".*"]}}],
+    )
+    assert _run(params) == 0
+    [parent] = _flow_runs()
+    assert parent.data.tags[WEIGHTS_STORAGE_TAG] == "float16"
+    children = child_runs(parent.info.run_id)
+    given = model.stat().st_size
+    assert children["float"].data.metrics["size_bytes"] == given
+    for name, most in (("int8w", 0.7), ("int4w", 0.45)):
+        run = children[name]
+        assert run.info.status == "FINISHED", name
+        metrics = run.data.metrics
+        # Ratios against the file given: float16-stored, so int8 is about 2x, not 4x.
+        assert metrics["size_bytes"] < most * given, name
+        assert metrics["compression_ratio"] == pytest.approx(given / metrics["size_bytes"])
+        assert 10 < metrics["output_snr_db"] < SNR_CEILING_DB, name
+        assert 10 < metrics["min_layer_snr_db"] < SNR_CEILING_DB, name
+    failed = children["all-float"]
+    assert failed.info.status == "FAILED"
+    assert failed.data.tags[ERROR_TAG].startswith(
+        "ConversionError: int8_weight_only quantized 0 of 3 weight tensors: "
+        "ai-edge-quantizer left every one in float (with convert.keep_float)")
+    assert "output_snr_db" not in failed.data.metrics

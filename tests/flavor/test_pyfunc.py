@@ -10,6 +10,7 @@ from mlflow.models import Model, infer_signature
 from mlflow.types import Schema, TensorSpec
 
 import mlflow_tflite
+from mlflow_tflite import flavor_code
 from mlflow_tflite.flavor_model import TFLiteModel
 from tests.flavor.conftest import images, multi_inputs
 from tests.flavor.raw import raw_predict
@@ -88,10 +89,13 @@ def test_native_model_takes_a_dataframe_of_flattened_rows(saved, float_model):
     np.testing.assert_allclose(result, raw_predict(float_model, {"image": x})["logits"])
 
 
-def test_pyfunc_unwraps_to_the_native_model(saved):
+def test_pyfunc_unwraps_to_the_tflite_model_the_model_carries(saved):
     raw = mlflow.pyfunc.load_model(saved["float"]).get_raw_model()
 
-    assert isinstance(raw, TFLiteModel)
+    # The pyfunc runs the loader inside the model (code/), here as in a serving environment.
+    assert type(raw).__name__ == TFLiteModel.__name__
+    assert type(raw).__module__ == f"{flavor_code.loader_package()}.flavor_model"
+    assert raw.input_details == mlflow_tflite.load_model(saved["float"]).input_details
 
 
 def test_signature_is_inferred_from_the_tensors(saved):

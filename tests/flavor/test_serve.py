@@ -1,91 +1,70 @@
-"""`mlflow models serve -m models:/NAME@ALIAS`: predictions, a 400 for bad input, still up."""
+"""`mlflow models serve -m models:/NAME@champion` as a user runs it: MLflow's default
+virtualenv manager builds an environment from the model's requirements alone, started from
+a directory outside the checkout; real HTTP requests, concurrent ones included."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import urllib.error
-import urllib.request
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
-from mlflow import MlflowClient
 
-import mlflow_tflite
 from tests.flavor.conftest import images
 from tests.flavor.raw import raw_predict
-from tests.servers import BIN_DIR, free_port, venv_env, wait_for_http
+from tests.flavor.serving import (
+    CHECKOUT,
+    COMPRESSION_STACK,
+    Server,
+    hammer,
+    importable,
+    missing_env_tool,
+    mlflow_serve,
+    post,
+    register_champion,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(missing_env_tool() is not None, reason=str(missing_env_tool())),
+]
 
 
-def _post(url: str, payload: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, _migrated_sqlite: Path) -> Path:
+    """A directory outside the checkout with a migrated SQLite store."""
+    directory = tmp_path_factory.mktemp("serve")
+    shutil.copy(_migrated_sqlite, directory / "mlflow.db")
+    return directory
 
 
-@pytest.fixture
-def served_model(tracking_uri: str, int8_model: bytes, tmp_path: Path):
-    """The int8 model registered, aliased and served on a free loopback port."""
-    info = mlflow_tflite.log_model(int8_model, registered_model_name="served-digits")
-    MlflowClient().set_registered_model_alias(
-        "served-digits", "champion", info.registered_model_version
-    )
-    port = free_port()
-    env = venv_env(MLFLOW_TRACKING_URI=tracking_uri)
-    log_file = tmp_path / "serve.log"
-    with open(log_file, "w") as log:
-        process = subprocess.Popen(
-            [
-                str(BIN_DIR / "mlflow"),
-                "models",
-                "serve",
-                "-m",
-                "models:/served-digits@champion",
-                "--env-manager",
-                "local",
-                "--host",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/ping", process, log_file)
-        yield url, log_file
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+@pytest.fixture(scope="module")
+def champion(workspace: Path, int8_model: bytes) -> str:
+    return register_champion(workspace, int8_model, "served-digits")
 
 
-@pytest.mark.slow
+@pytest.fixture(scope="module")
+def server(workspace: Path, champion: str) -> Iterator[Server]:
+    with mlflow_serve("models:/served-digits@champion", workspace,
+                      MLFLOW_TRACKING_URI=champion) as running:
+        yield running
+
+
 def test_served_model_predicts_refuses_bad_shape_and_nan_with_400_and_keeps_serving(
-    served_model, int8_model
+    server, int8_model
 ):
-    url, log_file = served_model
     x = images(3)
     expected = raw_predict(int8_model, {"image": x})["logits"]
+    url = f"{server.url}/invocations"
 
-    status, body = _post(f"{url}/invocations", {"inputs": x.tolist()})
+    status, body = post(url, json.dumps({"inputs": x.tolist()}).encode())
     assert status == 200, body
     np.testing.assert_allclose(np.array(body["predictions"], np.float32), expected)
 
-    status, body = _post(f"{url}/invocations", {"inputs": x[:, :7].tolist()})
+    status, body = post(url, json.dumps({"inputs": x[:, :7].tolist()}).encode())
     assert status == 400, body
     assert "(-1, 8, 8, 1)" in body["message"]
 
@@ -93,10 +72,43 @@ def test_served_model_predicts_refuses_bad_shape_and_nan_with_400_and_keeps_serv
     for value in (np.nan, np.inf):
         bad = x.copy()
         bad[0, 0, 0, 0] = value
-        status, body = _post(f"{url}/invocations", {"inputs": bad.tolist()})
+        status, body = post(url, json.dumps({"inputs": bad.tolist()}).encode())
         assert status == 400, body
         assert "NaN or infinite" in body["message"]
 
-    status, body = _post(f"{url}/invocations", {"inputs": {"image": x[:1].tolist()}})
+    status, body = post(url, json.dumps({"inputs": {"image": x[:1].tolist()}}).encode())
     assert status == 200, body
     np.testing.assert_allclose(np.array(body["predictions"], np.float32), expected[:1])
+
+
+def test_the_serving_environment_has_the_models_requirements_and_nothing_of_the_project(
+    server, workspace
+):
+    env_dir = server.env_dir()
+    found = importable(env_dir / "bin" / "python",
+                       ("mlflow", "ai_edge_litert", "numpy", *COMPRESSION_STACK), workspace)
+
+    assert {m: found[m] for m in ("mlflow", "ai_edge_litert", "numpy")} == dict.fromkeys(
+        ("mlflow", "ai_edge_litert", "numpy"), True)
+    assert {m: found[m] for m in COMPRESSION_STACK} == dict.fromkeys(COMPRESSION_STACK, False)
+    # The scoring process runs the environment's Python, away from the checkout.
+    scorers = [p for p in psutil.Process(server.process.pid).children(recursive=True)
+               if p.cmdline()[:1] and p.cmdline()[0].startswith(str(env_dir))]
+    assert scorers, "no process of the model's environment is serving"
+    for process in scorers:
+        assert not Path(process.cwd()).resolve().is_relative_to(CHECKOUT)
+        assert str(CHECKOUT) not in process.environ().get("PYTHONPATH", "")
+
+
+def test_concurrent_clients_get_right_answers_and_400s_never_a_500(server, int8_model):
+    good = [images(2, seed=s) for s in range(4)]
+    expected = [raw_predict(int8_model, {"image": x})["logits"] for x in good]
+
+    load = hammer(server.url, good, expected, clients=8, requests=12)
+
+    assert load.problems == []
+    assert load.statuses == {"good": {200: 48}, "wrong_shape": {400: 24}, "nan": {400: 24}}
+    status, _ = post(f"{server.url}/invocations",
+                     json.dumps({"inputs": good[0].tolist()}).encode())
+    assert status == 200
+    assert server.process.poll() is None

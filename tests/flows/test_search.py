@@ -232,5 +232,8 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(
     runs = child_runs(result["parent_run_id"])
     assert all(f"trial-{n}" in runs for n in finished)
     retried = [t for t in after.trials if "mlflow_tflite.retry_of" in t.user_attrs]
-    assert [t.params for t in retried] == list(running.values())
+    # Re-asked with what the lost trial had sampled (a kill between ask and sampling leaves
+    # none, or some, of its parameters; the re-ask samples the rest).
+    assert [{k: t.params[k] for k in lost} for t, lost in zip(
+        retried, running.values(), strict=True)] == list(running.values())
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -15,6 +13,7 @@ from mlflow_tflite.measure.layers import (
     output_snr_db,
     summary_metrics,
 )
+from mlflow_tflite.measure.quality import SNR_CEILING_DB
 from tests.helpers import aeq_quantize, digits, outlier_mlp, to_tflite
 
 FLOAT_OPS = ["CONV_2D", "RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED"]
@@ -38,8 +37,10 @@ def int4_model(float_model: bytes, tmp_path_factory: pytest.TempPathFactory) -> 
 def test_a_model_against_itself_has_no_error(float_model: bytes, x: np.ndarray) -> None:
     errors = layer_errors(float_model, float_model, x)
     assert [e.op for e in errors] == FLOAT_OPS
-    assert all(e.mse == 0 and e.snr_db == math.inf and e.cosine == 1.0 for e in errors)
-    assert summary_metrics(errors) == {"output_snr_db": math.inf, "min_layer_snr_db": math.inf}
+    # Identical layers are capped at the float32 ceiling: never an infinity in MLflow.
+    assert all(e.mse == 0 and e.identical and e.cosine == 1.0 for e in errors)
+    assert summary_metrics(errors) == {"output_snr_db": SNR_CEILING_DB,
+                                       "min_layer_snr_db": SNR_CEILING_DB}
 
 
 @pytest.mark.parametrize("variant", ["int8", "int8_float_io", "int4_weight_only"])
@@ -87,8 +88,8 @@ def test_every_converter_scheme_matches_every_float_layer(
     # float16 renames the conv output (...ReadVariableOp1 -> 2), int16x8 the model output
     # (:0 -> :0_int16): matched by position among ops of the same type.
     assert [e.op for e in errors] == FLOAT_OPS
-    # dynamic range leaves the small conv in float: its SNR is infinite.
-    assert all(e.snr_db > 20 for e in errors) and any(math.isfinite(e.snr_db) for e in errors)
+    # dynamic range leaves the small conv in float: its SNR is the ceiling.
+    assert all(e.snr_db > 20 for e in errors) and any(not e.identical for e in errors)
 
 
 @pytest.mark.parametrize("scheme", ["int8", "weight_only_wi4_afp32", "dynamic_wi4_afp32"])
@@ -125,3 +126,27 @@ def test_inputs_of_the_wrong_shape_are_refused(float_model: bytes) -> None:
 def test_a_missing_file_is_refused(float_model: bytes, x: np.ndarray, tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="missing.tflite: no such .tflite file"):
         layer_errors(float_model, tmp_path / "missing.tflite", x)
+
+
+def test_the_analysis_streams_in_batches_sized_to_the_memory_budget(
+    float_model: bytes, int4_model: bytes, x: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow_tflite.measure import layers
+
+    whole = layer_errors(float_model, int4_model, x, max_samples=40)
+    # One sample a batch, no padding: the same sums, so the same errors.
+    monkeypatch.setattr(layers, "BATCH_BYTES", 1)
+    assert layers.batch_size(10**6) == 1
+    single = layer_errors(float_model, int4_model, x, max_samples=40)
+    for a, b in zip(whole, single, strict=True):
+        # Float32 kernels round a little differently per batch size: 1e-4 dB apart at most.
+        assert a.snr_db == pytest.approx(b.snr_db, abs=1e-4) and a.layer == b.layer
+
+
+def test_a_large_model_runs_fewer_samples_never_below_the_floor() -> None:
+    from mlflow_tflite.measure.layers import ANALYSIS_BYTES, MIN_SAMPLES, sample_count
+
+    assert sample_count(256, 10_000) == 256  # a small model: every sample asked for
+    assert sample_count(256, ANALYSIS_BYTES // 100) == 100
+    assert sample_count(256, ANALYSIS_BYTES) == MIN_SAMPLES
+    assert sample_count(10, ANALYSIS_BYTES) == 10

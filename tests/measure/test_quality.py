@@ -85,3 +85,17 @@ def test_fidelity_compares_every_output_of_a_multi_output_model() -> None:
 )
 def test_only_one_output_of_class_scores_is_judged_by_accuracy(shapes, classes, expected):
     assert class_scores(shapes, classes) is expected
+
+
+def test_a_large_batch_is_predicted_in_chunks_with_the_same_outputs(
+    float_model: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow_tflite.measure import outputs
+    from tests.helpers import digits
+
+    x = digits()[0][:50]
+    whole = outputs.predict_all(float_model, x, delegate="builtin")
+    monkeypatch.setattr(outputs, "PREDICT_BYTES", 1)  # one sample an invoke
+    chunked = outputs.predict_all(float_model, x, delegate="builtin")
+    # Builtin kernels round a little differently per batch size, never more than that.
+    np.testing.assert_allclose(whole[0], chunked[0], rtol=1e-5, atol=1e-6)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -36,17 +35,6 @@ def test_the_name_follows_data_baseline_and_space_not_the_budget() -> None:
 def test_the_default_storage_sits_beside_a_sqlite_mlflow_store(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
     assert studies.default_storage(uri) == f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'optuna.db'}"
-        return
-    from tests.servers import fresh_postgres_database
-
-    with fresh_postgres_database() as uri:
-        yield uri
 
 
 def _dead_pid() -> int:
