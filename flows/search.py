@@ -44,7 +44,7 @@ from mlflow_tflite.search.runs import (
     trial_runs,
     without_model,
 )
-from mlflow_tflite.search.space import Space, sample_variant
+from mlflow_tflite.search.space import WARM_START_ATTR, Space, sample_variant, warm_start
 from mlflow_tflite.search.trial import TrialResult, run_trial, trial_name
 from mlflow_tflite.tracking.layout import (
     DATA_VERSION_TAG,
@@ -111,6 +111,7 @@ def _tell(study: Any, trial: Any, result: TrialResult, budget: studies.Budget) -
 
     trial.set_user_attr(results.RESULT_ATTR, results.as_dict(result))
     if result.state in (objective.COMPLETE, objective.INFEASIBLE):
+        objective.set_constraints(trial, result.constraints)
         study.tell(trial, result.values)
     elif result.state == objective.PRUNED:
         study.tell(trial, state=TrialState.PRUNED)
@@ -241,6 +242,12 @@ def search(
         recovered = studies.recover_stale(study)
         if recovered:
             print(f"study {name}: re-asking trials {recovered} left RUNNING by a killed search")
+        if params.search.warm_start and not study.get_trials(deepcopy=False):
+            starts = warm_start(space, params.variants)
+            for variant_name, values in starts.items():
+                study.enqueue_trial(values, user_attrs={WARM_START_ATTR: variant_name})
+            if starts:
+                print(f"study {name}: first trials are the variants {', '.join(starts)}")
         parent_run_id = study.user_attrs.get(studies.PARENT_RUN_ATTR)
         if not reopen_parent(parent_run_id):
             parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or ""),
@@ -285,7 +292,7 @@ def _candidates(study: Any, params: Params) -> tuple[list[TrialResult], list[Tri
                                                     tuple[TrialResult, list[str]] | None]:
     """The finished trials, the Pareto front, and the closest trial when it is empty."""
     names = list(params.search.objective)
-    constraints = params.search.constraints or params.promote.constraints
+    constraints = objective.search_constraints(params)
     found = results.study_results(study)
     front = results.pareto_front(found, names)
     return found, front, results.closest(found, constraints, names) if not front else None
@@ -325,7 +332,6 @@ def _finish(study: Any, params: Params, found: list[TrialResult], front: list[Tr
             example: Any, reports_dir: str) -> dict[str, Any]:
     """Results on the parent run, candidates for promotion, promotion, artifact."""
     names = list(params.search.objective)
-    constraints = params.search.constraints or params.promote.constraints
     front = [r for r in found if r.number in {c.number for c in front}]
     candidates = {c.number for c in front or ([near[0]] if near else [])} - unlogged
     mark_candidates(parent_run_id, candidates)
@@ -333,12 +339,10 @@ def _finish(study: Any, params: Params, found: list[TrialResult], front: list[Tr
                                   reports_dir)
     rows = results.trial_rows(found, front, baseline.fp32_size_bytes)
     results.log_results(parent_run_id, paths, [row for row in rows if row["pareto"]])
-    policy = params
-    if not front:
-        # Judged by the search's constraints, the closest trial becomes challenger, never
-        # champion, as a closest variant does when no variant passes.
-        policy = params.model_copy(update={"promote": params.promote.model_copy(
-            update={"constraints": constraints})})
+    # The front is promoted by the search's own objective and constraints (or the target
+    # search.promote_target names); with no feasible trial, the closest one becomes
+    # challenger, never champion, as a closest variant does.
+    policy = params.model_copy(update={"promote": objective.promotion(params)})
     decision = _promote_once(study, len(found), uri, parent_run_id, policy, baseline, data,
                              example) if candidates else None
     closest = None
@@ -362,13 +366,16 @@ def _promote_once(study: Any, finished: int, uri: str, parent_run_id: str, param
     """Promote the front unless a process of the team already promoted these trials (then
     its decision is this one's): a second promotion would register the same winner twice."""
     done = study.user_attrs.get(studies.PROMOTED_ATTR) or {}
-    if done.get("trials") == finished and done.get("parent_run_id") == parent_run_id:
+    target = params.search.promote_target
+    if (done.get("trials") == finished and done.get("parent_run_id") == parent_run_id
+            and done.get("promote_target") == target):
         print(f"promotion: {done['decision']['summary'] if done['decision'] else 'none'} "
               "(by another process of this search)")
         return done["decision"]
     decision = optimize.promote(uri, parent_run_id, params, baseline, data, example)
     study.set_user_attr(studies.PROMOTED_ATTR, {"trials": finished,
                                                 "parent_run_id": parent_run_id,
+                                                "promote_target": target,
                                                 "decision": decision})
     return decision
 

@@ -49,8 +49,9 @@ def load_checked_params(path: str | Path, overrides: list[str] | None = None) ->
 
 
 def check_search(params: Params, path: str | Path = "params") -> Any:
-    """Parse `search.space` and narrow it to what the baseline's kind can take; returns
-    the `mlflow_tflite.search.space.Space` (`search_note` says what was dropped).
+    """Parse `search.space`, narrow it to what the baseline's kind can take and check
+    that `search.promote_target` names a promotion target; returns the
+    `mlflow_tflite.search.space.Space` (`search_note` says what was dropped).
 
     Raises:
         ParamsError: one line naming the file and key path (`search.space.prune...`), or
@@ -58,6 +59,11 @@ def check_search(params: Params, path: str | Path = "params") -> Any:
     """
     from mlflow_tflite.search.space import SpaceError, narrow_to_baseline
 
+    target = params.search.promote_target
+    if target is not None and target not in params.promote.targets:
+        known = ", ".join(params.promote.targets) or "none are defined"
+        raise ParamsError(f"{path}: search.promote_target: no promote.targets entry {target!r} "
+                          f"({known})")
     try:
         return narrow_to_baseline(_parse_space(params, path), params.train.model)[0]
     except SpaceError as error:

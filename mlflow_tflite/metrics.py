@@ -97,6 +97,8 @@ _BUILT_IN = (
     Metric("latency_p50_ms", False, "ms", "p50 latency", objective=True, per_delegate=True),
     Metric("latency_p90_ms", False, "ms", "p90 latency", objective=True, per_delegate=True),
     Metric("latency_p99_ms", False, "ms", "p99 latency", per_delegate=True),
+    Metric("latency_vs_fp32", False, "", "p50 latency vs fp32",
+           "p50 latency / fp32's (primary delegate)", decimals=2),
     Metric("cold_start_ms", False, "ms", "cold start", decimals=2),
     Metric("peak_memory_mb", False, "MB", "peak memory over baseline", decimals=2),
     Metric("sparsity", None, "", "weight sparsity", "weight sparsity"),
@@ -267,6 +269,9 @@ GATES = (
          description="Smallest top-1 agreement with the fp32 variant."),
     Gate("output_snr_db", "min", subject="output SNR",
          description="Smallest output SNR against the float model, in dB (fidelity)."),
+    Gate("latency_vs_fp32", "max", bounds={"gt": 0.0},
+         description="Largest p50 latency as a multiple of the fp32 model's, timed back to "
+         "back on the primary delegate (1.0: not slower than fp32)."),
     Gate("latency_p50_ms", "max", bounds={"gt": 0.0}),
     Gate("latency_p90_ms", "max", bounds={"gt": 0.0}),
     Gate("size_bytes", "max", integer=True, bounds={"gt": 0}),

@@ -35,7 +35,7 @@ def _sides(gate: Gate, limit: float | bool) -> list[tuple[float, bool]]:
 
 
 def _judge(constraints: ConstraintsConfig, values: dict[str, float]) -> tuple[bool, bool]:
-    feasible = all(v <= 0 for v in objective.constraint_values(values, constraints))
+    feasible = all(v <= 0 for v in objective.constraint_values(values, constraints).values())
     return feasible, not constraint_failures(values, constraints)
 
 
@@ -66,8 +66,8 @@ def test_min_and_max_of_any_catalogue_metric_are_gates_the_two_judge_alike(
 
 def test_the_search_gates_on_output_snr_as_the_policy_does() -> None:
     constraints = ConstraintsConfig(min_output_snr_db=30.0)
-    assert objective.constraint_values({"output_snr_db": 21.4}, constraints) == [
-        pytest.approx(8.6)]
+    assert objective.constraint_values({"output_snr_db": 21.4}, constraints) == {
+        "min_output_snr_db": pytest.approx(8.6)}
     assert objective.failure_messages({"output_snr_db": 21.4}, constraints) == [
         "output SNR 21.4 dB < min_output_snr_db 30"]
 
@@ -78,7 +78,8 @@ def test_latency_gates_read_the_named_delegate() -> None:
     assert [g.metric for g in constraints.gates()] == [
         "xnnpack/latency_p50_ms", "xnnpack/latency_p99_ms"]
     slow = {"xnnpack/latency_p50_ms": 3.0, "xnnpack/latency_p99_ms": 3.0}
-    assert objective.constraint_values(slow, constraints) == [0.5, -0.25]
+    assert objective.constraint_values(slow, constraints) == {
+        "max_latency_p50_ms": 0.5, "max_latency_p99_ms": -0.25}
     assert [f.constraint for f in constraint_failures(slow, constraints)] == [
         "max_latency_p50_ms"]
 

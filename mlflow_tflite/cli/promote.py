@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from mlflow_tflite.config import MlflowConfig, PromoteConfig
     from mlflow_tflite.registry import LockTimeout, PromotionError, promote_flow_run
     from mlflow_tflite.registry.runs import read_flow_run
+    from mlflow_tflite.search.objective import promotion
     from mlflow_tflite.tracking import latest_flow_run
+    from mlflow_tflite.tracking.layout import STUDY_TAG
 
     params = load_settings(args.params)
     settings = getattr(params, "mlflow", None) or MlflowConfig()
@@ -67,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         flow = read_flow_run(client, run_id)
         if not flow.candidates and not flow.ignored:
             raise CommandError(f"run {run_id} has no variant runs (is it a flow's parent run?)")
+        if STUDY_TAG in client.get_run(run_id).data.tags:
+            # A search's parent run: its front is promoted as the search promotes it.
+            policy = promotion(params.model_copy(update={"promote": policy}))
         decision = promote_flow_run(run_id, model_name, policy, client=client, dry_run=args.dry_run)
     except LookupError as error:
         raise CommandError(f"{first_line(error)}; run `mlflow-tflite run` first") from None

@@ -31,6 +31,12 @@ _OBJECTIVE = re.compile(rf"^(?:(?P<delegate>{_DELEGATE})/)?(?P<metric>[a-z0-9_]+
 _ALIAS = re.compile(r"^[\w\-]+$")
 _TARGET = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 DEFAULT_TARGET = "default"
+# The objective `run` promotes by and `search` searches and promotes by, unless set: size
+# after gzip (what a download costs), with accuracy and speed as constraints rather than
+# objectives (max_accuracy_drop; max_latency_vs_fp32: 1.0, so the winner is never slower
+# than fp32 on the primary delegate). A second objective would spend a search's trials on
+# the accurate end of a Pareto front instead of the smallest model within the limits.
+DEFAULT_OBJECTIVE = ("gzip_size_bytes",)
 
 
 def _check_objective_name(name: str) -> str:
@@ -184,7 +190,7 @@ class PromoteConfig(Section):
 
     enabled: bool = True
     objective: list[ObjectiveName] = Field(
-        ["size_bytes", "latency_p50_ms"],
+        list(DEFAULT_OBJECTIVE),
         min_length=1,
         description="Ranking, most important first: size_bytes, gzip_size_bytes, "
         "latency_p50_ms, latency_p90_ms (optionally <delegate>/...), accuracy.",
@@ -195,7 +201,8 @@ class PromoteConfig(Section):
         lt=1.0,
         description="Relative difference under which two values tie (0.02 = within 2%).",
     )
-    constraints: ConstraintsConfig = ConstraintsConfig(max_accuracy_drop=0.02)
+    constraints: ConstraintsConfig = ConstraintsConfig(max_accuracy_drop=0.02,
+                                                       max_latency_vs_fp32=1.0)
     targets: dict[str, TargetConfig] = Field(
         default_factory=dict, description="Named targets; empty means one target, `champion`."
     )

@@ -13,7 +13,12 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from mlflow_tflite.config.promote import ConstraintsConfig, ObjectiveName, _check_objective
+from mlflow_tflite.config.promote import (
+    DEFAULT_OBJECTIVE,
+    ConstraintsConfig,
+    ObjectiveName,
+    _check_objective,
+)
 from mlflow_tflite.section import Section
 
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -59,12 +64,23 @@ class SearchConfig(Section):
         "choices or fixed value; `use` switches a technique on or off.",
     )
     objective: list[ObjectiveName] = Field(
-        ["gzip_size_bytes", "accuracy"],
+        list(DEFAULT_OBJECTIVE),
         min_length=1,
         description="Objectives (promote names); several give a Pareto front.",
     )
     constraints: ConstraintsConfig | None = Field(
         None, description="Feasibility gates (promote names); default: promote.constraints."
+    )
+    promote_target: str | None = Field(
+        None,
+        description="Promote the front by this `promote.targets` entry (its objective, "
+        "constraints and aliases); default: by the search's own objective and constraints, "
+        "aliases champion/challenger.",
+    )
+    warm_start: bool = Field(
+        True,
+        description="A new study's first trials are the `variants` that lie in the space "
+        "(built already when `run` ran: no fine-tuning).",
     )
     budget: BudgetConfig = BudgetConfig()
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"

@@ -72,6 +72,7 @@ class Measurement:
     requested_delegate: str
     primary_fallback_reason: str | None = None
     compression_ratio: float | None = None
+    latency_vs_fp32: float | None = None
     accuracy: float | None = None
     accuracy_delta: float | None = None
     agreement: float | None = None
@@ -102,7 +103,7 @@ class Measurement:
         latency_mean_ms, latency_std_ms, unique_weight_values, op_count, integer_only,
         gpu_compatible (0/1). With the inputs that define them: compression_ratio,
         accuracy, accuracy_delta, agreement, the fidelity to the reference (max_abs_diff,
-        output_snr_db, output_cosine), cold_start_ms, peak_memory_mb.
+        output_snr_db, output_cosine), latency_vs_fp32, cold_start_ms, peak_memory_mb.
         """
         primary = self.primary
         values: dict[str, float | None] = {
@@ -115,6 +116,7 @@ class Measurement:
             "latency_p50_ms": primary.p50_ms,
             "latency_p90_ms": primary.p90_ms,
             "latency_p99_ms": primary.p99_ms,
+            "latency_vs_fp32": self.latency_vs_fp32,
             "cold_start_ms": self.cold_start.cold_start_ms if self.cold_start else None,
             "peak_memory_mb": self.cold_start.peak_memory_mb if self.cold_start else None,
             "sparsity": self.inspection.sparsity,
@@ -206,6 +208,7 @@ def measure_variant(
     baseline_accuracy: float | None = None,
     reference_outputs: np.ndarray | None = None,
     fp32_size_bytes: int | None = None,
+    fp32_model: bytes | str | Path | None = None,
     gpu_check: bool = True,
     class_scores: bool = True,
 ) -> Measurement:
@@ -223,6 +226,10 @@ def measure_variant(
             (`max_abs_diff`, `output_snr_db`, `output_cosine`); with several outputs,
             `output_snr_db` is the worst one and each gets `output_snr_db/<name>`.
         fp32_size_bytes: the fp32 variant's size, for `compression_ratio`.
+        fp32_model: the fp32 `.tflite`, timed on the requested primary delegate just
+            before the model, for `latency_vs_fp32`: the model's p50 (on its fallback
+            delegate when the primary one refuses it) over the fp32 p50; above 1 is slower
+            than the float model where it is deployed.
         gpu_check: run the analyzer's GPU-delegate compatibility check.
         class_scores: the outputs are class scores, so top-1 `agreement` means something
             (False for a detector or landmark model: fidelity only).
@@ -246,18 +253,21 @@ def measure_variant(
     if reference_outputs is not None and x_test is None:
         raise ValueError("reference_outputs given without x_test")
     inspection = inspect_model(content, gpu=gpu_check)
-    latency = {
-        delegate: measure_latency(
-            content,
-            delegate=delegate,
-            threads=config.threads,
-            warmup_runs=config.warmup_runs,
-            timed_runs=config.timed_runs,
-            x=x_test,
-        )
-        for delegate in config.delegates
-    }
     requested = config.primary_delegate
+
+    def timed(model: bytes, delegate: str) -> LatencyResult:
+        return measure_latency(model, delegate=delegate, threads=config.threads,
+                               warmup_runs=config.warmup_runs, timed_runs=config.timed_runs,
+                               x=x_test)
+
+    # The fp32 model just before the model on the primary delegate: back to back, the
+    # machine's load cancels out of their ratio. The fp32 model itself is 1.0 by definition
+    # (timing it twice would make it slower than itself half the time).
+    reference = read_flatbuffer(fp32_model) if fp32_model is not None else None
+    fp32 = timed(reference, requested) if reference not in (None, content) else None
+    order = sorted(config.delegates, key=lambda d: d != requested)
+    measured = {delegate: timed(content, delegate) for delegate in order}
+    latency = {delegate: measured[delegate] for delegate in config.delegates}
     supported = [d for d in config.delegates if latency[d].supported]
     if not supported:
         reasons = "; ".join(f"{d}: {r.reason}" for d, r in latency.items())
@@ -277,6 +287,10 @@ def measure_variant(
     )
     if fp32_size_bytes is not None:
         result.compression_ratio = compression_ratio(fp32_size_bytes, result.size_bytes)
+    if reference == content:
+        result.latency_vs_fp32 = 1.0
+    elif fp32 is not None and fp32.supported and fp32.p50_ms and result.primary.p50_ms:
+        result.latency_vs_fp32 = result.primary.p50_ms / fp32.p50_ms
     if x_test is not None:
         outputs = predict_all(content, x_test, delegate, config.threads)
         result.samples = len(outputs[0])

@@ -310,6 +310,7 @@ def _measure_file(path: str | Path, params: Params, baseline: Baseline, data: Pr
         baseline_accuracy=baseline.accuracy,
         reference_outputs=np.load(baseline.reference_path),
         fp32_size_bytes=baseline.fp32_size_bytes,
+        fp32_model=baseline.fp32_path,
         class_scores=baseline.class_scores,
     )
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from mlflow_tflite.config.promote import ConstraintsConfig
+from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.config.promote import ConstraintsConfig, PromoteConfig
 from mlflow_tflite.metrics import higher_is_better
 from mlflow_tflite.registry.policy import constraint_failures
 
@@ -23,6 +25,29 @@ FAILED = "failed"
 TRIAL_STATES = (COMPLETE, PRUNED, INFEASIBLE, FAILED)
 # A missing metric violates its constraint by this much (it cannot show it passes).
 MISSING = 1e9
+
+
+def search_constraints(params: Params) -> ConstraintsConfig:
+    """The gates a trial must pass: `search.constraints`, else `promote.constraints`."""
+    return params.search.constraints or params.promote.constraints
+
+
+def promotion(params: Params) -> PromoteConfig:
+    """The policy a search's front is promoted by: one target ranked by the search's own
+    objective and gated by its constraints (aliases `champion`/`challenger`), or the
+    `promote.targets` entry `search.promote_target` names, as it stands.
+
+    So the trial the search found best is the one promoted: judged by `promote.objective`
+    instead, a front that is optimal on gzip size could lose to a champion chosen by
+    another metric.
+    """
+    promote = params.promote
+    name = params.search.promote_target
+    if name is not None:
+        return promote.model_copy(update={"targets": {name: promote.targets[name]}})
+    return promote.model_copy(update={"objective": list(params.search.objective),
+                                      "constraints": search_constraints(params),
+                                      "targets": {}})
 
 
 def directions(objective: Sequence[str]) -> list[str]:
@@ -38,19 +63,30 @@ def objective_values(metrics: Mapping[str, float], objective: Sequence[str]) -> 
     return [float(v) for v in values]
 
 
-def constraint_values(metrics: Mapping[str, float], constraints: ConstraintsConfig) -> list[float]:
-    """One number per set constraint, <= 0 when it holds (Optuna's convention).
+def constraint_values(metrics: Mapping[str, float],
+                      constraints: ConstraintsConfig) -> dict[str, float]:
+    """Constraint key -> one number per set constraint, <= 0 when it holds (Optuna's
+    convention; `trial.set_constraint` takes them by name).
 
     Each is the gate's own distance past its limit (`mlflow_tflite.metrics.Gate.excess`),
     the number the promotion policy judges by; sizes and latencies are relative to their
     limit, so no single constraint dominates the sum NSGA-II and TPE rank infeasible
     trials by.
     """
-    values = []
+    values = {}
     for gate in constraints.gates():
         value = metrics.get(gate.metric)
-        values.append(MISSING if value is None or math.isnan(value) else gate.excess(value))
+        values[gate.gate.key] = (MISSING if value is None or math.isnan(value)
+                                 else gate.excess(value))
     return values
+
+
+def set_constraints(trial: Any, values: Mapping[str, float] | Sequence[float]) -> None:
+    """Record a trial's constraint values on it (`trial.set_constraint`, before tell), where
+    every Optuna sampler reads them; a failed or pruned trial records none."""
+    items = values.items() if isinstance(values, Mapping) else enumerate(values)
+    for name, value in items:
+        trial.set_constraint(str(name), value)
 
 
 def feasible(metrics: Mapping[str, float], constraints: ConstraintsConfig) -> bool:
@@ -61,6 +97,14 @@ def feasible(metrics: Mapping[str, float], constraints: ConstraintsConfig) -> bo
 def failure_messages(metrics: Mapping[str, float], constraints: ConstraintsConfig) -> list[str]:
     """The constraints a trial fails, as the promotion decision words them."""
     return [f.message for f in constraint_failures(metrics, constraints)]
+
+
+def judged(step: str, epoch: int, variant: VariantConfig) -> bool:
+    """Whether the pruner judges the trial after `epoch` of compress `step`: not while
+    pruning's masks still move (each mask update drops accuracy that the next epochs
+    recover), so a prune step is judged after its last epoch; other steps after each."""
+    return step != "prune" or variant.compress.prune is None or (
+        epoch >= variant.compress.prune.epochs)
 
 
 def should_prune(val_accuracy: float | None, baseline_val_accuracy: float | None,

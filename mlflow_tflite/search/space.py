@@ -5,8 +5,10 @@ A block per technique (`prune`, `cluster`, `qat`, in the order they apply) and o
 validator, and the same schemes, decide what a value may be), plus `use` for a technique
 (on, off or both). A value is a range `{low, high, step?, log?}` (int when low and high
 are), `{choices: [...]}`, or a fixed value (a plain list such as `m_by_n: [2, 4]` is one
-value). `sample_variant` reads the space the way an Optuna objective would, one
-`trial.suggest_*` per dimension, conditionally:
+value, and so is a mapping for a key that holds a block of its own, such as the layer
+policy `prune.layers: {min_weights: 4096}`; `{choices: [{}, {exclude: [...]}]}` makes
+which layers are pruned a dimension). `sample_variant` reads the space the way an Optuna
+objective would, one `trial.suggest_*` per dimension, conditionally:
 
 - a technique's keys are sampled only when its `use` comes out true;
 - after a prune step, clustering always preserves sparsity (tfmot would otherwise fill
@@ -24,6 +26,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +39,8 @@ from mlflow_tflite.convert.schemes import all_schemes, get_scheme
 
 USE = "use"
 CONVERT = "convert"
+# The user attribute of a warm-start trial: the name of the variant it was enqueued from.
+WARM_START_ATTR = "mlflow_tflite.warm_start"
 RANGE_KEYS = {"low", "high", "step", "log"}
 SCALARS = (bool, int, float, str, type(None))
 
@@ -73,6 +79,16 @@ class Dimension:
     log: bool = False
     choices: tuple[Any, ...] = ()
 
+    def allows(self, value: Any) -> bool:
+        """Whether `value` is one this dimension can take."""
+        if self.kind == "fixed":
+            return _token(value) == _token(self.value)
+        if self.kind == "choice":
+            return _token(value) in [_token(c) for c in self.choices]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return self.low <= value <= self.high and (self.kind == "float" or value == int(value))
+
     @property
     def searched(self) -> bool:
         """Whether the dimension has more than one value."""
@@ -98,8 +114,13 @@ class Dimension:
 
 
 def _token(value: Any) -> Any:
-    # Optuna's categorical choices are scalars; a list choice (m_by_n) travels as JSON.
-    return value if isinstance(value, SCALARS) else json.dumps(value)
+    # Optuna's categorical choices are scalars; a list or mapping choice (m_by_n, a layer
+    # policy) travels as JSON, a tuple as the list it was written as.
+    if isinstance(value, SCALARS):
+        return value
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", exclude_defaults=True)
+    return json.dumps(value if isinstance(value, dict) else list(value), sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -124,6 +145,16 @@ def _check_value(model: type[BaseModel], key: str, value: Any, path: str) -> Non
                 raise SpaceError(f"{path}: {message} (got {value!r})") from None
 
 
+def _takes_mapping(model: type[BaseModel], key: str) -> bool:
+    """Whether `key` holds a block of its own (`prune.layers`): a mapping is then its value,
+    not a range, unless it is `{choices: [...]}` (layer policies to choose from)."""
+    field_info = model.model_fields.get(key)
+    if field_info is None:
+        return False
+    kinds = typing.get_args(field_info.annotation) or (field_info.annotation,)
+    return any(isinstance(kind, type) and issubclass(kind, BaseModel) for kind in kinds)
+
+
 def _dimension(model: type[BaseModel], block: str, key: str, raw: Any, path: str) -> Dimension:
     name = f"{block}.{key}"
     check = model if key != USE else None
@@ -134,7 +165,7 @@ def _dimension(model: type[BaseModel], block: str, key: str, raw: Any, path: str
         elif not isinstance(value, bool):
             raise SpaceError(f"{path}: expected true or false (got {value!r})")
 
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or (_takes_mapping(model, key) and set(raw) != {"choices"}):
         valid(raw)
         return Dimension(name, "fixed", value=raw)
     if set(raw) == {"choices"}:
@@ -318,3 +349,56 @@ def sample_variant(
         convert.setdefault("quantization", "int8")
     variant = VariantConfig(name=name, compress=compress, convert=convert)
     return variant, dict(trial.params)
+
+
+def warm_start(space: Space, variants: Sequence[VariantConfig]) -> dict[str, dict[str, Any]]:
+    """The listed variants that lie in `space`, as Optuna parameters to enqueue (variant
+    name -> {parameter: value}), so a new study starts from them instead of from scratch.
+
+    A variant lies in the space when every technique it applies may be used there, it
+    applies every technique the space always uses, and its conversion scheme is one of the
+    space's. Its other values are enqueued where the space allows them and sampled where it
+    does not (a fixed key keeps the space's value); with a cached build of the same
+    variant the trial costs no fine-tuning.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for variant in variants:
+        params = _parameters(space, variant)
+        if params is not None and params not in found.values():
+            found[variant.name] = params
+    return found
+
+
+def _parameters(space: Space, variant: VariantConfig) -> dict[str, Any] | None:
+    params: dict[str, Any] = {}
+
+    def take(dim: Dimension, value: Any) -> None:
+        if dim.kind != "fixed" and dim.allows(value):
+            params[dim.name] = _token(value) if dim.kind == "choice" else value
+
+    for technique in technique_names():
+        dims = space.blocks.get(technique, {})
+        config = getattr(variant.compress, technique, None)
+        use = dims.get(USE)
+        if technique not in space.blocks or (use is None and config is None):
+            if config is not None or technique in space.blocks:
+                return None
+            continue
+        if use is not None:
+            if not use.allows(config is not None):
+                return None
+            take(use, config is not None)
+        if config is None:
+            continue
+        for key, dim in dims.items():
+            if key != USE:
+                take(dim, getattr(config, key))
+    convert = space.blocks.get(CONVERT, {})
+    scheme = convert.get("quantization")
+    if scheme is None or not scheme.allows(variant.convert.quantization):
+        return None
+    owners = option_schemes()
+    for key, dim in convert.items():
+        if key not in owners or variant.convert.quantization in owners[key]:
+            take(dim, getattr(variant.convert, key, None))
+    return params

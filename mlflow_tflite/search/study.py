@@ -42,10 +42,11 @@ ABANDONED_ATTR = "mlflow_tflite.abandoned"
 ELAPSED_ATTR = "mlflow_tflite.elapsed_s"
 PARENT_RUN_ATTR = "mlflow_tflite.parent_run_id"
 # The promotion of the front, once per set of finished trials whichever process gets there
-# first: {"trials": count, "parent_run_id": id, "decision": dict or None}.
+# first: {"trials": count, "parent_run_id": id, "promote_target": name or None,
+# "decision": dict or None}.
 PROMOTED_ATTR = "mlflow_tflite.promoted"
-# Each told trial's TrialResult (as a dict): the results of every invocation, and the
-# constraint values the samplers' constraints_func reads.
+# Each told trial's TrialResult (as a dict): the results of every invocation, from the
+# study alone. Its constraint values go to `trial.set_constraint`, which the samplers read.
 RESULT_ATTR = "mlflow_tflite.result"
 STUDY_FILE = "optuna.db"
 # A RUNNING trial without an owner (its process died right after asking) is recovered
@@ -85,14 +86,9 @@ def _storage(url: str) -> Any:
     return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
-def _constraints(trial: Any) -> list[float]:
-    # The trial's result, set by the flow before tell; a pruned or failed trial has none.
-    return list(trial.user_attrs.get(RESULT_ATTR, {}).get("constraints", []))
-
-
 def make_sampler(params: Params, seed: int | None = None) -> Any:
-    """The `search.sampler`: multi-objective TPE (default), NSGA-II or random, seeded
-    (`seed`, else `search.seed`)."""
+    """The `search.sampler`: TPE (default), NSGA-II or random, seeded (`seed`, else
+    `search.seed`)."""
     import optuna
 
     search = params.search.model_copy(update={"seed": params.search.seed if seed is None
@@ -100,10 +96,10 @@ def make_sampler(params: Params, seed: int | None = None) -> Any:
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=search.seed)
     if search.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=search.seed, constraints_func=_constraints)
+        return optuna.samplers.NSGAIISampler(seed=search.seed)
     # constant_liar: trials in flight count as (pessimistic) results, so parallel asks spread.
-    return optuna.samplers.TPESampler(seed=search.seed, constraints_func=_constraints,
-                                      n_startup_trials=STARTUP_TRIALS, constant_liar=True)
+    return optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=STARTUP_TRIALS,
+                                      constant_liar=True)
 
 
 def open_study(params: Params, name: str, storage_url: str) -> Any:

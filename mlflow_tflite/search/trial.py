@@ -36,7 +36,7 @@ class TrialResult:
     state: str
     metrics: dict[str, float] = field(default_factory=dict)
     values: list[float] | None = None
-    constraints: list[float] = field(default_factory=list)
+    constraints: dict[str, float] = field(default_factory=dict)
     sampled: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     error: str | None = None
@@ -105,7 +105,7 @@ def run_trial(
         values and constraint values for Optuna, and timings.
     """
     search = params.search
-    constraints = search.constraints or params.promote.constraints
+    constraints = objective.search_constraints(params)
     reference = baseline_val_accuracy(baseline)
     curve: list[float] = []
 
@@ -113,6 +113,8 @@ def run_trial(
         value = logs.get("val_accuracy")
         if value is not None:
             curve.append(float(value))
+        if not objective.judged(step, epoch, variant):
+            return
         if search.pruner.enabled and objective.should_prune(value, reference,
                                                             search.pruner.max_val_drop):
             raise TrialPruned(

@@ -41,6 +41,7 @@ def test_a_full_measurement_has_exactly_the_design_metrics(
         baseline_accuracy=0.5,
         reference_outputs=predict_outputs(float_model, x),
         fp32_size_bytes=len(float_model),
+        fp32_model=float_model,
     )
     per_delegate = {
         f"{d}/{name}"
@@ -140,3 +141,15 @@ def test_xnnpack_refusing_a_sparse_int8_model_is_recorded_and_builtin_steps_in(
     assert m.delegate == "builtin" and m.accuracy is not None
     assert "xnnpack/latency_p50_ms" not in m.metrics()
     assert m.metrics()["latency_p50_ms"] == m.metrics()["builtin/latency_p50_ms"]
+
+
+def test_latency_vs_fp32_divides_by_the_fp32_model_timed_on_the_primary_delegate(
+    float_model: bytes, int8_model: bytes, fast_config: BenchmarkConfig
+) -> None:
+    m = measure_variant(int8_model, config=fast_config, fp32_model=float_model)
+    assert 0 < m.metrics()["latency_vs_fp32"] < 100
+    assert m.metrics()["latency_vs_fp32"] != 1.0
+    # The fp32 model is exactly as fast as itself, not 1.0 plus timing noise.
+    itself = measure_variant(float_model, config=fast_config, fp32_model=float_model)
+    assert itself.metrics()["latency_vs_fp32"] == 1.0
+    assert "latency_vs_fp32" not in measure_variant(int8_model, config=fast_config).metrics()

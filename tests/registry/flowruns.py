@@ -21,6 +21,7 @@ GOOD = {
     "latency_p90_ms": 1.5,
     "xnnpack/latency_p50_ms": 1.0,
     "xnnpack/latency_p90_ms": 1.5,
+    "latency_vs_fp32": 0.5,
     "integer_only": 1.0,
     "gpu_compatible": 0.0,
 }

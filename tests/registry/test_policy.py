@@ -127,7 +127,8 @@ def test_a_missing_objective_metric_loses() -> None:
 
 
 def test_no_winner_names_every_failure_and_the_closest() -> None:
-    policy = target(constraints={"max_accuracy_drop": 0.01, "max_size_bytes": 8_000})
+    policy = target(objective=["size_bytes"],
+                    constraints={"max_accuracy_drop": 0.01, "max_size_bytes": 8_000})
     variants = [
         candidate("both", accuracy_delta=-0.05, size_bytes=9_000),
         candidate("big", size_bytes=12_000),

@@ -18,10 +18,11 @@ def test_constraint_values_are_signed_distances_to_each_limit() -> None:
                                     integer_only=True)
     ok = {"accuracy_delta": -0.005, "gzip_size_bytes": 15_000, "integer_only": 1.0}
     values = objective.constraint_values(ok, constraints)
-    assert all(v <= 0 for v in values)
+    assert list(values) == ["max_accuracy_drop", "max_gzip_size_bytes", "integer_only"]
+    assert all(v <= 0 for v in values.values())
     assert objective.feasible(ok, constraints)
     bad = {"accuracy_delta": -0.03, "gzip_size_bytes": 30_000}
-    drop, size, integer = objective.constraint_values(bad, constraints)
+    drop, size, integer = objective.constraint_values(bad, constraints).values()
     assert round(drop, 6) == 0.02 and size == 0.5 and integer == objective.MISSING
     assert objective.failure_messages(bad, constraints)[0] == (
         "accuracy drop 0.03 > max_accuracy_drop 0.01")
@@ -55,3 +56,13 @@ def test_without_a_feasible_trial_the_closest_fails_fewest_constraints() -> None
     trial, failures = closest(trials, constraints, ["gzip_size_bytes", "accuracy"])
     assert trial.number == 2
     assert failures == ["gzip_size_bytes 45 B > max_gzip_size_bytes 40"]
+
+
+def test_the_pruner_waits_for_the_last_prune_epoch_and_judges_every_later_one() -> None:
+    from mlflow_tflite.config import VariantConfig
+
+    variant = VariantConfig.model_validate({
+        "name": "v", "compress": {"prune": {"final_sparsity": 0.9, "epochs": 3},
+                                  "cluster": {"clusters": 8, "epochs": 2}}})
+    assert [objective.judged("prune", e, variant) for e in (1, 2, 3)] == [False, False, True]
+    assert objective.judged("cluster", 1, variant) and objective.judged("qat", 1, variant)

@@ -63,13 +63,21 @@ def _flatbuffer_header(tmp_path: Path) -> str:
     return str(model)
 
 
-def test_a_tflite_baseline_narrows_the_shipped_space_and_says_what_it_dropped(
+def test_a_tflite_baseline_narrows_a_general_space_and_says_what_it_dropped(
     tmp_path: Path
 ) -> None:
     from mlflow_tflite.checks import search_note
 
-    shipped = yaml.safe_load(ROOT_PARAMS.read_text())["search"]
-    path = _params_file(tmp_path, {**shipped, "enabled": True}, _flatbuffer_header(tmp_path))
+    # A general space (the shipped one is int8 prune+cluster only, nothing a .tflite takes).
+    general = {"space": {
+        "prune": {"use": {"choices": [True, False]}, "final_sparsity": {"low": 0.6, "high": 0.95}},
+        "cluster": {"use": {"choices": [True, False]}, "clusters": {"low": 4, "high": 16}},
+        "qat": {"use": {"choices": [False, True]}},
+        "convert": {"quantization": {"choices": ["int8", "int4_weight_only", "dynamic",
+                                                 "float16"]},
+                    "io_type": {"choices": ["int8", "float32"]},
+                    "sparsity_optimization": {"choices": [False, True]}}}}
+    path = _params_file(tmp_path, {**general, "enabled": True}, _flatbuffer_header(tmp_path))
     params = load_checked_params(path)
     assert search_note(params) == (
         "search.space: train.model is a .tflite file: dropped prune, cluster, qat (TFMOT "
@@ -119,7 +127,9 @@ def test_the_shipped_space_parses_and_every_sample_is_a_valid_variant() -> None:
             assert variant.compress.cluster.clusters <= max_clusters(
                 [288, 18432], variant.compress.prune.model_dump())
         study.tell(trial, [1.0, 0.5])
-    assert {"none", "prune", "prune+cluster+qat"} <= seen
+    # The shipped space is where small int8 models XNNPACK runs live: prune and cluster
+    # always, QAT or not.
+    assert seen == {"prune+cluster", "prune+cluster+qat"}
 
 
 def test_clusters_are_capped_below_the_weights_a_pruned_kernel_keeps() -> None:
@@ -140,3 +150,60 @@ def test_list_choices_travel_through_optuna_as_json() -> None:
         found.add(variant.compress.prune.m_by_n)
         study.tell(trial, 0.0)
     assert found == {None, (2, 4)}
+
+
+def test_the_listed_variants_in_the_space_are_the_warm_start_and_sample_back_exactly() -> None:
+    from mlflow_tflite.config import load_params
+    from mlflow_tflite.search.space import warm_start
+
+    params = load_params(ROOT_PARAMS)
+    space = parse_space({
+        "prune": {"final_sparsity": {"low": 0.6, "high": 0.95}, "epochs": {"low": 2, "high": 5}},
+        "cluster": {"clusters": {"low": 4, "high": 16}, "epochs": {"low": 1, "high": 3}},
+        "qat": {"use": {"choices": [False, True]}},
+        "convert": {"quantization": "int8", "io_type": "int8",
+                    "sparsity_optimization": {"choices": [False, True]}},
+    })
+    starts = warm_start(space, params.variants)
+    # Prune and cluster are always on and the scheme is int8: only these two lie in it.
+    assert list(starts) == ["pruned-clustered-int8", "pcqat-int8"]
+    study = optuna.create_study()
+    for values in starts.values():
+        study.enqueue_trial(values)
+    for name in starts:
+        variant, _ = sample_variant(study.ask(), space, name)
+        listed = params.variant(name)
+        assert variant.compress == listed.compress and variant.convert == listed.convert
+
+
+def test_which_layers_are_pruned_is_a_dimension_of_the_space() -> None:
+    space = parse_space({"prune": {
+        "final_sparsity": 0.8,
+        "layers": {"choices": [{}, {"first_conv": True, "min_weights": 0},
+                               {"exclude": ["^block_1"]}]},
+        "auto_layers": {"choices": [None, {"max_accuracy_drop": 0.05}]},
+    }})
+    assert space.blocks["prune"]["layers"].kind == "choice"
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    policies = set()
+    for _ in range(12):
+        trial = study.ask()
+        variant, sampled = sample_variant(trial, space, f"trial-{trial.number}")
+        policies.add((variant.compress.prune.layers.model_dump_json(),
+                      variant.compress.prune.auto_layers is not None))
+        assert isinstance(sampled["prune.layers"], str)  # a JSON token in the study
+        study.tell(trial, 1.0)
+    assert len({layers for layers, _ in policies}) == 3 and {a for _, a in policies} == {
+        True, False}
+    # A mapping without `choices` is the one policy every trial uses.
+    fixed = parse_space({"prune": {"final_sparsity": {"low": 0.5, "high": 0.9},
+                                   "layers": {"min_weights": 4096}}})
+    assert fixed.blocks["prune"]["layers"].kind == "fixed"
+
+
+def test_a_bad_layer_policy_in_the_space_names_its_key_path() -> None:
+    from mlflow_tflite.search.space import SpaceError
+
+    with pytest.raises(SpaceError, match=r"^search\.space\.prune\.layers: .*regular expression"):
+        parse_space({"prune": {"final_sparsity": {"low": 0.5, "high": 0.9},
+                               "layers": {"choices": [{}, {"exclude": ["(unclosed"]}]}}})
