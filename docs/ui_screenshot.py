@@ -1,7 +1,7 @@
 """Screenshots of the MLflow UI for the README, taken in headless Chromium.
 
     mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000 &     # after `make run`
-    python docs/ui_screenshot.py http://127.0.0.1:5000 1 docs/mlflow-ui-compare.png
+    python docs/ui_screenshot.py http://127.0.0.1:5000 1 docs/mlflow-ui-compare.png sqlite:///mlflow.db
 
 Drives Chromium over the DevTools protocol (through `websockets`, which Prefect already
 installs): opens the compare view of the latest flow run's variants on the model-training
