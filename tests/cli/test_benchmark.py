@@ -98,8 +98,10 @@ def test_log_writes_the_design_metrics_to_a_new_run(
     assert "logged" in capsys.readouterr().out
     run = mlflow.search_runs(experiment_names=["bench"], output_format="list")[0]
     logged = set(run.data.metrics)
-    # Without test data there is no accuracy, agreement or fp32 size to compare with.
-    needs_data = {"accuracy", "accuracy_delta", "agreement", "compression_ratio"}
+    # Without test data and the fp32 model there is no accuracy, agreement, fp32 size or
+    # fp32 latency to compare with.
+    needs_data = {"accuracy", "accuracy_delta", "agreement", "compression_ratio",
+                  "latency_vs_fp32"}
     assert set(CORE_METRICS) - needs_data <= logged
     assert {"xnnpack/latency_p50_ms", "builtin/latency_p99_ms"} <= logged
     assert run.data.tags["delegate"] == "xnnpack"
