@@ -21,16 +21,26 @@ import pytest  # noqa: E402
 from tests.helpers import tiny_cnn, to_tflite  # noqa: E402
 from tests.servers import MlflowServer, fresh_postgres_database, start_mlflow_server  # noqa: E402
 
+# `mlflow.set_experiment` exports MLFLOW_EXPERIMENT_ID for subprocesses.
+_MLFLOW_SELECTION = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
+
 
 @pytest.fixture(autouse=True)
-def _no_active_experiment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start each test without an experiment another test chose on another tracking store."""
+def _no_active_experiment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Start and leave each test without an experiment chosen on another tracking store.
+
+    Not `monkeypatch.delenv`: for a variable absent at the start it records nothing, so
+    a `set_experiment` in the test would leak its id into later module fixtures."""
     import mlflow.tracking.fluent
 
     monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    saved = {name: os.environ.pop(name, None) for name in _MLFLOW_SELECTION}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

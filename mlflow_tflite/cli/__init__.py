@@ -88,12 +88,13 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"mlflow-tflite {name}: interrupted", file=sys.stderr)
+        message = f"mlflow-tflite {name}: interrupted"
         if console:
             # A task thread may be deep in TensorFlow; Python would wait for it at exit.
             from mlflow_tflite.cli.guard import exit_now
 
-            exit_now(130)
+            exit_now(130, message)
+        print(message, file=sys.stderr)
         return 130
     finally:
         console_output.restore()

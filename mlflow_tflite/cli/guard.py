@@ -82,17 +82,28 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def exit_now(status: int) -> None:
-    """End the process now, without waiting for busy task threads, and the processes it
-    started (a cold-start measurement, pool workers: a SIGTERM to this process alone does
-    not reach them)."""
+def exit_now(status: int, last_line: str) -> None:
+    """End the process now with `last_line` as the last thing on stderr, without waiting
+    for busy task threads, and the processes it started (a cold-start measurement, pool
+    workers: a SIGTERM to this process alone does not reach them)."""
+    import logging
+
     from mlflow_tflite.cli import console
 
+    # Prefect's log workers fail once its server is closed ("--- Logging error ---").
+    logging.raiseExceptions = False
+    logging.disable(logging.CRITICAL)
     _terminate_children()
     console.restore()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    stderr = os.dup(2)
+    # Threads still running write nothing after the last line.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.write(stderr, f"{last_line}\n".encode())
     os._exit(status)
 
 

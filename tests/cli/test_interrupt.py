@@ -59,7 +59,7 @@ def _interrupt(args: list[str], cwd: Path, line: str, signum: int) -> tuple[Comm
     finally:
         command.kill()
     assert outcome.status == 130, outcome.lines[-20:]
-    assert outcome.last_line.endswith(": interrupted"), outcome.lines[-20:]
+    assert outcome.last_line == f"mlflow-tflite {args[0]}: interrupted", outcome.lines[-20:]
     assert outcome.seconds < 5, outcome.lines[-20:]
     assert left == []
     return command, before
