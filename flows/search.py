@@ -34,6 +34,7 @@ from prefect.futures import PrefectFuture, wait
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.measure.size import gzip_size_bytes
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, steps
 from mlflow_tflite.search import objective, results
 from mlflow_tflite.search import study as studies
@@ -213,9 +214,9 @@ def search(
 
     Returns:
         `parent_run_id`, `tracking_uri`, `experiment`, `study`, `storage`, `data_version`,
-        `fp32_size_bytes`, `objective`, `trials` (every result as a dict), `pareto`
-        (trial numbers), `closest` (trial number and failures, when nothing is feasible),
-        `ran` (trials run now), `recovered`, `overhead` (bookkeeping seconds),
+        `fp32_size_bytes`, `fp32_gzip_size_bytes`, `objective`, `trials` (every result as a
+        dict), `pareto` (trial numbers), `closest` (trial number and failures, when nothing
+        is feasible), `ran` (trials run now), `recovered`, `overhead` (bookkeeping seconds),
         `decision`, `reports`.
 
     Raises:
@@ -284,6 +285,7 @@ def search(
             "experiment_id": tracking.ensure_experiment(params.mlflow.experiment),
             "study": name, "storage": storage,
             "data_version": data.version, "fp32_size_bytes": baseline.fp32_size_bytes,
+            "fp32_gzip_size_bytes": gzip_size_bytes(baseline.fp32_path.read_bytes()),
             "objective": list(params.search.objective), "ran": overhead["trials"],
             "recovered": recovered, "overhead": overhead, **outcome}
 
@@ -335,9 +337,9 @@ def _finish(study: Any, params: Params, found: list[TrialResult], front: list[Tr
     front = [r for r in found if r.number in {c.number for c in front}]
     candidates = {c.number for c in front or ([near[0]] if near else [])} - unlogged
     mark_candidates(parent_run_id, candidates)
-    paths = results.write_results(study, found, front, baseline.fp32_size_bytes, names,
-                                  reports_dir)
-    rows = results.trial_rows(found, front, baseline.fp32_size_bytes)
+    fp32_gzip = gzip_size_bytes(baseline.fp32_path.read_bytes())
+    paths = results.write_results(study, found, front, fp32_gzip, names, reports_dir)
+    rows = results.trial_rows(found, front, fp32_gzip)
     results.log_results(parent_run_id, paths, [row for row in rows if row["pareto"]])
     # The front is promoted by the search's own objective and constraints (or the target
     # search.promote_target names); with no feasible trial, the closest one becomes

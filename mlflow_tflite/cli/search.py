@@ -107,7 +107,7 @@ def print_search_summary(result: dict[str, Any]) -> None:
           f"{result['ran']} run now"
           + (f", re-asked {result['recovered']} left by a killed search"
              if result["recovered"] else ""))
-    rows = pareto_front_rows(found, result["pareto"], result["fp32_size_bytes"])
+    rows = pareto_front_rows(found, result["pareto"], result["fp32_gzip_size_bytes"])
     print(f"\nPareto front on {', '.join(result['objective'])}:")
     print(format_markdown(rows))
     if result.get("closest"):

@@ -14,6 +14,7 @@ from typing import Any
 
 from mlflow_tflite.compress.registry import technique_names
 from mlflow_tflite.config.promote import ConstraintsConfig
+from mlflow_tflite.measure.size import compression_ratio
 from mlflow_tflite.metrics import SUMMARY_METRICS, higher_is_better
 from mlflow_tflite.search import objective
 from mlflow_tflite.search import study as studies
@@ -70,8 +71,9 @@ def _compact(sampled: dict[str, Any]) -> str:
 
 
 def trial_rows(results: Sequence[TrialResult], front: Sequence[TrialResult],
-               fp32_size_bytes: int) -> list[dict[str, Any]]:
-    """One row per trial (COLUMNS); `gzip_compression` is fp32 .tflite bytes / gzip bytes."""
+               fp32_gzip_bytes: int) -> list[dict[str, Any]]:
+    """One row per trial (COLUMNS); `gzip_compression` is the fp32 .tflite's gzip bytes
+    over the trial's (`measure.size.compression_ratio`, gzip over gzip)."""
     on_front = {r.number for r in front}
     rows = []
     for r in results:
@@ -85,7 +87,8 @@ def trial_rows(results: Sequence[TrialResult], front: Sequence[TrialResult],
             "quantization": (r.variant.get("convert") or {}).get("quantization", "none"),
             "sampled": _compact(r.sampled),
             **{m: r.metrics.get(m) for m in SUMMARY_METRICS},
-            "gzip_compression": round(fp32_size_bytes / gzip, 2) if gzip else None,
+            "gzip_compression": (round(compression_ratio(fp32_gzip_bytes, gzip), 2)
+                                 if gzip else None),
             "pareto": r.number in on_front,
             "run_id": r.run_id or "",
         })
@@ -106,13 +109,13 @@ def records(results: Sequence[TrialResult]) -> list[VariantRecord]:
 
 
 def write_results(study: Any, results: Sequence[TrialResult], front: Sequence[TrialResult],
-                  fp32_size_bytes: int, names: Sequence[str], directory: str | Path
+                  fp32_gzip_bytes: int, names: Sequence[str], directory: str | Path
                   ) -> dict[str, Path]:
     """Write the trials and the Pareto front (CSV, markdown), the Pareto plot and Optuna's
     history and parameter-importance plots into `directory`; returns the paths by kind."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    rows = trial_rows(results, front, fp32_size_bytes)
+    rows = trial_rows(results, front, fp32_gzip_bytes)
     pareto_rows = [row for row in rows if row["pareto"]]
     paths = {
         "trials": directory / "search_trials.csv",
@@ -191,7 +194,7 @@ def study_results_from_dicts(items: Sequence[dict[str, Any]]) -> list[TrialResul
 
 
 def pareto_front_rows(found: Sequence[TrialResult], pareto: Sequence[int],
-                      fp32_size_bytes: int) -> list[dict[str, Any]]:
+                      fp32_gzip_bytes: int) -> list[dict[str, Any]]:
     """The table rows of the front's trials (trial numbers in `pareto`)."""
     front = [r for r in found if r.number in set(pareto)]
-    return trial_rows(front, front, fp32_size_bytes)
+    return trial_rows(front, front, fp32_gzip_bytes)

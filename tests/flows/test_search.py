@@ -94,6 +94,11 @@ def test_a_tiny_search_logs_a_child_run_per_trial_and_a_pareto_table(
     table = client.load_table(parent.info.experiment_id, "search/pareto.json",
                               run_ids=[result["parent_run_id"]])
     assert sorted(table["trial"]) == sorted(front)
+    # "N x smaller" is gzip over gzip, as compression_ratio is raw over raw: never mixed.
+    assert result["fp32_gzip_size_bytes"] < result["fp32_size_bytes"]
+    for row in table.to_dict("records"):
+        assert row["gzip_compression"] == pytest.approx(
+            result["fp32_gzip_size_bytes"] / row["gzip_size_bytes"], abs=0.005)
     assert result["decision"]["targets"][0]["winner"].startswith("trial-")
 
     # A found trial written back as a named variant: `run` reproduces it from the store.
