@@ -45,8 +45,9 @@ from mlflow_tflite.search.runs import (
     trial_runs,
     without_model,
 )
-from mlflow_tflite.search.space import WARM_START_ATTR, Space, sample_variant, warm_start
-from mlflow_tflite.search.trial import TrialResult, run_trial, trial_name
+from mlflow_tflite.search.space import Space, sample_variant
+from mlflow_tflite.search.trial import TrialResult, failed_result, run_trial, trial_name
+from mlflow_tflite.search.warm_start import WARM_START_ATTR, warm_start
 from mlflow_tflite.tracking.layout import (
     DATA_VERSION_TAG,
     ERROR_TAG,
@@ -107,21 +108,6 @@ def _kernel_sizes(
         return [int(layer.kernel.shape.num_elements()) for layer in kernel_layers(model)]
 
 
-def _tell(study: Any, trial: Any, result: TrialResult, budget: studies.Budget) -> None:
-    from optuna.trial import TrialState
-
-    trial.set_user_attr(results.RESULT_ATTR, results.as_dict(result))
-    if result.state in (objective.COMPLETE, objective.INFEASIBLE):
-        objective.set_constraints(trial, result.constraints)
-        study.tell(trial, result.values)
-    elif result.state == objective.PRUNED:
-        study.tell(trial, state=TrialState.PRUNED)
-    else:
-        study.tell(trial, state=TrialState.FAIL)
-    budget.used_trials += 1
-    study.set_user_attr(studies.ELAPSED_ATTR, budget.elapsed())
-
-
 def _others_running(study: Any) -> bool:
     """Whether another process still runs trials of this study; a dead process's trials on
     this host are failed and asked again (by whoever gets to them first)."""
@@ -129,12 +115,6 @@ def _others_running(study: Any) -> bool:
         studies.recover_stale(study)
     # A trial older than a task's timeout is gone (its process died on another host).
     return bool(studies.running_trials(study, TRIAL_TIMEOUT + 60.0))
-
-
-def _failed(number: int, variant: VariantConfig, error: BaseException) -> TrialResult:
-    """A trial whose task itself failed (its logging, a worker lost): told FAIL, no run."""
-    message = f"{type(error).__name__}: {error}".strip().splitlines()[0]
-    return TrialResult(number, variant.model_dump(mode="json"), objective.FAILED, error=message)
 
 
 def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[int],
@@ -158,8 +138,8 @@ def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[in
                                                       kernel_sizes)
                 except ValueError as error:  # fixed values that make no valid variant
                     print(f"trial {trial.number}: failed (no valid variant: {error})")
-                    _tell(study, trial, TrialResult(trial.number, {}, objective.FAILED,
-                                                    error=str(error).splitlines()[0]), budget)
+                    results.tell(study, trial, TrialResult(trial.number, {}, objective.FAILED,
+                                                          error=str(error).splitlines()[0]), budget)
                     continue
                 overhead["ask_s"] += time.perf_counter() - started
                 in_flight[submit(trial.number, variant, sampled)] = (
@@ -178,10 +158,11 @@ def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[in
             for future in done:
                 trial, variant, submitted = in_flight.pop(future)
                 error = outcomes.failure(future)
-                result = _failed(trial.number, variant, error) if error else future.result()
+                result = (failed_result(trial.number, variant, error) if error
+                          else future.result())
                 took = time.perf_counter() - submitted
                 started = time.perf_counter()
-                _tell(study, trial, result, budget)
+                results.tell(study, trial, result, budget)
                 overhead["tell_s"] += time.perf_counter() - started
                 overhead["task_s"] += max(0.0, took - result.compute_s - result.log_s
                                           - result.wait_s)

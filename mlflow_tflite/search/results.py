@@ -34,6 +34,23 @@ def study_results(study: Any) -> list[TrialResult]:
     return sorted(found, key=lambda r: r.number)
 
 
+def tell(study: Any, trial: Any, result: TrialResult, budget: studies.Budget) -> None:
+    """Tell Optuna how `trial` ended (its constraints with a value), record `result` on
+    it for `study_results`, and count it against the budget."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr(RESULT_ATTR, as_dict(result))
+    if result.state in (objective.COMPLETE, objective.INFEASIBLE):
+        objective.set_constraints(trial, result.constraints)
+        study.tell(trial, result.values)
+    elif result.state == objective.PRUNED:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+    budget.used_trials += 1
+    study.set_user_attr(studies.ELAPSED_ATTR, budget.elapsed())
+
+
 def dominates(a: Sequence[float], b: Sequence[float], maximize: Sequence[bool]) -> bool:
     """Whether `a` is at least as good as `b` everywhere and better somewhere."""
     better = False

@@ -51,6 +51,12 @@ def trial_name(number: int) -> str:
     return f"trial-{number}"
 
 
+def failed_result(number: int, variant: VariantConfig, error: BaseException) -> TrialResult:
+    """A trial whose task itself failed (its logging, a worker lost): told FAIL, no run."""
+    message = f"{type(error).__name__}: {error}".strip().splitlines()[0]
+    return TrialResult(number, variant.model_dump(mode="json"), objective.FAILED, error=message)
+
+
 def baseline_val_accuracy(baseline: handles.Baseline) -> float | None:
     """The baseline's last validation accuracy, the reference the pruner compares to."""
     curve = baseline.history.get("val_accuracy") or []

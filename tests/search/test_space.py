@@ -154,7 +154,7 @@ def test_list_choices_travel_through_optuna_as_json() -> None:
 
 def test_the_listed_variants_in_the_space_are_the_warm_start_and_sample_back_exactly() -> None:
     from mlflow_tflite.config import load_params
-    from mlflow_tflite.search.space import warm_start
+    from mlflow_tflite.search.warm_start import warm_start
 
     params = load_params(ROOT_PARAMS)
     space = parse_space({
