@@ -33,7 +33,7 @@ from prefect.cache_policies import NO_CACHE
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.convert.flatbuffer import FLOAT16, weights_storage
-from mlflow_tflite.errors import first_line
+from mlflow_tflite.errors import first_line, is_interrupt
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, keys, steps
 from mlflow_tflite.registry import gates
 from mlflow_tflite.tracking import SKIPPED, VariantRecord, layout
@@ -324,7 +324,7 @@ def optimize(
         # Whatever stopped the flow (baseline, no variant, tracking or registry after their
         # retries, Ctrl-C), the parent run and its children must not stay RUNNING.
         # Ctrl-C is a KeyboardInterrupt, a SIGTERM may come as Prefect's TerminationSignal.
-        reason = ("interrupted" if not isinstance(error, Exception)
+        reason = ("interrupted" if is_interrupt(error)
                   else first_line(error, with_type=True))
         tracking.store.fail_run(parent_run_id, reason)
         raise

@@ -21,6 +21,7 @@ import threading
 from typing import Any
 
 from mlflow_tflite.config.runner import RUNNER_TYPES, RunnerConfig
+from mlflow_tflite.errors import SIGNAL_RECEIVED
 
 # Set when the flow is interrupted (see `ComputeLock`); cleared when a task runner starts.
 STOP = threading.Event()
@@ -161,7 +162,8 @@ def _thread_runner_class() -> type:
 
         def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
             # KeyboardInterrupt, or Prefect's TerminationSignal for a SIGTERM.
-            if exc_type is None or issubclass(exc_type, Exception):
+            if exc_type is None or (issubclass(exc_type, Exception)
+                                    and not SIGNAL_RECEIVED.is_set()):
                 super().__exit__(exc_type, exc_value, traceback)
                 return
             STOP.set()

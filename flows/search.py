@@ -33,7 +33,7 @@ from prefect.futures import PrefectFuture, wait
 
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
-from mlflow_tflite.errors import first_line
+from mlflow_tflite.errors import first_line, is_interrupt
 from mlflow_tflite.measure.size import gzip_size_bytes
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, steps
 from mlflow_tflite.search import objective, results
@@ -255,7 +255,7 @@ def search(
     except BaseException as error:
         # The parent may be a team's: only its reason here; the guard ends this process's
         # own RUNNING trials (Ctrl-C is a KeyboardInterrupt, SIGTERM Prefect's signal).
-        reason = ("interrupted" if not isinstance(error, Exception)
+        reason = ("interrupted" if is_interrupt(error)
                   else first_line(error, with_type=True))
         mlflow.MlflowClient().set_tag(parent_run_id, ERROR_TAG, reason)
         tracking.runs.end_run(parent_run_id, ok=False)

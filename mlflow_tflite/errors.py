@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+
+# Set by the command's Ctrl-C/SIGTERM handler (`cli.guard`). A library may turn the
+# KeyboardInterrupt into an error of its own on the way up: Prefect's task engine raises
+# `ValueError: Task run is not set` when the signal lands between two of its steps.
+SIGNAL_RECEIVED = threading.Event()
+
+
+def is_interrupt(error: BaseException) -> bool:
+    """Whether `error` ended the work because of Ctrl-C or SIGTERM: the interrupt itself
+    (KeyboardInterrupt, Prefect's TerminationSignal) or any error raised after one came."""
+    return not isinstance(error, Exception) or SIGNAL_RECEIVED.is_set()
+
 
 def first_line(
     error: BaseException | str | None, *, with_type: bool = False, limit: int | None = None

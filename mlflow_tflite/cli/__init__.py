@@ -13,7 +13,7 @@ import os
 import sys
 
 # The commands' one-line errors (re-exported: `from mlflow_tflite.cli import first_line`).
-from mlflow_tflite.errors import first_line  # noqa: F401
+from mlflow_tflite.errors import SIGNAL_RECEIVED, first_line  # noqa: F401
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -81,23 +81,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except CommandError as error:
+        if SIGNAL_RECEIVED.is_set():
+            return _interrupted(name, console)
         print(f"mlflow-tflite {name}: error: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure: still one line
+        if SIGNAL_RECEIVED.is_set():
+            return _interrupted(name, console)
         print(f"mlflow-tflite {name}: error: {type(error).__name__}: {first_line(error)}",
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        message = f"mlflow-tflite {name}: interrupted"
-        if console:
-            # A task thread may be deep in TensorFlow; Python would wait for it at exit.
-            from mlflow_tflite.cli.guard import exit_now
-
-            exit_now(130, message)
-        print(message, file=sys.stderr)
-        return 130
+        return _interrupted(name, console)
     finally:
+        SIGNAL_RECEIVED.clear()  # the next command in this process (a test) starts afresh
         console_output.restore()
+
+
+def _interrupted(name: str, console: bool) -> int:
+    message = f"mlflow-tflite {name}: interrupted"
+    if console:
+        # A task thread may be deep in TensorFlow; Python would wait for it at exit.
+        from mlflow_tflite.cli.guard import exit_now
+
+        exit_now(130, message)
+    print(message, file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

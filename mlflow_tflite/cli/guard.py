@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError
+from mlflow_tflite.errors import SIGNAL_RECEIVED, is_interrupt
 
 if TYPE_CHECKING:
     from mlflow_tflite.config import Params
@@ -37,6 +38,7 @@ INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) while the flow ran"
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
+    SIGNAL_RECEIVED.set()
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -61,19 +63,27 @@ def tracked(params: Params) -> Iterator[str]:
     for run_id in tracking.store.end_stale_runs(experiment_id):
         print(f"MLflow run {run_id} was left RUNNING by a process that is gone; "
               "ended it as FAILED", file=sys.stderr)
-    previous = signal.getsignal(signal.SIGTERM)
     main_thread = _in_main_thread()
+    # Ctrl-C keeps Python's meaning (a KeyboardInterrupt) but is also recorded, unless the
+    # shell started the command with it ignored (a background job).
+    signums = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT)
+                                  is signal.default_int_handler else [])
+    previous = {signum: signal.getsignal(signum) for signum in signums}
+    SIGNAL_RECEIVED.clear()
     if main_thread:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        for signum in signums:
+            signal.signal(signum, _raise_interrupt)
     try:
         yield experiment_id
-    except KeyboardInterrupt:
-        with contextlib.suppress(Exception):  # best effort: the next run ends what is left
-            tracking.store.end_own_runs(experiment_id, INTERRUPTED)
+    except BaseException as error:
+        if is_interrupt(error):
+            with contextlib.suppress(Exception):  # best effort: the next run ends the rest
+                tracking.store.end_own_runs(experiment_id, INTERRUPTED)
         raise
     finally:
         if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def _in_main_thread() -> bool:

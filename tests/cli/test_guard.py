@@ -129,3 +129,32 @@ def test_a_deleted_experiment_is_named_with_the_fix_and_not_retried(
     with pytest.raises(MlflowException) as raised:
         client.create_run(experiment)
     assert is_permanent(raised.value)
+
+
+def test_an_error_raised_on_the_way_up_from_a_signal_still_ends_as_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A library may turn the KeyboardInterrupt into an error of its own (Prefect's task
+    engine: `ValueError: Task run is not set`): still `interrupted`, status 130, runs FAILED."""
+    import os
+
+    from mlflow_tflite.cli import guard
+    from mlflow_tflite.config import load_params
+    from mlflow_tflite.errors import SIGNAL_RECEIVED, is_interrupt
+    from mlflow_tflite.tracking.store import owner_tags
+
+    monkeypatch.chdir(tmp_path)
+    params = load_params(_params(tmp_path))
+    with (pytest.raises(ValueError, match="Task run is not set") as raised,
+          guard.tracked(params) as experiment_id):
+        run = mlflow.MlflowClient().create_run(experiment_id, tags=owner_tags())
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise ValueError("Task run is not set") from None
+    assert is_interrupt(raised.value)
+    ended = mlflow.MlflowClient().get_run(run.info.run_id)
+    assert ended.info.status == "FAILED" and ended.data.tags[ERROR_TAG] == guard.INTERRUPTED
+    SIGNAL_RECEIVED.clear()
+    assert not is_interrupt(ValueError("Task run is not set"))
