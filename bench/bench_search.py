@@ -112,10 +112,9 @@ def search(params_path: str, cache_dir: str, sampler: str, minutes: float,
     compute = sum(t["compute_s"] for t in trials)
     logging = sum(t["log_s"] for t in trials)
     bookkeeping = overhead["ask_s"] + overhead["tell_s"] + overhead["task_s"] + logging
-    bookkeeping_s = overhead["ask_s"] + overhead["tell_s"] + overhead["task_s"] + logging
     return {"fp32_gzip_size_bytes": result["fp32_gzip_size_bytes"], "rows": rows,
             "count": len(trials),
-            "states": states, "wall_s": wall, "bookkeeping_s": bookkeeping_s,
+            "states": states, "wall_s": wall, "bookkeeping_s": bookkeeping,
             "decision": result.get("decision"), "compute_s": compute, "log_s": logging,
             "ask_tell_s": overhead["ask_s"] + overhead["tell_s"], "task_s": overhead["task_s"],
             "bookkeeping_share": bookkeeping / max(compute + bookkeeping, 1e-9),

@@ -266,7 +266,6 @@ def search(
             "experiment_id": tracking.ensure_experiment(params.mlflow.experiment),
             "study": name, "storage": storage,
             "data_version": data.version, "fp32_size_bytes": baseline.fp32_size_bytes,
-            "fp32_gzip_size_bytes": gzip_size_bytes(baseline.fp32_path.read_bytes()),
             "objective": list(params.search.objective), "ran": overhead["trials"],
             "recovered": recovered, "overhead": overhead, **outcome}
 
@@ -339,7 +338,7 @@ def _finish(study: Any, params: Params, found: list[TrialResult], front: list[Tr
     create_markdown_artifact(key=ARTIFACT_KEY, markdown=markdown,
                              description="Pareto front of this search and the promotion")
     return {"trials": [results.as_dict(r) for r in found], "pareto": [r.number for r in front],
-            "closest": closest, "decision": decision,
+            "closest": closest, "decision": decision, "fp32_gzip_size_bytes": fp32_gzip,
             "reports": {kind: str(path) for kind, path in paths.items()}}
 
 

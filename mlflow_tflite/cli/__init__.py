@@ -13,7 +13,7 @@ import os
 import sys
 
 # The commands' one-line errors (re-exported: `from mlflow_tflite.cli import first_line`).
-from mlflow_tflite.errors import SIGNAL_RECEIVED, first_line  # noqa: F401
+from mlflow_tflite.errors import SIGNAL_RECEIVED, first_line, is_interrupt  # noqa: F401
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -80,19 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         console_output.quiet()
     try:
         return int(module.run(args) or 0)
-    except CommandError as error:
-        if SIGNAL_RECEIVED.is_set():
-            return _interrupted(name, console)
-        print(f"mlflow-tflite {name}: error: {error}", file=sys.stderr)
-        return 1
-    except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure: still one line
-        if SIGNAL_RECEIVED.is_set():
-            return _interrupted(name, console)
-        print(f"mlflow-tflite {name}: error: {type(error).__name__}: {first_line(error)}",
-              file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return _interrupted(name, console)
+    except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure: still one line
+        if is_interrupt(error):  # an error raised on the way up from Ctrl-C or SIGTERM
+            return _interrupted(name, console)
+        detail = (str(error) if isinstance(error, CommandError)
+                  else f"{type(error).__name__}: {first_line(error)}")
+        print(f"mlflow-tflite {name}: error: {detail}", file=sys.stderr)
+        return 1
     finally:
         SIGNAL_RECEIVED.clear()  # the next command in this process (a test) starts afresh
         console_output.restore()

@@ -17,6 +17,7 @@ from typing import Any
 
 from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import ArtifactStore, handles, keys, steps
 from mlflow_tflite.search import objective
 from mlflow_tflite.tracking import FAILED, VariantRecord
@@ -53,8 +54,8 @@ def trial_name(number: int) -> str:
 
 def failed_result(number: int, variant: VariantConfig, error: BaseException) -> TrialResult:
     """A trial whose task itself failed (its logging, a worker lost): told FAIL, no run."""
-    message = f"{type(error).__name__}: {error}".strip().splitlines()[0]
-    return TrialResult(number, variant.model_dump(mode="json"), objective.FAILED, error=message)
+    return TrialResult(number, variant.model_dump(mode="json"), objective.FAILED,
+                       error=first_line(error, with_type=True))
 
 
 def baseline_val_accuracy(baseline: handles.Baseline) -> float | None:
