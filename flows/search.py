@@ -61,7 +61,9 @@ from mlflow_tflite_flows.runner import make_task_runner
 
 TRIAL_TIMEOUT = optimize.TIMEOUTS["build"] + optimize.TIMEOUTS["measure"]
 ARTIFACT_KEY = "mlflow-tflite-search"
-POLL_S = 0.5
+# Prefect's wait() returns when every future is done or at the timeout: this is how late the
+# loop may notice a finished trial (it counts as the trial's task overhead).
+POLL_S = 0.05
 # How often a process whose share of the budget is spent looks at its team's trials.
 TEAM_POLL_S = 2.0
 # How long a finished process waits for its team-mates to log the models of the front's

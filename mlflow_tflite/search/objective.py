@@ -102,9 +102,10 @@ def failure_messages(metrics: Mapping[str, float], constraints: ConstraintsConfi
 def judged(step: str, epoch: int, variant: VariantConfig) -> bool:
     """Whether the pruner judges the trial after `epoch` of compress `step`: not while
     pruning's masks still move (each mask update drops accuracy that the next epochs
-    recover), so a prune step is judged after its last epoch; other steps after each."""
-    return step != "prune" or variant.compress.prune is None or (
-        epoch >= variant.compress.prune.epochs)
+    recover) nor during the recovery epochs that follow, so a prune step is judged after
+    its last epoch; other steps after each."""
+    prune = variant.compress.prune
+    return step != "prune" or prune is None or epoch >= prune.epochs + prune.recover_epochs
 
 
 def should_prune(val_accuracy: float | None, baseline_val_accuracy: float | None,

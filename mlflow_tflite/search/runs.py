@@ -64,6 +64,7 @@ def log_models(parent_run_id: str, candidates: Sequence[TrialResult], baseline: 
     from mlflow_tflite.config import VariantConfig
     from mlflow_tflite.pipeline import keys, steps
     from mlflow_tflite.tracking import VariantRecord
+    from mlflow_tflite.tracking.layers import layer_title, log_layer_plot, logged_layer_rows
     from mlflow_tflite.tracking.layout import MODEL_URI_TAG
     from mlflow_tflite.tracking.models import log_variant_model
 
@@ -81,6 +82,10 @@ def log_models(parent_run_id: str, candidates: Sequence[TrialResult], baseline: 
                                delegate=run.data.tags.get(DELEGATE_TAG, ""),
                                tflite_path=build.tflite_path)
         log_variant_model(run.info.run_id, record, input_example)
+        # Trials log the per-layer table only; the candidates get its plot, as variants do.
+        rows = logged_layer_rows(run.info.run_id)
+        if rows:
+            log_layer_plot(run.info.run_id, rows, layer_title(variant.name))
 
 
 def without_model(parent_run_id: str, numbers: Sequence[int]) -> list[int]:

@@ -26,6 +26,7 @@ import hashlib
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,13 @@ def make_sampler(params: Params, seed: int | None = None) -> Any:
     if search.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=search.seed)
     # constant_liar: trials in flight count as (pessimistic) results, so parallel asks spread.
-    return optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=STARTUP_TRIALS,
-                                      constant_liar=True)
+    # multivariate + group: one joint density per set of co-occurring parameters. The
+    # independent TPE settled on no recovery epochs and mid cluster counts, blind to how
+    # sparsity, recovery and clusters decide accuracy together (bench/RESULTS.md).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=STARTUP_TRIALS,
+                                          constant_liar=True, multivariate=True, group=True)
 
 
 def open_study(params: Params, name: str, storage_url: str) -> Any:

@@ -170,7 +170,8 @@ def run_trial(
     trial_tags = {**tags, TRIAL_TAG: str(number), TRIAL_STATE_TAG: result.state}
     result.run_id = tracking.log_variant(parent_run_id, record, common_tags=trial_tags,
                                          input_example=input_example, role=TRIAL_ROLE,
-                                         params=sampled, log_model=False)
+                                         params=sampled, log_model=False,
+                                         layer_plot=False)
     if result.state == objective.PRUNED:
         _log_pruned(result.run_id, curve)
     result.log_s = time.perf_counter() - logged

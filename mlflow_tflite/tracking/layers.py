@@ -48,8 +48,14 @@ def layer_plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str = ""
     return save_figure(fig, path)
 
 
-def log_layer_errors(run_id: str, rows: Sequence[dict[str, Any]], title: str = "") -> None:
-    """Log the per-layer table and its bar plot to the run (through the client, so
+def layer_title(variant: str) -> str:
+    """The plot's title for a variant's run."""
+    return f"{variant}: the layers with the lowest SNR"
+
+
+def log_layer_errors(run_id: str, rows: Sequence[dict[str, Any]], title: str = "",
+                     plot: bool = True) -> None:
+    """Log the per-layer table and (`plot`) its bar plot to the run (through the client, so
     parallel variants can log at once)."""
     import mlflow
     import pandas as pd
@@ -58,5 +64,27 @@ def log_layer_errors(run_id: str, rows: Sequence[dict[str, Any]], title: str = "
     frame = pd.DataFrame([{c: row[c] for c in TABLE_COLUMNS} for row in rows],
                          columns=list(TABLE_COLUMNS))
     client.log_table(run_id, data=frame, artifact_file=LAYER_TABLE)
+    if plot:
+        log_layer_plot(run_id, rows, title)
+
+
+def log_layer_plot(run_id: str, rows: Sequence[dict[str, Any]], title: str = "") -> None:
+    """Log `layer_errors.png` of `rows` to the run."""
+    import mlflow
+
     with tempfile.TemporaryDirectory() as tmp:
-        client.log_artifact(run_id, str(layer_plot(rows, Path(tmp) / LAYER_PLOT, title)))
+        mlflow.MlflowClient().log_artifact(run_id, str(layer_plot(rows, Path(tmp) / LAYER_PLOT,
+                                                                  title)))
+
+
+def logged_layer_rows(run_id: str) -> list[dict[str, Any]]:
+    """The rows of the run's `layer_errors.json` (MLflow's table format), [] without one."""
+    import json
+
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    if LAYER_TABLE not in {f.path for f in client.list_artifacts(run_id)}:
+        return []
+    table = json.loads(Path(client.download_artifacts(run_id, LAYER_TABLE)).read_text())
+    return [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]

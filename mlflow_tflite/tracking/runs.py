@@ -35,7 +35,7 @@ from typing import Any
 
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.tracking.flowruns import VARIANTS_PARAM
-from mlflow_tflite.tracking.layers import log_layer_errors
+from mlflow_tflite.tracking.layers import layer_title, log_layer_errors
 from mlflow_tflite.tracking.layout import (
     DELEGATE_TAG,
     ERROR_TAG,
@@ -183,7 +183,12 @@ def _log_batch(run_id: str, metrics: dict[str, float] | None = None,
     metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if v is not None]
     param_list = [Param(k, v) for k, v in (params or {}).items()]
     tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
-    # The REST API takes at most 100 params and 1000 entries per batch.
+    # The REST API takes at most 100 params, 100 tags and 1000 entries per batch; one call
+    # when they fit (a search trial's logging is bookkeeping the search pays per trial).
+    if (len(param_list) <= 100 and len(tag_list) <= 100
+            and len(param_list) + len(tag_list) + len(metric_list) <= 1000):
+        client.log_batch(run_id, metrics=metric_list, params=param_list, tags=tag_list)
+        return
     for start in range(0, max(len(param_list), 1), 100):
         client.log_batch(run_id, params=param_list[start : start + 100])
     for start in range(0, len(metric_list), 900):
@@ -254,14 +259,12 @@ def numpy_dataset(features: Any, targets: Any, name: str, digest: str, source: s
                                       source=str(Path(source).resolve()))
 
 
-def find_child(parent_run_id: str, variant: str) -> str | None:
+def find_child(parent_run_id: str, variant: str, experiment_id: str) -> str | None:
     """The child run already logged for `variant` under the parent (a retried log)."""
     from mlflow import MlflowClient
 
-    client = MlflowClient()
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs(
-        [parent.info.experiment_id],
+    runs = MlflowClient().search_runs(
+        [experiment_id],
         filter_string=(
             f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{VARIANT_TAG}` = '{variant}'"
         ),
@@ -279,6 +282,7 @@ def log_variant(
     role: str = VARIANT_ROLE,
     params: dict[str, Any] | None = None,
     log_model: bool = True,
+    layer_plot: bool = True,
 ) -> str:
     """Log one variant as a child run of `parent_run_id`; returns the child run id.
 
@@ -288,7 +292,8 @@ def log_variant(
     existing child is reused, not duplicated. `role` is the `mlflow_tflite.role` tag (a
     search trial: `trial`); `params` are logged as run params (a trial's sampled values);
     `log_model=False` leaves the model for `log_variant_model` (a search logs the models of
-    its Pareto-optimal trials only, so a trial costs a few tracking calls).
+    its Pareto-optimal trials only, so a trial costs a few tracking calls); `layer_plot=False`
+    logs the per-layer table without its PNG (drawn later for those trials only).
     """
     import mlflow
 
@@ -303,7 +308,7 @@ def log_variant(
         DELEGATE_TAG: record.delegate,
         REUSED_TAG: str(record.reused).lower(),
     }
-    run_id = find_child(parent_run_id, record.name)
+    run_id = find_child(parent_run_id, record.name, parent.info.experiment_id)
     if run_id is None:
         run_id = client.create_run(
             parent.info.experiment_id,
@@ -312,21 +317,20 @@ def log_variant(
         ).info.run_id
     record.run_id = run_id
     try:
-        if params:
-            _log_batch(run_id, params={k: str(v) for k, v in params.items()})
+        sampled = {k: str(v) for k, v in (params or {}).items()}
         if record.ok:
             _log_batch(run_id, metrics=record.metrics, tags=tags,
-                       params={**record.params, **conversion_params(record)})
+                       params={**sampled, **record.params, **conversion_params(record)})
             client.log_dict(run_id, record.measurement, "measurement.json")
             if record.measurement.get("layers"):
-                log_layer_errors(run_id, record.measurement["layers"],
-                                 title=f"{record.name}: the layers with the lowest SNR")
+                log_layer_errors(run_id, record.measurement["layers"], plot=layer_plot,
+                                 title=layer_title(record.name))
             if log_model:
                 log_tflite_model(run_id, record, input_example)
         else:
             message = first_line(record.error, limit=MAX_TAG_CHARS)
             failure = {ERROR_TAG: message, FAILED_STEP_TAG: record.failed_step or "unknown"}
-            _log_batch(run_id, params=record.params, tags={**tags, **failure})
+            _log_batch(run_id, params={**sampled, **record.params}, tags={**tags, **failure})
             client.log_text(run_id, record.traceback or record.error or "", "error.txt")
         client.log_dict(run_id, record.to_dict(), RECORD_ARTIFACT)
     except Exception:

@@ -74,6 +74,39 @@ def test_m_by_n_keeps_m_of_every_n_input_weights(baseline: Any, dataset: Any) ->
             "(fewer than 4 input channels for m_by_n)") in lines
 
 
+def test_block_size_zeroes_whole_blocks_of_consecutive_inputs(baseline: Any,
+                                                               dataset: Any) -> None:
+    lines: list[str] = []
+    cfg = CompressConfig(prune={"final_sparsity": TARGET, "block_size": [4, 1],
+                                "layers": PRUNE_ALL})
+    model = compress_model(baseline, cfg, dataset, TRAIN, log=lines.append)
+    conv, hidden, logits = kernels(convert_model(model, ConvertConfig(), dataset))
+    for kernel in (hidden, logits):
+        # Keras [inputs, units] blocks of 4 inputs: in the TFLite [out, in] kernel, runs of
+        # 4 contiguous values that are all zero or all kept.
+        groups = kernel.values.reshape(kernel.values.shape[0], -1, 4)
+        kept = np.count_nonzero(groups, axis=-1)
+        assert set(np.unique(kept)) <= {0, 4}, kernel.name
+        assert kernel.sparsity == pytest.approx(TARGET, abs=0.03), kernel.name
+    # tfmot blocks 2-D kernels only: the convolution is pruned weight by weight.
+    assert conv.sparsity == pytest.approx(TARGET, abs=0.05)
+    assert any(line.endswith("; blocks 4x1 in dense, logits") for line in lines), lines
+
+
+def test_recover_epochs_fine_tune_with_the_final_mask_held(baseline: Any, dataset: Any) -> None:
+    lines: list[str] = []
+    cfg = CompressConfig(prune={"final_sparsity": TARGET, "recover_epochs": 1,
+                                "layers": PRUNE_ALL})
+    model = compress_model(baseline, cfg, dataset, TRAIN, log=lines.append)
+    # 22 steps to reach the target, then one epoch more with the mask held.
+    assert any("until step 22, then 1 epochs with the mask held" in line for line in lines)
+    epochs = [line for line in lines if line.startswith("prune: epoch ")]
+    assert [line.split()[2] for line in epochs] == ["1/2", "2/2"]
+    assert all("sparsity=0.6" in line for line in epochs), epochs
+    for kernel in kernels(convert_model(model, ConvertConfig(), dataset)):
+        assert kernel.sparsity >= TARGET - 0.02, (kernel.name, kernel.sparsity)
+
+
 def test_m_by_n_without_a_wide_enough_layer_is_refused(dataset: Any) -> None:
     from mlflow_tflite._tf import import_keras
 

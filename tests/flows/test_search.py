@@ -87,6 +87,13 @@ def test_a_tiny_search_logs_a_child_run_per_trial_and_a_pareto_table(
     assert {n for n, r in runs.items() if "mlflow_tflite.model_uri" in r.data.tags} == front
     assert all(r.info.status == "FINISHED" for r in runs.values())
     client = mlflow.MlflowClient()
+    # Every trial logs the per-layer table; only the candidates also get its plot.
+    for number, run in runs.items():
+        logged = {a.path for a in client.list_artifacts(run.info.run_id)}
+        if run.data.tags["quantization"] == "none":
+            continue
+        assert "layer_errors.json" in logged, number
+        assert ("layer_errors.png" in logged) == (number in front), (number, logged)
     artifacts = {a.path for a in client.list_artifacts(result["parent_run_id"], "search")}
     assert {"search/search_pareto.csv", "search/search_pareto.md", "search/search_pareto.png",
             "search/pareto.json", "search/search_history.png"} <= artifacts

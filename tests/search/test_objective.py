@@ -66,3 +66,8 @@ def test_the_pruner_waits_for_the_last_prune_epoch_and_judges_every_later_one() 
                                   "cluster": {"clusters": 8, "epochs": 2}}})
     assert [objective.judged("prune", e, variant) for e in (1, 2, 3)] == [False, False, True]
     assert objective.judged("cluster", 1, variant) and objective.judged("qat", 1, variant)
+    # Recovery epochs (the mask held) come after the mask updates: judged after them.
+    recovering = VariantConfig.model_validate({**variant.model_dump(), "compress": {
+        "prune": {"final_sparsity": 0.9, "epochs": 3, "recover_epochs": 2}}})
+    assert [objective.judged("prune", e, recovering) for e in range(1, 6)] == [
+        False, False, False, False, True]
