@@ -67,6 +67,11 @@ class PruneConfig(Section):
         return self
 
     @property
+    def fine_tune_epochs(self) -> int:
+        """Every epoch of the prune step: the mask updates, then the recovery."""
+        return self.epochs + self.recover_epochs
+
+    @property
     def target_sparsity(self) -> float:
         """The sparsity the pruned kernels end with (m_by_n: the pattern's zeros)."""
         if self.m_by_n is None:
@@ -150,7 +155,7 @@ def apply(model: Any, cfg: PruneConfig, ctx: FineTune) -> Any:
     ctx.fit(
         wrapped,
         step="prune",
-        epochs=cfg.epochs + cfg.recover_epochs,
+        epochs=cfg.fine_tune_epochs,
         learning_rate=LEARNING_RATE,
         callbacks=[sparsity_api.UpdatePruningStep()],
         extra=lambda: f"sparsity={sparsity(wrapped, chosen):.3f}",

@@ -105,7 +105,7 @@ def judged(step: str, epoch: int, variant: VariantConfig) -> bool:
     recover) nor during the recovery epochs that follow, so a prune step is judged after
     its last epoch; other steps after each."""
     prune = variant.compress.prune
-    return step != "prune" or prune is None or epoch >= prune.epochs + prune.recover_epochs
+    return step != "prune" or prune is None or epoch >= prune.fine_tune_epochs
 
 
 def should_prune(val_accuracy: float | None, baseline_val_accuracy: float | None,
