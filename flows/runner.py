@@ -21,7 +21,7 @@ import threading
 from typing import Any
 
 from mlflow_tflite.config.runner import RUNNER_TYPES, RunnerConfig
-from mlflow_tflite.errors import SIGNAL_RECEIVED
+from mlflow_tflite.errors import SIGNAL_RECEIVED, raise_if_signalled
 
 # Set when the flow is interrupted (see `ComputeLock`); cleared when a task runner starts.
 STOP = threading.Event()
@@ -48,6 +48,7 @@ def wait(future: Any) -> None:
     wrapped = getattr(future, "wrapped_future", None)
     if isinstance(wrapped, concurrent.futures.Future):
         while not wrapped.done():
+            raise_if_signalled()
             concurrent.futures.wait([wrapped], timeout=_POLL_S)
     future.wait()
 
@@ -65,6 +66,7 @@ class ComputeLock:
 
     def __enter__(self) -> ComputeLock:
         while not self._lock.acquire(timeout=_POLL_S):
+            raise_if_signalled()
             _raise_if_stopped()
         try:
             _raise_if_stopped()

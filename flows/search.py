@@ -33,7 +33,7 @@ from prefect.futures import PrefectFuture, wait
 
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
-from mlflow_tflite.errors import first_line, is_interrupt
+from mlflow_tflite.errors import first_line, is_interrupt, raise_if_signalled
 from mlflow_tflite.measure.size import gzip_size_bytes
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, steps
 from mlflow_tflite.search import objective, results
@@ -152,10 +152,12 @@ def _search_loop(study: Any, space: Space, params: Params, kernel_sizes: list[in
                 if not _others_running(study):
                     overhead["loop_s"] = time.perf_counter() - began
                     return overhead
+                raise_if_signalled()
                 time.sleep(TEAM_POLL_S)
                 continue
             done: set[PrefectFuture] = set()
             while not done:  # the first to finish: Prefect's wait() has no FIRST_COMPLETED
+                raise_if_signalled()
                 done = wait(list(in_flight), timeout=POLL_S).done
             for future in done:
                 trial, variant, submitted = in_flight.pop(future)
@@ -307,6 +309,7 @@ def _finish_with_team(study: Any, params: Params, baseline: handles.Baseline,
                           "has ended): they are not promoted")
                 return _finish(study, params, found, front, near, set(missing), uri,
                                parent_run_id, baseline, data, example, reports_dir)
+        raise_if_signalled()
         time.sleep(TEAM_POLL_S)
 
 

@@ -16,6 +16,18 @@ def is_interrupt(error: BaseException) -> bool:
     return not isinstance(error, Exception) or SIGNAL_RECEIVED.is_set()
 
 
+def raise_if_signalled() -> None:
+    """Raise, in the main thread, the KeyboardInterrupt of a Ctrl-C or SIGTERM that Python
+    swallowed; called where the main thread waits or trains.
+
+    The handler raises it wherever the main thread is, and there it may be lost: in a
+    weakref callback or `__del__` run by the garbage collector Python only prints
+    `Exception ignored in: ...` and goes on, and the command would run to the end.
+    """
+    if SIGNAL_RECEIVED.is_set() and threading.current_thread() is threading.main_thread():
+        raise KeyboardInterrupt("signal received")
+
+
 def first_line(
     error: BaseException | str | None, *, with_type: bool = False, limit: int | None = None
 ) -> str:

@@ -9,7 +9,9 @@ cleanly: one line, no traceback, nothing left RUNNING, no process left behind.
 - `tracked` checks the tracking store in seconds before any work (one line naming the URI
   and what failed), ends this host's RUNNING flow runs whose process is gone (kill -9) as
   FAILED, turns SIGTERM into the KeyboardInterrupt of Ctrl-C, and on either ends the runs
-  this process left RUNNING as FAILED (tag `mlflow_tflite.error: interrupted`).
+  this process left RUNNING as FAILED (tag `mlflow_tflite.error: interrupted`). A signal
+  whose KeyboardInterrupt Python swallows (it landed in a weakref callback) is raised
+  again where the main thread next waits or trains (`errors.raise_if_signalled`).
 - `mlflow_tflite_flows.server` (Prefect lives in the flows, not here): its
   `embedded_prefect_server` runs Prefect's temporary API server in a session of its own,
   so Ctrl-C in a terminal reaches the command but not the server, which dies with the
@@ -42,6 +44,19 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _unraisable(previous: Any) -> Any:
+    """A `sys.unraisablehook` that drops the KeyboardInterrupt of a signal that landed in a
+    weakref callback or `__del__` (Python would print its traceback and go on): the next
+    wait or training step raises it again (`errors.raise_if_signalled`)."""
+
+    def hook(unraisable: Any) -> None:
+        if not (isinstance(unraisable.exc_value, KeyboardInterrupt)
+                and SIGNAL_RECEIVED.is_set()):
+            previous(unraisable)
+
+    return hook
+
+
 @contextlib.contextmanager
 def tracked(params: Params) -> Iterator[str]:
     """Check the tracking store, end stale runs, and end this process's runs on Ctrl-C.
@@ -69,8 +84,10 @@ def tracked(params: Params) -> Iterator[str]:
     signums = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT)
                                   is signal.default_int_handler else [])
     previous = {signum: signal.getsignal(signum) for signum in signums}
+    previous_hook = sys.unraisablehook
     SIGNAL_RECEIVED.clear()
     if main_thread:
+        sys.unraisablehook = _unraisable(previous_hook)
         for signum in signums:
             signal.signal(signum, _raise_interrupt)
     try:
@@ -82,6 +99,7 @@ def tracked(params: Params) -> Iterator[str]:
         raise
     finally:
         if main_thread:
+            sys.unraisablehook = previous_hook
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 

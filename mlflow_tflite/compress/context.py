@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mlflow_tflite._tf import import_keras
+from mlflow_tflite.errors import raise_if_signalled
 
 Log = Callable[[str], None]
 # Called after every fine-tune epoch with (step, epoch from 1, Keras logs); it may raise to
@@ -113,7 +114,9 @@ class FineTune:
                 verbose=0,
                 callbacks=[
                     *(callbacks or []),
-                    keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end),
+                    keras.callbacks.LambdaCallback(
+                        on_epoch_end=on_epoch_end,
+                        on_train_batch_end=lambda batch, logs: raise_if_signalled()),
                 ],
             )
         return model

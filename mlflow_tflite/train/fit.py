@@ -13,6 +13,7 @@ import numpy as np
 from mlflow_tflite._tf import import_keras
 from mlflow_tflite.config import TrainConfig
 from mlflow_tflite.data import Dataset
+from mlflow_tflite.errors import raise_if_signalled
 from mlflow_tflite.train.baseline import build_baseline_model, outputs_probabilities
 
 DEFAULT_LEARNING_RATE = 1e-3
@@ -155,5 +156,8 @@ def epoch_logger(log: Log, epochs: int, keras: ModuleType | None = None) -> Any:
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             seconds = time.perf_counter() - self._start
             log(_epoch_line(epoch + 1, epochs, logs or {}, seconds))
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+            raise_if_signalled()
 
     return EpochLog()

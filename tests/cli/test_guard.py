@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 import yaml
 
@@ -158,3 +159,51 @@ def test_an_error_raised_on_the_way_up_from_a_signal_still_ends_as_interrupted(
     assert ended.info.status == "FAILED" and ended.data.tags[ERROR_TAG] == guard.INTERRUPTED
     SIGNAL_RECEIVED.clear()
     assert not is_interrupt(ValueError("Task run is not set"))
+
+
+def test_a_signal_swallowed_in_a_weakref_callback_still_stops_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+):
+    """The garbage collector runs weakref callbacks wherever the main thread is; Python
+    only prints `Exception ignored` for a KeyboardInterrupt raised in one and goes on (a
+    search once ran its whole budget after such a Ctrl-C). The next training step raises
+    it, the runs end FAILED, and the console shows no traceback."""
+    import os
+    import weakref
+
+    from mlflow_tflite._tf import import_keras
+    from mlflow_tflite.cli import guard
+    from mlflow_tflite.config import load_params
+    from mlflow_tflite.errors import SIGNAL_RECEIVED
+    from mlflow_tflite.tracking.store import owner_tags
+    from mlflow_tflite.train.fit import epoch_logger
+    from tests.helpers import tiny_cnn
+
+    monkeypatch.chdir(tmp_path)
+    params = load_params(_params(tmp_path))
+    model = tiny_cnn()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = np.zeros((64, 8, 8, 1), np.float32), np.zeros(64, np.int64)
+    batches: list[int] = []
+    went_on = False
+    with pytest.raises(KeyboardInterrupt), guard.tracked(params) as experiment_id:
+        run = mlflow.MlflowClient().create_run(experiment_id, tags=owner_tags())
+
+        class Collected:
+            pass
+
+        collected = Collected()
+        watch = weakref.ref(collected, lambda _: os.kill(os.getpid(), signal.SIGINT))
+        del collected  # the callback runs here and its KeyboardInterrupt is lost
+        went_on = True
+        recorder = import_keras().callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: batches.append(batch))
+        model.fit(x, y, batch_size=8, epochs=50, verbose=0,
+                  callbacks=[recorder, epoch_logger(print, 50)])
+    assert watch() is None and went_on and SIGNAL_RECEIVED.is_set()
+    assert batches == [0]  # the first step's end raised it
+    ended = mlflow.MlflowClient().get_run(run.info.run_id)
+    assert ended.info.status == "FAILED" and ended.data.tags[ERROR_TAG] == guard.INTERRUPTED
+    assert "Exception ignored" not in capfd.readouterr().err
+    SIGNAL_RECEIVED.clear()
+
