@@ -163,9 +163,12 @@ def _thread_runner_class() -> type:
             return super().__enter__()
 
         def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-            # KeyboardInterrupt, or Prefect's TerminationSignal for a SIGTERM.
-            if exc_type is None or (issubclass(exc_type, Exception)
-                                    and not SIGNAL_RECEIVED.is_set()):
+            # KeyboardInterrupt, or Prefect's TerminationSignal for a SIGTERM. A signal may
+            # also land inside a lock's `with` and come out as `RuntimeError: release
+            # unlocked lock`, which Prefect's flow engine records as the flow's failure:
+            # it then leaves this block without an exception, so the signal is asked too.
+            if not SIGNAL_RECEIVED.is_set() and (exc_type is None
+                                                 or issubclass(exc_type, Exception)):
                 super().__exit__(exc_type, exc_value, traceback)
                 return
             STOP.set()

@@ -193,7 +193,7 @@ def test_a_signal_swallowed_in_a_weakref_callback_still_stops_the_command(
             pass
 
         collected = Collected()
-        watch = weakref.ref(collected, lambda _: os.kill(os.getpid(), signal.SIGINT))
+        watch = weakref.ref(collected, lambda _: os.kill(os.getpid(), signal.SIGTERM))
         del collected  # the callback runs here and its KeyboardInterrupt is lost
         went_on = True
         recorder = import_keras().callbacks.LambdaCallback(

@@ -53,3 +53,34 @@ def test_the_thread_timeout_notice_is_not_repeated():
     records = [logging.LogRecord("prefect.task_runs", logging.WARNING, __file__, 1, notice, None,
                                  None) for _ in range(3)]
     assert [logger.filter(r) for r in records][1:] == [False, False]
+
+
+def test_an_error_that_a_signal_became_does_not_wait_for_the_busy_threads():
+    """Ctrl-C inside a lock's `with` comes out as `RuntimeError: release unlocked lock`;
+    Prefect's flow engine records it as the flow's failure and leaves the task runner
+    without an exception, which used to join the task threads (a search waited for its
+    trials to finish). With the signal received, the runner does not wait."""
+    import time
+
+    from prefect import flow, task
+
+    from mlflow_tflite.errors import SIGNAL_RECEIVED
+
+    @task
+    def busy() -> None:
+        time.sleep(20)
+
+    @flow(task_runner=make_task_runner())
+    def interrupted() -> None:
+        busy.submit()
+        time.sleep(0.5)
+        SIGNAL_RECEIVED.set()  # what the command's handler does before raising
+        raise RuntimeError("release unlocked lock")
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(RuntimeError, match="release unlocked lock"):
+            interrupted()
+    finally:
+        SIGNAL_RECEIVED.clear()
+    assert time.monotonic() - started < 10
