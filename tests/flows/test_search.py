@@ -36,8 +36,11 @@ class Workspace:
 
     def params(self, name: str, **search: Any) -> Path:
         path = self.root / name
+        # No latency gate: on a model this small, int8 against fp32 is timing noise (a busy
+        # machine once made every trial infeasible); these tests are about the bookkeeping.
         settings = {"space": SPACE, "budget": {"trials": 3, "minutes": None},
-                    "pruner": {"max_val_drop": 0.5}, **search}
+                    "pruner": {"max_val_drop": 0.5},
+                    "constraints": {"max_accuracy_drop": 0.02}, **search}
         benchmark = {**TINY_PARAMS["benchmark"], "cold_start": False}
         path.write_text(yaml.safe_dump({**TINY_PARAMS, "variants": TINY_PARAMS["variants"][:1],
                                         "benchmark": benchmark, "search": settings}))
