@@ -34,6 +34,7 @@ def _runs(uri: str) -> list:
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_ctrl_c_to_the_process_group_stops_run_in_seconds_and_leaves_nothing(tmp_path: Path):
     _params(tmp_path)
     command = Command(["run", "--params", "params.yaml"], tmp_path)

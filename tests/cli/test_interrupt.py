@@ -20,7 +20,9 @@ from mlflow_tflite.tracking.layout import ERROR_TAG, FLOW_ROLE, ROLE_TAG
 from tests.cli.faults import Command, wait_gone
 from tests.flows.conftest import TINY_PARAMS
 
-pytestmark = pytest.mark.slow
+# Timed to the second: with another test beside them on 2 cores, a signal's cleanup waits
+# for the CPU (make test runs these alone).
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 # Builds that take a few seconds each (a 3-epoch baseline, pruning and QAT fine-tunes), so
 # a signal lands while one trains in a task thread and the others wait for their turn.
