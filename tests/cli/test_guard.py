@@ -187,24 +187,26 @@ def test_a_signal_swallowed_in_a_weakref_callback_still_stops_the_command(
     x, y = np.zeros((64, 8, 8, 1), np.float32), np.zeros(64, np.int64)
     batches: list[int] = []
     went_on = False
-    with pytest.raises(KeyboardInterrupt), guard.tracked(params) as experiment_id:
-        run = mlflow.MlflowClient().create_run(experiment_id, tags=owner_tags())
+    try:
+        with pytest.raises(KeyboardInterrupt), guard.tracked(params) as experiment_id:
+            run = mlflow.MlflowClient().create_run(experiment_id, tags=owner_tags())
 
-        class Collected:
-            pass
+            class Collected:
+                pass
 
-        collected = Collected()
-        watch = weakref.ref(collected, lambda _: os.kill(os.getpid(), signal.SIGTERM))
-        del collected  # the callback runs here and its KeyboardInterrupt is lost
-        went_on = True
-        recorder = import_keras().callbacks.LambdaCallback(
-            on_train_batch_end=lambda batch, logs: batches.append(batch))
-        model.fit(x, y, batch_size=8, epochs=50, verbose=0,
-                  callbacks=[recorder, epoch_logger(print, 50)])
-    assert watch() is None and went_on and SIGNAL_RECEIVED.is_set()
-    assert batches == [0]  # the first step's end raised it
-    ended = mlflow.MlflowClient().get_run(run.info.run_id)
-    assert ended.info.status == "FAILED" and ended.data.tags[ERROR_TAG] == guard.INTERRUPTED
-    assert "Exception ignored" not in capfd.readouterr().err
-    SIGNAL_RECEIVED.clear()
-
+            collected = Collected()
+            watch = weakref.ref(collected, lambda _: os.kill(os.getpid(), signal.SIGTERM))
+            del collected  # the callback runs here and its KeyboardInterrupt is lost
+            went_on = True
+            recorder = import_keras().callbacks.LambdaCallback(
+                on_train_batch_end=lambda batch, logs: batches.append(batch))
+            model.fit(x, y, batch_size=8, epochs=50, verbose=0,
+                      callbacks=[recorder, epoch_logger(print, 50)])
+        assert watch() is None and went_on and SIGNAL_RECEIVED.is_set()
+        assert batches == [0]  # the first step's end raised it
+        ended = mlflow.MlflowClient().get_run(run.info.run_id)
+        assert ended.info.status == "FAILED" and ended.data.tags[ERROR_TAG] == guard.INTERRUPTED
+        assert "Exception ignored" not in capfd.readouterr().err
+    finally:
+        # Left set, it would interrupt the next test's training in this process.
+        SIGNAL_RECEIVED.clear()
