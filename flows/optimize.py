@@ -34,11 +34,18 @@ from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.convert.flatbuffer import FLOAT16, weights_storage
 from mlflow_tflite.errors import first_line, is_interrupt
-from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, keys, steps
+from mlflow_tflite.pipeline import (
+    DEFAULT_CACHE_DIR,
+    ArtifactStore,
+    handles,
+    isolate,
+    keys,
+    steps,
+)
 from mlflow_tflite.registry import gates
 from mlflow_tflite.tracking import SKIPPED, VariantRecord, layout
 from mlflow_tflite.train.kinds import describe_baseline
-from mlflow_tflite.train.support import skipped_variants
+from mlflow_tflite.train.support import skipped_variants, twin_skips
 
 # COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
 # they use, and a lock cannot travel (a module is pickled by reference).
@@ -90,7 +97,7 @@ def train_baseline(
     params: Params, data: handles.PreparedData, store: ArtifactStore
 ) -> handles.Baseline:
     with runners.COMPUTE_LOCK:
-        baseline = steps.train_baseline(params, data, store)
+        baseline = isolate.call("baseline", steps.train_baseline, params, data, store)
     line = describe_baseline(baseline.kind, baseline.accuracy, baseline.reused,
                              trained=bool(baseline.history))
     if weights_storage(baseline.fp32_path.read_bytes()) == FLOAT16:
@@ -110,7 +117,8 @@ def build(
     key: str,
 ) -> handles.Build:
     with runners.COMPUTE_LOCK:
-        return steps.build(variant, params, baseline, data, store, key)
+        return isolate.call(f"build-{variant.name}", steps.build, variant, params, baseline,
+                            data, store, key)
 
 
 @task(task_run_name="measure-{variant.name}", timeout_seconds=TIMEOUTS["measure"], **COMMON)
@@ -124,7 +132,8 @@ def measure(
     key: str,
 ) -> dict[str, Any]:
     with runners.COMPUTE_LOCK:
-        return steps.measure(variant, params, build, baseline, data, store, key)
+        return isolate.call(f"measure-{variant.name}", steps.measure, variant, params, build,
+                            baseline, data, store, key)
 
 
 @task(name="start-tracking", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
@@ -135,10 +144,11 @@ def start_tracking(uri: str, experiment: str, run_name: str, tags: dict[str, str
 
 @task(name="log-parent", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
 def log_parent(
-    uri: str, run_id: str, params: Params, data: handles.PreparedData, baseline: handles.Baseline
+    uri: str, run_id: str, params: Params, data: handles.PreparedData, baseline: handles.Baseline,
+    tags: dict[str, str] | None = None,
 ) -> str | None:
-    """Log the params, baseline and datasets on the parent run; returns the warning when
-    the baseline is at chance level (also a tag on the run)."""
+    """Log the params, baseline and datasets (and `tags`) on the parent run; returns the
+    warning when the baseline is at chance level (also a tag on the run)."""
     from mlflow_tflite.data.dataset import by_input_name
 
     tracking.configure_tracking(uri)
@@ -160,7 +170,8 @@ def log_parent(
         baseline_accuracy=baseline.accuracy,
         history=baseline.history,
         datasets=datasets,
-        tags={layout.WEIGHTS_STORAGE_TAG: weights_storage(baseline.fp32_path.read_bytes())},
+        tags={layout.WEIGHTS_STORAGE_TAG: weights_storage(baseline.fp32_path.read_bytes()),
+              **(tags or {})},
     )
     chance = gates.chance_accuracy(dataset.y_test if baseline.class_scores else None,
                                    dataset.num_classes)
@@ -290,7 +301,18 @@ def optimize(
         # A Keras 3 (epochs 0) or .tflite baseline is used as is: not "trained".
         ran["baseline_trained"] = bool(baseline.history)
         checks.check_keep_float(params, baseline, params_path)
-        parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
+        late_tags: dict[str, str] = {}
+        if baseline.twin:
+            late_tags[layout.KERAS3_TWIN_TAG] = baseline.twin
+        # A Keras 3 baseline without an exact tf_keras twin: its TFMOT variants are skipped.
+        for name, reason in twin_skips(variants, baseline.kind, baseline.twin_problem).items():
+            skipped[name] = outcomes.record(next(v for v in variants if v.name == name),
+                                            status=SKIPPED, error=reason)
+            print(f"variant {name}: skipped ({reason})")
+            late_tags[layout.SKIPPED_TAG] = tracking.skipped_tag(
+                [skipped[v.name] for v in params.variants if v.name in skipped])
+        variants = [v for v in variants if v.name not in skipped]
+        parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline, late_tags)
         example = _input_example(data)
 
         chains = [_submit_variant(v, params, baseline, data, store) for v in variants]

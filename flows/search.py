@@ -97,16 +97,17 @@ def trial_task(
 def _kernel_sizes(
     params: Params, baseline: handles.Baseline, data: handles.PreparedData
 ) -> list[int]:
-    """The baseline's kernel sizes (none when it is not tf_keras: the narrowed space then
-    holds no technique); refuses a baseline tfmot cannot wrap, before any trial."""
+    """The baseline's kernel sizes (a Keras 3 baseline's are its tf_keras twin's; none for
+    a SavedModel or `.tflite`: the narrowed space then holds no technique); refuses a
+    baseline tfmot cannot wrap (a Keras 3 one without an exact twin), before any trial."""
     from mlflow_tflite.compress.context import fresh_copy, kernel_layers
-    from mlflow_tflite.train.kinds import TF_KERAS
+    from mlflow_tflite.train.kinds import KERAS3, TF_KERAS
 
-    if baseline.kind != TF_KERAS:
+    if baseline.kind not in (TF_KERAS, KERAS3):
         return []
     with runners.COMPUTE_LOCK:
         model = steps.load_baseline_model(baseline, params, data)
-        fresh_copy(model)  # raises CompressionError for a Keras 3 or subclassed baseline
+        fresh_copy(model)  # raises CompressionError for a subclassed baseline
         return [int(layer.kernel.shape.num_elements()) for layer in kernel_layers(model)]
 
 

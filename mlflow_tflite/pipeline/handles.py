@@ -30,6 +30,10 @@ KEEP_FLOAT_METRIC = "keep_float_size_bytes"
 FP32_FILE = "fp32.tflite"
 # A Keras 3 baseline's export, which every TFLite converter scheme reads.
 SAVED_MODEL_DIR = "saved_model"
+# A Keras 3 baseline's tf_keras twin (`train.bridge`): architecture and weights, what the
+# TFMOT techniques start from.
+TWIN_CONFIG_FILE = "twin.json"
+TWIN_WEIGHTS_FILE = "twin.weights.h5"
 
 @dataclass(frozen=True)
 class PreparedData:
@@ -62,6 +66,10 @@ class Baseline:
     class_scores: bool = True
     # The fp32 model's ops (`ModelOp` fields): what `convert.keep_float` is checked on.
     float_ops: tuple[dict[str, Any], ...] = ()
+    # A Keras 3 baseline's tf_keras twin: one line on it (`Twin.describe`), and why the
+    # TFMOT techniques cannot use it (None when they can).
+    twin: str | None = None
+    twin_problem: str | None = None
 
     @property
     def model_path(self) -> Path:

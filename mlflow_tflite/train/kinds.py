@@ -3,7 +3,9 @@
 - `tf_keras`: `builtin`, a tf_keras (Keras 2) `.keras`/`.h5`/SavedModel, or a
   `module:function` builder; every technique and scheme applies.
 - `keras3`: a `.keras` file saved by Keras 3 (its `metadata.json` says `keras_version`
-  3.x); converted through a SavedModel, so no TFMOT technique applies.
+  3.x); converted through a SavedModel; the TFMOT techniques apply to its tf_keras twin
+  (`train.bridge`), checked once the baseline is trained (a model without an exact twin
+  has them skipped then).
 - `saved_model`: a generic TensorFlow SavedModel directory (`tf.saved_model.save`, no
   `keras_metadata.pb`): converted from its serving signature, used as is; no TFMOT
   technique applies.
@@ -89,10 +91,16 @@ def keras_major_version(path: Path) -> int | None:
 
 def technique_refusal(kind: str, technique: str) -> str | None:
     """Why `technique` (a `compress` step) cannot run on a `kind` baseline, else None."""
-    if kind == TF_KERAS:
+    if kind in (TF_KERAS, KERAS3):
         return None
     noun = TECHNIQUE_NOUNS.get(technique, technique)
     return f"{noun} needs a tf_keras model; train.model is {DESCRIPTIONS[kind]}"
+
+
+def twin_refusal(technique: str, problem: str) -> str:
+    """Why `technique` is skipped for a Keras 3 baseline without an exact tf_keras twin."""
+    noun = TECHNIQUE_NOUNS.get(technique, technique)
+    return f"{noun} needs a tf_keras twin of the Keras 3 model, which has none: {problem}"
 
 
 def scheme_refusal(kind: str, scheme: str, needs_keras_model: bool) -> str | None:
