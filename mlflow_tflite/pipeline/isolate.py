@@ -9,7 +9,8 @@ TensorFlow is imported once per child. The step's function and arguments travel 
 over a socket; its prints and fine-tune epochs come back as they happen (the search's
 pruner judges every epoch); a child that dies is replaced for the next step.
 
-Test hook (documented in docs/keras3.md): `MLFLOW_TFLITE_TEST_CRASH=<label>[:SIGNAL],...`
+`MLFLOW_TFLITE_ISOLATE=0` runs the steps in the calling process instead. Test hook
+(documented in docs/keras3.md): `MLFLOW_TFLITE_TEST_CRASH=<label>[:SIGNAL],...`
 makes the child kill itself with SIGNAL (default SIGSEGV) when it starts the step of that
 label (`build-<variant>`, `measure-<variant>`, `baseline`, `trial-<n>-build`).
 """
@@ -35,6 +36,9 @@ from mlflow_tflite.errors import SIGNAL_RECEIVED, first_line, raise_if_signalled
 from mlflow_tflite.pipeline.handles import STEP_ATTRIBUTE
 
 CRASH_ENV = "MLFLOW_TFLITE_TEST_CRASH"
+# `0` runs the steps in the calling process, as before (a debugger sees them; a native
+# crash then ends the command).
+ISOLATE_ENV = "MLFLOW_TFLITE_ISOLATE"
 _POLL_S = 0.2
 _ONEDNN_HINT = ("a SIGSEGV in TensorFlow on this CPU is often oneDNN: set "
                 "TF_ENABLE_ONEDNN_OPTS=0 and run again")
@@ -47,9 +51,13 @@ class StepCrashed(RuntimeError):
     the label's first word (`build`, `measure`, `baseline`).
     """
 
-    def __init__(self, label: str, returncode: int) -> None:
-        super().__init__(crash_message(label, returncode))
-        setattr(self, STEP_ATTRIBUTE, label.partition("-")[0])
+    @classmethod
+    def of(cls, label: str, returncode: int) -> StepCrashed:
+        # The message is the only argument: Dask and Prefect re-create a pickled error
+        # from its args (the step attribute travels in its __dict__).
+        error = cls(crash_message(label, returncode))
+        setattr(error, STEP_ATTRIBUTE, label.partition("-")[0])
+        return error
 
 
 def crash_message(label: str, returncode: int) -> str:
@@ -137,6 +145,9 @@ def call(label: str, function: Callable[..., Any], *args: Any,
         StepCrashed: the child died (the step's label and the signal named).
         Exception: whatever the function raised.
     """
+    if os.environ.get(ISOLATE_ENV) == "0":
+        epochs = {"on_epoch": on_epoch} if on_epoch is not None else {}
+        return function(*args, **kwargs, **epochs)
     worker = _take()
     try:
         worker.conn.send((label, function, args, kwargs, on_epoch is not None))
@@ -164,13 +175,13 @@ def _wait(label: str, worker: _Worker, on_epoch: Callable[..., None] | None) -> 
             ready = False
         if not ready:
             if not worker.alive():
-                raise StepCrashed(label, worker.process.returncode)
+                raise StepCrashed.of(label, worker.process.returncode)
             continue
         try:
             kind, *payload = worker.conn.recv()
         except (OSError, EOFError):
             worker.process.wait()
-            raise StepCrashed(label, worker.process.returncode) from None
+            raise StepCrashed.of(label, worker.process.returncode) from None
         if kind == "print":
             print(payload[0])
         elif kind == "epoch" and on_epoch is not None:
