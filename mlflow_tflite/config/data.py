@@ -61,15 +61,19 @@ class DataConfig(Section):
     seed: int = Field(42, ge=0)
     output_dir: str = Field("data/prepared", description="Where prepared arrays are written.")
 
-    @field_validator("scale", mode="before")
+    @field_validator("scale", mode="plain")
     @classmethod
-    def _canonical_scale(cls, value: Any) -> Any:
-        """`[0, 1]` is a list in YAML and a string on the command line: both mean UNIT."""
+    def _canonical_scale(cls, value: Any) -> str | MeanStd:
+        """`[0, 1]` is a list in YAML and may be a string on the command line: both mean
+        UNIT. One validator for every form, so a bad value is one error, not one per form."""
+        if isinstance(value, MeanStd):
+            return value
+        if isinstance(value, dict):
+            return MeanStd.model_validate(value)
         if isinstance(value, list | tuple):
-            if len(value) == 2 and all(isinstance(v, int | float) for v in value):
-                value = f"[{value[0]:g}, {value[1]:g}]"
-            else:
-                raise ValueError(f"{_EXPECTED} (got {list(value)})")
+            if len(value) != 2 or not all(isinstance(v, int | float) for v in value):
+                raise ValueError(_EXPECTED)
+            value = f"[{value[0]:g}, {value[1]:g}]"
         if isinstance(value, str):
             text = value.strip()
             squeezed = re.sub(r"\s+", "", text)
@@ -78,8 +82,7 @@ class DataConfig(Section):
                     return choice
             if _FUNCTION.match(text):
                 return text
-            raise ValueError(f"{_EXPECTED} (got {value!r})")
-        return value
+        raise ValueError(_EXPECTED)
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> DataConfig:
