@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from mlflow_tflite.compress.registry import all_techniques
 from mlflow_tflite.metrics import Metric, all_metrics, find_metric, format_metric, pareto_metrics
 from mlflow_tflite.registry.decision import Decision
 from mlflow_tflite.registry.policy import Candidate
@@ -175,19 +176,11 @@ def _compatibility(facts: CardFacts) -> list[str]:
     ]
 
 
-def _pruned_layers(facts: CardFacts) -> list[str]:
-    """The pruning layer choice: what was pruned, and why the rest stayed dense."""
-    layers = (facts.measurement.get("compression") or {}).get("prune_layers")
-    if not layers:
-        return []
-    pruned = [layer for layer in layers if layer["pruned"]]
-    total = sum(layer["weights"] for layer in layers)
-    share = sum(layer["weights"] for layer in pruned) / total if total else 0.0
-    lines = [f"- pruned layers: {len(pruned)} of {len(layers)} ({share:.0%} of their weights): "
-             f"{', '.join(layer['name'] for layer in pruned)}"]
-    lines += [f"- kept dense: {layer['name']} ({layer['reason']})"
-              for layer in layers if not layer["pruned"]]
-    return lines
+def _techniques(facts: CardFacts) -> list[str]:
+    """What each technique adds to the recipe (`Technique.card`), from the build's
+    compression facts: the pruning layer choice, ..."""
+    compression = facts.measurement.get("compression") or {}
+    return [line for t in all_techniques() if t.card for line in t.card(compression)]
 
 
 def render(facts: CardFacts) -> str:
@@ -212,7 +205,7 @@ def render(facts: CardFacts) -> str:
         "",
         "## Recipe",
         f"- technique: {t.get('technique', '-')}, quantization: {t.get('quantization', '-')}",
-        *_pruned_layers(facts),
+        *_techniques(facts),
         "",
         "| param | value |",
         "| --- | --- |",
