@@ -19,8 +19,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from mlflow_tflite.compress.registry import all_techniques
 from mlflow_tflite.metrics import Metric, all_metrics, find_metric, format_metric, pareto_metrics
+from mlflow_tflite.plugins.technique import all_techniques
 from mlflow_tflite.registry.decision import Decision
 from mlflow_tflite.registry.policy import Candidate
 from mlflow_tflite.tracking.layout import (

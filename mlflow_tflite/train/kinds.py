@@ -90,7 +90,7 @@ def keras_major_version(path: Path) -> int | None:
 def technique_refusal(kind: str, technique: str) -> str | None:
     """Why `technique` (a `compress` step) cannot run on a `kind` baseline, else None: the
     kinds its declared `needs` accepts (`NEEDS_KINDS`)."""
-    from mlflow_tflite.compress.registry import get_technique
+    from mlflow_tflite.plugins.technique import get_technique
 
     declared = get_technique(technique)
     if kind in NEEDS_KINDS[declared.needs]:
