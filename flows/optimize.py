@@ -88,7 +88,8 @@ def prepare_data(params: Params, store: ArtifactStore, prepared_now: bool = Fals
     data = steps.prepare(params, store)
     if prepared_now:
         data = dataclasses.replace(data, reused=False)
-    print(f"data: {data.source} version {data.version} ({'reused' if data.reused else 'prepared'})")
+    print(f"data: {data.source} version {data.version} "
+          f"({'reused' if data.reused else 'prepared'}); {handles.data_line(data)}")
     return data
 
 
@@ -99,8 +100,9 @@ def train_baseline(
     with runners.COMPUTE_LOCK:
         baseline = isolate.call("baseline", steps.train_baseline, params, data, store)
     line = describe_baseline(baseline.kind, baseline.accuracy, baseline.reused,
-                             trained=bool(baseline.history))
-    if weights_storage(baseline.fp32_path.read_bytes()) == FLOAT16:
+                             trained=bool(baseline.history), quantization=baseline.quantization)
+    if baseline.quantization == "none" and weights_storage(
+            baseline.fp32_path.read_bytes()) == FLOAT16:
         # Size ratios are against this file: a quantized variant is about half as small.
         line += "; its weights are stored as float16"
     print(f"baseline: {line}")
@@ -171,7 +173,7 @@ def log_parent(
         history=baseline.history,
         datasets=datasets,
         tags={layout.WEIGHTS_STORAGE_TAG: weights_storage(baseline.fp32_path.read_bytes()),
-              **(tags or {})},
+              layout.BASELINE_QUANTIZATION_TAG: baseline.quantization, **(tags or {})},
     )
     chance = gates.chance_accuracy(dataset.y_test if baseline.class_scores else None,
                                    dataset.num_classes)
@@ -298,6 +300,7 @@ def optimize(
         experiment_id = tracking.experiment_id_of(parent_run_id)
         baseline = train_baseline(params, data, store)
         ran["baseline"] = not baseline.reused
+        tags[layout.BASELINE_QUANTIZATION_TAG] = baseline.quantization
         # A Keras 3 (epochs 0) or .tflite baseline is used as is: not "trained".
         ran["baseline_trained"] = bool(baseline.history)
         checks.check_keep_float(params, baseline, params_path)

@@ -68,7 +68,10 @@ def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
     from mlflow_tflite.data.synthetic import SYNTHETIC, synthetic_inputs
 
     if params.data.source != SYNTHETIC:
-        return prepare_dataset(params.data)
+        from mlflow_tflite.train.facts import model_facts
+
+        return prepare_dataset(params.data,
+                               model_facts(params.train.model, params.train.trust_model_code))
     from mlflow_tflite.train import keras3, saved_model, tflite_baseline
 
     spec = params.train.model
@@ -97,6 +100,7 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
                         meta.get("history", {}), reused=True, kind=meta.get("kind", TF_KERAS),
                         class_scores=meta.get("class_scores", True),
                         float_ops=tuple(meta.get("float_ops", ())),
+                        quantization=meta.get("quantization", "none"),
                         twin=meta.get("twin"), twin_problem=meta.get("twin_problem"))
 
     from mlflow_tflite import convert, measure, train
@@ -124,13 +128,15 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
             fp32 = convert.convert_model(source, ConvertConfig(quantization="none"), dataset)
             accuracy, history = trained.accuracy, trained.history
         float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
+        quantization = baseline_quantization(fp32) if kind == TFLITE else "none"
         (tmp / FP32_FILE).write_bytes(fp32)
         np.save(tmp / REFERENCE_FILE, measure.reference_outputs(fp32, dataset.x_test))
         meta.update(accuracy=accuracy, fp32_size_bytes=len(fp32), history=history,
-                    class_scores=accuracy is not None, float_ops=list(float_ops))
+                    class_scores=accuracy is not None, float_ops=list(float_ops),
+                    quantization=quantization)
     return Baseline(key, str(store.path("baseline", key)), accuracy, len(fp32), history,
                     reused=False, kind=kind, class_scores=accuracy is not None,
-                    float_ops=float_ops, twin=meta.get("twin"),
+                    float_ops=float_ops, quantization=quantization, twin=meta.get("twin"),
                     twin_problem=meta.get("twin_problem"))
 
 
@@ -146,6 +152,14 @@ def _store_twin(model: Any, dataset: Any, directory: Path) -> dict[str, Any]:
     print(f"baseline: Keras 3 model, {twin.describe()}")
     return {"twin": twin.describe(), "twin_problem": twin.problem,
             "twin_max_abs_diff": twin.max_abs_diff}
+
+
+def baseline_quantization(flatbuffer: bytes) -> str:
+    """The scheme a baseline `.tflite` is already quantized with, as the flavor names it
+    (`none` for a float model)."""
+    from mlflow_tflite.flavor_spec import infer_quantization
+
+    return infer_quantization(flatbuffer)
 
 
 def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) -> Any:
@@ -230,6 +244,10 @@ def convert(
     # Pruned weights are worth storing in the sparse format only when something pruned them.
     sparse = variant.compress.prune is not None and variant.convert.sparsity_optimization
     conversion = recipes.convert_variant(model, variant.convert, dataset, sparse=sparse)
+    if isinstance(model, bytes) and variant.convert.quantization == "none":
+        # `none` on a `.tflite` baseline is the file itself: say what that file is.
+        conversion = dataclasses.replace(
+            conversion, quantization=baseline_quantization(conversion.flatbuffer))
     meta = {"variant": variant.name, "recipe": variant.model_dump(mode="json")}
     with store.put("build", key, meta) as tmp:
         (tmp / MODEL_FILE).write_bytes(conversion.flatbuffer)

@@ -13,12 +13,11 @@ is prepared and before any MLflow run exists.
 from __future__ import annotations
 
 from mlflow_tflite.config import Params, VariantConfig
-from mlflow_tflite.convert.schemes import get_scheme
 from mlflow_tflite.data.synthetic import SYNTHETIC
+from mlflow_tflite.plugins.scheme import get_scheme
 from mlflow_tflite.train.kinds import (
     DESCRIPTIONS,
     KERAS3,
-    TECHNIQUE_NOUNS,
     TF_KERAS,
     baseline_kind,
     scheme_refusal,
@@ -31,11 +30,13 @@ def skip_reason(kind: str, variant: VariantConfig, source: str = "") -> str | No
     """Why a `kind` baseline cannot take `variant` (its first technique or its scheme),
     e.g. `pruning needs a tf_keras model; train.model is a .tflite file`; None if it can.
     `source` is `data.source`: the techniques fine-tune on labels synthetic data lacks."""
+    from mlflow_tflite.plugins.technique import get_technique
+
     for step in variant.compress.steps:
         if (reason := technique_refusal(kind, step)) is not None:
             return reason
         if source == SYNTHETIC:
-            return (f"{TECHNIQUE_NOUNS.get(step, step)} fine-tunes on labelled data; "
+            return (f"{get_technique(step).noun} fine-tunes on labelled data; "
                     "data.source is synthetic")
     scheme = variant.convert.quantization
     return scheme_refusal(kind, scheme, get_scheme(scheme).needs_keras_model)
