@@ -83,9 +83,14 @@ def mnist_32x32x3(path: Path) -> Path:
     return path
 
 
-def run(directory: Path, **changes: Any) -> dict[str, Any]:
+def run(directory: Path, reuse: bool = False, **changes: Any) -> dict[str, Any]:
     """A real `mlflow-tflite run` of the shipped params with `changes` (dotted keys) in
-    `directory`; returns its rows, champion and seconds."""
+    `directory` (`reuse`: the run already there, when it finished); returns its rows,
+    champion, seconds and the Keras 3 twin line."""
+    timing = directory / "bench.json"
+    if reuse and (directory / "reports" / "metrics.json").is_file():
+        seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else None
+        return _results(directory, seconds)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for dotted, value in changes.items():
         node = params
@@ -101,12 +106,22 @@ def run(directory: Path, **changes: Any) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"run in {directory} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    timing.write_text(json.dumps({"seconds": seconds}))
+    return _results(directory, seconds)
+
+
+def _results(directory: Path, seconds: float | None) -> dict[str, Any]:
+    from mlflow import MlflowClient
+
+    from mlflow_tflite.tracking.layout import FLOW_ROLE, KERAS3_TWIN_TAG, ROLE_TAG
+
     with open(directory / "reports" / "variants.csv") as handle:
         rows = {row["variant"]: row for row in csv.DictReader(handle)}
     metrics = json.loads((directory / "reports" / "metrics.json").read_text())
-    twin = next((line.split("baseline: Keras 3 model, ", 1)[1] for line in
-                 done.stdout.splitlines() if "baseline: Keras 3 model, tf_keras" in line
-                 or "baseline: Keras 3 model, no tf_keras" in line), "")
+    client = MlflowClient(f"sqlite:///{directory / 'mlflow.db'}")
+    parents = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                 f"tags.`{ROLE_TAG}` = '{FLOW_ROLE}'")
+    twin = parents[0].data.tags.get(KERAS3_TWIN_TAG, "") if parents else ""
     return {"rows": rows, "champion": metrics.get("champion", {}).get("variant"),
             "seconds": seconds, "twin": twin}
 
@@ -131,13 +146,17 @@ def side_by_side(tfk: dict[str, Any], k3: dict[str, Any]) -> tuple[list[str], bo
         gz_a, gz_b = _num(a, "gzip_size_bytes"), _num(b, "gzip_size_bytes")
         acc_a, acc_b = _num(a, "accuracy"), _num(b, "accuracy")
         gzip_diff = (gz_b - gz_a) / gz_a
-        delta = (acc_b - acc_a) * 100
+        delta = round((acc_b - acc_a) * 100, 6)  # 0.966 - 0.971 is -0.5000000000000004
         within = abs(gzip_diff) <= MAX_GZIP_DIFF and abs(delta) <= MAX_DELTA_PT
         ok = ok and within
         lines.append(f"| {name} | {_num(a, 'size_bytes'):,.0f} | {_num(b, 'size_bytes'):,.0f} | "
                      f"{gz_a:,.0f} | {gz_b:,.0f} | {gzip_diff:+.1%} | {acc_a:.4f} | {acc_b:.4f} "
                      f"| {delta:+.2f} | {'yes' if within else 'no'} |")
     return lines, ok
+
+
+def _s(result: dict[str, Any]) -> str:
+    return "-" if result["seconds"] is None else f"{result['seconds']:.0f} s"
 
 
 def champion_ratio(result: dict[str, Any]) -> tuple[str | None, float | None]:
@@ -169,6 +188,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, help="append the tables to this markdown file")
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temp dir)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="tabulate the finished runs already in --workdir")
     args = parser.parse_args()
     load_before = os.getloadavg()
     started = datetime.now(timezone.utc)
@@ -176,9 +197,9 @@ def main() -> int:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         k3_cnn = keras3_builtin_cnn(work / "builtin_cnn_keras3.keras")
-        tfk = run(work / "tf_keras")
-        k3 = run(work / "keras3", **{"train.model": str(k3_cnn)})
-        mobilenet = run(work / "mobilenet", **{
+        tfk = run(work / "tf_keras", args.reuse)
+        k3 = run(work / "keras3", args.reuse, **{"train.model": str(k3_cnn)})
+        mobilenet = run(work / "mobilenet", args.reuse, **{
             "train.model": str(keras3_mobilenet(work / "mobilenet_v2.keras")),
             "data.source": str(mnist_32x32x3(work / "mnist32.npz")),
             "train.epochs": MOBILENET_EPOCHS,
@@ -196,8 +217,8 @@ def main() -> int:
         "Command (from the repository root): `.venv/bin/python bench/bench_keras3.py "
         "--output bench/RESULTS.md`",
         "",
-        f"- run: {started:%Y-%m-%d %H:%M} UTC; runs took tf_keras {tfk['seconds']:.0f} s, "
-        f"Keras 3 {k3['seconds']:.0f} s, MobileNetV2 {mobilenet['seconds']:.0f} s",
+        f"- run: {started:%Y-%m-%d %H:%M} UTC; runs took tf_keras {_s(tfk)}, Keras 3 "
+        f"{_s(k3)}, MobileNetV2 {_s(mobilenet)}",
         f"- machine: {os.cpu_count()} logical CPUs, shared; load average (1/5/15 min) "
         f"{', '.join(f'{v:.2f}' for v in load_before)} before, "
         f"{', '.join(f'{v:.2f}' for v in load_after)} after",

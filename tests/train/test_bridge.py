@@ -147,3 +147,16 @@ def test_tfmot_wraps_the_twin_of_a_keras3_mobilenet_block(steps: dict):
     compressed = compress_model(compile_baseline(twin.model, 1e-3), CompressConfig(**steps),
                                 dataset, TrainConfig(batch_size=64), log=lambda _: None)
     assert compressed.predict(x_all[:4], verbose=0).shape == (4, 10)
+
+
+def test_the_search_keeps_its_tfmot_dimensions_for_a_keras3_baseline(tmp_path):
+    from mlflow_tflite.search.space import narrow_to_baseline, parse_space
+    from tests.helpers import keras3_classifier
+
+    model = str(keras3_classifier(tmp_path / "classifier.keras"))
+    space = parse_space({"prune": {"final_sparsity": {"low": 0.5, "high": 0.9}},
+                         "cluster": {"clusters": {"low": 4, "high": 16}},
+                         "qat": {"use": {"choices": [False, True]}},
+                         "convert": {"quantization": {"choices": ["int8", "dynamic"]}}})
+    narrowed, note = narrow_to_baseline(space, model)
+    assert note is None and list(narrowed.blocks) == list(space.blocks)
