@@ -37,7 +37,7 @@ def committed(path: str, root: Path = ROOT) -> str:
     """The file at `path` (relative to the repository `root`) as committed at HEAD; the
     working tree's copy when there is no git, no repository or no such file at HEAD."""
     try:
-        done = subprocess.run(["git", "-C", str(root), "show", f"HEAD:{path}"],
+        done = subprocess.run(["git", "-C", str(root), "show", f"HEAD:./{path}"],
                               capture_output=True, text=True, timeout=60)
     except OSError:
         done = None
