@@ -98,7 +98,8 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
                         meta.get("history", {}), reused=True, kind=meta.get("kind", TF_KERAS),
                         class_scores=meta.get("class_scores", True),
                         float_ops=tuple(meta.get("float_ops", ())),
-                        quantization=meta.get("quantization", "none"))
+                        quantization=meta.get("quantization", "none"),
+                        val_accuracy=meta.get("val_accuracy"))
 
     from mlflow_tflite import convert, measure, train
     from mlflow_tflite.convert.facts import model_ops
@@ -125,14 +126,26 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
             accuracy, history = trained.accuracy, trained.history
         float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
         quantization = baseline_quantization(fp32) if kind == TFLITE else "none"
+        val_accuracy = (None if history.get("val_accuracy") or accuracy is None
+                        else _val_accuracy(fp32, dataset))
         (tmp / FP32_FILE).write_bytes(fp32)
         np.save(tmp / REFERENCE_FILE, measure.reference_outputs(fp32, dataset.x_test))
         meta.update(accuracy=accuracy, fp32_size_bytes=len(fp32), history=history,
                     class_scores=accuracy is not None, float_ops=list(float_ops),
-                    quantization=quantization)
+                    quantization=quantization, val_accuracy=val_accuracy)
     return Baseline(key, str(store.path("baseline", key)), accuracy, len(fp32), history,
                     reused=False, kind=kind, class_scores=accuracy is not None,
-                    float_ops=float_ops, quantization=quantization)
+                    float_ops=float_ops, quantization=quantization, val_accuracy=val_accuracy)
+
+
+def _val_accuracy(fp32: bytes, dataset: Any) -> float | None:
+    """The float model's top-1 accuracy on the validation split (None when it is empty)."""
+    from mlflow_tflite.measure import predict_outputs
+
+    if not len(dataset.y_val):
+        return None
+    scores = predict_outputs(fp32, dataset.x_val)
+    return float(np.mean(np.argmax(scores, axis=-1) == dataset.y_val))
 
 
 def baseline_quantization(flatbuffer: bytes) -> str:
