@@ -199,7 +199,9 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     if not variant.compress.steps:
         return model
     dataset = load_prepared(data.directory, data.version)
+    # Variants build side by side: each line names its variant.
     return techniques.compress_model(model, variant.compress, dataset, params.train,
+                                     log=lambda line: print(f"{variant.name}: {line}"),
                                      on_epoch=on_epoch, facts=facts)
 
 
