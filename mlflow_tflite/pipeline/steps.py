@@ -172,6 +172,29 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
     return compile_baseline(model, params.train.learning_rate)
 
 
+def unwrappable_variants(variants: list[VariantConfig], params: Params, baseline: Baseline,
+                         data: PreparedData) -> dict[str, str]:
+    """The variants with a step whose technique cannot wrap the baseline, with the reason:
+    each technique they use is tried once on the baseline (`compress.probe`), before any
+    variant spends time on its earlier steps. Only a tf_keras baseline is probed (the other
+    kinds take no technique)."""
+    names = list(dict.fromkeys(step for v in variants for step in v.compress.steps))
+    reasons = unwrappable_techniques(names, params, baseline, data)
+    return {v.name: reasons[step] for v in variants for step in v.compress.steps[::-1]
+            if step in reasons}
+
+
+def unwrappable_techniques(names: list[str], params: Params, baseline: Baseline,
+                           data: PreparedData) -> dict[str, str]:
+    """The techniques of `names` that cannot wrap the tf_keras baseline, with the reason
+    (`compress.probe`); none for another kind, which takes no technique."""
+    from mlflow_tflite.compress.probe import unwrappable
+
+    if baseline.kind != TF_KERAS or not names:
+        return {}
+    return unwrappable(load_baseline_model(baseline, params, data), names)
+
+
 def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData,
              on_epoch: Any = None, facts: dict[str, Any] | None = None) -> Any:
     """Apply the variant's compression steps to a fresh copy of the baseline (Keras model);
