@@ -251,4 +251,5 @@ TECHNIQUE = Technique(
     judged=judged,
     card=card_lines,
     probe=probe,
+    sparse=True,
 )

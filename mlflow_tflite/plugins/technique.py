@@ -61,6 +61,8 @@ class Technique:
         probe: `(model) -> None`, wraps a copy of the baseline as `apply` would, without
             training, and raises when it cannot (`compress.probe`): tried once per run,
             before any variant spends time on earlier steps.
+        sparse: it leaves zeroed weights, worth the converter's sparse format
+            (`convert.sparsity_optimization`) in a variant with this step.
     """
 
     name: str
@@ -78,6 +80,7 @@ class Technique:
     judged: Callable[[Any, int], bool] | None = None
     card: Callable[[Mapping[str, Any]], list[str]] | None = None
     probe: Callable[[Any], None] | None = None
+    sparse: bool = False
 
     def __post_init__(self) -> None:
         if not self.noun:
