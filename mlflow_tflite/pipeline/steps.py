@@ -268,6 +268,8 @@ def measure(
         _add_layer_errors(measurement, build.tflite_path, baseline, data)
     if params.targets:
         _add_targets(measurement, build.tflite_path, params, data)
+        if measurement["targets"]["errors"]:
+            return measurement  # not stored: the next run asks the target again
     with store.put("measure", key, {"variant": variant.name}) as tmp:
         (tmp / "measurement.json").write_text(json.dumps(measurement, indent=2, default=str))
     return measurement

@@ -60,6 +60,9 @@ class TargetKind:
         columns: the metric or tag names (unprefixed) the variants table shows.
         gates: `(cfg) -> {metric: (comparison, limit)}`, the limits the entry itself sets
             (`max_min_runtime`), applied to every promotion as `<comparison>_<target>/<metric>`.
+        cell: `(values) -> str`, the target's cell in the variants table, from its
+            unprefixed metrics and tags (`error` when it could not measure).
+        axis: the metric (unprefixed) the Pareto plot puts against accuracy; None: none.
     """
 
     name: str
@@ -69,6 +72,18 @@ class TargetKind:
     measure: Callable[[Any], TargetResult]
     columns: tuple[str, ...] = ()
     gates: Callable[[Any], dict[str, tuple[str, float]]] = lambda cfg: {}
+    cell: Callable[[Mapping[str, Any]], str] = lambda values: ""
+    axis: str | None = None
+
+
+def table_column(target: str, kind: str) -> str:
+    """The variants table's column of a target: `mcu (tflm)`."""
+    return f"{target} ({kind})"
+
+
+def target_cell(kind: TargetKind, values: Mapping[str, Any]) -> str:
+    """A target's table cell: what it measured, or `error` (the tag says why)."""
+    return "error" if values.get("error") else kind.cell(values)
 
 
 def target_metric(target: str, metric: Metric) -> Metric:

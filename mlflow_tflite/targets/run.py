@@ -120,12 +120,14 @@ def measure_targets(targets: Mapping[str, Any], model_path: str | Path, x: Any,
 
     Returns:
         `{"metrics": {<target>/<metric>: value}, "tags": {<target>/<tag>: text},
-        "errors": {<target>: one line}}`; a failed target adds `<target>/error`.
+        "errors": {<target>: one line}, "kinds": {<target>: kind}}`; a failed target adds
+        `<target>/error`.
     """
     from mlflow_tflite.litert import make_interpreter
     from mlflow_tflite.measure.outputs import model_inputs, reference_outputs
 
-    found: dict[str, Any] = {"metrics": {}, "tags": {}, "errors": {}}
+    found: dict[str, Any] = {"metrics": {}, "tags": {}, "errors": {},
+                             "kinds": {name: config.kind for name, config in targets.items()}}
     if not targets:
         return found
     rows = x[:samples]

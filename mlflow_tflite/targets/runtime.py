@@ -92,4 +92,5 @@ TARGET = TargetKind(
     measure=measure,
     columns=("min_runtime",),
     gates=gates,
+    cell=lambda values: str(values.get("min_runtime", "-")),
 )

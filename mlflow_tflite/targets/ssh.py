@@ -148,4 +148,6 @@ TARGET = TargetKind(
     metrics=(LATENCY_P50, LATENCY_P90, MEMORY, OUTPUT_SNR),
     measure=measure,
     columns=("latency_p50_ms",),
+    cell=lambda values: f"p50 {values['latency_p50_ms']:.3f} ms",
+    axis="latency_p50_ms",
 )

@@ -60,6 +60,13 @@ def measure(job) -> TargetResult:
     return TargetResult(metrics, {COMPATIBLE_TAG: "true"})
 
 
+def cell(values) -> str:
+    if values.get(COMPATIBLE_TAG) != "true":
+        return f"no: {values.get(COMPATIBLE_TAG, '?')}"
+    return (f"arena {values['arena_bytes'] / 1024:,.1f} KiB, "
+            f"flash {values['flash_bytes'] / 1024:,.1f} KiB")
+
+
 TARGET = TargetKind(
     name="tflm",
     summary="A microcontroller: TFLite Micro compatibility, arena, flash, SNR, host latency.",
@@ -67,4 +74,6 @@ TARGET = TargetKind(
     metrics=(FITS, ARENA, FLASH, OUTPUT_SNR, LATENCY_P50, LATENCY_P90),
     measure=measure,
     columns=("compatible", "arena_bytes", "flash_bytes"),
+    cell=cell,
+    axis="arena_bytes",
 )

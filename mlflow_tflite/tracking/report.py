@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ HEADLINE_METRICS = (
     "latency_p50_ms",
 )
 CHAMPION_KEY = "champion"
+# A target's column (`targets.registry.table_column`): `mcu (tflm)`.
+_TARGET_COLUMN = re.compile(r"^\S+ \([a-z_]+\)$")
 
 # Columns of the summary table, as `mlflow-tflite run` and `compare` print them.
 TABLE_COLUMNS = ("variant", "technique", "quantization", *SUMMARY_METRICS, "delegate", "status")
@@ -43,6 +46,7 @@ def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
         }
         row.update({name: record.metrics.get(name) for name in (*METRICS, *user_metrics)})
         row.update({k: v for k, v in sorted(record.metrics.items()) if "/" in k})
+        row.update(_target_cells(record))
         row["delegate"] = record.delegate
         row["status"] = (record.status if record.ok or record.skipped
                          else f"FAILED ({record.failed_step})")
@@ -51,6 +55,21 @@ def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
         row["run_id"] = record.run_id or ""
         rows.append(row)
     return rows
+
+
+def _target_cells(record: VariantRecord) -> dict[str, Any]:
+    """A record's target tags (`mcu/compatible`) and one cell per target (`mcu (tflm)`)."""
+    from mlflow_tflite.targets.registry import get_kind, table_column, target_cell
+
+    found = record.measurement.get("targets") or {}
+    cells: dict[str, Any] = dict(sorted(found.get("tags", {}).items()))
+    for name, kind in found.get("kinds", {}).items():
+        prefix = f"{name}/"
+        values = {k.removeprefix(prefix): v for k, v in
+                  [*found.get("metrics", {}).items(), *found.get("tags", {}).items()]
+                  if k.startswith(prefix)}
+        cells[table_column(name, kind)] = target_cell(get_kind(kind), values)
+    return cells
 
 
 def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
@@ -62,7 +81,9 @@ def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
     # The `evaluate` metrics some row has, after the summary metrics.
     user = [m for m in metric_names(USER_GROUP) if any(row.get(m) is not None for row in rows)]
     columns = list(TABLE_COLUMNS)
-    columns[columns.index("delegate"):columns.index("delegate")] = user
+    # One column per deployment target (`mcu (tflm)`), in the order the rows name them.
+    targets = list(dict.fromkeys(k for row in rows for k in row if _TARGET_COLUMN.match(k)))
+    columns[columns.index("delegate"):columns.index("delegate")] = [*user, *targets]
     if not any(row.get("accuracy") is not None for row in rows):
         columns = [FIDELITY_COLUMNS.get(c, c) for c in columns]
     cells = [{c: format_metric(c, row.get(c), "table") for c in columns} for row in rows]
@@ -91,8 +112,9 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
                 size_metric: str = "size_bytes") -> Path:
-    """Accuracy against size (`size_metric`: `size_bytes` or `gzip_size_bytes`) and against
-    p50 latency, the Pareto front highlighted.
+    """Accuracy against size (`size_metric`: `size_bytes` or `gzip_size_bytes`), against
+    p50 latency and against each deployment target's own axis (`mcu/arena_bytes`,
+    `pi/latency_p50_ms`: `target_axes`), the Pareto front highlighted.
 
     Failed variants and those without the metric are left out. Written as PNG.
     """
@@ -103,8 +125,9 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ok = [r for r in records if r.ok and r.metrics.get("accuracy") is not None]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for ax, metric in zip(axes, (size_metric, "latency_p50_ms"), strict=True):
+    metrics = (size_metric, "latency_p50_ms", *target_axes(ok))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
         label, scale = axis(metric)
         points = [
             (r.metrics[metric] * scale, r.metrics["accuracy"], r.name)
@@ -134,6 +157,22 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
         ax.set_title(f"accuracy vs {find_metric(metric).label}")
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
+
+
+def target_axes(records: Sequence[VariantRecord]) -> list[str]:
+    """The target metrics the Pareto plot adds a panel for: each target's kind's `axis`
+    (`mcu/arena_bytes`), when some variant has it."""
+    from mlflow_tflite.targets.registry import get_kind
+
+    found: dict[str, None] = {}
+    for record in records:
+        for name, kind in (record.measurement.get("targets") or {}).get("kinds", {}).items():
+            metric = get_kind(kind).axis
+            # A catalogue entry labels the axis (registered when the params loaded).
+            if metric and f"{name}/{metric}" in record.metrics and find_metric(
+                    f"{name}/{metric}") is not None:
+                found[f"{name}/{metric}"] = None
+    return list(found)
 
 
 def save_figure(fig: Any, path: str | Path) -> Path:
