@@ -48,17 +48,17 @@ def technique(name: str) -> Callable[[Any, Any, FineTune], Any]:
 
 
 def check_compress_config(cfg: CompressConfig) -> None:
-    """Cross-step checks that need no model or data, so they can run before any work.
+    """Each step's rules across the compress block (`Technique.problem`, without the
+    convert block), which need no model or data, so they can run before any work.
 
     Raises:
         CompressionError: e.g. `cluster.preserve_sparsity: false` after a prune step.
     """
-    from mlflow_tflite.compress.cluster import preserves_sparsity
-
     for name in cfg.steps:
         technique(name)
-    if cfg.cluster is not None:
-        preserves_sparsity(cfg.cluster, cfg.steps[: cfg.steps.index("cluster")])
+        problem = get_technique(name).problem(getattr(cfg, name), cfg, None)
+        if problem is not None:
+            raise CompressionError(problem)
 
 
 def compress_model(

@@ -24,12 +24,12 @@ if TYPE_CHECKING:
 # The catalogue group of every target's metrics.
 TARGET_GROUP = "target"
 # What a target that runs the model measures, declared once for every kind that does.
-OUTPUT_SNR = Metric("output_snr_db", True, "dB", "output SNR vs LiteRT",
-                    "output SNR vs LiteRT here (dB)")
-LATENCY_P50 = Metric("latency_p50_ms", False, "ms", "p50 latency", "p50 latency (ms)",
-                     objective=True)
-LATENCY_P90 = Metric("latency_p90_ms", False, "ms", "p90 latency", "p90 latency (ms)",
-                     objective=True)
+OUTPUT_SNR = Metric(name="output_snr_db", higher_is_better=True, unit="dB",
+                    label="output SNR vs LiteRT", card="output SNR vs LiteRT here (dB)")
+LATENCY_P50 = Metric(name="latency_p50_ms", higher_is_better=False, unit="ms",
+                     label="p50 latency", card="p50 latency (ms)", objective=True)
+LATENCY_P90 = Metric(name="latency_p90_ms", higher_is_better=False, unit="ms",
+                     label="p90 latency", card="p90 latency (ms)", objective=True)
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,14 @@ def target_cell(kind: TargetKind, values: Mapping[str, Any]) -> str:
 
 def target_metric(target: str, metric: Metric) -> Metric:
     """`metric` as target `target` logs it: `<target>/<name>`, labelled with the target."""
+    # Shown in the target's own table column and the card's quality table, never in
+    # another table or a default objective.
     return dataclasses.replace(metric, name=f"{target}/{metric.name}",
                                label=f"{target} {metric.label}",
                                card=f"{target}: {metric.card or metric.label}",
-                               group=TARGET_GROUP, per_delegate=False)
+                               card_section="quality", source=None, tables=(), pareto=None,
+                               stands_in_for=None, default_objective=False,
+                               card_summary=None, group=TARGET_GROUP, per_delegate=False)
 
 
 _KINDS = Registry("mlflow_tflite.targets", "TARGET", TargetKind, order=lambda k: k.name,

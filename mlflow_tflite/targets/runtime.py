@@ -21,8 +21,8 @@ from mlflow_tflite.metrics import REASON_TAG_SUFFIX, Metric, version_number
 from mlflow_tflite.section import Section
 from mlflow_tflite.targets.registry import TargetKind, TargetResult
 
-MIN_RUNTIME = Metric("min_runtime", False, "version", "min runtime",
-                     "minimum LiteRT/TFLite runtime", decimals=0)
+MIN_RUNTIME = Metric(name="min_runtime", higher_is_better=False, unit="version",
+                     label="min runtime", card="minimum LiteRT/TFLite runtime", decimals=0)
 METADATA_KEY = "min_runtime_version"
 
 

@@ -35,7 +35,8 @@ from mlflow_tflite.targets.registry import (
 _HOST = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9._\-]*@)?"
                    r"(?:[A-Za-z0-9][A-Za-z0-9.\-]*|\[[0-9A-Fa-f:.]+\])$")
 _OPTION = re.compile(r"^[A-Za-z]+=\S.*$")
-MEMORY = Metric("peak_memory_mb", False, "MB", "peak memory", "peak memory on the host (MB)")
+MEMORY = Metric(name="peak_memory_mb", higher_is_better=False, unit="MB", label="peak memory",
+                card="peak memory on the host (MB)")
 # ssh's own exit status when it could not connect or authenticate.
 _SSH_FAILED = 255
 

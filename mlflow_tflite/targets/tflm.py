@@ -27,12 +27,12 @@ from mlflow_tflite.targets.registry import (
 )
 
 COMPATIBLE_TAG = "compatible"
-ARENA = Metric("arena_bytes", False, "B", "TFLM arena", "TFLM tensor arena (bytes)",
-               objective=True)
-FLASH = Metric("flash_bytes", False, "B", "TFLM flash", "TFLM model flash (bytes)",
-               objective=True)
-FITS = Metric("compatible", True, "", "TFLM-compatible", "runs on TFLite Micro (1 yes, 0 no)",
-              decimals=0)
+ARENA = Metric(name="arena_bytes", higher_is_better=False, unit="B", label="TFLM arena",
+               card="TFLM tensor arena (bytes)", objective=True)
+FLASH = Metric(name="flash_bytes", higher_is_better=False, unit="B", label="TFLM flash",
+               card="TFLM model flash (bytes)", objective=True)
+FITS = Metric(name="compatible", higher_is_better=True, label="TFLM-compatible",
+              card="runs on TFLite Micro (1 yes, 0 no)", decimals=0)
 
 
 class TflmConfig(Section):

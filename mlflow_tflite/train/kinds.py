@@ -1,7 +1,8 @@
 """What kind of baseline `train.model` names, told apart without importing TensorFlow.
 
 - `tf_keras`: `builtin`, a tf_keras (Keras 2) `.keras`/`.h5`/SavedModel, or a
-  `module:function` builder; every technique and scheme applies.
+  `module:function` builder; every technique and scheme applies (which technique applies
+  to which kind: each technique's `needs`, read through `NEEDS_KINDS`).
 - `keras3`: a `.keras` file saved by Keras 3 (its `metadata.json` says `keras_version`
   3.x); converted through a SavedModel, so no TFMOT technique applies.
 - `saved_model`: a generic TensorFlow SavedModel directory (`tf.saved_model.save`, no
@@ -30,12 +31,11 @@ DESCRIPTIONS = {
     SAVED_MODEL: "a TensorFlow SavedModel",
     TFLITE: "a .tflite file",
 }
-# What each TFMOT technique is called in a refusal.
-TECHNIQUE_NOUNS = {
-    "prune": "pruning",
-    "cluster": "clustering",
-    "qat": "quantization-aware training",
-}
+# What a technique needs (`Technique.needs`) -> the baseline kinds whose compress step
+# gives it that, and how a refusal says what it needs. The pipeline hands techniques a
+# tf_keras model (the baseline itself), so both are tf_keras baselines for now.
+NEEDS_KINDS = {"tf_keras": (TF_KERAS,), "keras": (TF_KERAS,)}
+NEEDS_DESCRIPTIONS = {"tf_keras": "a tf_keras model", "keras": "a Keras model"}
 TFLITE_SUFFIX = ".tflite"
 # Bytes 4..8 of every TFLite flatbuffer (the file identifier).
 _TFLITE_IDENTIFIER = b"TFL3"
@@ -88,11 +88,15 @@ def keras_major_version(path: Path) -> int | None:
 
 
 def technique_refusal(kind: str, technique: str) -> str | None:
-    """Why `technique` (a `compress` step) cannot run on a `kind` baseline, else None."""
-    if kind == TF_KERAS:
+    """Why `technique` (a `compress` step) cannot run on a `kind` baseline, else None: the
+    kinds its declared `needs` accepts (`NEEDS_KINDS`)."""
+    from mlflow_tflite.compress.registry import get_technique
+
+    declared = get_technique(technique)
+    if kind in NEEDS_KINDS[declared.needs]:
         return None
-    noun = TECHNIQUE_NOUNS.get(technique, technique)
-    return f"{noun} needs a tf_keras model; train.model is {DESCRIPTIONS[kind]}"
+    return (f"{declared.noun} needs {NEEDS_DESCRIPTIONS[declared.needs]}; train.model is "
+            f"{DESCRIPTIONS[kind]}")
 
 
 def scheme_refusal(kind: str, scheme: str, needs_keras_model: bool) -> str | None:
