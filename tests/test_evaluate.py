@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from mlflow_tflite.config import ParamsError, parse_params
 from mlflow_tflite.evaluate import EvaluateError, evaluate_model, load_evaluators
@@ -113,3 +114,28 @@ def bad_name(predict: Any, x: np.ndarray, y: np.ndarray | None) -> dict[str, flo
 tail_error.greater_is_better = {"p95_error": False}  # type: ignore[attr-defined]
 shadows.greater_is_better = {"accuracy": True}  # type: ignore[attr-defined]
 bad_name.greater_is_better = {"Bad Name": True}  # type: ignore[attr-defined]
+
+
+def quiet_error(predict: Any, x: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
+    return {"p99_quiet_error": 0.0}
+
+
+quiet_error.greater_is_better = {"p99_quiet_error": False}  # type: ignore[attr-defined]
+
+
+def test_validating_params_loads_no_evaluator_and_loading_them_is_explicit() -> None:
+    from mlflow_tflite.config import Params
+    from mlflow_tflite.config.params import load_user_metrics
+
+    raw = {"variants": VARIANTS, "evaluate": "tests.test_evaluate:quiet_error"}
+    # The model alone validates the entries' shape and registers nothing...
+    assert Params.model_validate(raw).evaluate == ["tests.test_evaluate:quiet_error"]
+    assert find_metric("p99_quiet_error") is None
+    # ...so a section naming the metric needs the explicit step first, whatever the order
+    # of the keys; parse_params (and load_params) take it.
+    ranked = {"promote": {"objective": ["p99_quiet_error"]}, **raw}
+    with pytest.raises(ValidationError, match="p99_quiet_error"):
+        Params.model_validate(ranked)
+    load_user_metrics(ranked)
+    assert Params.model_validate(ranked).promote.objective == ["p99_quiet_error"]
+    assert parse_params(ranked).promote.objective == ["p99_quiet_error"]

@@ -1,7 +1,7 @@
 """Compression techniques (tfmot pruning, clustering, QAT and their combinations).
 
 Each technique is one module defining `TECHNIQUE` (name, order, config block, `apply`),
-found by `mlflow_tflite.compress.registry`; the config block of the same name in
+found by `mlflow_tflite.plugins.technique`; the config block of the same name in
 `CompressConfig` selects it. Steps run in the order prune -> cluster -> qat (each
 technique's `order`), each on the previous step's stripped model, so
 prune+cluster is sparsity-preserving clustering and prune/cluster followed by qat are
@@ -20,7 +20,7 @@ from mlflow_tflite.compress.context import (
     Log,
     TrainingData,
 )
-from mlflow_tflite.compress.registry import get_technique, technique_names
+from mlflow_tflite.plugins.technique import get_technique, technique_names
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.train import TrainConfig

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mlflow_tflite.compress.context import CompressionError, FineTune, kernel_layers
-from mlflow_tflite.compress.registry import Technique
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.plugins.technique import Technique
 from mlflow_tflite.section import Section
 
 

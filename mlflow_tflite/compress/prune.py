@@ -16,8 +16,8 @@ from mlflow_tflite.compress.prune_layers import (
     describe,
     rank_layers,
 )
-from mlflow_tflite.compress.registry import Technique
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.plugins.technique import Technique
 from mlflow_tflite.section import Section
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import Field
 
 from mlflow_tflite.compress.context import CompressionError, FineTune, quiet_logs
-from mlflow_tflite.compress.registry import Technique
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.plugins.technique import Technique
 from mlflow_tflite.section import Section
 
 

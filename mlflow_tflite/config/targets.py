@@ -5,9 +5,10 @@
       app: {kind: runtime, max_min_runtime: "2.10"}
       pi:  {kind: ssh, host: pi@raspberrypi.local, python: /usr/bin/python3}
 
-Each entry is validated by its kind's own config (`mlflow_tflite.targets.<kind>`), and
-its metrics are registered in the catalogue as `<name>/<metric>` when the section
-validates, so `promote` and `search` (validated after it) may gate and rank on them.
+Each entry is validated by its kind's own config (`mlflow_tflite.targets.<kind>`). Its
+metrics are registered in the catalogue as `<name>/<metric>` before the params validate
+(`register_target_metrics`, called by `parse_params` beside the user's metrics), so
+`promote` and `search` may gate and rank on them.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ValidationError
 
 from mlflow_tflite.metrics import TARGET_NAME, register_metric
+from mlflow_tflite.plugins.target import get_kind, kind_names, target_metric
 from mlflow_tflite.section import Section
-from mlflow_tflite.targets.registry import get_kind, kind_names, target_metric
 
 _NAME = re.compile(rf"^{TARGET_NAME}$")
 
@@ -46,13 +47,27 @@ TargetEntry = Annotated[Any, BeforeValidator(_entry)]
 
 
 def check_targets(targets: Mapping[str, Any]) -> dict[str, Any]:
-    """Check target names and register every target's metrics as `<name>/<metric>`."""
-    for name, config in targets.items():
+    """Check the target names (they prefix metric names)."""
+    for name in targets:
         if not _NAME.match(name):
             raise ValueError(f"target name {name!r}: use lower-case letters, digits, '_' and '-'")
-        for metric in get_kind(config.kind).metrics:
-            register_metric(target_metric(name, metric))
     return dict(targets)
+
+
+def register_target_metrics(raw: Mapping[str, Any]) -> None:
+    """Register the metrics of every `targets` entry of a params mapping as
+    `<name>/<metric>`: the explicit step before validation that lets `promote` and
+    `search` name them. An entry that is malformed (no known kind, a bad name) registers
+    nothing and is left to the validation to report."""
+    targets = raw.get("targets")
+    if not isinstance(targets, dict):
+        return
+    known = kind_names()
+    for name, entry in targets.items():
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        if isinstance(name, str) and _NAME.match(name) and kind in known:
+            for metric in get_kind(kind).metrics:
+                register_metric(target_metric(name, metric))
 
 
 def target_gates(targets: Mapping[str, Any]) -> dict[str, float]:

@@ -2,9 +2,9 @@
 
 Both blocks are built from the registries, so each technique and each scheme is defined
 once, in its own module: `CompressConfig` has one optional block per technique of
-`mlflow_tflite.compress.registry` (applied in the techniques' order, prune -> cluster ->
+`mlflow_tflite.plugins.technique` (applied in the techniques' order, prune -> cluster ->
 qat, the only order tfmot's collaborative optimizations support), and `ConvertConfig`
-takes `quantization` from `mlflow_tflite.convert.schemes.scheme_names()` plus the
+takes `quantization` from `mlflow_tflite.plugins.scheme.scheme_names()` plus the
 `convert.*` keys each scheme declares in its `options`.
 """
 
@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
-from mlflow_tflite.compress.registry import all_techniques, get_technique, technique_names
-from mlflow_tflite.convert.schemes import all_schemes, get_scheme, scheme_names
+from mlflow_tflite.plugins.scheme import all_schemes, get_scheme, scheme_names
+from mlflow_tflite.plugins.technique import all_techniques, get_technique, technique_names
 from mlflow_tflite.section import Regex, Section
 
 

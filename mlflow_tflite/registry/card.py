@@ -19,11 +19,12 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from mlflow_tflite.compress.registry import all_techniques
 from mlflow_tflite.metrics import Metric, all_metrics, find_metric, format_metric, pareto_metrics
+from mlflow_tflite.plugins.technique import all_techniques
 from mlflow_tflite.registry.decision import Decision
 from mlflow_tflite.registry.policy import Candidate
 from mlflow_tflite.tracking.layout import (
+    BASELINE_QUANTIZATION_TAG,
     DATA_VERSION_TAG,
     DELEGATE_TAG,
     GIT_COMMIT_TAG,
@@ -206,7 +207,8 @@ def render(facts: CardFacts) -> str:
         "",
         "## Baseline",
         f"- model: {p.get('train.model', 'unknown')}, epochs {p.get('train.epochs', '-')}",
-        f"- Keras test accuracy: {format_metric(quality_metric, facts.baseline_accuracy, 'card')}",
+        _baseline_line(t.get(BASELINE_QUANTIZATION_TAG, "none"),
+                       format_metric(quality_metric, facts.baseline_accuracy, "card")),
         "",
         "## Recipe",
         f"- technique: {t.get('technique', '-')}, quantization: {t.get('quantization', '-')}",
@@ -240,6 +242,16 @@ def render(facts: CardFacts) -> str:
         f"- flow run: {facts.flow_run_id or 'unknown'}",
     ]
     return "\n".join(sections) + "\n"
+
+
+def _baseline_line(quantization: str, accuracy: str) -> str:
+    """The baseline's test accuracy, naming an already quantized baseline as such."""
+    if quantization == "none":
+        return f"- baseline test accuracy: {accuracy}"
+    from mlflow_tflite.train.kinds import quantized_baseline_note
+
+    return (f"- baseline: a {quantization}-quantized .tflite, test accuracy {accuracy}; "
+            f"{quantized_baseline_note(quantization)}")
 
 
 def describe(facts: CardFacts, summary: str) -> str:

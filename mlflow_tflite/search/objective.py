@@ -12,10 +12,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlflow_tflite.compress.registry import get_technique
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.config.promote import ConstraintsConfig, PromoteConfig
 from mlflow_tflite.metrics import higher_is_better
+from mlflow_tflite.plugins.technique import get_technique
 from mlflow_tflite.registry.policy import constraint_failures
 
 # The `trial_state` tag of a trial's child run.

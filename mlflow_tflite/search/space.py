@@ -11,15 +11,15 @@ which layers are pruned a dimension). `sample_variant` reads the space the way a
 objective would, one `trial.suggest_*` per dimension, conditionally:
 
 - a technique's keys are sampled only when its `use` comes out true;
-- what the techniques declare (`compress.registry.Technique`) holds: keys an earlier step
+- what the techniques declare (`plugins.technique.Technique`) holds: keys an earlier step
   fixes are not sampled (`after`: clustering after a prune step preserves sparsity), a
   key's range is capped by the earlier steps (`search_cap`: `clusters` below the fewest
   weights any pruned kernel keeps), and the convert keys a step needs are set (`convert`:
   with QAT the conversion is int8);
 - a key only some schemes read (`io_type`) is sampled only when one of them was picked.
 
-Blocks, keys, schemes and these rules come from the registries (`compress.registry`,
-`convert.schemes`), so a new technique or scheme is searchable without a change here.
+Blocks, keys, schemes and these rules come from the registries (`plugins.technique`,
+`plugins.scheme`), so a new technique or scheme is searchable without a change here.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlflow_tflite.compress.registry import all_techniques, get_technique, technique_names
 from mlflow_tflite.config.variants import ConvertConfig, VariantConfig
-from mlflow_tflite.convert.schemes import all_schemes, get_scheme
+from mlflow_tflite.plugins.scheme import all_schemes, get_scheme
+from mlflow_tflite.plugins.technique import all_techniques, get_technique, technique_names
 
 USE = "use"
 CONVERT = "convert"

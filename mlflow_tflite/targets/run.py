@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlflow_tflite.errors import first_line
-from mlflow_tflite.targets.registry import TargetResult, get_kind
+from mlflow_tflite.plugins.target import TargetResult, get_kind
 
 PROBE = Path(__file__).with_name("probe.py")
 # The tag naming why a target measured nothing (`<target>/error`).

@@ -18,8 +18,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from mlflow_tflite.metrics import REASON_TAG_SUFFIX, Metric, version_number
+from mlflow_tflite.plugins.target import TargetKind, TargetResult
 from mlflow_tflite.section import Section
-from mlflow_tflite.targets.registry import TargetKind, TargetResult
 
 MIN_RUNTIME = Metric(name="min_runtime", higher_is_better=False, unit="version",
                      label="min runtime", card="minimum LiteRT/TFLite runtime", decimals=0)

@@ -22,14 +22,14 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from mlflow_tflite.metrics import Metric
-from mlflow_tflite.section import Section
-from mlflow_tflite.targets.registry import (
+from mlflow_tflite.plugins.target import (
     LATENCY_P50,
     LATENCY_P90,
     OUTPUT_SNR,
     TargetKind,
     TargetResult,
 )
+from mlflow_tflite.section import Section
 
 # [user@]host: a name, an IPv4 address or a bracketed IPv6 one; never an option (`-o...`).
 _HOST = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9._\-]*@)?"

@@ -17,14 +17,14 @@ from typing import Literal
 from pydantic import Field
 
 from mlflow_tflite.metrics import REASON_TAG_SUFFIX, Metric
-from mlflow_tflite.section import Section
-from mlflow_tflite.targets.registry import (
+from mlflow_tflite.plugins.target import (
     LATENCY_P50,
     LATENCY_P90,
     OUTPUT_SNR,
     TargetKind,
     TargetResult,
 )
+from mlflow_tflite.section import Section
 
 COMPATIBLE_TAG = "compatible"
 ARENA = Metric(name="arena_bytes", higher_is_better=False, unit="B", label="TFLM arena",

@@ -21,7 +21,7 @@ from mlflow_tflite.metrics import (
 from mlflow_tflite.tracking.records import METRICS, VariantRecord
 
 CHAMPION_KEY = "champion"
-# A target's column (`targets.registry.table_column`): `mcu (tflm)`.
+# A target's column (`plugins.target.table_column`): `mcu (tflm)`.
 _TARGET_COLUMN = re.compile(r"^\S+ \([a-z_]+\)$")
 # The summary table (`run`, `compare`): these columns around the catalogue's `summary`
 # metrics, the `evaluate` ones and one per deployment target.
@@ -55,7 +55,7 @@ def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
 
 def _target_cells(record: VariantRecord) -> dict[str, Any]:
     """A record's target tags (`mcu/compatible`) and one cell per target (`mcu (tflm)`)."""
-    from mlflow_tflite.targets.registry import get_kind, table_column, target_cell
+    from mlflow_tflite.plugins.target import get_kind, table_column, target_cell
 
     found = record.measurement.get("targets") or {}
     cells: dict[str, Any] = dict(sorted(found.get("tags", {}).items()))
@@ -164,7 +164,7 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
 def target_axes(records: Sequence[VariantRecord]) -> list[str]:
     """The target metrics the Pareto plot adds a panel for: each target's kind's `axis`
     (`mcu/arena_bytes`), when some variant has it."""
-    from mlflow_tflite.targets.registry import get_kind
+    from mlflow_tflite.plugins.target import get_kind
 
     found: dict[str, None] = {}
     for record in records:

@@ -90,7 +90,7 @@ def keras_major_version(path: Path) -> int | None:
 def technique_refusal(kind: str, technique: str) -> str | None:
     """Why `technique` (a `compress` step) cannot run on a `kind` baseline, else None: the
     kinds its declared `needs` accepts (`NEEDS_KINDS`)."""
-    from mlflow_tflite.compress.registry import get_technique
+    from mlflow_tflite.plugins.technique import get_technique
 
     declared = get_technique(technique)
     if kind in NEEDS_KINDS[declared.needs]:
@@ -113,14 +113,28 @@ def scheme_refusal(kind: str, scheme: str, needs_keras_model: bool) -> str | Non
     )
 
 
-def describe_baseline(kind: str, accuracy: float | None, reused: bool, trained: bool) -> str:
+def describe_baseline(kind: str, accuracy: float | None, reused: bool, trained: bool,
+                      quantization: str = "none") -> str:
     """One line on the baseline for the flow's log, e.g. `Keras test accuracy 0.9610
     (trained)` or `.tflite file, no accuracy (...): variants are judged by fidelity to the
-    float model (used as is)`; `trained` is whether any epoch ran."""
+    float model (used as is)`; `trained` is whether any epoch ran. A quantized `.tflite`
+    baseline is named by its scheme, with what remains possible (`quantized_baseline_note`)."""
     name = {TF_KERAS: "Keras", KERAS3: "Keras 3 model,", SAVED_MODEL: "SavedModel,",
-            TFLITE: ".tflite file,"}[kind]
+            TFLITE: ".tflite file," if quantization == "none"
+            else f"{quantization}-quantized .tflite file,"}[kind]
     state = "reused" if reused else ("trained" if trained else "used as is")
     quality = (f"test accuracy {accuracy:.4f}" if accuracy is not None
                else "no accuracy (outputs are not class scores of labelled data): variants "
                "are judged by fidelity to the float model")
-    return f"{name} {quality} ({state})"
+    line = f"{name} {quality} ({state})"
+    return line if quantization == "none" else f"{line}; {quantized_baseline_note(quantization)}"
+
+
+def quantized_baseline_note(quantization: str) -> str:
+    """What a user of an already quantized `.tflite` baseline can still gain, and why the
+    converter's schemes are out of reach."""
+    return (f"already quantized ({quantization}): size ratios are against this file; "
+            "ai-edge-quantizer can still quantize the weights it left in float "
+            "(int4_weight_only, int4_blockwise), convert.keep_float choosing ops to leave "
+            "in float; the converter's schemes (dynamic, int8, int16x8, float16), and lower "
+            "precision for the weights already quantized, need the float source model")

@@ -104,7 +104,7 @@ def test_the_architecture_example_runs_on_every_baseline_kind_it_claims() -> Non
 
 
 def test_the_kind_check_reads_what_each_technique_needs() -> None:
-    from mlflow_tflite.compress.registry import all_techniques
+    from mlflow_tflite.plugins.technique import all_techniques
     from mlflow_tflite.train.kinds import KINDS, NEEDS_DESCRIPTIONS, NEEDS_KINDS, technique_refusal
 
     for declared in all_techniques():

@@ -7,7 +7,7 @@ import pytest
 
 from mlflow_tflite.config import ParamsError, parse_params
 from mlflow_tflite.metrics import find_metric, gate_for
-from mlflow_tflite.targets.registry import kind_names
+from mlflow_tflite.plugins.target import kind_names
 
 VARIANTS = [{"name": "fp32", "convert": {"quantization": "none"}}]
 

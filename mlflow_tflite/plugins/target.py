@@ -1,4 +1,4 @@
-"""The deployment target kinds: one module per kind, found by walking this package.
+"""Deployment target kinds: one module per kind, found by walking `mlflow_tflite.targets`.
 
 Each kind module in `mlflow_tflite.targets` defines `TARGET`, a `TargetKind` holding its
 name (the `kind:` of a `targets` entry), its typed settings, the metrics it measures
