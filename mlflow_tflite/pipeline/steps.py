@@ -369,10 +369,14 @@ def _add_targets(
 ) -> None:
     """Every `targets` entry's metrics (`<target>/<metric>`) and tags, under `targets`;
     a target that could not measure names its cause there and in its `<target>/error` tag."""
+    from mlflow_tflite.litert import DELEGATES
     from mlflow_tflite.targets.run import measure_targets
 
     dataset = load_prepared(data.directory, data.version)
-    found = measure_targets(params.targets, path, dataset.x_test, params.benchmark)
+    # The delegate the variant was timed on (XNNPACK refuses sparse models: builtin).
+    delegate = measurement.get("delegate")
+    found = measure_targets(params.targets, path, dataset.x_test, params.benchmark,
+                            delegate=delegate if delegate in DELEGATES else None)
     measurement["metrics"].update(found["metrics"])
     measurement["targets"] = found
 

@@ -36,7 +36,9 @@ class TargetJob:
         model_path: the variant's `.tflite`.
         inputs: one float array per model input, a row a sample (the first test samples).
         reference: LiteRT's outputs of this variant on those samples, one flat row each.
-        benchmark: the `benchmark` section (warm-up, runs, threads, primary delegate).
+        benchmark: the `benchmark` section (warm-up, runs, threads).
+        delegate: the delegate the variant was timed on here (the primary one, or
+            `builtin` for a model XNNPACK refuses); a device times it on the same.
     """
 
     target: str
@@ -45,13 +47,14 @@ class TargetJob:
     inputs: list[np.ndarray]
     reference: np.ndarray
     benchmark: Any
+    delegate: str
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         """The probe's settings: the benchmark's, and how many outputs to read."""
         return {"warmup_runs": self.benchmark.warmup_runs,
                 "timed_runs": self.benchmark.timed_runs,
                 "threads": self.benchmark.threads,
-                "delegate": self.benchmark.primary_delegate,
+                "delegate": self.delegate,
                 "outputs": self.outputs, **extra}
 
     @property
@@ -109,7 +112,8 @@ def fidelity_and_latency(result: Mapping[str, Any], reference: np.ndarray) -> di
 
 
 def measure_targets(targets: Mapping[str, Any], model_path: str | Path, x: Any,
-                    benchmark: Any, samples: int = 32) -> dict[str, Any]:
+                    benchmark: Any, samples: int = 32,
+                    delegate: str | None = None) -> dict[str, Any]:
     """Every target's measurement of the variant at `model_path`.
 
     Args:
@@ -117,6 +121,8 @@ def measure_targets(targets: Mapping[str, Any], model_path: str | Path, x: Any,
         model_path: the variant's `.tflite`.
         x: the test split's inputs (the first `samples` rows are run on each target).
         benchmark: the `benchmark` section.
+        samples: how many test rows each target runs.
+        delegate: the delegate the variant was timed on here (default: the primary one).
 
     Returns:
         `{"metrics": {<target>/<metric>: value}, "tags": {<target>/<tag>: text},
@@ -131,11 +137,18 @@ def measure_targets(targets: Mapping[str, Any], model_path: str | Path, x: Any,
     if not targets:
         return found
     rows = x[:samples]
-    inputs = [np.asarray(a, dtype=np.float32)
-              for a in model_inputs(make_interpreter(str(model_path)), rows)]
-    reference = reference_outputs(str(model_path), rows, delegate=benchmark.primary_delegate)
+    delegate = delegate or benchmark.primary_delegate
+    try:
+        inputs = [np.asarray(a, dtype=np.float32)
+                  for a in model_inputs(make_interpreter(str(model_path)), rows)]
+        reference = reference_outputs(str(model_path), rows, delegate=delegate)
+    except Exception as error:  # no reference, no target: the variant stays measured
+        for name in targets:
+            found["errors"][name] = f"no LiteRT reference: {first_line(error)}"
+            found["tags"][f"{name}/{ERROR_TAG}"] = found["errors"][name]
+        return found
     for name, config in targets.items():
-        job = TargetJob(name, config, str(model_path), inputs, reference, benchmark)
+        job = TargetJob(name, config, str(model_path), inputs, reference, benchmark, delegate)
         try:
             result = get_kind(config.kind).measure(job)
         except Exception as error:  # a target's failure is that target's only

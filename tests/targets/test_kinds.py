@@ -108,3 +108,15 @@ def test_a_crashing_tflm_probe_fails_that_target_only(models, params, monkeypatc
     assert set(found["errors"]) == {"mcu"}
     assert found["errors"]["mcu"].startswith("tflm: ")
     assert found["tags"]["app/min_runtime"] == "1.14.0"
+
+
+def test_a_model_xnnpack_refuses_is_measured_on_the_delegate_it_was_timed_on(models, params):
+    from mlflow_tflite.targets.run import measure_targets
+
+    x = np.zeros((2, 8, 8, 1), dtype=np.float32)
+    found = measure_targets(params.targets, models["int8"], x, params.benchmark,
+                            delegate="builtin")
+    assert found["errors"] == {} and found["tags"]["mcu/compatible"] == "true"
+    broken = measure_targets(params.targets, models["int8"], np.zeros((2, 3)), params.benchmark)
+    assert set(broken["errors"]) == {"mcu", "app"}
+    assert broken["errors"]["mcu"].startswith("no LiteRT reference: ")
