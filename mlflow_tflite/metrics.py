@@ -12,13 +12,10 @@ card and the Pareto plot all read this module, so they cannot disagree.
     # now `promote.objective: [mae]` and `promote.constraints.max_mae: 0.1` validate,
     # the policy gates on `mae`, the search turns the gate into an Optuna constraint.
 
-Adding a built-in metric is one `Metric(...)` in `_BUILT_IN`: `source` says which
-`Measurement` value it is (plus the code that measures it, if nothing does yet), `tables`
-and `card` where it is shown. Adding a gate with its own bounds and description is one
-`Gate(...)` in `GATES`.
-`min_<metric>` / `max_<metric>` over any catalogue metric, built in or registered, is a
-gate without an entry (`gate_for`). Register run-time metrics before the params that
-gate or rank on them are validated.
+A built-in metric is one `Metric(...)` in `_BUILT_IN` (`source`: the `Measurement` value;
+`tables`, `card`: where it is shown); a gate with its own bounds is one `Gate(...)` in
+`GATES`; `min_<metric>` / `max_<metric>` over any catalogue metric is a gate without an
+entry (`gate_for`). Register run-time metrics before the params naming them are validated.
 """
 
 from __future__ import annotations
@@ -33,6 +30,8 @@ import numpy as np
 
 Style = Literal["text", "table", "card"]
 Comparison = Literal["min", "max"]
+Table = Literal["summary", "headline", "trials"]
+CardSection = Literal["quality", "latency", "compatibility"]
 
 # Costs spanning orders of magnitude: a gate's distance is taken relative to its limit,
 # so no one constraint dominates the sum Optuna ranks infeasible trials by.
@@ -54,10 +53,6 @@ REASON_TAG_SUFFIX = "_reason"
 SNR_CEILING_DB = float(-20 * np.log10(np.finfo(np.float32).eps))
 
 
-Table = Literal["summary", "headline", "trials"]
-CardSection = Literal["quality", "latency", "compatibility"]
-
-
 @dataclass(frozen=True, kw_only=True)
 class Metric:
     """One per-variant metric as MLflow logs it: where its value comes from and where it
@@ -69,25 +64,18 @@ class Metric:
         unit: `B`, `ms`, `MB`, `dB`, `version` (a release `major.minor.patch` held as
             the number `version_number` makes of it) or "" (a ratio or a count).
         label: how tables, plots and messages name it ("p50 latency").
-        source: where `measure.Measurement.metrics()` reads it: an attribute path of the
-            Measurement (`"inspection.sparsity"`, `"primary.p50_ms"`: the primary
-            delegate's `LatencyResult`; per delegate, each one's); None: not read from a
-            Measurement (computed elsewhere: `min_layer_snr_db` by `measure.layers`, a
-            user's `evaluate` metric by its function).
-        tables: the tables that show it as a column, in catalogue order: `summary` (`run`
-            and `compare`, `variants.md`), `headline` (`metrics.json`, DVC), `trials` (the
-            search's trials and Pareto tables).
-        stands_in_for: the column it replaces in the `summary` table when no variant has
-            that one (a fidelity metric for `accuracy` when outputs are not class scores).
-        pareto: `cost` (an x axis of the Pareto plots and the card's fronts) or `quality`
-            (their y axis); None for neither.
-        default_objective: part of `promote.objective` / `search.objective` by default.
+        source: the `measure.Measurement` attribute path `metrics()` reads it from
+            (`"inspection.sparsity"`; `"primary.p50_ms"`, per delegate each delegate's);
+            None: computed elsewhere (`measure.layers`, a user's `evaluate` function).
+        tables: the tables that show it: `summary` (`run`, `compare`, `variants.md`),
+            `headline` (`metrics.json`), `trials` (the search's tables).
+        stands_in_for: the `summary` column it replaces when no variant has that one.
+        pareto: `cost` (an x axis of the Pareto plots and card fronts) or `quality` (y).
+        default_objective: in `promote.objective` / `search.objective` by default.
         card: its row or line on the model card; None keeps it off the card.
-        card_section: where `card` goes: the `quality` table, the `latency` section (per
-            delegate metrics are its table's columns, the others a line with the unit) or
-            the `compatibility` list (yes/no).
-        card_summary: its fragment of the version description (`", accuracy {}"`, the
-            value formatted for the card), in catalogue order; None leaves it out.
+        card_section: `quality` (the table), `latency` (per-delegate metrics are its
+            table's columns, the others a line with the unit) or `compatibility` (yes/no).
+        card_summary: its fragment of the version description (`", accuracy {}"`).
         group: `core` (every variant logs it), `fidelity` (against the float model),
             `extra`, `layers` (with per-layer analysis), `user` (registered at run time)
             or `target` (a deployment target's, registered from the `targets` section).
@@ -129,18 +117,15 @@ _BUILT_IN = (
     Metric(name="size_bytes", higher_is_better=False, unit="B", label="size",
            source="size_bytes", tables=_SUMMARY, pareto="cost",
            card="size (bytes)", card_summary="{} bytes", objective=True),
-    # The default objective of `promote` and `search`: size after gzip (what a download
-    # costs), with accuracy and speed as constraints rather than objectives
-    # (max_accuracy_drop; max_latency_vs_fp32: 1.0, so the winner is never slower than
-    # fp32 on the primary delegate). A second objective would spend a search's trials on
-    # the accurate end of a Pareto front instead of the smallest model within the limits.
+    # The default objective: size after gzip (what a download costs), accuracy and speed
+    # being constraints (max_accuracy_drop, max_latency_vs_fp32: 1.0); a second objective
+    # would spend a search's trials on the accurate end of a Pareto front.
     Metric(name="gzip_size_bytes", higher_is_better=False, unit="B", label="gzip size",
            source="gzip_size_bytes", tables=_SUMMARY, default_objective=True,
            card="gzip size (bytes)", card_summary=" ({} gzipped)", objective=True),
     # measure.size.compression_ratio: fp32 .tflite bytes over this variant's, raw over raw.
     Metric(name="compression_ratio", higher_is_better=True, label="compression ratio",
-           source="compression_ratio",
-           card="compression ratio (fp32 .tflite bytes / these bytes)"),
+           source="compression_ratio", card="compression ratio (fp32 .tflite bytes / these bytes)"),
     Metric(name="accuracy", higher_is_better=True, label="test accuracy",
            source="accuracy", tables=_SUMMARY, pareto="quality",
            card="test accuracy", card_summary=", accuracy {}", objective=True),
@@ -158,11 +143,10 @@ _BUILT_IN = (
            source="primary.p90_ms", card="p90 ms", card_section="latency",
            objective=True, per_delegate=True),
     Metric(name="latency_p99_ms", higher_is_better=False, unit="ms", label="p99 latency",
-           source="primary.p99_ms", card="p99 ms", card_section="latency",
-           per_delegate=True),
+           source="primary.p99_ms", card="p99 ms", card_section="latency", per_delegate=True),
     Metric(name="latency_vs_fp32", higher_is_better=False, label="p50 latency vs fp32",
-           source="latency_vs_fp32", card="p50 latency / fp32's (primary delegate)",
-           decimals=2),
+           source="latency_vs_fp32", tables=("summary",),
+           card="p50 latency / fp32's (primary delegate)", decimals=2),
     Metric(name="cold_start_ms", higher_is_better=False, unit="ms", label="cold start",
            source="cold_start.cold_start_ms", card="cold start", card_section="latency",
            decimals=2),
@@ -172,17 +156,16 @@ _BUILT_IN = (
     Metric(name="sparsity", higher_is_better=None, label="weight sparsity",
            source="inspection.sparsity", card="weight sparsity"),
     Metric(name="output_snr_db", higher_is_better=True, unit="dB", label="output SNR",
-           source="output_snr_db", stands_in_for="accuracy",
+           source="output_snr_db", tables=("summary",), stands_in_for="accuracy",
            card="fidelity: output SNR vs float (dB)", group="fidelity"),
     Metric(name="output_cosine", higher_is_better=True, label="output cosine",
-           source="output_cosine", stands_in_for="accuracy_delta", group="fidelity",
-           decimals=5),
+           source="output_cosine", stands_in_for="accuracy_delta", group="fidelity", decimals=5),
     Metric(name="max_abs_diff", higher_is_better=False, label="max abs output difference",
            source="max_abs_diff", card="fidelity: max abs output difference vs fp32",
            group="fidelity"),
-    # measure.layers.summary_metrics computes it, with the per-layer analysis.
     Metric(name="min_layer_snr_db", higher_is_better=True, unit="dB",
-           label="lowest layer SNR", card="fidelity: lowest layer SNR (dB)", group="layers"),
+           label="lowest layer SNR", card="fidelity: lowest layer SNR (dB)",
+           group="layers"),  # measure.layers.summary_metrics computes it
     Metric(name="latency_mean_ms", higher_is_better=False, unit="ms", label="mean latency",
            source="primary.mean_ms", group="extra", per_delegate=True),
     Metric(name="latency_std_ms", higher_is_better=False, unit="ms", label="latency std",

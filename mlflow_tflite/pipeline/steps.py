@@ -36,6 +36,7 @@ from mlflow_tflite.pipeline.handles import (
     load_prepared,
 )
 from mlflow_tflite.pipeline.keys import baseline_key, prepare_key, prepared_version
+from mlflow_tflite.plugins.technique import get_technique
 from mlflow_tflite.train.kinds import KERAS3, SAVED_MODEL, TF_KERAS, TFLITE, baseline_kind
 
 
@@ -199,8 +200,10 @@ def convert(
     from mlflow_tflite import convert as recipes
 
     dataset = load_prepared(data.directory, data.version)
-    # Pruned weights are worth storing in the sparse format only when something pruned them.
-    sparse = variant.compress.prune is not None and variant.convert.sparsity_optimization
+    # Weights are worth storing in the sparse format only when a step zeroed some
+    # (`Technique.sparse`: pruning).
+    sparse = variant.convert.sparsity_optimization and any(
+        get_technique(step).sparse for step in variant.compress.steps)
     conversion = recipes.convert_variant(model, variant.convert, dataset, sparse=sparse)
     if isinstance(model, bytes) and variant.convert.quantization == "none":
         # `none` on a `.tflite` baseline is the file itself: say what that file is.
