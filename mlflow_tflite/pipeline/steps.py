@@ -325,6 +325,10 @@ def measure(
             measurement["metrics"][KEEP_FLOAT_METRIC] = conversion["keep_float"]["size_bytes"]
     if variant.convert.quantization != "none":
         _add_layer_errors(measurement, build.tflite_path, baseline, data)
+    if params.targets:
+        _add_targets(measurement, build.tflite_path, params, data)
+        if measurement["targets"]["errors"]:
+            return measurement  # not stored: the next run asks the target again
     with store.put("measure", key, {"variant": variant.name}) as tmp:
         (tmp / "measurement.json").write_text(json.dumps(measurement, indent=2, default=str))
     return measurement
@@ -399,6 +403,23 @@ def _add_layer_errors(
         # it (all test samples), not the layer comparison's (a subset of them).
         summary.pop(OUTPUT_SNR_METRIC, None)
     metrics.update(summary)
+
+
+def _add_targets(
+    measurement: dict[str, Any], path: str | Path, params: Params, data: PreparedData
+) -> None:
+    """Every `targets` entry's metrics (`<target>/<metric>`) and tags, under `targets`;
+    a target that could not measure names its cause there and in its `<target>/error` tag."""
+    from mlflow_tflite.litert import DELEGATES
+    from mlflow_tflite.targets.run import measure_targets
+
+    dataset = load_prepared(data.directory, data.version)
+    # The delegate the variant was timed on (XNNPACK refuses sparse models: builtin).
+    delegate = measurement.get("delegate")
+    found = measure_targets(params.targets, path, dataset.x_test, params.benchmark,
+                            delegate=delegate if delegate in DELEGATES else None)
+    measurement["metrics"].update(found["metrics"])
+    measurement["targets"] = found
 
 
 def stored_measurement(store: ArtifactStore, key: str) -> dict[str, Any] | None:
