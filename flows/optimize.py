@@ -109,6 +109,16 @@ def train_baseline(
     return baseline
 
 
+@task(name="probe-techniques", timeout_seconds=TIMEOUTS["baseline"], **COMMON)
+def probe_techniques(variants: list[VariantConfig], params: Params, baseline: handles.Baseline,
+                     data: handles.PreparedData) -> dict[str, str]:
+    """Try each technique the variants use on the baseline once, wrapping only; the
+    variants whose technique cannot wrap it are skipped before any builds."""
+    with runners.COMPUTE_LOCK:
+        return isolate.call("probe", steps.unwrappable_variants, variants, params, baseline,
+                            data)
+
+
 @task(task_run_name="build-{variant.name}", timeout_seconds=TIMEOUTS["build"], **COMMON)
 def build(
     variant: VariantConfig,
@@ -147,7 +157,7 @@ def start_tracking(uri: str, experiment: str, run_name: str, tags: dict[str, str
 @task(name="log-parent", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
 def log_parent(
     uri: str, run_id: str, params: Params, data: handles.PreparedData, baseline: handles.Baseline,
-    tags: dict[str, str] | None = None,
+    skipped: str | None = None, tags: dict[str, str] | None = None,
 ) -> str | None:
     """Log the params, baseline and datasets (and `tags`) on the parent run; returns the
     warning when the baseline is at chance level (also a tag on the run)."""
@@ -173,7 +183,10 @@ def log_parent(
         history=baseline.history,
         datasets=datasets,
         tags={layout.WEIGHTS_STORAGE_TAG: weights_storage(baseline.fp32_path.read_bytes()),
-              layout.BASELINE_QUANTIZATION_TAG: baseline.quantization, **(tags or {})},
+              layout.BASELINE_QUANTIZATION_TAG: baseline.quantization,
+              # Variants skipped once the baseline was known (a technique that cannot
+              # wrap it): the tag set at the start, with them.
+              **({layout.SKIPPED_TAG: skipped} if skipped else {}), **(tags or {})},
     )
     chance = gates.chance_accuracy(dataset.y_test if baseline.class_scores else None,
                                    dataset.num_classes)
@@ -311,15 +324,18 @@ def optimize(
         late_tags: dict[str, str] = {}
         if baseline.twin:
             late_tags[layout.KERAS3_TWIN_TAG] = baseline.twin
-        # A Keras 3 baseline without an exact tf_keras twin: its TFMOT variants are skipped.
-        for name, reason in twin_skips(variants, baseline.kind, baseline.twin_problem).items():
-            skipped[name] = outcomes.record(next(v for v in variants if v.name == name),
-                                            status=SKIPPED, error=reason)
+        # A Keras 3 baseline without an exact tf_keras twin: its TFMOT variants are
+        # skipped; then each technique left is tried on the baseline (or the twin) once.
+        unfit = twin_skips(variants, baseline.kind, baseline.twin_problem)
+        unfit.update(probe_techniques([v for v in variants if v.name not in unfit], params,
+                                      baseline, data))
+        for name, reason in unfit.items():
+            skipped[name] = outcomes.record(params.variant(name), status=SKIPPED, error=reason)
             print(f"variant {name}: skipped ({reason})")
-            late_tags[layout.SKIPPED_TAG] = tracking.skipped_tag(
-                [skipped[v.name] for v in params.variants if v.name in skipped])
-        variants = [v for v in variants if v.name not in skipped]
-        parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline, late_tags)
+        variants = [v for v in variants if v.name not in unfit]
+        parent_logged = log_parent.submit(
+            uri, parent_run_id, params, data, baseline,
+            tracking.skipped_tag(list(skipped.values())) if unfit else None, late_tags)
         example = _input_example(data)
 
         chains = [_submit_variant(v, params, baseline, data, store) for v in variants]

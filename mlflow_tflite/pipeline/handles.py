@@ -69,6 +69,10 @@ class Baseline:
     # The scheme the baseline's own `.tflite` is quantized with (the flavor's
     # `infer_quantization`): `none` unless a quantized `.tflite` is the baseline.
     quantization: str = "none"
+    # Accuracy of the fp32 `.tflite` on the validation split, measured once when no
+    # training curve gives it (`train.epochs: 0`, a file used as is): the search pruner's
+    # reference. None without labels, class scores or a validation split.
+    val_accuracy: float | None = None
     # A Keras 3 baseline's tf_keras twin: one line on it (`Twin.describe`), and why the
     # TFMOT techniques cannot use it (None when they can).
     twin: str | None = None
