@@ -77,7 +77,10 @@ def crash_message(label: str, returncode: int) -> str:
 class _Worker:
     def __init__(self) -> None:
         parent, child = socket.socketpair()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The parent's import path, as multiprocessing's spawn hands it on: a user's
+        # `module:function` builder or evaluator found there is found in the child.
+        path = os.pathsep.join(entry for entry in sys.path if entry)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlflow_tflite.pipeline.isolate", str(child.fileno())],
             pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL,
