@@ -224,6 +224,19 @@ def objective_names() -> tuple[str, ...]:
     return tuple(m.name for m in _CATALOGUE.values() if m.objective)
 
 
+# A figure measured on the selection split (the validation split): decisions judge by it,
+# the reports show the test split's figure under the plain name (`selection/accuracy`).
+SELECTION_PREFIX = "selection/"
+
+
+def decision_value(metrics: Mapping[str, float], name: str) -> float | None:
+    """The value of `name` a decision judges: its selection-split figure when `metrics`
+    has one, else the one logged under `name` (a metric with no selection figure, or a
+    run from before there was one)."""
+    value = metrics.get(f"{SELECTION_PREFIX}{name}")
+    return metrics.get(name) if value is None else value
+
+
 def higher_is_better(name: str) -> bool:
     """True when larger values of objective `name` (`<delegate>/` allowed) are better.
 

@@ -13,7 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlflow_tflite.config.promote import ConstraintsConfig, Target
-from mlflow_tflite.metrics import format_metric, higher_is_better
+from mlflow_tflite.metrics import (
+    SELECTION_PREFIX,
+    decision_value,
+    format_metric,
+    higher_is_better,
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def constraint_failures(
     """
     failures: list[ConstraintFailure] = []
     for gate in constraints.gates():
-        key, value = gate.gate.key, metrics.get(gate.metric)
+        key, value = gate.gate.key, decision_value(metrics, gate.metric)
         if value is None or math.isnan(value):
             if missing_fails:
                 failures.append(ConstraintFailure(key, f"{key}: no {gate.metric} metric"))
@@ -89,7 +94,11 @@ def compare(
         to a present one.
     """
     for name in objective:
-        x, y = a.get(name), b.get(name)
+        # The selection split's figures when both sides have them (a champion registered
+        # before there were any is compared on the test split's).
+        both = all(f"{SELECTION_PREFIX}{name}" in m for m in (a, b))
+        x, y = (a.get(f"{SELECTION_PREFIX}{name}"), b.get(f"{SELECTION_PREFIX}{name}")) if both \
+            else (a.get(name), b.get(name))
         x = None if x is None or math.isnan(x) else x
         y = None if y is None or math.isnan(y) else y
         if x is None and y is None:
@@ -149,6 +158,8 @@ def against_champion(
     sign, metric = compare(winner, champion, target.objective, target.tie_tolerance)
     if metric is None:
         return Verdict(True, f"it ties the champion on {', '.join(target.objective)}")
+    if all(f"{SELECTION_PREFIX}{metric}" in m for m in (winner, champion)):
+        metric = f"{SELECTION_PREFIX}{metric}"  # what compare judged by
     ours, theirs = (
         format_metric(metric, winner.get(metric)),
         format_metric(metric, champion.get(metric)),
