@@ -82,7 +82,7 @@ LAYERS = (
     _lib("evaluate", "plugins"),
     _lib("config"),
     _lib("data", "measure"),
-    _lib("convert"),
+    _lib("convert", "targets"),
     _lib("train"),
     _lib("compress"),
     _lib("", "flavor", "flavor_code", "flavor_pyfunc", "flavor_spec"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from mlflow_tflite.metrics import (
 from mlflow_tflite.tracking.records import CHAMPION, METRICS, REFUSED, VariantRecord
 
 CHAMPION_KEY = "champion"
+# A target's column (`plugins.target.table_column`): `mcu (tflm)`.
+_TARGET_COLUMN = re.compile(r"^\S+ \([a-z_]+\)$")
 # The summary table (`run`, `compare`): these columns around the catalogue's `summary`
-# metrics and the `evaluate` ones.
+# metrics, the `evaluate` ones and one per deployment target.
 IDENTITY_COLUMNS = ("variant", "technique", "quantization")
 STATUS_COLUMNS = ("delegate", "verdict")
 
@@ -39,6 +42,7 @@ def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
         }
         row.update({name: record.metrics.get(name) for name in (*METRICS, *user_metrics)})
         row.update({k: v for k, v in sorted(record.metrics.items()) if "/" in k})
+        row.update(_target_cells(record))
         row["delegate"] = record.delegate
         row["status"] = (record.status if record.ok or record.skipped
                          else f"FAILED ({record.failed_step})")
@@ -50,6 +54,21 @@ def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
     return rows
 
 
+def _target_cells(record: VariantRecord) -> dict[str, Any]:
+    """A record's target tags (`mcu/compatible`) and one cell per target (`mcu (tflm)`)."""
+    from mlflow_tflite.plugins.target import get_kind, table_column, target_cell
+
+    found = record.measurement.get("targets") or {}
+    cells: dict[str, Any] = dict(sorted(found.get("tags", {}).items()))
+    for name, kind in found.get("kinds", {}).items():
+        prefix = f"{name}/"
+        values = {k.removeprefix(prefix): v for k, v in
+                  [*found.get("metrics", {}).items(), *found.get("tags", {}).items()]
+                  if k.startswith(prefix)}
+        cells[table_column(name, kind)] = target_cell(get_kind(kind), values)
+    return cells
+
+
 def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
     """Rows as `table` (aligned text), `markdown` or `csv` (all columns, raw numbers)."""
     import pandas as pd
@@ -58,7 +77,9 @@ def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
         return pd.DataFrame(list(rows)).to_csv(index=False)
     # The `evaluate` metrics some row has, after the summary metrics.
     user = [m for m in metric_names(USER_GROUP) if any(row.get(m) is not None for row in rows)]
-    columns = [*IDENTITY_COLUMNS, *shown_in("summary"), *user, *STATUS_COLUMNS]
+    # One column per deployment target (`mcu (tflm)`), in the order the rows name them.
+    targets = list(dict.fromkeys(k for row in rows for k in row if _TARGET_COLUMN.match(k)))
+    columns = [*IDENTITY_COLUMNS, *shown_in("summary"), *user, *targets, *STATUS_COLUMNS]
     # A run without accuracy (outputs that are not class scores, synthetic inputs) shows
     # its fidelity to the float model in those columns instead.
     stand_ins = {m.stands_in_for: m.name for m in all_metrics() if m.stands_in_for}
@@ -159,7 +180,8 @@ def place_labels(ax: Any, points: Sequence[tuple[float, float, str]]) -> None:
 def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
                 size_metric: str | None = None, objective: Sequence[str] = ()) -> Path:
     """The catalogue's Pareto quality metric (accuracy) against each cost axis
-    (`pareto_costs`: the objective's, then latency), written as PNG."""
+    (`pareto_costs`: the objective's, then latency; then each deployment target's own,
+    `target_axes`: `mcu/arena_bytes`), written as PNG."""
     return save_figure(pareto_figure(records, size_metric, objective), path, layout=False)
 
 
@@ -178,8 +200,9 @@ def pareto_figure(records: Sequence[VariantRecord], size_metric: str | None = No
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     (quality,) = pareto_metrics("quality")
-    costs = pareto_costs(objective, size_metric)
     ok = [r for r in records if r.ok and r.metrics.get(quality) is not None]
+    costs = pareto_costs(objective, size_metric)
+    costs += [m for m in target_axes(ok) if m not in costs]
     fig, axes = plt.subplots(1, len(costs), figsize=(6.5 * len(costs), 5.2), squeeze=False)
     placed = []
     for ax, metric in zip(axes[0], costs, strict=True):
@@ -233,6 +256,22 @@ def pareto_figure(records: Sequence[VariantRecord], size_metric: str | None = No
     for ax, points in placed:
         place_labels(ax, points)
     return fig
+
+
+def target_axes(records: Sequence[VariantRecord]) -> list[str]:
+    """The target metrics the Pareto plot adds a panel for: each target's kind's `axis`
+    (`mcu/arena_bytes`), when some variant has it."""
+    from mlflow_tflite.plugins.target import get_kind
+
+    found: dict[str, None] = {}
+    for record in records:
+        for name, kind in (record.measurement.get("targets") or {}).get("kinds", {}).items():
+            metric = get_kind(kind).axis
+            # A catalogue entry labels the axis (registered when the params loaded).
+            if metric and f"{name}/{metric}" in record.metrics and find_metric(
+                    f"{name}/{metric}") is not None:
+                found[f"{name}/{metric}"] = None
+    return list(found)
 
 
 def save_figure(fig: Any, path: str | Path, layout: bool = True) -> Path:

@@ -320,6 +320,8 @@ def log_variant(
     try:
         sampled = {k: str(v) for k, v in (params or {}).items()}
         if record.ok:
+            # A deployment target's tags (`mcu/compatible`, `app/min_runtime`).
+            tags.update(record.measurement.get("targets", {}).get("tags", {}))
             _log_batch(run_id, metrics=record.metrics, tags=tags,
                        params={**sampled, **record.params, **conversion_params(record)})
             client.log_dict(run_id, record.measurement, "measurement.json")
