@@ -179,7 +179,7 @@ def evaluate_model(
     Raises:
         EvaluateError: an evaluator failed (the message names it and the reason).
     """
-    from mlflow_tflite.flavor_model import TFLiteModel
+    from mlflow_tflite.flavor.loader.model import TFLiteModel
 
     content = model if isinstance(model, bytes) else Path(model).read_bytes()
     predict = TFLiteModel(content, delegate="builtin").predict

@@ -9,7 +9,7 @@ import pytest
 
 from mlflow_tflite.config import ParamsError, parse_params
 from mlflow_tflite.evaluate import EvaluateError, evaluate_model, load_evaluators
-from mlflow_tflite.flavor_model import TFLiteModel
+from mlflow_tflite.flavor.loader.model import TFLiteModel
 from mlflow_tflite.metrics import find_metric
 from tests.helpers import digits
 

@@ -69,8 +69,7 @@ def test_the_check_catches_a_library_module_that_imports_prefect_or_the_flows(tm
 # from) sit below config, which reads them; the techniques' modules are found by
 # discovery, not imported by the registry.
 LAYERS = (
-    ("errors", "section", "metrics", "_discovery", "_tf", "litert", "flavor_load",
-     "flavor_model"),
+    ("errors", "section", "metrics", "_discovery", "_tf", "litert", "flavor.loader"),
     ("evaluate", "compress.registry", "convert.schemes", "convert.facts", "convert.quantizer",
      "convert.quiet", "convert.representative"),
     ("config",),
@@ -78,7 +77,7 @@ LAYERS = (
     ("convert",),
     ("train",),
     ("compress",),
-    ("", "flavor", "flavor_code", "flavor_pyfunc", "flavor_spec"),
+    ("", "flavor"),
     ("pipeline", "tracking"),
     ("registry",),
     ("search",),

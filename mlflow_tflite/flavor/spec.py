@@ -2,7 +2,7 @@
 quantization scheme, the signature and the MLmodel `tflite` section.
 
 Everything here reads the model through a LiteRT interpreter; nothing imports TensorFlow.
-Loading needs none of it (see `flavor_load`, carried with every model).
+Loading needs none of it (see `flavor.loader`, carried with every model).
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ import numpy as np
 
 from mlflow_tflite.convert.facts import model_facts
 from mlflow_tflite.convert.schemes import all_schemes, scheme_names
-from mlflow_tflite.flavor_load import NamedTensor, invalid_parameter, named_tensors, sha256
+from mlflow_tflite.flavor.loader.load import (
+    NamedTensor,
+    invalid_parameter,
+    named_tensors,
+    sha256,
+)
 from mlflow_tflite.litert import DELEGATES
 
 # Metadata keys that describe how the model was quantized, copied into the tflite section.

@@ -7,8 +7,7 @@ to garbage. Float values outside what an integer-quantized input can represent a
 to its range; each predict counts them (`TFLiteModel.clipped`, `clipped_total`) and logs a
 warning.
 
-Carried inside every saved model (see `flavor_pyfunc`): imports only the standard library,
-numpy, pandas (installed with MLflow), MLflow and LiteRT, and its own siblings relatively.
+Carried inside every saved model (see `flavor.loader`).
 """
 
 from __future__ import annotations
@@ -19,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .flavor_load import NamedTensor, invalid_parameter, named_tensors, open_runner
-from .litert import DEFAULT_DELEGATE, clipped_count
+from mlflow_tflite.litert import DEFAULT_DELEGATE, clipped_count
+
+from .load import NamedTensor, invalid_parameter, named_tensors, open_runner
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,7 @@
 """What loading a saved `tflite` model reads: its file (checked against the recorded
 sha256), a LiteRT runner on it, and its tensors under the names users pass.
 
-Carried inside every saved model (see `flavor_pyfunc`): imports only the standard library,
-numpy, MLflow and LiteRT, and its own siblings relatively.
+Carried inside every saved model (see `flavor.loader`).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .litert import DEFAULT_DELEGATE, TensorSpec, TFLiteRunner, tensor_spec
+from mlflow_tflite.litert import DEFAULT_DELEGATE, TensorSpec, TFLiteRunner, tensor_spec
 
 MODEL_FILE = "model.tflite"
 

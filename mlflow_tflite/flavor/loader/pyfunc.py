@@ -1,24 +1,16 @@
-"""The `python_function` loader of `tflite` models, carried inside every saved model.
-
-`save_model` copies this module with `flavor_model`, `flavor_load` and `litert` into the
-model's `code/` directory as a package of their own (`flavor.LOADER_PACKAGE`), and the
-MLmodel's `loader_module` names it. A model therefore loads wherever MLflow serves it, from
-its own files and its requirements (`mlflow`, `ai-edge-litert`, `numpy`): no checkout, no
-installed `mlflow_tflite`, no TensorFlow. So these four modules import only the standard
-library, numpy, pandas (installed with MLflow), MLflow and LiteRT, and one another
-relatively (`tests/flavor/test_carried.py` reads their imports).
-"""
+"""The `python_function` loader of `tflite` models: the MLmodel's `loader_module` (in the
+copy of this package every model carries, see `flavor.loader`)."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from .flavor_load import checked_model_file
-from .flavor_model import TFLiteModel
-from .litert import DEFAULT_DELEGATE
+from mlflow_tflite.litert import DEFAULT_DELEGATE
 
-FLAVOR_NAME = "tflite"
+from . import FLAVOR_NAME
+from .load import checked_model_file
+from .model import TFLiteModel
 
 
 def load_flavor_model(model_dir: str, flavor_conf: dict[str, Any]) -> TFLiteModel:
