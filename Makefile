@@ -28,10 +28,13 @@ run: $(STAMP)
 # Two workers, one test file each at a time (module fixtures train once): most tests wait
 # on subprocesses and servers, so two share 2 cores well (33 min alone, about 20 this way).
 # The tests timed to the second (`alone`: a signal ends a command in seconds) run after,
-# one at a time.
+# one at a time, also when the first part failed; both results are reported and either
+# failing fails `make test`.
 test: lint
-	$(PY) -m pytest tests -n 2 --dist loadfile -m "not alone"
-	$(PY) -m pytest tests -m alone
+	$(PY) -m pytest tests -n 2 --dist loadfile -m "not alone"; parallel=$$?; \
+	$(PY) -m pytest tests -m alone; alone=$$?; \
+	echo "make test: tests in parallel exit $$parallel, tests alone exit $$alone"; \
+	[ $$parallel -eq 0 ] && [ $$alone -eq 0 ]
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mlflow_tflite flows tests bench

@@ -10,7 +10,7 @@ temporary directory with a fresh artifact store and a pre-migrated SQLite MLflow
 1. `mlflow-tflite run` on params.yaml against bench/plain_pipeline.py (same TensorFlow
    work, no Prefect/MLflow/DVC); target <= 1.10x. Twice: with embedded Prefect (a
    temporary API server booted by the run) and against a running `prefect server start`
-   (a team's set-up, see README "Running for a team").
+   (a team's set-up, see docs/team.md).
 2. the same `mlflow-tflite run` again, nothing changed, against the first; target <= 0.05x.
    Also `--force` (the whole flow again, every step reused, a new MLflow run).
 3. 8 variants on a Dask LocalCluster of 1 and of 2 workers: speedup, peak RSS per worker.

@@ -17,7 +17,7 @@ differ by a trial or two).
 project (the warm-start trials of (c) and (d) are the listed variants (b) built); the
 searches start from fresh studies.
 
-Compression is the README's (`measure.size.compression_ratio`): the fp32 `.tflite`'s gzip
+Compression is the docs' (`measure.size.compression_ratio`): the fp32 `.tflite`'s gzip
 bytes over the variant's gzip bytes. For each row: the best compression at <= 1.0 pt
 accuracy drop, the same among variants not slower than fp32 on the primary delegate
 (`latency_vs_fp32` <= 1, what the default policy promotes), at <= 0.5 pt, and the trial

@@ -1,12 +1,15 @@
-"""Refresh the README's `make run` samples from one real run, so they cannot drift.
+"""Refresh the `make run` samples of the README and the docs' home page from one real run,
+so they cannot drift.
 
     make run 2>&1 | tee /tmp/run.log
     .venv/bin/python docs/readme_sample.py /tmp/run.log "on 2026-12-03, 2 cores, busy"
 
-Rewrites, between their markers, the README blocks `make-run:summary` (the run's printed
-summary), `make-run:headline` (the sentence on the winner, the smallest files and the
-ratio, built from `reports/metrics.json`) and `make-run:when`. `tests/test_readme.py`
-checks the blocks against `reports/metrics.json` and `reports/variants.csv`.
+Rewrites, between their markers, in README.md and docs/index.md, the blocks
+`make-run:summary` (the run's printed summary), `make-run:headline` (the sentence on the
+winner, the smallest files and the ratio, built from `reports/metrics.json`) and
+`make-run:when`. Commit them with `reports/`: `tests/test_readme.py` checks the blocks
+against `reports/metrics.json` and `reports/variants.csv` as committed (git's HEAD), since
+any `make run` rewrites the working tree's.
 """
 
 from __future__ import annotations
@@ -19,19 +22,21 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+# Every page that shows the run: the front door and the docs site's home page.
+PAGES = (README, ROOT / "docs" / "index.md")
 METRICS = ROOT / "reports" / "metrics.json"
 CHAMPION = "champion"
 
 
 def block(name: str) -> re.Pattern[str]:
-    """The README block `name`: `<!-- make-run:NAME -->` ... `<!-- /make-run:NAME -->`."""
+    """The page's block `name`: `<!-- make-run:NAME -->` ... `<!-- /make-run:NAME -->`."""
     return re.compile(rf"(<!-- make-run:{name} -->\n)(.*?)(<!-- /make-run:{name} -->)", re.S)
 
 
 def read_block(text: str, name: str) -> str:
     found = block(name).search(text)
     if found is None:
-        raise ValueError(f"README.md has no make-run:{name} block")
+        raise ValueError(f"no make-run:{name} block")
     return found.group(2)
 
 
@@ -69,17 +74,21 @@ def headline(metrics: dict[str, Any]) -> str:
 
 def _replace(text: str, name: str, body: str) -> str:
     if block(name).search(text) is None:
-        raise ValueError(f"README.md has no make-run:{name} block")
+        raise ValueError(f"no make-run:{name} block")
     return block(name).sub(lambda m: m.group(1) + body + m.group(3), text)
 
 
 def refresh(log_path: str, when: str) -> None:
-    text = README.read_text()
     summary = summary_from_log(Path(log_path).read_text())
-    text = _replace(text, "summary", f"```\n{summary}\n```\n")
-    text = _replace(text, "headline", headline(json.loads(METRICS.read_text())))
-    text = _replace(text, "when", when.strip() + "\n")
-    README.write_text(text)
+    sentence = headline(json.loads(METRICS.read_text()))
+    for page in PAGES:
+        try:
+            text = _replace(page.read_text(), "summary", f"```\n{summary}\n```\n")
+            text = _replace(text, "headline", sentence)
+            text = _replace(text, "when", when.strip() + "\n")
+        except ValueError as error:
+            raise ValueError(f"{page.relative_to(ROOT)}: {error}") from None
+        page.write_text(text)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,8 @@ def prepare_data(params: Params, store: ArtifactStore, prepared_now: bool = Fals
     data = steps.prepare(params, store)
     if prepared_now:
         data = dataclasses.replace(data, reused=False)
-    print(f"data: {data.source} version {data.version} ({'reused' if data.reused else 'prepared'})")
+    print(f"data: {data.source} version {data.version} "
+          f"({'reused' if data.reused else 'prepared'}); {handles.data_line(data)}")
     return data
 
 

@@ -202,7 +202,7 @@ def _dask(config: RunnerConfig, env: dict[str, str]) -> Any:
 
     if config.address:
         # The cluster's workers were started by someone else: they need this project
-        # installed and the same environment (README "Running for a team").
+        # installed and the same environment (docs/team.md).
         return DaskTaskRunner(address=config.address)
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",

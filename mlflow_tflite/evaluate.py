@@ -132,7 +132,8 @@ def load_evaluators(specs: list[str]) -> list[Evaluator]:
                                     f"{seen[name]}")
             seen[name] = evaluator.spec
             try:
-                register_metric(Metric(name, better, label=name, card=f"{name} (evaluate)",
+                register_metric(Metric(name=name, higher_is_better=better, label=name,
+                                       card=f"{name} (evaluate)",
                                        group=USER_GROUP, objective=True))
             except ValueError as error:
                 raise EvaluateError(f"{evaluator.spec}: {error}") from None

@@ -7,13 +7,15 @@ card and the Pareto plot all read this module, so they cannot disagree.
 
     from mlflow_tflite.metrics import Gate, Metric, register_metric
 
-    register_metric(Metric("mae", higher_is_better=False, label="mean abs error",
+    register_metric(Metric(name="mae", higher_is_better=False, label="mean abs error",
                            objective=True, group="user"))
     # now `promote.objective: [mae]` and `promote.constraints.max_mae: 0.1` validate,
     # the policy gates on `mae`, the search turns the gate into an Optuna constraint.
 
-Adding a built-in metric is one `Metric(...)` in `_BUILT_IN` (plus the code that measures
-it); adding a gate with its own bounds and description is one `Gate(...)` in `GATES`.
+Adding a built-in metric is one `Metric(...)` in `_BUILT_IN`: `source` says which
+`Measurement` value it is (plus the code that measures it, if nothing does yet), `tables`
+and `card` where it is shown. Adding a gate with its own bounds and description is one
+`Gate(...)` in `GATES`.
 `min_<metric>` / `max_<metric>` over any catalogue metric, built in or registered, is a
 gate without an entry (`gate_for`). Register run-time metrics before the params that
 gate or rank on them are validated.
@@ -46,16 +48,39 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SNR_CEILING_DB = float(-20 * np.log10(np.finfo(np.float32).eps))
 
 
-@dataclass(frozen=True)
+Table = Literal["summary", "headline", "trials"]
+CardSection = Literal["quality", "latency", "compatibility"]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Metric:
-    """One per-variant metric as MLflow logs it.
+    """One per-variant metric as MLflow logs it: where its value comes from and where it
+    is shown.
 
     Attributes:
         name: the MLflow metric key (latency ones also per delegate, `<delegate>/<name>`).
         higher_is_better: the direction; None when neither is better (op_count).
         unit: `B`, `ms`, `MB`, `dB` or "" (a ratio or a count).
         label: how tables, plots and messages name it ("p50 latency").
-        card: its row on the model card; None keeps it off the card.
+        source: where `measure.Measurement.metrics()` reads it: an attribute path of the
+            Measurement (`"inspection.sparsity"`, `"primary.p50_ms"`: the primary
+            delegate's `LatencyResult`; per delegate, each one's); None: not read from a
+            Measurement (computed elsewhere: `min_layer_snr_db` by `measure.layers`, a
+            user's `evaluate` metric by its function).
+        tables: the tables that show it as a column, in catalogue order: `summary` (`run`
+            and `compare`, `variants.md`), `headline` (`metrics.json`, DVC), `trials` (the
+            search's trials and Pareto tables).
+        stands_in_for: the column it replaces in the `summary` table when no variant has
+            that one (a fidelity metric for `accuracy` when outputs are not class scores).
+        pareto: `cost` (an x axis of the Pareto plots and the card's fronts) or `quality`
+            (their y axis); None for neither.
+        default_objective: part of `promote.objective` / `search.objective` by default.
+        card: its row or line on the model card; None keeps it off the card.
+        card_section: where `card` goes: the `quality` table, the `latency` section (per
+            delegate metrics are its table's columns, the others a line with the unit) or
+            the `compatibility` list (yes/no).
+        card_summary: its fragment of the version description (`", accuracy {}"`, the
+            value formatted for the card), in catalogue order; None leaves it out.
         group: `core` (every variant logs it), `fidelity` (against the float model),
             `extra`, `layers` (with per-layer analysis) or `user` (registered at run time).
         objective: may rank variants (`promote.objective`, the search's objectives).
@@ -68,7 +93,14 @@ class Metric:
     higher_is_better: bool | None
     unit: str = ""
     label: str = ""
+    source: str | None = None
+    tables: tuple[Table, ...] = ()
+    stands_in_for: str | None = None
+    pareto: Literal["cost", "quality"] | None = None
+    default_objective: bool = False
     card: str | None = None
+    card_section: CardSection = "quality"
+    card_summary: str | None = None
     group: str = "core"
     objective: bool = False
     per_delegate: bool = False
@@ -84,43 +116,81 @@ class Metric:
             object.__setattr__(self, "label", self.name)
 
 
+_SUMMARY: tuple[Table, ...] = ("summary", "headline", "trials")
 _BUILT_IN = (
-    Metric("size_bytes", False, "B", "size", "size (bytes)", objective=True),
-    Metric("gzip_size_bytes", False, "B", "gzip size", "gzip size (bytes)", objective=True),
+    Metric(name="size_bytes", higher_is_better=False, unit="B", label="size",
+           source="size_bytes", tables=_SUMMARY, pareto="cost",
+           card="size (bytes)", card_summary="{} bytes", objective=True),
+    # The default objective of `promote` and `search`: size after gzip (what a download
+    # costs), with accuracy and speed as constraints rather than objectives
+    # (max_accuracy_drop; max_latency_vs_fp32: 1.0, so the winner is never slower than
+    # fp32 on the primary delegate). A second objective would spend a search's trials on
+    # the accurate end of a Pareto front instead of the smallest model within the limits.
+    Metric(name="gzip_size_bytes", higher_is_better=False, unit="B", label="gzip size",
+           source="gzip_size_bytes", tables=_SUMMARY, default_objective=True,
+           card="gzip size (bytes)", card_summary=" ({} gzipped)", objective=True),
     # measure.size.compression_ratio: fp32 .tflite bytes over this variant's, raw over raw.
-    Metric("compression_ratio", True, "", "compression ratio",
-           "compression ratio (fp32 .tflite bytes / these bytes)"),
-    Metric("accuracy", True, "", "test accuracy", "test accuracy", objective=True),
-    Metric("accuracy_delta", True, "", "accuracy delta", "accuracy delta vs Keras baseline",
-           signed=True),
-    Metric("agreement", True, "", "top-1 agreement", "top-1 agreement with fp32"),
-    Metric("latency_p50_ms", False, "ms", "p50 latency", objective=True, per_delegate=True),
-    Metric("latency_p90_ms", False, "ms", "p90 latency", objective=True, per_delegate=True),
-    Metric("latency_p99_ms", False, "ms", "p99 latency", per_delegate=True),
-    Metric("latency_vs_fp32", False, "", "p50 latency vs fp32",
-           "p50 latency / fp32's (primary delegate)", decimals=2),
-    Metric("cold_start_ms", False, "ms", "cold start", decimals=2),
-    Metric("peak_memory_mb", False, "MB", "peak memory over baseline", decimals=2),
-    Metric("sparsity", None, "", "weight sparsity", "weight sparsity"),
-    Metric("output_snr_db", True, "dB", "output SNR", "fidelity: output SNR vs float (dB)",
+    Metric(name="compression_ratio", higher_is_better=True, label="compression ratio",
+           source="compression_ratio",
+           card="compression ratio (fp32 .tflite bytes / these bytes)"),
+    Metric(name="accuracy", higher_is_better=True, label="test accuracy",
+           source="accuracy", tables=_SUMMARY, pareto="quality",
+           card="test accuracy", card_summary=", accuracy {}", objective=True),
+    Metric(name="accuracy_delta", higher_is_better=True, label="accuracy delta",
+           source="accuracy_delta", tables=_SUMMARY,
+           card="accuracy delta vs Keras baseline", card_summary=" (delta {})", signed=True),
+    Metric(name="agreement", higher_is_better=True, label="top-1 agreement",
+           source="agreement", tables=("headline",),
+           card="top-1 agreement with fp32", card_summary=", agreement {}"),
+    Metric(name="latency_p50_ms", higher_is_better=False, unit="ms", label="p50 latency",
+           source="primary.p50_ms", tables=_SUMMARY, pareto="cost",
+           card="p50 ms", card_section="latency", card_summary=", p50 {} ms",
+           objective=True, per_delegate=True),
+    Metric(name="latency_p90_ms", higher_is_better=False, unit="ms", label="p90 latency",
+           source="primary.p90_ms", card="p90 ms", card_section="latency",
+           objective=True, per_delegate=True),
+    Metric(name="latency_p99_ms", higher_is_better=False, unit="ms", label="p99 latency",
+           source="primary.p99_ms", card="p99 ms", card_section="latency",
+           per_delegate=True),
+    Metric(name="latency_vs_fp32", higher_is_better=False, label="p50 latency vs fp32",
+           source="latency_vs_fp32", card="p50 latency / fp32's (primary delegate)",
+           decimals=2),
+    Metric(name="cold_start_ms", higher_is_better=False, unit="ms", label="cold start",
+           source="cold_start.cold_start_ms", card="cold start", card_section="latency",
+           decimals=2),
+    Metric(name="peak_memory_mb", higher_is_better=False, unit="MB",
+           label="peak memory over baseline", source="cold_start.peak_memory_mb",
+           card="peak memory over baseline", card_section="latency", decimals=2),
+    Metric(name="sparsity", higher_is_better=None, label="weight sparsity",
+           source="inspection.sparsity", card="weight sparsity"),
+    Metric(name="output_snr_db", higher_is_better=True, unit="dB", label="output SNR",
+           source="output_snr_db", stands_in_for="accuracy",
+           card="fidelity: output SNR vs float (dB)", group="fidelity"),
+    Metric(name="output_cosine", higher_is_better=True, label="output cosine",
+           source="output_cosine", stands_in_for="accuracy_delta", group="fidelity",
+           decimals=5),
+    Metric(name="max_abs_diff", higher_is_better=False, label="max abs output difference",
+           source="max_abs_diff", card="fidelity: max abs output difference vs fp32",
            group="fidelity"),
-    Metric("output_cosine", True, "", "output cosine", group="fidelity", decimals=5),
-    Metric("max_abs_diff", False, "", "max abs output difference",
-           "fidelity: max abs output difference vs fp32", group="fidelity"),
-    Metric("min_layer_snr_db", True, "dB", "lowest layer SNR", "fidelity: lowest layer SNR (dB)",
-           group="layers"),
-    Metric("latency_mean_ms", False, "ms", "mean latency", group="extra", per_delegate=True),
-    Metric("latency_std_ms", False, "ms", "latency std", group="extra", per_delegate=True),
-    Metric("unique_weight_values", None, "", "unique weight values", group="extra"),
-    Metric("op_count", None, "", "op count", group="extra"),
-    Metric("integer_only", True, "", "integer-only", group="extra"),
-    Metric("gpu_compatible", True, "", "GPU-compatible", group="extra"),
+    # measure.layers.summary_metrics computes it, with the per-layer analysis.
+    Metric(name="min_layer_snr_db", higher_is_better=True, unit="dB",
+           label="lowest layer SNR", card="fidelity: lowest layer SNR (dB)", group="layers"),
+    Metric(name="latency_mean_ms", higher_is_better=False, unit="ms", label="mean latency",
+           source="primary.mean_ms", group="extra", per_delegate=True),
+    Metric(name="latency_std_ms", higher_is_better=False, unit="ms", label="latency std",
+           source="primary.std_ms", group="extra", per_delegate=True),
+    Metric(name="unique_weight_values", higher_is_better=None, label="unique weight values",
+           source="inspection.unique_weight_values", group="extra"),
+    Metric(name="op_count", higher_is_better=None, label="op count",
+           source="inspection.op_count", group="extra"),
+    Metric(name="integer_only", higher_is_better=True, label="integer-only",
+           source="inspection.integer_only", card="integer-only",
+           card_section="compatibility", group="extra"),
+    Metric(name="gpu_compatible", higher_is_better=True, label="GPU-compatible",
+           source="inspection.gpu_compatible", card="GPU delegate compatible",
+           card_section="compatibility", group="extra"),
 )
 _CATALOGUE: dict[str, Metric] = {m.name: m for m in _BUILT_IN}
-
-# The metric columns of the summary tables (`run`, `compare`, the search's trials).
-SUMMARY_METRICS = ("size_bytes", "gzip_size_bytes", "accuracy", "accuracy_delta",
-                   "latency_p50_ms")
 
 
 def register_metric(metric: Metric) -> Metric:
@@ -144,6 +214,26 @@ def find_metric(name: str) -> Metric | None:
 def metric_names(*groups: str) -> tuple[str, ...]:
     """Names of the catalogue's metrics in `groups` (all when none), in catalogue order."""
     return tuple(m.name for m in _CATALOGUE.values() if not groups or m.group in groups)
+
+
+def all_metrics() -> tuple[Metric, ...]:
+    """Every catalogue metric, built in and registered, in catalogue order."""
+    return tuple(_CATALOGUE.values())
+
+
+def shown_in(table: Table) -> tuple[str, ...]:
+    """The metric columns of `table` (`summary`, `headline`, `trials`), in catalogue order."""
+    return tuple(m.name for m in _CATALOGUE.values() if table in m.tables)
+
+
+def pareto_metrics(role: Literal["cost", "quality"]) -> tuple[str, ...]:
+    """The Pareto plots' and the card's cost axes (`cost`) or quality axis (`quality`)."""
+    return tuple(m.name for m in _CATALOGUE.values() if m.pareto == role)
+
+
+def default_objectives() -> tuple[str, ...]:
+    """The objectives `promote.objective` and `search.objective` default to."""
+    return tuple(m.name for m in _CATALOGUE.values() if m.default_objective)
 
 
 def objective_names() -> tuple[str, ...]:

@@ -99,7 +99,7 @@ def test_a_constraint_key_that_is_no_gate_is_an_error(constraints: dict, expecte
 
 
 def test_a_registered_metric_ranks_and_gates_like_a_built_in_one() -> None:
-    register_metric(Metric("test_mae", higher_is_better=False, label="mean abs error",
+    register_metric(Metric(name="test_mae", higher_is_better=False, label="mean abs error",
                            objective=True, group="user"))
     params = parse_params({"variants": VARIANTS, "promote": {
         "objective": ["test_mae"], "constraints": {"max_test_mae": 0.1}}})
@@ -110,8 +110,9 @@ def test_a_registered_metric_ranks_and_gates_like_a_built_in_one() -> None:
     assert [f.message for f in constraint_failures({"test_mae": 0.2}, constraints)][-1] == (
         "test_mae 0.2 > max_test_mae 0.1")
     with pytest.raises(ValueError, match="already defined"):
-        register_metric(Metric("test_mae", higher_is_better=True, group="user"))
-    register_metric(Metric("test_energy_mj", False, "mJ", group="user"))
+        register_metric(Metric(name="test_mae", higher_is_better=True, group="user"))
+    register_metric(Metric(name="test_energy_mj", higher_is_better=False, unit="mJ",
+                           group="user"))
     assert format_metric("test_energy_mj", 1.23456, "table") == "1.2346 mJ"
 
 
@@ -135,3 +136,52 @@ def test_one_function_formats_a_metric_for_messages_tables_and_the_card(
         return
     assert [format_metric(name, value, s) for s in ("text", "table", "card")] == [
         text, table, card]
+
+
+def _attribute_type(owner: type, name: str) -> type | None:
+    """The type of attribute `name` of dataclass `owner` (a field, or a property's return)."""
+    import typing
+
+    member = getattr(owner, name, None)
+    if isinstance(member, property):
+        return typing.get_type_hints(member.fget).get("return")
+    hints = typing.get_type_hints(owner)
+    if name not in hints:
+        raise AssertionError(f"{owner.__name__} has no {name}")
+    kind = hints[name]
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if args else kind
+
+
+def test_every_metric_source_is_a_value_a_measurement_holds():
+    """A metric's `source` is how `Measurement.metrics()` reads it: each step of the path
+    names a field (or property) of the previous one, so one catalogue entry is enough."""
+    import dataclasses
+
+    from mlflow_tflite.measure import Measurement
+    from mlflow_tflite.metrics import all_metrics
+
+    read = [m for m in all_metrics() if m.source]
+    built_in = [m for m in all_metrics() if m.group != "user"]
+    assert {m.name for m in built_in if not m.source} == {"min_layer_snr_db"}
+    for metric in read:
+        owner: type | None = Measurement
+        for part in metric.source.split("."):
+            assert owner is not None and dataclasses.is_dataclass(owner), metric.name
+            owner = _attribute_type(owner, part)
+
+
+def test_the_tables_and_the_card_read_their_metrics_from_the_catalogue():
+    from mlflow_tflite.metrics import default_objectives, pareto_metrics, shown_in
+
+    summary = ("size_bytes", "gzip_size_bytes", "accuracy", "accuracy_delta", "latency_p50_ms")
+    assert shown_in("summary") == shown_in("trials") == summary
+    assert shown_in("headline") == (*summary[:4], "agreement", "latency_p50_ms")
+    assert pareto_metrics("cost") == ("size_bytes", "latency_p50_ms")
+    assert pareto_metrics("quality") == ("accuracy",)
+    assert default_objectives() == ("gzip_size_bytes",)
+
+
+def test_a_metric_is_built_with_keywords():
+    with pytest.raises(TypeError):
+        Metric("test_positional", False)  # type: ignore[misc]

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from mlflow_tflite.config import ParamsError
     from mlflow_tflite.data import DataError
     from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
+    from mlflow_tflite.pipeline.handles import data_line
 
     if args.runner:
         # The same override the flow applies, so the parent run records what actually ran.
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
             data = steps.prepare(params, ArtifactStore(cache_dir, enabled=not args.no_cache))
         except DataError as error:
             raise CommandError(str(error)) from None
-        print(f"prepared {data.source} into {data.directory} (data version {data.version})")
+        print(f"prepared {data.source} into {data.directory} (data version {data.version}); "
+              f"{data_line(data)}")
         return 0
 
     with guard.tracked(params):

@@ -19,6 +19,7 @@ from mlflow_tflite.metrics import (
     GATES,
     Gate,
     SetGate,
+    default_objectives,
     find_metric,
     gate_for,
     objective_names,
@@ -31,12 +32,9 @@ _OBJECTIVE = re.compile(rf"^(?:(?P<delegate>{_DELEGATE})/)?(?P<metric>[a-z0-9_]+
 _ALIAS = re.compile(r"^[\w\-]+$")
 _TARGET = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 DEFAULT_TARGET = "default"
-# The objective `run` promotes by and `search` searches and promotes by, unless set: size
-# after gzip (what a download costs), with accuracy and speed as constraints rather than
-# objectives (max_accuracy_drop; max_latency_vs_fp32: 1.0, so the winner is never slower
-# than fp32 on the primary delegate). A second objective would spend a search's trials on
-# the accurate end of a Pareto front instead of the smallest model within the limits.
-DEFAULT_OBJECTIVE = ("gzip_size_bytes",)
+# The objective `run` promotes by and `search` searches and promotes by, unless set: the
+# catalogue's `default_objective` metrics (why gzip size: see metrics.py).
+DEFAULT_OBJECTIVE = default_objectives()
 
 
 def _check_objective_name(name: str) -> str:

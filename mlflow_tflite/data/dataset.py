@@ -27,10 +27,12 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Train/validation/test splits as float32 NHWC images in [0, 1] and int64 labels.
+    """Train/validation/test splits as float32 NHWC model inputs and int64 labels.
 
-    `y_*` hold indices into `class_names`. `normalization` records how raw values were
-    mapped to [0, 1] (`x = (raw - offset) * scale`), so serving code can do the same.
+    `y_*` hold indices into `class_names` (the model's classes; some may have no example,
+    see `absent_classes`). `normalization` records how raw values were scaled
+    (`data.scale`: `x = (raw - offset) * scale`, or a user's function, with a `rule` in
+    words), so serving code can do the same.
     """
 
     x_train: np.ndarray
@@ -51,6 +53,13 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def absent_classes(self) -> list[str]:
+        """The classes no split has an example of (allowed: the model's classes count)."""
+        from mlflow_tflite.data.classes import absent_classes
+
+        return absent_classes(self.class_names, self.y_train, self.y_val, self.y_test)
 
     @property
     def labelled(self) -> bool:
@@ -99,6 +108,7 @@ def save_dataset(dataset: Dataset, directory: str | os.PathLike[str]) -> Path:
         "source": dataset.source,
         "class_names": list(dataset.class_names),
         "normalization": dataset.normalization,
+        "absent_classes": dataset.absent_classes,
         "shapes": dataset.shapes,
         "dtypes": {name: str(array.dtype) for name, array in dataset.arrays().items()},
     }

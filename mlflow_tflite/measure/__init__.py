@@ -38,7 +38,7 @@ from mlflow_tflite.measure.quality import (
     output_snr_db,
 )
 from mlflow_tflite.measure.size import compression_ratio, gzip_size_bytes, size_bytes
-from mlflow_tflite.metrics import find_metric, metric_names
+from mlflow_tflite.metrics import all_metrics, find_metric, metric_names
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.benchmark import BenchmarkConfig
@@ -50,6 +50,22 @@ FIDELITY_METRICS = metric_names("fidelity")
 DELEGATE_METRICS = tuple(m for m in CORE_METRICS if find_metric(m).per_delegate)
 # `output_snr_db/<output name>`: the SNR of each output of a model with several.
 OUTPUT_SNR_PREFIX = "output_snr_db/"
+
+
+# A per-delegate metric's `source` reads the primary delegate's LatencyResult; per
+# delegate, the same field of each delegate's.
+_PRIMARY = "primary"
+
+
+def _read(measurement: Measurement, source: str) -> Any:
+    """The value at attribute path `source` of `measurement` (a catalogue `Metric.source`);
+    None when a step of the path is None (no cold start measured)."""
+    value: Any = measurement
+    for part in source.split("."):
+        if value is None:
+            return None
+        value = getattr(value, part)
+    return value
 
 
 class MeasureError(RuntimeError):
@@ -105,46 +121,18 @@ class Measurement:
         accuracy, accuracy_delta, agreement, the fidelity to the reference (max_abs_diff,
         output_snr_db, output_cosine), latency_vs_fp32, cold_start_ms, peak_memory_mb.
         """
-        primary = self.primary
         values: dict[str, float | None] = {
-            "size_bytes": self.size_bytes,
-            "gzip_size_bytes": self.gzip_size_bytes,
-            "compression_ratio": self.compression_ratio,
-            "accuracy": self.accuracy,
-            "accuracy_delta": self.accuracy_delta,
-            "agreement": self.agreement,
-            "latency_p50_ms": primary.p50_ms,
-            "latency_p90_ms": primary.p90_ms,
-            "latency_p99_ms": primary.p99_ms,
-            "latency_vs_fp32": self.latency_vs_fp32,
-            "cold_start_ms": self.cold_start.cold_start_ms if self.cold_start else None,
-            "peak_memory_mb": self.cold_start.peak_memory_mb if self.cold_start else None,
-            "sparsity": self.inspection.sparsity,
-            "max_abs_diff": self.max_abs_diff,
-            "output_snr_db": self.output_snr_db,
-            "output_cosine": self.output_cosine,
-            "latency_mean_ms": primary.mean_ms,
-            "latency_std_ms": primary.std_ms,
-            "unique_weight_values": self.inspection.unique_weight_values,
-            "op_count": self.inspection.op_count,
-            "integer_only": float(self.inspection.integer_only),
-            "gpu_compatible": (
-                None
-                if self.inspection.gpu_compatible is None
-                else float(self.inspection.gpu_compatible)
-            ),
+            m.name: _read(self, m.source) for m in all_metrics() if m.source
         }
         for name, snr in self.output_snr_by_output.items():
             values[f"{OUTPUT_SNR_PREFIX}{name}"] = snr
+        per_delegate = [m for m in all_metrics() if m.per_delegate and m.source]
         for result in self.latency.values():
             if not result.supported:
                 continue
-            prefix = result.label
-            values[f"{prefix}/latency_p50_ms"] = result.p50_ms
-            values[f"{prefix}/latency_p90_ms"] = result.p90_ms
-            values[f"{prefix}/latency_p99_ms"] = result.p99_ms
-            values[f"{prefix}/latency_mean_ms"] = result.mean_ms
-            values[f"{prefix}/latency_std_ms"] = result.std_ms
+            for metric in per_delegate:
+                field_name = metric.source.removeprefix(f"{_PRIMARY}.")
+                values[f"{result.label}/{metric.name}"] = getattr(result, field_name)
         return {name: float(value) for name, value in values.items() if value is not None}
 
     def to_dict(self) -> dict[str, Any]:

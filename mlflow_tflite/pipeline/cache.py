@@ -40,9 +40,10 @@ _PIPELINE = (
     "pipeline/steps.py", "pipeline/handles.py", "pipeline/keys.py", "pipeline/cache.py"
 )
 STEP_SOURCES: dict[str, tuple[str, ...]] = {
-    # Synthetic data takes its input shape from a Keras 3 or .tflite model.
+    # Synthetic data takes its input shape from a Keras 3 or .tflite model; labelled
+    # data its classes and input scaling from any model file (train/facts.py).
     "prepare": ("data", "config/data.py", "train/kinds.py", "train/keras3.py",
-                "train/tflite_baseline.py", *_PIPELINE),
+                "train/tflite_baseline.py", "train/facts.py", *_PIPELINE),
     "baseline": ("train", "_tf.py", "config/train.py", *_PIPELINE),
     "build": ("train", "compress", "convert", "_tf.py", "config/variants.py", *_PIPELINE),
     "measure": ("measure", "litert.py", "config/benchmark.py", *_PIPELINE),

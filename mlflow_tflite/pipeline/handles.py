@@ -99,3 +99,19 @@ def load_prepared(directory: str, version: str) -> Any:
     if dataset.version != version:
         raise ValueError(f"{directory}: holds data version {dataset.version}, expected {version}")
     return dataset
+
+
+def data_line(data: PreparedData) -> str:
+    """How the prepared inputs were scaled and which classes have no example, for the
+    data step's console line: `scale [0, 1]: pixels / 255 (auto for a bundled dataset);
+    10 classes`."""
+    dataset = load_prepared(data.directory, data.version)
+    rule = dataset.normalization.get("rule", "as stored")
+    line = f"scale {rule}"
+    if dataset.labelled:
+        absent = dataset.absent_classes
+        line += f"; {dataset.num_classes} classes"
+        if absent:
+            shown = ", ".join(absent[:8]) + (", ..." if len(absent) > 8 else "")
+            line += f" ({len(absent)} with no example: {shown})"
+    return line

@@ -19,10 +19,12 @@ def prepare_key(params: Params) -> str:
     from mlflow_tflite.data.synthetic import SYNTHETIC
 
     data = params.data.model_dump(mode="json", exclude={"output_dir"})
-    # Synthetic inputs take their shape from the model.
-    source = (_model_source(params.train.model) if params.data.source == SYNTHETIC
+    # Synthetic inputs take their shape from the model; labelled data its class count
+    # and whether it rescales its own inputs.
+    source = (None if params.data.source == SYNTHETIC
               else _source_digest(params.data.source))
-    return content_key("prepare", data, source, code_version("prepare"))
+    return content_key("prepare", data, source, _model_source(params.train.model),
+                       code_version("prepare"))
 
 
 def _path_digest(path: Path) -> str:

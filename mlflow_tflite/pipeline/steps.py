@@ -66,7 +66,10 @@ def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
     from mlflow_tflite.data.synthetic import SYNTHETIC, synthetic_inputs
 
     if params.data.source != SYNTHETIC:
-        return prepare_dataset(params.data)
+        from mlflow_tflite.train.facts import model_facts
+
+        return prepare_dataset(params.data,
+                               model_facts(params.train.model, params.train.trust_model_code))
     from mlflow_tflite.train import keras3, saved_model, tflite_baseline
 
     spec = params.train.model

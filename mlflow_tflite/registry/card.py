@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from mlflow_tflite.metrics import find_metric, format_metric, metric_names
+from mlflow_tflite.metrics import Metric, all_metrics, find_metric, format_metric, pareto_metrics
 from mlflow_tflite.registry.decision import Decision
 from mlflow_tflite.registry.policy import Candidate
 from mlflow_tflite.tracking.layout import (
@@ -35,8 +35,6 @@ from mlflow_tflite.tracking.layout import (
 from mlflow_tflite.tracking.report import pareto_front
 
 CARD_ARTIFACT = "model_card.md"
-# The cost metrics the Pareto front is drawn on, as in the Pareto plot.
-FRONTS = ("size_bytes", "latency_p50_ms")
 
 
 @dataclass
@@ -65,17 +63,18 @@ def _card(metrics: dict[str, float], name: str) -> str:
 def pareto_lines(variant: str, candidates: Sequence[Candidate]) -> list[str]:
     """Where `variant` sits on each accuracy-vs-cost Pareto front among `candidates`."""
     lines = []
-    for metric in FRONTS:
+    (quality,) = pareto_metrics("quality")
+    for metric in pareto_metrics("cost"):
         label = find_metric(metric).label
         points = [c for c in candidates
-                  if c.metrics.get(metric) is not None and c.metrics.get("accuracy") is not None]
+                  if c.metrics.get(metric) is not None and c.metrics.get(quality) is not None]
         if not any(c.variant == variant for c in points):
-            lines.append(f"accuracy vs {label}: not measured")
+            lines.append(f"{quality} vs {label}: not measured")
             continue
         front = [points[i].variant for i in
-                 pareto_front([(c.metrics[metric], c.metrics["accuracy"]) for c in points])]
+                 pareto_front([(c.metrics[metric], c.metrics[quality]) for c in points])]
         place = "on the Pareto front" if variant in front else "dominated (not on the front)"
-        lines.append(f"accuracy vs {label}: {place}; front: {', '.join(front)} "
+        lines.append(f"{quality} vs {label}: {place}; front: {', '.join(front)} "
                      f"(of {len(points)} variants)")
     return lines
 
@@ -117,7 +116,13 @@ def gather(
     return facts
 
 
+def _section(section: str) -> list[Metric]:
+    """The catalogue metrics shown in card section `section`, in catalogue order."""
+    return [m for m in all_metrics() if m.card and m.card_section == section]
+
+
 def _latency(facts: CardFacts) -> list[str]:
+    columns = [m for m in _section("latency") if m.per_delegate]
     latency = facts.measurement.get("latency") or {}
     runtime = facts.measurement.get("runtime") or {}
     first = next(iter(latency.values()), {})
@@ -128,43 +133,42 @@ def _latency(facts: CardFacts) -> list[str]:
         f"({runtime.get('machine', '?')}, {runtime.get('cpu_count', '?')} cores), "
         f"LiteRT {runtime.get('ai_edge_litert', '?')}.",
         "",
-        "| delegate | p50 ms | p90 ms | p99 ms | note |",
-        "| --- | --- | --- | --- | --- |",
+        f"| delegate | {' | '.join(m.card for m in columns)} | note |",
+        f"| --- | {'--- | ' * len(columns)}--- |",
     ]
     primary = facts.measurement.get("delegate") or facts.tags.get(DELEGATE_TAG)
     for name, result in latency.items():
         note = "primary" if name == primary else ""
         if not result.get("supported", True):
             note = f"unsupported: {result.get('reason') or ''}".strip()
-        cells = [format_metric(f"latency_{p}_ms", result.get(f"{p}_ms"), "card")
-                 for p in ("p50", "p90", "p99")]
+        # measurement.json holds each delegate's LatencyResult under the source's field.
+        cells = [format_metric(m.name, result.get(m.source.rpartition(".")[2]), "card")
+                 for m in columns]
         lines.append(f"| {name} | {' | '.join(cells)} | {note} |")
     if not latency:
-        lines.append(f"| {primary or '-'} | {_card(facts.metrics, 'latency_p50_ms')} | "
-                     f"{_card(facts.metrics, 'latency_p90_ms')} | "
-                     f"{_card(facts.metrics, 'latency_p99_ms')} | |")
-    lines += [
-        "",
-        f"- cold start: {_card(facts.metrics, 'cold_start_ms')} ms",
-        f"- peak memory over baseline: {_card(facts.metrics, 'peak_memory_mb')} MB",
-    ]
+        cells = [_card(facts.metrics, m.name) for m in columns]
+        lines.append(f"| {primary or '-'} | {' | '.join(cells)} | |")
+    lines += ["", *(f"- {m.card}: {_card(facts.metrics, m.name)} {m.unit}"
+                    for m in _section("latency") if not m.per_delegate)]
     return lines
 
 
 def _compatibility(facts: CardFacts) -> list[str]:
     m = facts.measurement
-    integer_only = m.get("integer_only", facts.metrics.get("integer_only"))
-    gpu = m.get("gpu_compatible", facts.metrics.get("gpu_compatible"))
     # JSON booleans from measurement.json, else the 0/1 metrics.
     yes_no = {True: "yes", False: "no", None: "unknown"}
-    gpu_text = yes_no.get(gpu, "unknown")
-    if m.get("gpu_incompatible_ops"):
-        gpu_text += f" ({'; '.join(m['gpu_incompatible_ops'])})"
+    lines = []
+    for metric in _section("compatibility"):
+        text = yes_no.get(m.get(metric.name, facts.metrics.get(metric.name)), "unknown")
+        # measurement.json's `<metric>` false comes with `gpu_incompatible_ops`: why not.
+        reasons = m.get(f"{metric.name.removesuffix('_compatible')}_incompatible_ops")
+        if reasons:
+            text += f" ({'; '.join(reasons)})"
+        lines.append(f"- {metric.card}: {text}")
     supported = [d for d, r in (m.get("latency") or {}).items() if r.get("supported", True)]
     refused = m.get("unsupported_delegates") or {}
     return [
-        f"- integer-only: {yes_no.get(integer_only, 'unknown')}",
-        f"- GPU delegate compatible: {gpu_text}",
+        *lines,
         f"- runs on: {', '.join(supported) or '-'}",
         *(f"- refused by {d}: {reason}" for d, reason in refused.items()),
     ]
@@ -188,10 +192,10 @@ def _pruned_layers(facts: CardFacts) -> list[str]:
 def render(facts: CardFacts) -> str:
     """The card as markdown."""
     p, t = facts.parent_params, facts.tags
+    (quality_metric,) = pareto_metrics("quality")  # accuracy, as the baseline's
     recipe = [f"| `{k}` | {v} |" for k, v in sorted(facts.params.items())]
-    quality = [f"| {find_metric(key).card} | {_card(facts.metrics, key)} |"
-               for key in metric_names() if find_metric(key).card
-               and facts.metrics.get(key) is not None]
+    quality = [f"| {m.card} | {_card(facts.metrics, m.name)} |"
+               for m in _section("quality") if facts.metrics.get(m.name) is not None]
     sections = [
         f"# Model card: {facts.model_name} version {facts.version} ({facts.variant})",
         "",
@@ -202,7 +206,7 @@ def render(facts: CardFacts) -> str:
         "",
         "## Baseline",
         f"- model: {p.get('train.model', 'unknown')}, epochs {p.get('train.epochs', '-')}",
-        f"- Keras test accuracy: {format_metric('accuracy', facts.baseline_accuracy, 'card')}",
+        f"- Keras test accuracy: {format_metric(quality_metric, facts.baseline_accuracy, 'card')}",
         "",
         "## Recipe",
         f"- technique: {t.get('technique', '-')}, quantization: {t.get('quantization', '-')}",
@@ -239,14 +243,11 @@ def render(facts: CardFacts) -> str:
 
 def describe(facts: CardFacts, summary: str) -> str:
     """The version description: the card in one paragraph, then the decision `summary`."""
-    m = facts.metrics
+    numbers = "".join(m.card_summary.format(_card(facts.metrics, m.name))
+                      for m in all_metrics() if m.card_summary)
     return (
         f"{facts.variant} ({facts.tags.get(TECHNIQUE_TAG, '-')}, "
-        f"{facts.tags.get(QUANTIZATION_TAG, '-')}): {_card(m, 'size_bytes')} bytes "
-        f"({_card(m, 'gzip_size_bytes')} gzipped), accuracy "
-        f"{_card(m, 'accuracy')} (delta {_card(m, 'accuracy_delta')}), "
-        f"agreement {_card(m, 'agreement')}, p50 "
-        f"{_card(m, 'latency_p50_ms')} ms on "
+        f"{facts.tags.get(QUANTIZATION_TAG, '-')}): {numbers} on "
         f"{facts.tags.get(DELEGATE_TAG, '-')}; data version "
         f"{facts.tags.get(DATA_VERSION_TAG, 'unknown')}, commit "
         f"{facts.tags.get(GIT_COMMIT_TAG, 'unknown')}. Full model card: {CARD_ARTIFACT} in "

@@ -15,16 +15,37 @@ from typing import Any
 from mlflow_tflite.compress.registry import technique_names
 from mlflow_tflite.config.promote import ConstraintsConfig
 from mlflow_tflite.measure.size import compression_ratio
-from mlflow_tflite.metrics import SUMMARY_METRICS, higher_is_better
+from mlflow_tflite.metrics import find_metric, higher_is_better, shown_in
 from mlflow_tflite.search import objective
 from mlflow_tflite.search import study as studies
 from mlflow_tflite.search.trial import TrialResult, trial_name
 from mlflow_tflite.tracking import VariantRecord, pareto_plot
 
 RESULT_ATTR = studies.RESULT_ATTR
-COLUMNS = ("trial", "state", "technique", "quantization", "sampled", "size_bytes",
-           "gzip_size_bytes", "gzip_compression", "accuracy", "accuracy_delta",
-           "latency_p50_ms", "pareto", "run_id")
+# The search's size is gzipped (its default objective): `gzip_compression` is the fp32
+# .tflite's gzip bytes over the trial's, a column after the gzip size metric.
+GZIP_COMPRESSION = "gzip_compression"
+
+
+def _metric_columns() -> tuple[str, ...]:
+    """The catalogue's `trials` metrics, `gzip_compression` after the gzip size."""
+    columns: list[str] = []
+    for name in shown_in("trials"):
+        columns.append(name)
+        if name == _gzip_size():
+            columns.append(GZIP_COMPRESSION)
+    return tuple(columns)
+
+
+def _gzip_size() -> str:
+    """The gzip size metric: the search's default objective (`gzip_size_bytes`)."""
+    (name,) = [m for m in shown_in("trials") if find_metric(m).unit == "B"
+               and find_metric(m).default_objective]
+    return name
+
+
+COLUMNS = ("trial", "state", "technique", "quantization", "sampled", *_metric_columns(),
+           "pareto", "run_id")
 
 
 def study_results(study: Any) -> list[TrialResult]:
@@ -96,16 +117,16 @@ def trial_rows(results: Sequence[TrialResult], front: Sequence[TrialResult],
     for r in results:
         compress = r.variant.get("compress") or {}
         steps = [name for name in technique_names() if compress.get(name) is not None]
-        gzip = r.metrics.get("gzip_size_bytes")
+        gzip = r.metrics.get(_gzip_size())
         rows.append({
             "trial": r.number,
             "state": r.state,
             "technique": "+".join(steps) or "none",
             "quantization": (r.variant.get("convert") or {}).get("quantization", "none"),
             "sampled": _compact(r.sampled),
-            **{m: r.metrics.get(m) for m in SUMMARY_METRICS},
-            "gzip_compression": (round(compression_ratio(fp32_gzip_bytes, gzip), 2)
-                                 if gzip else None),
+            **{m: r.metrics.get(m) for m in shown_in("trials")},
+            GZIP_COMPRESSION: (round(compression_ratio(fp32_gzip_bytes, gzip), 2)
+                               if gzip else None),
             "pareto": r.number in on_front,
             "run_id": r.run_id or "",
         })
@@ -144,7 +165,7 @@ def write_results(study: Any, results: Sequence[TrialResult], front: Sequence[Tr
     _frame(pareto_rows).to_csv(paths["pareto_csv"], index=False)
     paths["pareto_markdown"].write_text(format_markdown(pareto_rows) + "\n")
     feasible = [r for r in results if r.state == objective.COMPLETE]
-    pareto_plot(records(feasible), paths["plot"], size_metric="gzip_size_bytes")
+    pareto_plot(records(feasible), paths["plot"], size_metric=_gzip_size())
     paths.update(optuna_plots(study, names, directory))
     return paths
 

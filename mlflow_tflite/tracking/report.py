@@ -8,26 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_tflite.evaluate import USER_GROUP
-from mlflow_tflite.metrics import SUMMARY_METRICS, axis, find_metric, format_metric, metric_names
+from mlflow_tflite.metrics import (
+    all_metrics,
+    axis,
+    find_metric,
+    format_metric,
+    metric_names,
+    pareto_metrics,
+    shown_in,
+)
 from mlflow_tflite.tracking.records import METRICS, VariantRecord
 
-# What `metrics.json` (the DVC metrics file) holds per variant: small enough to read as
-# `dvc exp show` columns; everything else is in `variants.csv`.
-HEADLINE_METRICS = (
-    "size_bytes",
-    "gzip_size_bytes",
-    "accuracy",
-    "accuracy_delta",
-    "agreement",
-    "latency_p50_ms",
-)
 CHAMPION_KEY = "champion"
-
-# Columns of the summary table, as `mlflow-tflite run` and `compare` print them.
-TABLE_COLUMNS = ("variant", "technique", "quantization", *SUMMARY_METRICS, "delegate", "status")
-# A run without accuracy (outputs that are not class scores, synthetic inputs) shows its
-# fidelity to the float model in those two columns instead.
-FIDELITY_COLUMNS = {"accuracy": "output_snr_db", "accuracy_delta": "output_cosine"}
+# The summary table (`run`, `compare`): these columns around the catalogue's `summary`
+# metrics and the `evaluate` ones.
+IDENTITY_COLUMNS = ("variant", "technique", "quantization")
+STATUS_COLUMNS = ("delegate", "status")
 
 
 def variant_rows(records: Sequence[VariantRecord]) -> list[dict[str, Any]]:
@@ -61,10 +57,12 @@ def format_table(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:
         return pd.DataFrame(list(rows)).to_csv(index=False)
     # The `evaluate` metrics some row has, after the summary metrics.
     user = [m for m in metric_names(USER_GROUP) if any(row.get(m) is not None for row in rows)]
-    columns = list(TABLE_COLUMNS)
-    columns[columns.index("delegate"):columns.index("delegate")] = user
-    if not any(row.get("accuracy") is not None for row in rows):
-        columns = [FIDELITY_COLUMNS.get(c, c) for c in columns]
+    columns = [*IDENTITY_COLUMNS, *shown_in("summary"), *user, *STATUS_COLUMNS]
+    # A run without accuracy (outputs that are not class scores, synthetic inputs) shows
+    # its fidelity to the float model in those columns instead.
+    stand_ins = {m.stands_in_for: m.name for m in all_metrics() if m.stands_in_for}
+    if not any(row.get(c) is not None for row in rows for c in stand_ins):
+        columns = [stand_ins.get(c, c) for c in columns]
     cells = [{c: format_metric(c, row.get(c), "table") for c in columns} for row in rows]
     frame = pd.DataFrame(cells, columns=columns)
     if fmt == "markdown":
@@ -90,9 +88,10 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
-                size_metric: str = "size_bytes") -> Path:
-    """Accuracy against size (`size_metric`: `size_bytes` or `gzip_size_bytes`) and against
-    p50 latency, the Pareto front highlighted.
+                size_metric: str | None = None) -> Path:
+    """The catalogue's Pareto quality metric (accuracy) against each of its cost metrics
+    (size, p50 latency), the Pareto front highlighted; `size_metric` (`gzip_size_bytes`)
+    replaces the cost metric counted in bytes.
 
     Failed variants and those without the metric are left out. Written as PNG.
     """
@@ -102,12 +101,15 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    ok = [r for r in records if r.ok and r.metrics.get("accuracy") is not None]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for ax, metric in zip(axes, (size_metric, "latency_p50_ms"), strict=True):
+    (quality,) = pareto_metrics("quality")
+    costs = [size_metric if size_metric and find_metric(m).unit == "B" else m
+             for m in pareto_metrics("cost")]
+    ok = [r for r in records if r.ok and r.metrics.get(quality) is not None]
+    fig, axes = plt.subplots(1, len(costs), figsize=(12, 4.8))
+    for ax, metric in zip(axes, costs, strict=True):
         label, scale = axis(metric)
         points = [
-            (r.metrics[metric] * scale, r.metrics["accuracy"], r.name)
+            (r.metrics[metric] * scale, r.metrics[quality], r.name)
             for r in ok
             if r.metrics.get(metric) is not None
         ]
@@ -130,8 +132,8 @@ def pareto_plot(records: Sequence[VariantRecord], path: str | Path,
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f"{label}, log scale")
-        ax.set_ylabel(axis("accuracy")[0])
-        ax.set_title(f"accuracy vs {find_metric(metric).label}")
+        ax.set_ylabel(axis(quality)[0])
+        ax.set_title(f"{quality} vs {find_metric(metric).label}")
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
@@ -177,7 +179,8 @@ def headline_metrics(
     key `champion`, the picked variant's name and metrics, so `dvc exp show` has one
     column per headline metric that compares across experiments."""
     metrics: dict[str, Any] = {
-        r.name: {k: r.metrics[k] for k in HEADLINE_METRICS if r.metrics.get(k) is not None}
+        r.name: {k: r.metrics[k] for k in shown_in("headline")
+                 if r.metrics.get(k) is not None}
         for r in records
         if r.ok
     }

@@ -113,12 +113,12 @@ def test_delegate_latency_objective_is_accepted() -> None:
     ]
 
 
-def test_the_readme_promote_example_is_valid() -> None:
+def test_the_docs_promote_example_is_valid() -> None:
     from pathlib import Path
 
     import yaml
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    example = readme.split("## Promotion", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    page = (Path(__file__).parents[2] / "docs" / "promotion.md").read_text()
+    example = page.split("```yaml", 1)[1].split("```", 1)[0]
     config = promote(yaml.safe_load(example)["promote"])
     assert [t.alias for t in config.resolved_targets()] == ["champion-cpu", "gpu-prod"]

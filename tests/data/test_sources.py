@@ -1,4 +1,5 @@
-"""Every source loads to float32 NHWC in [0, 1] with labels 0..K-1; bad data fails in one line."""
+"""Every source loads to float32 NHWC scaled as `data.scale` says, labels keep their index;
+bad data fails in one line."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from mlflow_tflite.config import DataConfig
 from mlflow_tflite.data import DataError, Dataset, prepare_dataset
 
 
-def assert_well_formed(dataset: Dataset, shape: tuple[int, ...], classes: int) -> None:
+def assert_well_formed(dataset: Dataset, shape: tuple[int, ...], classes: int,
+                       low: float = 0.0, high: float = 1.0) -> None:
     assert dataset.input_shape == shape
     assert dataset.num_classes == classes
     for name, array in dataset.arrays().items():
         if name.startswith("x_"):
             assert array.dtype == np.float32 and array.shape[1:] == shape
-            assert array.size == 0 or (array.min() >= 0.0 and array.max() <= 1.0)
+            assert array.size == 0 or (array.min() >= low and array.max() <= high)
         else:
             assert array.dtype == np.int64
             assert set(np.unique(array)) <= set(range(classes))
@@ -49,10 +51,13 @@ def test_npz_without_test_arrays_is_split_three_ways(write_npz: Callable[..., Pa
 
     dataset = prepare_dataset(DataConfig(source=str(path)))
 
-    assert_well_formed(dataset, (6, 5, 1), 2)
-    assert dataset.class_names == ("3", "7")
+    # Labels keep their index: classes 0..7, six of them with no example.
+    assert_well_formed(dataset, (6, 5, 1), 8)
+    assert dataset.absent_classes == ["0", "1", "2", "4", "5", "6"]
+    assert set(np.unique(dataset.y_test)) == {3, 7}
     assert (len(dataset.y_train), len(dataset.y_val), len(dataset.y_test)) == (70, 10, 20)
     assert dataset.normalization["scale"] == pytest.approx(1 / 255)
+    assert "integer pixels / 255" in dataset.normalization["rule"]
 
 
 def test_npz_test_arrays_are_kept_as_the_test_split(write_npz: Callable[..., Path]) -> None:
@@ -73,27 +78,74 @@ def test_npz_test_arrays_are_kept_as_the_test_split(write_npz: Callable[..., Pat
     assert dataset.normalization["scale"] == 1.0
 
 
-def test_npz_negative_values_are_min_max_scaled(write_npz: Callable[..., Path]) -> None:
+def test_a_float_npz_is_used_as_given_by_default(write_npz: Callable[..., Path]) -> None:
     x = np.linspace(-1, 1, 40 * 4).reshape(40, 2, 2)
     path = write_npz(x_train=x, y_train=np.tile([0, 1], 20))
 
     dataset = prepare_dataset(DataConfig(source=str(path)))
 
-    assert dataset.normalization["offset"] == pytest.approx(-1.0)
-    assert dataset.normalization["scale"] == pytest.approx(0.5)
-    assert min(a.min() for a in (dataset.x_train, dataset.x_val, dataset.x_test)) == 0.0
+    assert dataset.normalization["setting"] == "none"
+    assert "auto for a float .npz" in dataset.normalization["rule"]
+    assert min(a.min() for a in (dataset.x_train, dataset.x_val, dataset.x_test)) == -1.0
 
 
-def test_npz_floats_above_one_are_scaled_by_their_maximum(
-    write_npz: Callable[..., Path],
+@pytest.mark.parametrize(
+    ("scale", "low", "high"),
+    [("[0, 1]", 0.0, 1.0), ([-1, 1], -1.0, 1.0), ("none", 0.0, 255.0),
+     ({"mean": [127.5], "std": [127.5]}, -1.0, 1.0),
+     ("tests.data.test_sources:halve", 0.0, 127.5)],
+    ids=["unit", "symmetric", "none", "mean-std", "function"],
+)
+def test_data_scale_maps_integer_pixels_as_it_says(
+    write_npz: Callable[..., Path], scale: object, low: float, high: float
 ) -> None:
-    x = np.linspace(0, 10, 40 * 9, dtype=np.float64).reshape(40, 3, 3)
+    x = np.tile(np.array([0, 255], dtype=np.uint8), 40 * 2).reshape(40, 2, 2)
     path = write_npz(x_train=x, y_train=np.tile([0, 1], 20))
 
-    dataset = prepare_dataset(DataConfig(source=str(path), validation_fraction=0.0))
+    dataset = prepare_dataset(DataConfig(source=str(path), scale=scale))
 
-    assert dataset.normalization["scale"] == pytest.approx(0.1)
+    assert_well_formed(dataset, (2, 2, 1), 2, low, high)
+    assert dataset.x_train.min() == pytest.approx(low)
+    assert dataset.x_train.max() == pytest.approx(high)
+
+
+def halve(x: np.ndarray) -> np.ndarray:
+    """A `data.scale: module:function` for the test above."""
+    return x / 2
+
+
+def test_float_pixels_up_to_255_map_to_minus_one_one(write_npz: Callable[..., Path]) -> None:
+    x = np.linspace(0, 255, 40 * 9, dtype=np.float64).reshape(40, 3, 3)
+    path = write_npz(x_train=x, y_train=np.tile([0, 1], 20))
+
+    dataset = prepare_dataset(DataConfig(source=str(path), scale="[-1, 1]",
+                                         validation_fraction=0.0))
+
+    assert dataset.normalization["rule"] == "[-1, 1]: float pixels / 127.5 - 1"
+    assert min(dataset.x_train.min(), dataset.x_test.min()) == pytest.approx(-1.0)
     assert max(dataset.x_train.max(), dataset.x_test.max()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("x", "scale", "expected"),
+    [(np.full((20, 2, 2), 1000, np.int32), "[0, 1]", "data.scale: [0, 1] maps pixels 0..255"),
+     (np.full((20, 2, 2), -5.0), "[-1, 1]", "data.scale: [-1, 1] needs pixels in [0, 1]"),
+     (np.zeros((20, 2, 2)), "no_such_module_x:f", "data.scale: no_such_module_x:f: cannot "
+      "import")],
+    ids=["int-range", "float-range", "import"],
+)
+def test_a_data_scale_that_does_not_fit_fails_naming_the_key(
+    write_npz: Callable[..., Path], x: np.ndarray, scale: str, expected: str
+) -> None:
+    x = x.copy()
+    x.flat[0] = 1 if x.flat[1] == 0 else 0  # not constant
+    path = write_npz(x_train=x, y_train=np.tile([0, 1], 10))
+
+    with pytest.raises(DataError) as raised:
+        prepare_dataset(DataConfig(source=str(path), scale=scale))
+
+    assert str(raised.value).startswith(expected)
+    assert "\n" not in str(raised.value)
 
 
 @pytest.mark.parametrize(("color_mode", "channels"), [("grayscale", 1), ("rgb", 3)])

@@ -8,6 +8,7 @@ import pytest
 
 from mlflow_tflite import checks
 from mlflow_tflite.config import Params
+from mlflow_tflite.data import DataError
 from mlflow_tflite.pipeline import ArtifactStore, handles, keys, steps
 from mlflow_tflite.train import ModelError
 from tests.helpers import keras3_classifier, landmark_tflite, tiny_cnn, to_tflite
@@ -74,10 +75,11 @@ def test_fine_tuning_a_model_whose_outputs_are_not_class_scores_is_refused(tmp_p
     keras.Model(inputs, points).save(tmp_path / "points.keras")
     params = _params(tmp_path, str(tmp_path / "points.keras"), epochs=1)
     store = ArtifactStore(tmp_path / "cache")
-    data = steps.prepare(params, store)
-    with pytest.raises(ModelError, match="not scores of the 10 classes; set train.epochs: 0"):
-        steps.train_baseline(params, data, store)
-    assert store.get("baseline", keys.baseline_key(params, data.version)) is None
+    # Four outputs read as four classes: the digits' labels 4..9 have none, found while
+    # the data is prepared, before anything trains.
+    with pytest.raises(DataError, match="label 9 is outside train.model's 4 classes"):
+        steps.prepare(params, store)
+    assert store.get("prepare", keys.prepare_key(params)) is None
 
 
 def test_a_quantized_tflite_is_refused_as_a_baseline(tmp_path: Path):
