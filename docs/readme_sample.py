@@ -78,16 +78,17 @@ def _replace(text: str, name: str, body: str) -> str:
     return block(name).sub(lambda m: m.group(1) + body + m.group(3), text)
 
 
-def refresh(log_path: str, when: str) -> None:
+def refresh(log_path: str, when: str, pages: tuple[Path, ...] = PAGES,
+            metrics: Path = METRICS) -> None:
     summary = summary_from_log(Path(log_path).read_text())
-    sentence = headline(json.loads(METRICS.read_text()))
-    for page in PAGES:
+    sentence = headline(json.loads(metrics.read_text()))
+    for page in pages:
         try:
             text = _replace(page.read_text(), "summary", f"```\n{summary}\n```\n")
             text = _replace(text, "headline", sentence)
             text = _replace(text, "when", when.strip() + "\n")
         except ValueError as error:
-            raise ValueError(f"{page.relative_to(ROOT)}: {error}") from None
+            raise ValueError(f"{page.name}: {error}") from None
         page.write_text(text)
 
 

@@ -93,8 +93,9 @@ def train_baseline(
     with runners.COMPUTE_LOCK:
         baseline = steps.train_baseline(params, data, store)
     line = describe_baseline(baseline.kind, baseline.accuracy, baseline.reused,
-                             trained=bool(baseline.history))
-    if weights_storage(baseline.fp32_path.read_bytes()) == FLOAT16:
+                             trained=bool(baseline.history), quantization=baseline.quantization)
+    if baseline.quantization == "none" and weights_storage(
+            baseline.fp32_path.read_bytes()) == FLOAT16:
         # Size ratios are against this file: a quantized variant is about half as small.
         line += "; its weights are stored as float16"
     print(f"baseline: {line}")
@@ -161,7 +162,8 @@ def log_parent(
         baseline_accuracy=baseline.accuracy,
         history=baseline.history,
         datasets=datasets,
-        tags={layout.WEIGHTS_STORAGE_TAG: weights_storage(baseline.fp32_path.read_bytes())},
+        tags={layout.WEIGHTS_STORAGE_TAG: weights_storage(baseline.fp32_path.read_bytes()),
+              layout.BASELINE_QUANTIZATION_TAG: baseline.quantization},
     )
     chance = gates.chance_accuracy(dataset.y_test if baseline.class_scores else None,
                                    dataset.num_classes)
@@ -288,6 +290,7 @@ def optimize(
         experiment_id = tracking.experiment_id_of(parent_run_id)
         baseline = train_baseline(params, data, store)
         ran["baseline"] = not baseline.reused
+        tags[layout.BASELINE_QUANTIZATION_TAG] = baseline.quantization
         # A Keras 3 (epochs 0) or .tflite baseline is used as is: not "trained".
         ran["baseline_trained"] = bool(baseline.history)
         checks.check_keep_float(params, baseline, params_path)

@@ -31,10 +31,10 @@ def failure(future: PrefectFuture) -> BaseException | None:
 
 
 def record(variant: VariantConfig, **fields: Any) -> VariantRecord:
+    fields.setdefault("quantization", variant.convert.quantization)
     return VariantRecord(
         name=variant.name,
         technique=variant.technique,
-        quantization=variant.convert.quantization,
         params=tracking.variant_params(variant),
         **fields,
     )
@@ -72,8 +72,11 @@ def collect(variant: VariantConfig, chain: dict[str, Any], ran: dict[str, Any]) 
     if isinstance(measurement, PrefectFuture):
         measurement = measurement.result()
     reused = "built" not in chain and "measure" not in chain
+    # `none` on a quantized `.tflite` baseline is that file: named by what it is.
+    quantization = measurement.get("conversion", {}).get("quantization")
     return record(
         variant,
+        **({"quantization": quantization} if quantization else {}),
         metrics=dict(measurement["metrics"]),
         delegate=measurement.get("delegate", ""),
         measurement=measurement,

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from mlflow_tflite.config import ParamsError, parse_params
 from mlflow_tflite.evaluate import EvaluateError, evaluate_model, load_evaluators
@@ -16,13 +17,18 @@ from tests.helpers import digits
 VARIANTS = [{"name": "fp32"}]
 
 
+def predict(content: bytes) -> Any:
+    """The flavor's predict on a `.tflite`, as the pipeline hands it to the evaluators."""
+    return TFLiteModel(content, delegate="builtin").predict
+
+
 def test_built_ins_match_numpy_on_the_flavor_predictions(int8_model: bytes) -> None:
     x, y = digits()
     x, y = x[:200], y[:200]
     scores = TFLiteModel(int8_model, delegate="builtin").predict(x)
     top5 = np.argsort(-scores, axis=1)[:, :5]
     expected = np.mean([label in row for label, row in zip(y, top5, strict=True)])
-    found = evaluate_model(load_evaluators(["top5_accuracy"]), int8_model, x, y)
+    found = evaluate_model(load_evaluators(["top5_accuracy"]), predict(int8_model), x, y)
     assert found == {"top5_accuracy": pytest.approx(expected)}
 
 
@@ -38,11 +44,11 @@ def test_mae_and_rmse_of_a_regression_model() -> None:
     x, _ = digits()
     target = np.linspace(-1, 1, len(x))
     errors = TFLiteModel(flatbuffer, delegate="builtin").predict(x)[:, 0] - target
-    found = evaluate_model(load_evaluators(["mae", "rmse"]), flatbuffer, x, target)
+    found = evaluate_model(load_evaluators(["mae", "rmse"]), predict(flatbuffer), x, target)
     assert found == {"mae": pytest.approx(np.mean(np.abs(errors)), rel=1e-5),
                      "rmse": pytest.approx(np.sqrt(np.mean(errors**2)), rel=1e-5)}
     with pytest.raises(EvaluateError, match="^evaluate mae: ValueError: needs labelled data"):
-        evaluate_model(load_evaluators(["mae"]), flatbuffer, x, None)
+        evaluate_model(load_evaluators(["mae"]), predict(flatbuffer), x, None)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +96,8 @@ def test_a_failing_function_is_one_line_naming_it(float_model: bytes, function: 
 
     x, y = digits()
     with pytest.raises(EvaluateError) as caught:
-        evaluate_model([Evaluator("t:f", function, {"m": True})], float_model, x[:10], y[:10])
+        evaluate_model([Evaluator("t:f", function, {"m": True})], predict(float_model),
+                       x[:10], y[:10])
     assert str(caught.value).startswith(error)
 
 
@@ -113,3 +120,28 @@ def bad_name(predict: Any, x: np.ndarray, y: np.ndarray | None) -> dict[str, flo
 tail_error.greater_is_better = {"p95_error": False}  # type: ignore[attr-defined]
 shadows.greater_is_better = {"accuracy": True}  # type: ignore[attr-defined]
 bad_name.greater_is_better = {"Bad Name": True}  # type: ignore[attr-defined]
+
+
+def quiet_error(predict: Any, x: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
+    return {"p99_quiet_error": 0.0}
+
+
+quiet_error.greater_is_better = {"p99_quiet_error": False}  # type: ignore[attr-defined]
+
+
+def test_validating_params_loads_no_evaluator_and_loading_them_is_explicit() -> None:
+    from mlflow_tflite.config import Params
+    from mlflow_tflite.config.params import load_user_metrics
+
+    raw = {"variants": VARIANTS, "evaluate": "tests.test_evaluate:quiet_error"}
+    # The model alone validates the entries' shape and registers nothing...
+    assert Params.model_validate(raw).evaluate == ["tests.test_evaluate:quiet_error"]
+    assert find_metric("p99_quiet_error") is None
+    # ...so a section naming the metric needs the explicit step first, whatever the order
+    # of the keys; parse_params (and load_params) take it.
+    ranked = {"promote": {"objective": ["p99_quiet_error"]}, **raw}
+    with pytest.raises(ValidationError, match="p99_quiet_error"):
+        Params.model_validate(ranked)
+    load_user_metrics(ranked)
+    assert Params.model_validate(ranked).promote.objective == ["p99_quiet_error"]
+    assert parse_params(ranked).promote.objective == ["p99_quiet_error"]

@@ -62,88 +62,108 @@ def test_the_check_catches_a_library_module_that_imports_prefect_or_the_flows(tm
     ]
 
 
-# The library's layers, bottom first: a module may import its own layer and those below,
-# never one above. A name is a module or a package of mlflow_tflite (the longest match
-# wins; "" is the package root, the flavor API); a module in no layer fails the test. The
-# plug-in declarations (the technique registry, the schemes and what they build recipes
-# from) sit below config, which reads them; the techniques' modules are found by
-# discovery, not imported by the registry.
+# The layers, bottom first: a module may import its own layer and those below, never one
+# above. Each name is a top-level module or package (a package is one layer, whole: no
+# package spans two) of the library, the flows (installed as mlflow_tflite_flows) or the
+# benchmarks; `mlflow_tflite` alone is the package root (the flavor API). A module in no
+# layer fails the test. The plug-in declarations (`plugins`: what a technique and a
+# scheme are, and their registries) sit below config, which reads them; the techniques'
+# and schemes' modules (in `compress`, `convert`) are found by discovery, not imported.
+LIB = "mlflow_tflite"
+
+
+def _lib(*names: str) -> tuple[str, ...]:
+    return tuple(f"{LIB}.{name}" if name else LIB for name in names)
+
+
 LAYERS = (
-    ("errors", "section", "metrics", "_discovery", "_tf", "litert", "flavor.loader"),
-    ("evaluate", "compress.registry", "convert.schemes", "convert.facts", "convert.quantizer",
-     "convert.quiet", "convert.representative"),
-    ("config",),
-    ("data", "measure"),
-    ("convert",),
-    ("train",),
-    ("compress",),
-    ("", "flavor"),
-    ("pipeline", "tracking"),
-    ("registry",),
-    ("search",),
-    ("checks",),
-    ("cli",),
+    _lib("errors", "section", "metrics", "_discovery", "_tf", "litert"),
+    _lib("evaluate", "plugins"),
+    _lib("config"),
+    _lib("data", "measure"),
+    _lib("convert"),
+    _lib("train"),
+    _lib("compress"),
+    _lib("", "flavor"),
+    _lib("pipeline", "tracking"),
+    _lib("registry"),
+    _lib("search"),
+    _lib("checks"),
+    (FLOWS,),
+    _lib("cli"),
+    ("bench",),
 )
-
-
-def _module_name(root: Path, path: Path) -> str:
-    parts = list(path.relative_to(root).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+# Where each layered tree's sources are, by the name it is imported as.
+SOURCES = {LIB: LIBRARY, FLOWS: ROOT / "flows", "bench": ROOT / "bench"}
 
 
 def _layer(name: str) -> int | None:
-    """The layer of module `name` (relative to the package), by its longest listed prefix."""
+    """The layer of module `name` (dotted, from its root), by its longest listed prefix;
+    the package root `mlflow_tflite` is only itself."""
     best: tuple[int, int] | None = None
     for index, names in enumerate(LAYERS):
         for prefix in names:
-            inside = name == prefix or (prefix != "" and name.startswith(prefix + "."))
+            inside = name == prefix or (prefix != LIB and name.startswith(prefix + "."))
             if inside and (best is None or len(prefix) > best[0]):
                 best = (len(prefix), index)
     return best[1] if best else None
 
 
-def _library_imports(root: Path, path: Path) -> list[tuple[int, str]]:
-    """(line, module relative to the package) of every import of the library in a file;
-    `from mlflow_tflite import tracking` is the module `tracking`."""
+def _module_name(root_name: str, root: Path, path: Path) -> tuple[str, str]:
+    """(module, package) of a file: `mlflow_tflite.config.variants`, `mlflow_tflite.config`."""
+    parts = [root_name, *path.relative_to(root).with_suffix("").parts]
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+        return ".".join(parts), ".".join(parts)
+    return ".".join(parts), ".".join(parts[:-1])
+
+
+def _imports(path: Path, package: str, modules: set[str]) -> list[tuple[int, str]]:
+    """(line, module) of every import in a file, at any depth (functions, TYPE_CHECKING),
+    relative ones resolved against `package`; `from x import y` is the module `x.y` when
+    that is a module (`modules`), else `x`."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [f"{node.module}.{alias.name}" for alias in node.names]
-            names = [n if _is_module(root, n) else node.module for n in names]
-        else:
-            continue
-        for name in names:
-            if name == root.name or name.startswith(root.name + "."):
-                found.append((node.lineno, name.removeprefix(root.name).removeprefix(".")))
-    return found
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                anchor = ".".join(parts[: len(parts) - (node.level - 1)])
+                base = f"{anchor}.{base}" if base else anchor
+            for alias in node.names:
+                name = f"{base}.{alias.name}"
+                found.append((node.lineno, name if name in modules else base))
+    return list(dict.fromkeys(found))
 
 
-def _is_module(root: Path, dotted: str) -> bool:
-    path = root.parent.joinpath(*dotted.split("."))
-    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
-
-
-def upward_imports(root: Path) -> list[str]:
-    """Every import of a module in a higher layer, and every module in no layer."""
-    bad = []
-    for path in sorted(root.rglob("*.py")):
-        relative = path.relative_to(root).as_posix()
-        own = _layer(_module_name(root, path))
+def upward_imports(sources: dict[str, Path]) -> list[str]:
+    """Every import of a module in a higher layer, every module in no layer, and every
+    layer name that is not a whole top-level module or package of its tree."""
+    files = {}
+    for root_name, root in sources.items():
+        for path in sorted(root.rglob("*.py")):
+            files[path] = (root_name, root, *_module_name(root_name, root, path))
+    modules = {module for _, _, module, _ in files.values()}
+    bad = [f"layer name {name}: not a top-level module or package" for names in LAYERS
+           for name in names if name.count(".") > (1 if name.startswith(LIB + ".") else 0)]
+    for path, (_, root, module, package) in files.items():
+        shown = f"{root.name}/{path.relative_to(root).as_posix()}"
+        own = _layer(module)
         if own is None:
-            bad.append(f"{root.name}/{relative}: in no layer")
+            bad.append(f"{shown}: in no layer")
             continue
-        for line, module in _library_imports(root, path):
-            target = _layer(module)
+        for line, imported in _imports(path, package, modules):
+            target = _layer(imported)
             if target is not None and target > own:
-                bad.append(f"{root.name}/{relative}:{line} imports {module or root.name} "
+                bad.append(f"{shown}:{line} imports {imported} "
                            f"(layer {target} above layer {own})")
     return bad
 
 
-def test_every_import_of_the_library_runs_down_its_layers():
-    assert upward_imports(LIBRARY) == []
+def test_every_import_of_the_library_the_flows_and_the_benchmarks_runs_down_its_layers():
+    assert upward_imports(SOURCES) == []
 
 
 def test_the_check_catches_an_import_that_runs_back_up(tmp_path: Path):
@@ -154,13 +174,28 @@ def test_the_check_catches_an_import_that_runs_back_up(tmp_path: Path):
         "from mlflow_tflite.metrics import find_metric\n"
         "def f():\n    from mlflow_tflite import tracking\n"
     )
+    (root / "measure" / "size.py").write_text("from ..config import params\nfrom . import x\n")
     (root / "tracking.py").write_text("from mlflow_tflite.measure import f\n")
-    (root / "metrics.py").write_text("")
+    (root / "metrics.py").write_text("from .measure import size\n")
     (root / "plugins.py").write_text("")
-    assert upward_imports(root) == [
-        "mlflow_tflite/measure/__init__.py:3 imports tracking (layer 8 above layer 3)",
-        "mlflow_tflite/plugins.py: in no layer",
+    (root / "widgets.py").write_text("")
+    (root / "cli.py").write_text("")
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "optimize.py").write_text("from mlflow_tflite import cli\nfrom . import runner\n")
+    assert upward_imports({LIB: root, FLOWS: flows}) == [
+        "mlflow_tflite/measure/__init__.py:3 imports mlflow_tflite.tracking "
+        "(layer 8 above layer 3)",
+        "mlflow_tflite/metrics.py:1 imports mlflow_tflite.measure.size (layer 3 above layer 0)",
+        "mlflow_tflite/widgets.py: in no layer",
+        "flows/optimize.py:1 imports mlflow_tflite.cli (layer 13 above layer 12)",
     ]
+
+
+def test_no_package_spans_two_layers():
+    names = [name for layer in LAYERS for name in layer]
+    assert len(names) == len(set(names))
+    assert not [n for n in names if n.count(".") > (1 if n.startswith(LIB + ".") else 0)]
 
 
 def test_the_flows_use_the_one_list_of_runner_types():

@@ -37,7 +37,7 @@ def committed(path: str, root: Path = ROOT) -> str:
     """The file at `path` (relative to the repository `root`) as committed at HEAD; the
     working tree's copy when there is no git, no repository or no such file at HEAD."""
     try:
-        done = subprocess.run(["git", "-C", str(root), "show", f"HEAD:{path}"],
+        done = subprocess.run(["git", "-C", str(root), "show", f"HEAD:./{path}"],
                               capture_output=True, text=True, timeout=60)
     except OSError:
         done = None
@@ -130,6 +130,23 @@ def test_a_make_run_after_the_commit_does_not_change_what_the_readme_is_checked_
     assert "0.032" in committed("reports/metrics.json", tmp_path)
     (tmp_path / "reports" / "variants.csv").write_text("variant\nfp32\n")  # not committed
     assert committed("reports/variants.csv", tmp_path) == "variant\nfp32\n"
+
+
+def test_refreshing_from_the_committed_run_log_gives_the_pages_back(tmp_path):
+    """docs/readme_sample.py, as the docs tell to run it, on a log holding the summary."""
+    summary = SAMPLE.read_block(PAGES["README.md"], "summary").split("```")[1].strip("\n")
+    log = tmp_path / "run.log"
+    log.write_text(f"12:00:01 | INFO | Flow run 'x' - Finished in state Completed()\n{summary}\n"
+                   "12:00:02 | INFO | more log lines after the summary\n")
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps(METRICS))
+    copies = []
+    for name, text in PAGES.items():
+        copies.append(tmp_path / name.replace("/", "_"))
+        copies[-1].write_text(text)
+    when = SAMPLE.read_block(PAGES["README.md"], "when")
+    SAMPLE.refresh(str(log), when, pages=tuple(copies), metrics=metrics)
+    assert [c.read_text() for c in copies] == list(PAGES.values())
 
 
 def test_the_headline_ratio_is_gzip_over_gzip():

@@ -1,7 +1,7 @@
 """Compression techniques (tfmot pruning, clustering, QAT and their combinations).
 
 Each technique is one module defining `TECHNIQUE` (name, order, config block, `apply`),
-found by `mlflow_tflite.compress.registry`; the config block of the same name in
+found by `mlflow_tflite.plugins.technique`; the config block of the same name in
 `CompressConfig` selects it. Steps run in the order prune -> cluster -> qat (each
 technique's `order`), each on the previous step's stripped model, so
 prune+cluster is sparsity-preserving clustering and prune/cluster followed by qat are
@@ -20,7 +20,7 @@ from mlflow_tflite.compress.context import (
     Log,
     TrainingData,
 )
-from mlflow_tflite.compress.registry import get_technique, technique_names
+from mlflow_tflite.plugins.technique import get_technique, technique_names
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.train import TrainConfig
@@ -48,17 +48,17 @@ def technique(name: str) -> Callable[[Any, Any, FineTune], Any]:
 
 
 def check_compress_config(cfg: CompressConfig) -> None:
-    """Cross-step checks that need no model or data, so they can run before any work.
+    """Each step's rules across the compress block (`Technique.problem`, without the
+    convert block), which need no model or data, so they can run before any work.
 
     Raises:
         CompressionError: e.g. `cluster.preserve_sparsity: false` after a prune step.
     """
-    from mlflow_tflite.compress.cluster import preserves_sparsity
-
     for name in cfg.steps:
         technique(name)
-    if cfg.cluster is not None:
-        preserves_sparsity(cfg.cluster, cfg.steps[: cfg.steps.index("cluster")])
+        problem = get_technique(name).problem(getattr(cfg, name), cfg, None)
+        if problem is not None:
+            raise CompressionError(problem)
 
 
 def compress_model(

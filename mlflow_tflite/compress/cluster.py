@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
 
 from mlflow_tflite.compress.context import CompressionError, FineTune, kernel_layers
-from mlflow_tflite.compress.registry import Technique
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.plugins.technique import Technique
 from mlflow_tflite.section import Section
 
 
@@ -33,20 +35,28 @@ INITS = {
 
 
 def preserves_sparsity(cfg: ClusterConfig, applied: list[str]) -> bool:
-    """Whether clustering keeps zeros: always after a prune step, else as configured.
+    """Whether clustering keeps zeros: always after a prune step (`TECHNIQUE.after`), else
+    as configured.
 
     Raises:
         CompressionError: `preserve_sparsity` was set to false explicitly after a prune
             step; clustering would then fill in the zeros pruning made.
     """
-    if "prune" not in applied:
-        return cfg.preserve_sparsity
-    if "preserve_sparsity" in cfg.model_fields_set and not cfg.preserve_sparsity:
-        raise CompressionError(
-            "cluster.preserve_sparsity is false after a prune step; clustering would undo "
-            "the pruning (remove the key or set it to true)"
-        )
-    return True
+    if (problem := TECHNIQUE.after_problem(cfg, applied)) is not None:
+        raise CompressionError(problem)
+    return TECHNIQUE.fixed_after(applied).get("preserve_sparsity", cfg.preserve_sparsity)
+
+
+def max_clusters(key: str, earlier: Mapping[str, Any], kernel_sizes: list[int]) -> int | None:
+    """The most `clusters` every kernel can take after the earlier steps (>= 2): after
+    pruning, sparsity-preserving clustering fails on a kernel with fewer non-zero weights
+    than clusters. None for another key or without a prune step."""
+    prune = earlier.get("prune")
+    if key != "clusters" or prune is None:
+        return None
+    kept = min((math.floor(size * (1 - prune.target_sparsity)) for size in kernel_sizes),
+               default=256)
+    return max(2, kept - 1)
 
 
 def unique_kernel_values(model: Any) -> int:
@@ -112,4 +122,9 @@ TECHNIQUE = Technique(
     summary="Weight clustering: share a few values per kernel while fine-tuning.",
     config=ClusterConfig,
     apply=apply,
+    needs="tf_keras",
+    noun="clustering",
+    after={"prune": {"preserve_sparsity": True}},
+    after_reason="clustering would undo the pruning",
+    search_cap=max_clusters,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -15,8 +16,8 @@ from mlflow_tflite.compress.prune_layers import (
     describe,
     rank_layers,
 )
-from mlflow_tflite.compress.registry import Technique
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.plugins.technique import Technique
 from mlflow_tflite.section import Section
 
 
@@ -207,10 +208,37 @@ def _wrap(model: Any, chosen: set[str], schedule: Any, m_by_n: tuple[int, int] |
     return keras.models.clone_model(model, clone_function=wrap)
 
 
+def judged(cfg: PruneConfig, epoch: int) -> bool:
+    """Whether the search's pruner may judge a trial after `epoch` of the prune step: not
+    while the masks still move (each mask update drops accuracy that the next epochs
+    recover) nor during the recovery epochs that follow, so after its last epoch."""
+    return epoch >= cfg.fine_tune_epochs
+
+
+def card_lines(facts: Mapping[str, Any]) -> list[str]:
+    """The model card's lines on the layer choice (`facts["prune_layers"]`, written by
+    `apply`): what was pruned, and why the rest stayed dense."""
+    layers = facts.get("prune_layers")
+    if not layers:
+        return []
+    pruned = [layer for layer in layers if layer["pruned"]]
+    total = sum(layer["weights"] for layer in layers)
+    share = sum(layer["weights"] for layer in pruned) / total if total else 0.0
+    lines = [f"- pruned layers: {len(pruned)} of {len(layers)} ({share:.0%} of their weights): "
+             f"{', '.join(layer['name'] for layer in pruned)}"]
+    lines += [f"- kept dense: {layer['name']} ({layer['reason']})"
+              for layer in layers if not layer["pruned"]]
+    return lines
+
+
 TECHNIQUE = Technique(
     name="prune",
     order=10,
     summary="Magnitude pruning: zero the smallest weights while fine-tuning.",
     config=PruneConfig,
     apply=apply,
+    needs="tf_keras",
+    noun="pruning",
+    judged=judged,
+    card=card_lines,
 )

@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import Field
 
 from mlflow_tflite.compress.context import CompressionError, FineTune, quiet_logs
-from mlflow_tflite.compress.registry import Technique
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.plugins.technique import Technique
 from mlflow_tflite.section import Section
 
 
@@ -72,4 +72,9 @@ TECHNIQUE = Technique(
     summary="Quantization-aware training: learn int8 ranges while fine-tuning.",
     config=QatConfig,
     apply=apply,
+    needs="tf_keras",
+    noun="quantization-aware training",
+    # The converter turns QAT's fake-quant ranges into int8 kernels whatever the recipe
+    # (dynamic/float16 would be mislabelled, none bloats the model, int16x8 fails).
+    convert={"quantization": "int8"},
 )

@@ -30,7 +30,8 @@ class Params(Section):
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     variants: list[VariantConfig] = Field(default_factory=list, min_length=1)
-    # Before `promote` and `search`: validating it registers the metrics they may name.
+    # Loaded before the params are validated (`parse_params`: `load_user_metrics`), so
+    # `promote` and `search` may name the metrics the functions declare.
     evaluate: list[str] = Field(
         default_factory=list,
         description="Your own metrics per variant: built-ins (mae, rmse, top5_accuracy) or "
@@ -46,14 +47,6 @@ class Params(Section):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
-
-    @field_validator("evaluate")
-    @classmethod
-    def _evaluators_load(cls, specs: list[str]) -> list[str]:
-        from mlflow_tflite.evaluate import load_evaluators
-
-        load_evaluators(specs)
-        return specs
 
     @model_validator(mode="after")
     def _unique_variant_names(self) -> Params:
@@ -90,8 +83,33 @@ def format_validation_error(error: ValidationError, source: str = "params") -> s
     return f"{source}: {where}: {message}{suffix}{extra}"
 
 
+def load_user_metrics(raw: dict[str, Any], source: str = "params") -> None:
+    """Load the `evaluate` functions a params mapping names, importing the user's modules,
+    and register the metrics they declare in the catalogue (`evaluate.load_evaluators`),
+    so the `promote` and `search` sections may rank and gate on them. The one step of
+    reading params with a side effect, explicit and before validation; an entry that is
+    not a string is left to the validation to report.
+
+    Raises:
+        ParamsError: an entry that names no built-in or cannot be imported, one line.
+    """
+    from mlflow_tflite.evaluate import EvaluateError, load_evaluators
+
+    value = raw.get("evaluate")
+    specs = [value] if isinstance(value, str) else value
+    if not specs or not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
+        return
+    try:
+        load_evaluators(specs)
+    except EvaluateError as error:
+        raise ParamsError(f"{source}: evaluate: {error} (got {value!r})") from None
+
+
 def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
-    """Validate a params mapping; raises ParamsError with a one-line message."""
+    """Load the user's metrics (`load_user_metrics`), then validate a params mapping;
+    raises ParamsError with a one-line message."""
+    if isinstance(raw, dict):
+        load_user_metrics(raw, source)
     try:
         return Params.model_validate(raw)
     except ValidationError as error:

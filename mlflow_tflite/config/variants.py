@@ -2,9 +2,9 @@
 
 Both blocks are built from the registries, so each technique and each scheme is defined
 once, in its own module: `CompressConfig` has one optional block per technique of
-`mlflow_tflite.compress.registry` (applied in the techniques' order, prune -> cluster ->
+`mlflow_tflite.plugins.technique` (applied in the techniques' order, prune -> cluster ->
 qat, the only order tfmot's collaborative optimizations support), and `ConvertConfig`
-takes `quantization` from `mlflow_tflite.convert.schemes.scheme_names()` plus the
+takes `quantization` from `mlflow_tflite.plugins.scheme.scheme_names()` plus the
 `convert.*` keys each scheme declares in its `options`.
 """
 
@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
-from mlflow_tflite.compress.registry import all_techniques, technique_names
-from mlflow_tflite.convert.schemes import all_schemes, get_scheme, scheme_names
+from mlflow_tflite.plugins.scheme import all_schemes, get_scheme, scheme_names
+from mlflow_tflite.plugins.technique import all_techniques, get_technique, technique_names
 from mlflow_tflite.section import Regex, Section
 
 
@@ -159,13 +159,14 @@ class VariantConfig(Section):
         return name
 
     @model_validator(mode="after")
-    def _qat_converts_to_int8(self) -> VariantConfig:
-        # The converter turns QAT's fake-quant ranges into int8 kernels whatever the recipe
-        # (dynamic/float16 would be mislabelled, none bloats the model, int16x8 fails).
-        if self.compress.qat is not None and self.convert.quantization != "int8":
-            raise ValueError(
-                f"compress.qat needs convert.quantization int8 (got {self.convert.quantization})"
-            )
+    def _techniques_take_the_variant(self) -> VariantConfig:
+        # Each step's own rules across the variant (`Technique.problem`): qat converts to
+        # int8, cluster after prune preserves sparsity, ...
+        for name in self.compress.steps:
+            problem = get_technique(name).problem(getattr(self.compress, name),
+                                                  self.compress, self.convert)
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
     @property

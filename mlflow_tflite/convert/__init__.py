@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from mlflow_tflite.convert.converter import ConversionError, run_converter
 from mlflow_tflite.convert.quantizer import Recipe
 from mlflow_tflite.convert.representative import representative_dataset
-from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, get_scheme, scheme_names
 from mlflow_tflite.convert.sources import ModelSource, is_flatbuffer
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.plugins.scheme import AI_EDGE_QUANTIZER, get_scheme, scheme_names
 
 if TYPE_CHECKING:
     from mlflow_tflite.config.variants import ConvertConfig

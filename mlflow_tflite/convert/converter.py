@@ -8,8 +8,8 @@ from typing import Any
 from mlflow_tflite._tf import import_tensorflow
 from mlflow_tflite.convert.quiet import quiet
 from mlflow_tflite.convert.representative import Representative
-from mlflow_tflite.convert.schemes import Scheme
 from mlflow_tflite.convert.sources import make_converter
+from mlflow_tflite.plugins.scheme import Scheme
 
 
 class ConversionError(RuntimeError):

@@ -13,9 +13,9 @@ from typing import Any
 
 from mlflow_tflite.convert.representative import Representative
 from mlflow_tflite.errors import first_line
+from mlflow_tflite.plugins.scheme import Recipe
 
 # An ai-edge-quantizer recipe: a list of JSON objects (regex, operation, algorithm_key, ...).
-Recipe = list[dict[str, Any]]
 NO_QUANTIZE = "no_quantize"
 MIN_MAX = "min_max_uniform_quantize"
 # Block sizes ai-edge-quantizer supports (qtyping.QuantGranularity.BLOCKWISE_<n>).

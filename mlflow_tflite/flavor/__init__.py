@@ -59,7 +59,7 @@ from mlflow_tflite.flavor import carry, spec
 from mlflow_tflite.flavor.loader import FLAVOR_NAME, load
 from mlflow_tflite.flavor.loader import pyfunc as loader_pyfunc
 from mlflow_tflite.flavor.loader.model import TFLiteModel
-from mlflow_tflite.litert import DEFAULT_DELEGATE
+from mlflow_tflite.litert import DEFAULT_DELEGATE, named_tensors
 
 _MODEL_FILE = load.MODEL_FILE
 # Where MLflow copies `code_paths`; the carried loader goes beside them.
@@ -139,7 +139,7 @@ def save_model(
         conversion=declared,
     )
     if signature is None:
-        inputs, outputs = load.named_tensors(runner.interpreter)
+        inputs, outputs = named_tensors(runner.interpreter)
         signature = spec.infer_signature(inputs, outputs)
 
     path = os.path.abspath(path)

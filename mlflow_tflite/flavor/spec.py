@@ -13,14 +13,9 @@ from typing import Any
 import numpy as np
 
 from mlflow_tflite.convert.facts import model_facts
-from mlflow_tflite.convert.schemes import all_schemes, scheme_names
-from mlflow_tflite.flavor.loader.load import (
-    NamedTensor,
-    invalid_parameter,
-    named_tensors,
-    sha256,
-)
-from mlflow_tflite.litert import DELEGATES
+from mlflow_tflite.flavor.loader.load import invalid_parameter, sha256
+from mlflow_tflite.litert import DELEGATES, NamedTensor, named_tensors
+from mlflow_tflite.plugins.scheme import all_schemes, scheme_names
 
 # Metadata keys that describe how the model was quantized, copied into the tflite section.
 CONVERSION_KEYS = ("recipe", "keep_float")

@@ -62,6 +62,9 @@ class Baseline:
     class_scores: bool = True
     # The fp32 model's ops (`ModelOp` fields): what `convert.keep_float` is checked on.
     float_ops: tuple[dict[str, Any], ...] = ()
+    # The scheme the baseline's own `.tflite` is quantized with (the flavor's
+    # `infer_quantization`): `none` unless a quantized `.tflite` is the baseline.
+    quantization: str = "none"
 
     @property
     def model_path(self) -> Path:

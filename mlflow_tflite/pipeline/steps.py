@@ -97,7 +97,8 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
         return Baseline(key, str(entry), meta["accuracy"], meta["fp32_size_bytes"],
                         meta.get("history", {}), reused=True, kind=meta.get("kind", TF_KERAS),
                         class_scores=meta.get("class_scores", True),
-                        float_ops=tuple(meta.get("float_ops", ())))
+                        float_ops=tuple(meta.get("float_ops", ())),
+                        quantization=meta.get("quantization", "none"))
 
     from mlflow_tflite import convert, measure, train
     from mlflow_tflite.convert.facts import model_ops
@@ -123,13 +124,23 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
             fp32 = convert.convert_model(source, ConvertConfig(quantization="none"), dataset)
             accuracy, history = trained.accuracy, trained.history
         float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
+        quantization = baseline_quantization(fp32) if kind == TFLITE else "none"
         (tmp / FP32_FILE).write_bytes(fp32)
         np.save(tmp / REFERENCE_FILE, measure.reference_outputs(fp32, dataset.x_test))
         meta.update(accuracy=accuracy, fp32_size_bytes=len(fp32), history=history,
-                    class_scores=accuracy is not None, float_ops=list(float_ops))
+                    class_scores=accuracy is not None, float_ops=list(float_ops),
+                    quantization=quantization)
     return Baseline(key, str(store.path("baseline", key)), accuracy, len(fp32), history,
                     reused=False, kind=kind, class_scores=accuracy is not None,
-                    float_ops=float_ops)
+                    float_ops=float_ops, quantization=quantization)
+
+
+def baseline_quantization(flatbuffer: bytes) -> str:
+    """The scheme a baseline `.tflite` is already quantized with, as the flavor names it
+    (`none` for a float model)."""
+    from mlflow_tflite.flavor.spec import infer_quantization
+
+    return infer_quantization(flatbuffer)
 
 
 def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) -> Any:
@@ -191,6 +202,10 @@ def convert(
     # Pruned weights are worth storing in the sparse format only when something pruned them.
     sparse = variant.compress.prune is not None and variant.convert.sparsity_optimization
     conversion = recipes.convert_variant(model, variant.convert, dataset, sparse=sparse)
+    if isinstance(model, bytes) and variant.convert.quantization == "none":
+        # `none` on a `.tflite` baseline is the file itself: say what that file is.
+        conversion = dataclasses.replace(
+            conversion, quantization=baseline_quantization(conversion.flatbuffer))
     meta = {"variant": variant.name, "recipe": variant.model_dump(mode="json")}
     with store.put("build", key, meta) as tmp:
         (tmp / MODEL_FILE).write_bytes(conversion.flatbuffer)
@@ -295,9 +310,11 @@ def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[
     if not params.evaluate:
         return {}
     from mlflow_tflite.evaluate import evaluate_model, load_evaluators
+    from mlflow_tflite.flavor.loader.model import TFLiteModel
 
     dataset = load_prepared(data.directory, data.version)
-    return evaluate_model(load_evaluators(params.evaluate), path, dataset.x_test,
+    predict = TFLiteModel(Path(path).read_bytes(), delegate="builtin").predict
+    return evaluate_model(load_evaluators(params.evaluate), predict, dataset.x_test,
                           dataset.y_test if dataset.labelled else None)
 
 

@@ -20,9 +20,11 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from mlflow_tflite.metrics import Metric, all_metrics, find_metric, format_metric, pareto_metrics
+from mlflow_tflite.plugins.technique import all_techniques
 from mlflow_tflite.registry.decision import Decision
 from mlflow_tflite.registry.policy import Candidate
 from mlflow_tflite.tracking.layout import (
+    BASELINE_QUANTIZATION_TAG,
     DATA_VERSION_TAG,
     DELEGATE_TAG,
     GIT_COMMIT_TAG,
@@ -174,19 +176,11 @@ def _compatibility(facts: CardFacts) -> list[str]:
     ]
 
 
-def _pruned_layers(facts: CardFacts) -> list[str]:
-    """The pruning layer choice: what was pruned, and why the rest stayed dense."""
-    layers = (facts.measurement.get("compression") or {}).get("prune_layers")
-    if not layers:
-        return []
-    pruned = [layer for layer in layers if layer["pruned"]]
-    total = sum(layer["weights"] for layer in layers)
-    share = sum(layer["weights"] for layer in pruned) / total if total else 0.0
-    lines = [f"- pruned layers: {len(pruned)} of {len(layers)} ({share:.0%} of their weights): "
-             f"{', '.join(layer['name'] for layer in pruned)}"]
-    lines += [f"- kept dense: {layer['name']} ({layer['reason']})"
-              for layer in layers if not layer["pruned"]]
-    return lines
+def _techniques(facts: CardFacts) -> list[str]:
+    """What each technique adds to the recipe (`Technique.card`), from the build's
+    compression facts: the pruning layer choice, ..."""
+    compression = facts.measurement.get("compression") or {}
+    return [line for t in all_techniques() if t.card for line in t.card(compression)]
 
 
 def render(facts: CardFacts) -> str:
@@ -206,11 +200,12 @@ def render(facts: CardFacts) -> str:
         "",
         "## Baseline",
         f"- model: {p.get('train.model', 'unknown')}, epochs {p.get('train.epochs', '-')}",
-        f"- Keras test accuracy: {format_metric(quality_metric, facts.baseline_accuracy, 'card')}",
+        _baseline_line(t.get(BASELINE_QUANTIZATION_TAG, "none"),
+                       format_metric(quality_metric, facts.baseline_accuracy, "card")),
         "",
         "## Recipe",
         f"- technique: {t.get('technique', '-')}, quantization: {t.get('quantization', '-')}",
-        *_pruned_layers(facts),
+        *_techniques(facts),
         "",
         "| param | value |",
         "| --- | --- |",
@@ -239,6 +234,16 @@ def render(facts: CardFacts) -> str:
         f"- flow run: {facts.flow_run_id or 'unknown'}",
     ]
     return "\n".join(sections) + "\n"
+
+
+def _baseline_line(quantization: str, accuracy: str) -> str:
+    """The baseline's test accuracy, naming an already quantized baseline as such."""
+    if quantization == "none":
+        return f"- baseline test accuracy: {accuracy}"
+    from mlflow_tflite.train.kinds import quantized_baseline_note
+
+    return (f"- baseline: a {quantization}-quantized .tflite, test accuracy {accuracy}; "
+            f"{quantized_baseline_note(quantization)}")
 
 
 def describe(facts: CardFacts, summary: str) -> str:

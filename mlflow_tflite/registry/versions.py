@@ -19,6 +19,7 @@ from mlflow.protos.databricks_pb2 import (
 
 from mlflow_tflite.registry.policy import Candidate
 from mlflow_tflite.tracking.layout import (
+    BASELINE_QUANTIZATION_TAG,
     DATA_VERSION_TAG,
     DELEGATE_TAG,
     GIT_COMMIT_TAG,
@@ -31,7 +32,8 @@ from mlflow_tflite.tracking.layout import (
 )
 
 # Run tags copied onto the version as they are (docs/architecture.md lists them).
-COPIED_TAGS = (TECHNIQUE_TAG, QUANTIZATION_TAG, DELEGATE_TAG, DATA_VERSION_TAG, GIT_COMMIT_TAG)
+COPIED_TAGS = (TECHNIQUE_TAG, QUANTIZATION_TAG, BASELINE_QUANTIZATION_TAG, DELEGATE_TAG,
+               DATA_VERSION_TAG, GIT_COMMIT_TAG)
 _METRIC_TAG = re.compile(r"^(?:[\w.\-]+/)?[a-z0-9_]+$")
 _NOT_METRICS = {*COPIED_TAGS}
 

@@ -15,6 +15,7 @@ from typing import Any
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.config.promote import ConstraintsConfig, PromoteConfig
 from mlflow_tflite.metrics import higher_is_better
+from mlflow_tflite.plugins.technique import get_technique
 from mlflow_tflite.registry.policy import constraint_failures
 
 # The `trial_state` tag of a trial's child run.
@@ -100,12 +101,12 @@ def failure_messages(metrics: Mapping[str, float], constraints: ConstraintsConfi
 
 
 def judged(step: str, epoch: int, variant: VariantConfig) -> bool:
-    """Whether the pruner judges the trial after `epoch` of compress `step`: not while
-    pruning's masks still move (each mask update drops accuracy that the next epochs
-    recover) nor during the recovery epochs that follow, so a prune step is judged after
-    its last epoch; other steps after each."""
-    prune = variant.compress.prune
-    return step != "prune" or prune is None or epoch >= prune.fine_tune_epochs
+    """Whether the pruner judges the trial after `epoch` of compress `step`: as the
+    technique says (`Technique.judged`: a prune step after its last epoch, while its masks
+    move and recover accuracy it is not), else after each epoch."""
+    technique = get_technique(step)
+    cfg = getattr(variant.compress, step, None)
+    return technique.judged is None or cfg is None or technique.judged(cfg, epoch)
 
 
 def should_prune(val_accuracy: float | None, baseline_val_accuracy: float | None,

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlflow_tflite.compress.registry import technique_names
 from mlflow_tflite.config.promote import ConstraintsConfig
 from mlflow_tflite.measure.size import compression_ratio
 from mlflow_tflite.metrics import find_metric, higher_is_better, shown_in
+from mlflow_tflite.plugins.technique import technique_names
 from mlflow_tflite.search import objective
 from mlflow_tflite.search import study as studies
 from mlflow_tflite.search.trial import TrialResult, trial_name

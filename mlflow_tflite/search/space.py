@@ -11,30 +11,30 @@ which layers are pruned a dimension). `sample_variant` reads the space the way a
 objective would, one `trial.suggest_*` per dimension, conditionally:
 
 - a technique's keys are sampled only when its `use` comes out true;
-- after a prune step, clustering always preserves sparsity (tfmot would otherwise fill
-  in the zeros), and `clusters` is capped below the fewest weights any kernel keeps, since
-  sparsity-preserving clustering fails on a layer with fewer non-zero weights than clusters;
-- with QAT the conversion is int8 (the only one its fake-quant ranges convert to), and a
-  key only some schemes read (`io_type`) is sampled only when one of them was picked.
+- what the techniques declare (`plugins.technique.Technique`) holds: keys an earlier step
+  fixes are not sampled (`after`: clustering after a prune step preserves sparsity), a
+  key's range is capped by the earlier steps (`search_cap`: `clusters` below the fewest
+  weights any pruned kernel keeps), and the convert keys a step needs are set (`convert`:
+  with QAT the conversion is int8);
+- a key only some schemes read (`io_type`) is sampled only when one of them was picked.
 
-Blocks, keys and schemes come from the registries (`compress.registry`,
-`convert.schemes`), so a new technique or scheme is searchable without a change here.
+Blocks, keys, schemes and these rules come from the registries (`plugins.technique`,
+`plugins.scheme`), so a new technique or scheme is searchable without a change here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlflow_tflite.compress.registry import all_techniques, technique_names
 from mlflow_tflite.config.variants import ConvertConfig, VariantConfig
-from mlflow_tflite.convert.schemes import all_schemes, get_scheme
+from mlflow_tflite.plugins.scheme import all_schemes, get_scheme
+from mlflow_tflite.plugins.technique import all_techniques, get_technique, technique_names
 
 USE = "use"
 CONVERT = "convert"
@@ -245,15 +245,16 @@ def techniques(space: Space) -> list[str]:
 
 def narrow_to_baseline(space: Space, model: str,
                        where: str = "search.space") -> tuple[Space, str | None]:
-    """`space` without what the `train.model` baseline cannot take (TFMOT techniques need
-    a tf_keras model; a `.tflite` baseline skips the converter), and one line saying what
-    was dropped (None when nothing was).
+    """`space` without what the `train.model` baseline cannot take (a technique whose
+    `needs` the kind does not meet: TFMOT's need a tf_keras model; a `.tflite` baseline
+    skips the converter), and one line saying what was dropped (None when nothing was).
 
     Raises:
         SpaceError: nothing searchable is left, or no conversion scheme is.
     """
     from mlflow_tflite.train.kinds import (
         DESCRIPTIONS,
+        NEEDS_DESCRIPTIONS,
         baseline_kind,
         scheme_refusal,
         technique_refusal,
@@ -271,8 +272,10 @@ def narrow_to_baseline(space: Space, model: str,
     if not dropped_blocks and not dropped_schemes:
         return space, None
     parts = []
-    if dropped_blocks:
-        parts.append(f"{', '.join(dropped_blocks)} (TFMOT needs a tf_keras model)")
+    for needs in dict.fromkeys(get_technique(name).needs for name in dropped_blocks):
+        names = [name for name in dropped_blocks if get_technique(name).needs == needs]
+        why = "TFMOT needs" if needs == "tf_keras" else "each needs"
+        parts.append(f"{', '.join(names)} ({why} {NEEDS_DESCRIPTIONS[needs]})")
     if dropped_schemes:
         parts.append(f"convert.quantization {', '.join(dropped_schemes)} (the TFLite "
                      "converter needs a Keras model or a SavedModel)")
@@ -287,16 +290,6 @@ def narrow_to_baseline(space: Space, model: str,
     if not any(d.searched for d in narrowed.dimensions()):
         raise SpaceError(f"{note}; nothing is left to search")
     return narrowed, note
-
-
-def max_clusters(kernel_sizes: list[int], prune: dict[str, Any]) -> int:
-    """The most clusters every kernel can take after pruning with `prune` (>= 2)."""
-    sparsity = float(prune.get("final_sparsity", 0.5))
-    if prune.get("m_by_n"):
-        keep, block = prune["m_by_n"]
-        sparsity = max(sparsity, 1 - keep / block)
-    kept = min((math.floor(size * (1 - sparsity)) for size in kernel_sizes), default=256)
-    return max(2, kept - 1)
 
 
 def sample_variant(
@@ -317,36 +310,35 @@ def sample_variant(
         pydantic.ValidationError: the sampled combination is not a valid variant.
     """
     compress: dict[str, dict[str, Any]] = {}
-    for technique in technique_names():
-        dims = space.blocks.get(technique)
+    earlier: dict[str, Any] = {}  # the sampled steps' validated blocks, for search_cap
+    fixed_convert: dict[str, Any] = {}
+    for technique in all_techniques():
+        dims = space.blocks.get(technique.name)
         if dims is None or not (dims[USE].suggest(trial) if USE in dims else True):
             continue
-        block: dict[str, Any] = {}
+        # Keys the earlier steps fix (cluster after prune preserves sparsity) are not sampled.
+        block: dict[str, Any] = technique.fixed_after(list(compress))
         for key, dim in dims.items():
-            if key == USE:
+            if key == USE or key in block:
                 continue
-            if technique == "cluster" and "prune" in compress and key == "preserve_sparsity":
-                continue
-            if technique == "cluster" and "prune" in compress and key == "clusters":
-                block[key] = dim.suggest(trial, high=max_clusters(kernel_sizes or [],
-                                                                  compress["prune"]))
-            else:
-                block[key] = dim.suggest(trial)
-        if technique == "cluster" and "prune" in compress:
-            block["preserve_sparsity"] = True
-        compress[technique] = block
+            cap = (technique.search_cap(key, earlier, kernel_sizes or [])
+                   if technique.search_cap else None)
+            block[key] = dim.suggest(trial, high=cap)
+        compress[technique.name] = block
+        earlier[technique.name] = technique.config.model_validate(block)
+        fixed_convert.update(technique.convert)
     convert: dict[str, Any] = {}
     owners = option_schemes()
     # quantization first: whether a scheme's own keys (io_type) are sampled depends on it.
     dims = sorted(space.blocks.get(CONVERT, {}).items(), key=lambda item: item[0] != "quantization")
     for key, dim in dims:
-        if key == "quantization" and "qat" in compress:
-            convert[key] = "int8"
+        if key in fixed_convert:  # with QAT the conversion is int8
+            convert[key] = fixed_convert[key]
         elif key in owners and convert.get("quantization", "none") not in owners[key]:
             continue
         else:
             convert[key] = dim.suggest(trial)
-    if "qat" in compress:
-        convert.setdefault("quantization", "int8")
+    for key, value in fixed_convert.items():
+        convert.setdefault(key, value)
     variant = VariantConfig(name=name, compress=compress, convert=convert)
     return variant, dict(trial.params)

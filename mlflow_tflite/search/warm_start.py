@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mlflow_tflite.compress.registry import technique_names
 from mlflow_tflite.config.variants import VariantConfig
+from mlflow_tflite.plugins.technique import technique_names
 from mlflow_tflite.search.space import CONVERT, USE, Dimension, Space, option_schemes
 
 # The user attribute of a warm-start trial: the name of the variant it was enqueued from.

@@ -50,6 +50,10 @@ WARNING_TAG = "mlflow_tflite.warning"
 BENCHMARK_MODEL_TAG = "mlflow_tflite.benchmark.model"
 # On the parent run: how the baseline's float weights are stored (float32 | float16).
 WEIGHTS_STORAGE_TAG = "weights_storage"
+# The scheme the baseline itself was quantized with (`none` for a float baseline; `dynamic`,
+# `int8`, `float16`, ... for a published quantized `.tflite`): on the parent run, every
+# variant run and every registered version, so nobody reads a quantized file as fp32.
+BASELINE_QUANTIZATION_TAG = "baseline_quantization"
 
 # On registered model versions.
 SOURCE_RUN_TAG = "mlflow_tflite.source_run"  # the variant's child run

@@ -1,7 +1,8 @@
 """What kind of baseline `train.model` names, told apart without importing TensorFlow.
 
 - `tf_keras`: `builtin`, a tf_keras (Keras 2) `.keras`/`.h5`/SavedModel, or a
-  `module:function` builder; every technique and scheme applies.
+  `module:function` builder; every technique and scheme applies (which technique applies
+  to which kind: each technique's `needs`, read through `NEEDS_KINDS`).
 - `keras3`: a `.keras` file saved by Keras 3 (its `metadata.json` says `keras_version`
   3.x); converted through a SavedModel, so no TFMOT technique applies.
 - `saved_model`: a generic TensorFlow SavedModel directory (`tf.saved_model.save`, no
@@ -30,12 +31,11 @@ DESCRIPTIONS = {
     SAVED_MODEL: "a TensorFlow SavedModel",
     TFLITE: "a .tflite file",
 }
-# What each TFMOT technique is called in a refusal.
-TECHNIQUE_NOUNS = {
-    "prune": "pruning",
-    "cluster": "clustering",
-    "qat": "quantization-aware training",
-}
+# What a technique needs (`Technique.needs`) -> the baseline kinds whose compress step
+# gives it that, and how a refusal says what it needs. The pipeline hands techniques a
+# tf_keras model (the baseline itself), so both are tf_keras baselines for now.
+NEEDS_KINDS = {"tf_keras": (TF_KERAS,), "keras": (TF_KERAS,)}
+NEEDS_DESCRIPTIONS = {"tf_keras": "a tf_keras model", "keras": "a Keras model"}
 TFLITE_SUFFIX = ".tflite"
 # Bytes 4..8 of every TFLite flatbuffer (the file identifier).
 _TFLITE_IDENTIFIER = b"TFL3"
@@ -88,11 +88,15 @@ def keras_major_version(path: Path) -> int | None:
 
 
 def technique_refusal(kind: str, technique: str) -> str | None:
-    """Why `technique` (a `compress` step) cannot run on a `kind` baseline, else None."""
-    if kind == TF_KERAS:
+    """Why `technique` (a `compress` step) cannot run on a `kind` baseline, else None: the
+    kinds its declared `needs` accepts (`NEEDS_KINDS`)."""
+    from mlflow_tflite.plugins.technique import get_technique
+
+    declared = get_technique(technique)
+    if kind in NEEDS_KINDS[declared.needs]:
         return None
-    noun = TECHNIQUE_NOUNS.get(technique, technique)
-    return f"{noun} needs a tf_keras model; train.model is {DESCRIPTIONS[kind]}"
+    return (f"{declared.noun} needs {NEEDS_DESCRIPTIONS[declared.needs]}; train.model is "
+            f"{DESCRIPTIONS[kind]}")
 
 
 def scheme_refusal(kind: str, scheme: str, needs_keras_model: bool) -> str | None:
@@ -109,14 +113,28 @@ def scheme_refusal(kind: str, scheme: str, needs_keras_model: bool) -> str | Non
     )
 
 
-def describe_baseline(kind: str, accuracy: float | None, reused: bool, trained: bool) -> str:
+def describe_baseline(kind: str, accuracy: float | None, reused: bool, trained: bool,
+                      quantization: str = "none") -> str:
     """One line on the baseline for the flow's log, e.g. `Keras test accuracy 0.9610
     (trained)` or `.tflite file, no accuracy (...): variants are judged by fidelity to the
-    float model (used as is)`; `trained` is whether any epoch ran."""
+    float model (used as is)`; `trained` is whether any epoch ran. A quantized `.tflite`
+    baseline is named by its scheme, with what remains possible (`quantized_baseline_note`)."""
     name = {TF_KERAS: "Keras", KERAS3: "Keras 3 model,", SAVED_MODEL: "SavedModel,",
-            TFLITE: ".tflite file,"}[kind]
+            TFLITE: ".tflite file," if quantization == "none"
+            else f"{quantization}-quantized .tflite file,"}[kind]
     state = "reused" if reused else ("trained" if trained else "used as is")
     quality = (f"test accuracy {accuracy:.4f}" if accuracy is not None
                else "no accuracy (outputs are not class scores of labelled data): variants "
                "are judged by fidelity to the float model")
-    return f"{name} {quality} ({state})"
+    line = f"{name} {quality} ({state})"
+    return line if quantization == "none" else f"{line}; {quantized_baseline_note(quantization)}"
+
+
+def quantized_baseline_note(quantization: str) -> str:
+    """What a user of an already quantized `.tflite` baseline can still gain, and why the
+    converter's schemes are out of reach."""
+    return (f"already quantized ({quantization}): size ratios are against this file; "
+            "ai-edge-quantizer can still quantize the weights it left in float "
+            "(int4_weight_only, int4_blockwise), convert.keep_float choosing ops to leave "
+            "in float; the converter's schemes (dynamic, int8, int16x8, float16), and lower "
+            "precision for the weights already quantized, need the float source model")

@@ -11,8 +11,8 @@ is prepared and before any MLflow run exists.
 from __future__ import annotations
 
 from mlflow_tflite.config import Params, VariantConfig
-from mlflow_tflite.convert.schemes import get_scheme
 from mlflow_tflite.data.synthetic import SYNTHETIC
+from mlflow_tflite.plugins.scheme import get_scheme
 from mlflow_tflite.train.kinds import (
     DESCRIPTIONS,
     KERAS3,

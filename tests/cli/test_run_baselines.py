@@ -316,3 +316,48 @@ def test_an_old_style_float16_stored_tflite_is_quantized_and_a_no_op_scheme_fail
         "ConversionError: int8_weight_only quantized 0 of 3 weight tensors: "
         "ai-edge-quantizer left every one in float (with convert.keep_float)")
     assert "output_snr_db" not in failed.data.metrics
+
+
+def test_a_dynamic_range_tflite_is_named_as_such_from_run_to_registry(
+    tracking_uri: str, tmp_path: Path
+):
+    from mlflow_tflite.flavor.spec import infer_quantization
+    from mlflow_tflite.tracking.layout import (
+        BASELINE_QUANTIZATION_TAG,
+        MODEL_CARD_TAG,
+        QUANTIZATION_TAG,
+    )
+
+    # Written by TensorFlow's own converter, as published models are.
+    content = to_tflite(tiny_cnn(), "dynamic")
+    assert infer_quantization(content) == "dynamic"
+    model = tmp_path / "published_dynamic.tflite"
+    model.write_bytes(content)
+    params = _write(
+        tmp_path / "params.yaml",
+        data={"source": "digits", "seed": 0, "max_samples": 300},
+        train={"model": str(model), "epochs": 0},
+        variants=[{"name": "given", "convert": {"quantization": "none"}},
+                  {"name": "int4w", "convert": {"quantization": "int4_weight_only"}}],
+    )
+    assert _run(params) == 0
+    [parent] = _flow_runs()
+    assert parent.data.tags[BASELINE_QUANTIZATION_TAG] == "dynamic"
+    children = child_runs(parent.info.run_id)
+    given = children["given"]
+    assert given.data.tags[QUANTIZATION_TAG] == "dynamic"
+    assert given.data.tags[BASELINE_QUANTIZATION_TAG] == "dynamic"
+    # Ratios are against the quantized file given.
+    assert given.data.metrics["compression_ratio"] == pytest.approx(1.0)
+    assert given.data.metrics["size_bytes"] == len(content)
+    client = mlflow.MlflowClient()
+    version = client.get_model_version_by_alias("baselines", "champion")
+    assert version.tags[BASELINE_QUANTIZATION_TAG] == "dynamic"
+    model_id = version.tags[MODEL_CARD_TAG].split("/")[1]
+    location = client.get_logged_model(model_id).artifact_location
+    text = mlflow.artifacts.load_text(f"{location}/model_card.md")
+    assert "- baseline: a dynamic-quantized .tflite" in text
+    assert "converter's schemes (dynamic, int8, int16x8, float16) need the float source" in text
+    # What the note says remains: int4 on the weights the file left in float.
+    assert children["int4w"].info.status == "FINISHED"
+    assert children["int4w"].data.metrics["size_bytes"] < len(content)

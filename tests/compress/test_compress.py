@@ -64,3 +64,72 @@ def test_a_subclassed_model_is_refused_with_the_reason(dataset: Any) -> None:
     model(dataset.x_train[:1])
     with pytest.raises((CompressionError, ValueError)):
         compress_model(model, CompressConfig(prune={}), dataset, TRAIN, log=lambda line: None)
+
+
+def _architecture_example() -> Any:
+    """The technique `docs/architecture.md` shows, as the module a user would write."""
+    import re
+    import types
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    [code] = [block for block in re.findall(r"```python\n(.*?)```", text, re.S)
+              if "TECHNIQUE = Technique(" in block]
+    module = types.ModuleType("weight_clip")
+    exec(compile(code, "docs/architecture.md", "exec"), module.__dict__)
+    return module.TECHNIQUE
+
+
+def _keras_model(kind: str) -> Any:
+    from mlflow_tflite._tf import import_keras
+    from mlflow_tflite.train.keras3 import import_keras3
+    from mlflow_tflite.train.kinds import KERAS3, TF_KERAS
+
+    keras = {TF_KERAS: import_keras, KERAS3: import_keras3}[kind]()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+    model.set_weights([np.full(w.shape, 2.0, dtype="float32") for w in model.get_weights()])
+    return model
+
+
+def test_the_architecture_example_runs_on_every_baseline_kind_it_claims() -> None:
+    from mlflow_tflite.train.kinds import KINDS, NEEDS_KINDS, TF_KERAS
+
+    example = _architecture_example()
+    assert example.needs == "keras" and example.noun == "weight_clip"
+    claimed = NEEDS_KINDS[example.needs]
+    assert TF_KERAS in claimed and set(claimed) <= set(KINDS)
+    for kind in claimed:
+        model = example.apply(_keras_model(kind), example.config(limit=0.5), None)
+        assert all(np.max(np.abs(w)) == 0.5 for w in model.get_weights()), kind
+
+
+def test_the_kind_check_reads_what_each_technique_needs() -> None:
+    from mlflow_tflite.plugins.technique import all_techniques
+    from mlflow_tflite.train.kinds import KINDS, NEEDS_DESCRIPTIONS, NEEDS_KINDS, technique_refusal
+
+    for declared in all_techniques():
+        assert declared.needs == "tf_keras", declared.name  # TFMOT's
+        for kind in KINDS:
+            refusal = technique_refusal(kind, declared.name)
+            assert (refusal is None) == (kind in NEEDS_KINDS[declared.needs])
+            if refusal is not None:
+                assert refusal.startswith(f"{declared.noun} needs "
+                                          f"{NEEDS_DESCRIPTIONS[declared.needs]};")
+
+
+@pytest.mark.parametrize(("variant", "problem"), [
+    ({"compress": {"qat": {}}, "convert": {"quantization": "dynamic"}},
+     "compress.qat needs convert.quantization int8 (got dynamic)"),
+    ({"compress": {"prune": {}, "cluster": {"preserve_sparsity": False}}},
+     "cluster.preserve_sparsity is false after a prune step; clustering would undo the "
+     "pruning (remove the key or set it to true)"),
+])
+def test_a_variant_is_validated_by_the_rules_its_techniques_declare(variant: dict,
+                                                                    problem: str) -> None:
+    from pydantic import ValidationError
+
+    from mlflow_tflite.config.variants import VariantConfig
+
+    with pytest.raises(ValidationError) as raised:
+        VariantConfig(name="v", **variant)
+    assert problem in str(raised.value)

@@ -12,10 +12,9 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 import mlflow_tflite
-from mlflow_tflite.compress.registry import all_techniques, technique_names
 from mlflow_tflite.config import ParamsError, parse_params
 from mlflow_tflite.config.variants import CompressConfig, ConvertConfig
-from mlflow_tflite.convert.schemes import (
+from mlflow_tflite.plugins.scheme import (
     AI_EDGE_QUANTIZER,
     CONVERTER,
     UnknownSchemeError,
@@ -23,6 +22,7 @@ from mlflow_tflite.convert.schemes import (
     get_scheme,
     scheme_names,
 )
+from mlflow_tflite.plugins.technique import all_techniques, technique_names
 
 
 def test_the_config_takes_exactly_the_registered_schemes() -> None:
@@ -64,7 +64,7 @@ def test_the_compress_block_has_one_key_per_technique_in_order() -> None:
 def test_the_registries_load_without_tensorflow() -> None:
     code = (
         "import sys; from mlflow_tflite.config import Params; "
-        "from mlflow_tflite.convert.schemes import all_schemes; all_schemes(); "
+        "from mlflow_tflite.plugins.scheme import all_schemes; all_schemes(); "
         "print(sorted(m for m in ('tensorflow', 'ai_edge_quantizer', 'tf_keras') "
         "if m in sys.modules))"
     )

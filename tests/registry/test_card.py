@@ -86,7 +86,7 @@ def test_every_promoted_version_has_a_model_card_summarised_in_its_description(
     expected = [
         f"# Model card: {name} version {version.version} (int8)",
         "- source: digits", "- data version: data-v9",
-        "- model: builtin, epochs 1", "- Keras test accuracy: 0.9000",
+        "- model: builtin, epochs 1", "- baseline test accuracy: 0.9000",
         "- technique: none, quantization: int8", "| `convert.io_type` | int8 |",
         f"| size (bytes) | {int(metrics['size_bytes']):,} |",
         f"| gzip size (bytes) | {int(metrics['gzip_size_bytes']):,} |",

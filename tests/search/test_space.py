@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from mlflow_tflite.checks import check_search, load_checked_params
+from mlflow_tflite.compress.cluster import max_clusters
+from mlflow_tflite.compress.prune import PruneConfig
 from mlflow_tflite.config import ParamsError
-from mlflow_tflite.search.space import max_clusters, parse_space, sample_variant
+from mlflow_tflite.search.space import parse_space, sample_variant
 
 ROOT_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
@@ -125,7 +127,7 @@ def test_the_shipped_space_parses_and_every_sample_is_a_valid_variant() -> None:
         if variant.compress.prune and variant.compress.cluster:
             assert variant.compress.cluster.preserve_sparsity
             assert variant.compress.cluster.clusters <= max_clusters(
-                [288, 18432], variant.compress.prune.model_dump())
+                "clusters", {"prune": variant.compress.prune}, [288, 18432])
         study.tell(trial, [1.0, 0.5])
     # The shipped space is where small int8 models XNNPACK runs live: prune and cluster
     # always, QAT or not.
@@ -134,9 +136,17 @@ def test_the_shipped_space_parses_and_every_sample_is_a_valid_variant() -> None:
 
 def test_clusters_are_capped_below_the_weights_a_pruned_kernel_keeps() -> None:
     # 288 weights at 95% sparsity keep 14: at most 13 clusters.
-    assert max_clusters([288, 18432], {"final_sparsity": 0.95}) == 13
-    assert max_clusters([288], {"final_sparsity": 0.2, "m_by_n": [2, 4]}) == 143
-    assert max_clusters([10], {"final_sparsity": 0.95}) == 2
+    def cap(sizes: list[int], **prune: Any) -> int | None:
+        return max_clusters("clusters", {"prune": PruneConfig(**prune)}, sizes)
+
+    assert cap([288, 18432], final_sparsity=0.95) == 13
+    # m_by_n: the pattern's zeros, whatever final_sparsity says (PruneConfig.target_sparsity).
+    assert cap([288], final_sparsity=0.2, m_by_n=[2, 4]) == 143
+    assert cap([10], final_sparsity=0.95) == 2
+    assert cap([288], final_sparsity=0.95, m_by_n=[2, 4]) == 143
+    # Without a prune step, or for another key, there is no cap.
+    assert max_clusters("clusters", {}, [288]) is None
+    assert max_clusters("epochs", {"prune": PruneConfig()}, [288]) is None
 
 
 def test_list_choices_travel_through_optuna_as_json() -> None:

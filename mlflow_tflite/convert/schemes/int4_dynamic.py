@@ -6,7 +6,7 @@ from typing import Any
 
 from mlflow_tflite.convert.facts import ModelFacts
 from mlflow_tflite.convert.quantizer import Recipe, weight_recipe
-from mlflow_tflite.convert.schemes import AI_EDGE_QUANTIZER, Scheme
+from mlflow_tflite.plugins.scheme import AI_EDGE_QUANTIZER, Scheme
 
 
 def recipe(cfg: Any) -> Recipe:

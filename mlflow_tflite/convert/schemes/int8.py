@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mlflow_tflite.convert.facts import ModelFacts
-from mlflow_tflite.convert.schemes import CONVERTER, Scheme
+from mlflow_tflite.plugins.scheme import CONVERTER, Scheme
 from mlflow_tflite.section import Section
 
 

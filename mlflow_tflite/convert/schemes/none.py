@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlflow_tflite.convert.facts import ModelFacts
-from mlflow_tflite.convert.schemes import CONVERTER, Scheme
+from mlflow_tflite.plugins.scheme import CONVERTER, Scheme
 
 
 def configure(converter: Any, tf: Any, cfg: Any, data: Any) -> None:

@@ -1,5 +1,5 @@
 """What loading a saved `tflite` model reads: its file (checked against the recorded
-sha256), a LiteRT runner on it, and its tensors under the names users pass.
+sha256) and a LiteRT runner on it.
 
 Carried inside every saved model (see `flavor.loader`).
 """
@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlflow_tflite.litert import DEFAULT_DELEGATE, TensorSpec, TFLiteRunner, tensor_spec
+from mlflow_tflite.litert import DEFAULT_DELEGATE, TFLiteRunner
 
 MODEL_FILE = "model.tflite"
 
@@ -24,21 +23,6 @@ def invalid_parameter(message: str) -> Exception:
     from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
-
-
-@dataclass(frozen=True)
-class NamedTensor:
-    """A model input or output under the name users pass it by.
-
-    `name` is the signature-def name (`image`) when the model has exactly one signature,
-    else the tensor name (`serving_default_image:0`), which is always kept in `tensor`.
-    """
-
-    name: str
-    spec: TensorSpec
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.spec.to_dict(), "name": self.name, "tensor": self.spec.name}
 
 
 def read_model_bytes(tflite_model: bytes | bytearray | str | Path) -> bytes:
@@ -86,23 +70,6 @@ def open_runner(
                 "truncated or another format"
             ) from error
         raise invalid_parameter(f"LiteRT cannot load the TFLite model: {text.strip()}") from error
-
-
-def named_tensors(interpreter: Any) -> tuple[list[NamedTensor], list[NamedTensor]]:
-    """Inputs and outputs in the interpreter's order, named as users pass them."""
-    inputs = [tensor_spec(d) for d in interpreter.get_input_details()]
-    outputs = [tensor_spec(d) for d in interpreter.get_output_details()]
-    names_in: dict[int, str] = {}
-    names_out: dict[int, str] = {}
-    signatures = interpreter.get_signature_list()
-    if len(signatures) == 1:
-        runner = interpreter.get_signature_runner(next(iter(signatures)))
-        names_in = {int(d["index"]): n for n, d in runner.get_input_details().items()}
-        names_out = {int(d["index"]): n for n, d in runner.get_output_details().items()}
-    return (
-        [NamedTensor(names_in.get(s.index, s.name), s) for s in inputs],
-        [NamedTensor(names_out.get(s.index, s.name), s) for s in outputs],
-    )
 
 
 def sha256(content: bytes) -> str:

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from mlflow_tflite.litert import DEFAULT_DELEGATE, clipped_count
+from mlflow_tflite.litert import DEFAULT_DELEGATE, NamedTensor, clipped_count, named_tensors
 
-from .load import NamedTensor, invalid_parameter, named_tensors, open_runner
+from .load import invalid_parameter, open_runner
 
 logger = logging.getLogger(__name__)
 
