@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from mlflow_tflite.config.yamlfile import Doubt, Path, YamlError, load_yaml
+from mlflow_tflite.config.yamlfile import Doubt, KeyPath, YamlError, load_yaml
 
 
-def _parse_value(text: str, path: Path, doubts: list[Doubt]) -> Any:
+def _parse_value(text: str, path: KeyPath, doubts: list[Doubt]) -> Any:
     # YAML scalars, so `3` is an int, `0.5` a float, `[2, 4]` a list and `null` (or
     # nothing: `KEY=`) None; read as strictly as the file, text that is no YAML is kept.
     if not text.strip():

@@ -12,7 +12,9 @@ PyYAML reads YAML 1.1 and forgives a lot of a hand-edited file. Refused here:
 - `yes`, `no`, `on`, `off` (any case) where the key does not take a boolean: YAML 1.1
   reads them as true/false, so `quantization: no` or a variant named `no` is not the
   text it looks like. Where the key is a switch they keep meaning true/false; whether it
-  is, the schema says (`boolean_doubts`), so this module only records them (`Doubt`).
+  is, the schema says (`boolean_doubts`), so this module only records them (`Doubt`);
+- a key YAML reads as something other than a name (`on:`, `1:`, `~:`): params keys are
+  names.
 A tab in the indentation, which YAML does not allow, is named as such.
 """
 
@@ -26,7 +28,7 @@ from typing import Any, Union
 
 import yaml
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
@@ -39,7 +41,7 @@ _OCTAL = re.compile(r"[-+]?0[0-7_]+")
 class YamlError(ValueError):
     """A YAML text that does not say what it looks like; `str()` is one line."""
 
-    def __init__(self, path: Path, message: str) -> None:
+    def __init__(self, path: KeyPath, message: str) -> None:
         self.path = path
         self.message = message
         super().__init__(f"{key_path(path)}: {message}" if path else message)
@@ -49,7 +51,7 @@ class YamlError(ValueError):
 class Doubt:
     """A plain `yes`/`no`/`on`/`off` that YAML read as a boolean, at `path`."""
 
-    path: Path
+    path: KeyPath
     text: str
     value: bool
 
@@ -59,7 +61,7 @@ class Doubt:
                          "the text")
 
 
-def key_path(path: Path) -> str:
+def key_path(path: KeyPath) -> str:
     """('variants', 3, 'compress') -> 'variants[3].compress'."""
     text = ""
     for part in path:
@@ -70,7 +72,7 @@ def key_path(path: Path) -> str:
     return text
 
 
-def load_yaml(text: str, prefix: Path = ()) -> tuple[Any, list[Doubt]]:
+def load_yaml(text: str, prefix: KeyPath = ()) -> tuple[Any, list[Doubt]]:
     """The value of a one-document YAML text and the booleans it spelled yes/no/on/off.
 
     `prefix` is where the text sits in the params (a `--set` value's key path).
@@ -110,7 +112,7 @@ def _syntax_error(text: str, error: yaml.YAMLError) -> YamlError:
     return YamlError((), f"not valid YAML at line {mark.line + 1}")
 
 
-def _check(node: yaml.Node, path: Path, doubts: list[Doubt], active: set[int]) -> None:
+def _check(node: yaml.Node, path: KeyPath, doubts: list[Doubt], active: set[int]) -> None:
     if id(node) in active:
         raise YamlError(path, "an alias refers to a value that contains it")
     if isinstance(node, yaml.MappingNode):
@@ -126,6 +128,11 @@ def _check(node: yaml.Node, path: Path, doubts: list[Doubt], active: set[int]) -
             # Compared as YAML constructs them: `1` and `01` are both the int 1.
             key = _construct(key_node)
             line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                meaning = ("null" if key is None else f"the boolean {str(key).lower()}"
+                           if isinstance(key, bool) else f"the number {key}")
+                raise YamlError((*path, key_node.value), f"the key is read as {meaning} in "
+                                f"YAML, not as a name; quote it ('{key_node.value}')")
             if key in seen:
                 raise YamlError((*path, key), f"the key is written twice (lines {seen[key]} "
                                 f"and {line}); YAML would keep only the last")
@@ -145,7 +152,7 @@ def _construct(node: yaml.Node) -> Any:
     return yaml.SafeLoader("").construct_document(node)
 
 
-def _check_plain(node: yaml.ScalarNode, path: Path, doubts: list[Doubt]) -> None:
+def _check_plain(node: yaml.ScalarNode, path: KeyPath, doubts: list[Doubt]) -> None:
     text = node.value
     if node.tag == _NULL and text == "":
         raise YamlError(path, "no value after the key (YAML reads it as null); write the "
@@ -174,7 +181,7 @@ def boolean_doubts(model: type, doubts: list[Doubt]) -> YamlError | None:
     return None
 
 
-def _takes_bool(annotation: Any, path: Path) -> bool | None:
+def _takes_bool(annotation: Any, path: KeyPath) -> bool | None:
     """Whether the value at `path` under `annotation` may be a boolean (None: unknown)."""
     annotation = _unwrap(annotation)
     if not path:

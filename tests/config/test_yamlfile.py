@@ -47,6 +47,9 @@ def write(tmp_path: Path, text: str) -> Path:
         ("base: &base {quantization: int8}\n" + "variants:\n  - name: a\n    convert:\n"
          "      <<: *base\n      keep_float: [conv]\n",
          "variants[0].convert: a `<<` merge key: merges are shallow"),
+        (VARIANTS + "promote:\n  targets:\n    on: {}\n",
+         "promote.targets.on: the key is read as the boolean true in YAML, not as a name; "
+         "quote it ('on')"),
         ("train:\n  epochs: 1\n\tseed: 2\n" + VARIANTS,
          "not valid YAML at line 3: a tab character; YAML indents and separates with spaces"),
     ],
