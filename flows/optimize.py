@@ -35,7 +35,7 @@ from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.convert.flatbuffer import FLOAT16, weights_storage
 from mlflow_tflite.errors import first_line, is_interrupt
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, keys, steps
-from mlflow_tflite.registry import gates
+from mlflow_tflite.registry import gates, verdicts
 from mlflow_tflite.tracking import SKIPPED, VariantRecord, layout
 from mlflow_tflite.train.kinds import describe_baseline
 from mlflow_tflite.train.support import skipped_variants
@@ -188,9 +188,13 @@ def log_variant(
 
 
 @task(name="report", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
-def report(uri: str, parent_run_id: str, records: list[VariantRecord], reports_dir: str) -> dict:
+def report(uri: str, parent_run_id: str, records: list[VariantRecord], reports_dir: str,
+           champion: str | None = None, objective: list[str] | None = None) -> dict:
+    """The tables and the plot, after promotion: they and each child run's verdict tag say
+    which variant is the champion and which the policy refused."""
     tracking.configure_tracking(uri)
-    paths = tracking.write_reports(records, reports_dir)
+    tracking.runs.tag_verdicts(tracking.runs.judged(records))
+    paths = tracking.write_reports(records, reports_dir, champion, objective or ())
     tracking.log_report(parent_run_id, paths, tracking.variant_rows(records))
     models = tracking.write_models(records, reports_dir)
     return {**{name: str(path) for name, path in paths.items()}, "models": str(models)}
@@ -310,11 +314,17 @@ def optimize(
         warning = parent_logged.result()
 
         succeeded = [r for r in records if r.ok]
-        reports = report(uri, parent_run_id, records, reports_dir)
-        decision = (promote(uri, parent_run_id, params, baseline, data, example)
-                    if succeeded else None)
-        # The DVC metrics name the variant the policy picked (known only now).
-        tracking.write_metrics(records, reports_dir, tracking.champion_variant(decision))
+        decision = None
+        try:
+            if succeeded:
+                decision = promote(uri, parent_run_id, params, baseline, data, example)
+        finally:
+            # Written even when promotion failed (its verdicts then name no champion); the
+            # DVC metrics name the variant the policy picked.
+            verdicts.judge_records(records, params.promote, decision)
+            reports = report(uri, parent_run_id, records, reports_dir,
+                             tracking.champion_variant(decision),
+                             list(params.promote.resolved_targets()[0].objective))
         create_markdown_artifact(
             key="mlflow-tflite-variants",
             markdown=outcomes.summary_markdown(records, decision, parent_run_id,

@@ -12,13 +12,10 @@ card and the Pareto plot all read this module, so they cannot disagree.
     # now `promote.objective: [mae]` and `promote.constraints.max_mae: 0.1` validate,
     # the policy gates on `mae`, the search turns the gate into an Optuna constraint.
 
-Adding a built-in metric is one `Metric(...)` in `_BUILT_IN`: `source` says which
-`Measurement` value it is (plus the code that measures it, if nothing does yet), `tables`
-and `card` where it is shown. Adding a gate with its own bounds and description is one
-`Gate(...)` in `GATES`.
-`min_<metric>` / `max_<metric>` over any catalogue metric, built in or registered, is a
-gate without an entry (`gate_for`). Register run-time metrics before the params that
-gate or rank on them are validated.
+A built-in metric is one `Metric(...)` in `_BUILT_IN` (`source`: the `Measurement` value;
+`tables`, `card`: where it is shown); a gate with its own bounds is one `Gate(...)` in
+`GATES`; `min_<metric>` / `max_<metric>` over any catalogue metric is a gate without an
+entry (`gate_for`). Register run-time metrics before the params naming them are validated.
 """
 
 from __future__ import annotations
@@ -33,6 +30,8 @@ import numpy as np
 
 Style = Literal["text", "table", "card"]
 Comparison = Literal["min", "max"]
+Table = Literal["summary", "headline", "trials"]
+CardSection = Literal["quality", "latency", "compatibility"]
 
 # Costs spanning orders of magnitude: a gate's distance is taken relative to its limit,
 # so no one constraint dominates the sum Optuna ranks infeasible trials by.
@@ -42,14 +41,16 @@ _TABLE_DECIMALS = {"ms": 3, "dB": 1, "MB": 2}
 # A drop against the baseline is a difference of two measured accuracies: rounding must
 # not fail a drop that equals the limit.
 _BASELINE_TOLERANCE = 1e-12
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# A metric name; a deployment target's metrics carry the target's name as a prefix
+# (`mcu/arena_bytes`, registered from the `targets` section).
+TARGET_NAME = r"[a-z0-9][a-z0-9_\-]*"
+_NAME = re.compile(rf"^(?:{TARGET_NAME}/)?[a-z][a-z0-9_]*$")
+# The tag beside a metric that says why it has its value (`app/min_runtime_reason`); a
+# failed gate on the metric quotes it.
+REASON_TAG_SUFFIX = "_reason"
 # Identical float32 outputs still differ by rounding at most: report that ceiling (about
 # 138.5 dB, 20*log10(1/eps)) rather than an infinity MLflow and JSON cannot hold.
 SNR_CEILING_DB = float(-20 * np.log10(np.finfo(np.float32).eps))
-
-
-Table = Literal["summary", "headline", "trials"]
-CardSection = Literal["quality", "latency", "compatibility"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,29 +61,24 @@ class Metric:
     Attributes:
         name: the MLflow metric key (latency ones also per delegate, `<delegate>/<name>`).
         higher_is_better: the direction; None when neither is better (op_count).
-        unit: `B`, `ms`, `MB`, `dB` or "" (a ratio or a count).
+        unit: `B`, `ms`, `MB`, `dB`, `version` (a release `major.minor.patch` held as
+            the number `version_number` makes of it) or "" (a ratio or a count).
         label: how tables, plots and messages name it ("p50 latency").
-        source: where `measure.Measurement.metrics()` reads it: an attribute path of the
-            Measurement (`"inspection.sparsity"`, `"primary.p50_ms"`: the primary
-            delegate's `LatencyResult`; per delegate, each one's); None: not read from a
-            Measurement (computed elsewhere: `min_layer_snr_db` by `measure.layers`, a
-            user's `evaluate` metric by its function).
-        tables: the tables that show it as a column, in catalogue order: `summary` (`run`
-            and `compare`, `variants.md`), `headline` (`metrics.json`, DVC), `trials` (the
-            search's trials and Pareto tables).
-        stands_in_for: the column it replaces in the `summary` table when no variant has
-            that one (a fidelity metric for `accuracy` when outputs are not class scores).
-        pareto: `cost` (an x axis of the Pareto plots and the card's fronts) or `quality`
-            (their y axis); None for neither.
-        default_objective: part of `promote.objective` / `search.objective` by default.
+        source: the `measure.Measurement` attribute path `metrics()` reads it from
+            (`"inspection.sparsity"`; `"primary.p50_ms"`, per delegate each delegate's);
+            None: computed elsewhere (`measure.layers`, a user's `evaluate` function).
+        tables: the tables that show it: `summary` (`run`, `compare`, `variants.md`),
+            `headline` (`metrics.json`), `trials` (the search's tables).
+        stands_in_for: the `summary` column it replaces when no variant has that one.
+        pareto: `cost` (an x axis of the Pareto plots and card fronts) or `quality` (y).
+        default_objective: in `promote.objective` / `search.objective` by default.
         card: its row or line on the model card; None keeps it off the card.
-        card_section: where `card` goes: the `quality` table, the `latency` section (per
-            delegate metrics are its table's columns, the others a line with the unit) or
-            the `compatibility` list (yes/no).
-        card_summary: its fragment of the version description (`", accuracy {}"`, the
-            value formatted for the card), in catalogue order; None leaves it out.
+        card_section: `quality` (the table), `latency` (per-delegate metrics are its
+            table's columns, the others a line with the unit) or `compatibility` (yes/no).
+        card_summary: its fragment of the version description (`", accuracy {}"`).
         group: `core` (every variant logs it), `fidelity` (against the float model),
-            `extra`, `layers` (with per-layer analysis) or `user` (registered at run time).
+            `extra`, `layers` (with per-layer analysis), `user` (registered at run time)
+            or `target` (a deployment target's, registered from the `targets` section).
         objective: may rank variants (`promote.objective`, the search's objectives).
         per_delegate: measured per delegate; takes a `<delegate>/` prefix.
         decimals: decimals on the card and, without a unit, in tables.
@@ -121,18 +117,15 @@ _BUILT_IN = (
     Metric(name="size_bytes", higher_is_better=False, unit="B", label="size",
            source="size_bytes", tables=_SUMMARY, pareto="cost",
            card="size (bytes)", card_summary="{} bytes", objective=True),
-    # The default objective of `promote` and `search`: size after gzip (what a download
-    # costs), with accuracy and speed as constraints rather than objectives
-    # (max_accuracy_drop; max_latency_vs_fp32: 1.0, so the winner is never slower than
-    # fp32 on the primary delegate). A second objective would spend a search's trials on
-    # the accurate end of a Pareto front instead of the smallest model within the limits.
+    # The default objective: size after gzip (what a download costs), accuracy and speed
+    # being constraints (max_accuracy_drop, max_latency_vs_fp32: 1.0); a second objective
+    # would spend a search's trials on the accurate end of a Pareto front.
     Metric(name="gzip_size_bytes", higher_is_better=False, unit="B", label="gzip size",
            source="gzip_size_bytes", tables=_SUMMARY, default_objective=True,
            card="gzip size (bytes)", card_summary=" ({} gzipped)", objective=True),
     # measure.size.compression_ratio: fp32 .tflite bytes over this variant's, raw over raw.
     Metric(name="compression_ratio", higher_is_better=True, label="compression ratio",
-           source="compression_ratio",
-           card="compression ratio (fp32 .tflite bytes / these bytes)"),
+           source="compression_ratio", card="compression ratio (fp32 .tflite bytes / these bytes)"),
     Metric(name="accuracy", higher_is_better=True, label="test accuracy",
            source="accuracy", tables=_SUMMARY, pareto="quality",
            card="test accuracy", card_summary=", accuracy {}", objective=True),
@@ -150,11 +143,10 @@ _BUILT_IN = (
            source="primary.p90_ms", card="p90 ms", card_section="latency",
            objective=True, per_delegate=True),
     Metric(name="latency_p99_ms", higher_is_better=False, unit="ms", label="p99 latency",
-           source="primary.p99_ms", card="p99 ms", card_section="latency",
-           per_delegate=True),
+           source="primary.p99_ms", card="p99 ms", card_section="latency", per_delegate=True),
     Metric(name="latency_vs_fp32", higher_is_better=False, label="p50 latency vs fp32",
-           source="latency_vs_fp32", card="p50 latency / fp32's (primary delegate)",
-           decimals=2),
+           source="latency_vs_fp32", tables=("summary",),
+           card="p50 latency / fp32's (primary delegate)", decimals=2),
     Metric(name="cold_start_ms", higher_is_better=False, unit="ms", label="cold start",
            source="cold_start.cold_start_ms", card="cold start", card_section="latency",
            decimals=2),
@@ -164,17 +156,16 @@ _BUILT_IN = (
     Metric(name="sparsity", higher_is_better=None, label="weight sparsity",
            source="inspection.sparsity", card="weight sparsity"),
     Metric(name="output_snr_db", higher_is_better=True, unit="dB", label="output SNR",
-           source="output_snr_db", stands_in_for="accuracy",
+           source="output_snr_db", tables=("summary",), stands_in_for="accuracy",
            card="fidelity: output SNR vs float (dB)", group="fidelity"),
     Metric(name="output_cosine", higher_is_better=True, label="output cosine",
-           source="output_cosine", stands_in_for="accuracy_delta", group="fidelity",
-           decimals=5),
+           source="output_cosine", stands_in_for="accuracy_delta", group="fidelity", decimals=5),
     Metric(name="max_abs_diff", higher_is_better=False, label="max abs output difference",
            source="max_abs_diff", card="fidelity: max abs output difference vs fp32",
            group="fidelity"),
-    # measure.layers.summary_metrics computes it, with the per-layer analysis.
     Metric(name="min_layer_snr_db", higher_is_better=True, unit="dB",
-           label="lowest layer SNR", card="fidelity: lowest layer SNR (dB)", group="layers"),
+           label="lowest layer SNR", card="fidelity: lowest layer SNR (dB)",
+           group="layers"),  # measure.layers.summary_metrics computes it
     Metric(name="latency_mean_ms", higher_is_better=False, unit="ms", label="mean latency",
            source="primary.mean_ms", group="extra", per_delegate=True),
     Metric(name="latency_std_ms", higher_is_better=False, unit="ms", label="latency std",
@@ -207,8 +198,30 @@ def register_metric(metric: Metric) -> Metric:
 
 
 def find_metric(name: str) -> Metric | None:
-    """The catalogue entry of `name`, a `<delegate>/` prefix allowed; None if unknown."""
-    return _CATALOGUE.get(name.rpartition("/")[2])
+    """The catalogue entry of `name` (a target's `mcu/arena_bytes` as registered), else of
+    `name` without a `<delegate>/` prefix; None if unknown."""
+    return _CATALOGUE.get(name) or _CATALOGUE.get(name.rpartition("/")[2])
+
+
+def version_number(version: str) -> float:
+    """`2.10` or `2.10.1` as one number that orders releases (2010001.0), for a gate.
+
+    Raises:
+        ValueError: not two or three dot-separated whole numbers.
+    """
+    parts = version.strip().split(".")
+    if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"{version!r} is not a version like 2.10 or 2.10.1")
+    major, minor, patch = (int(p) for p in [*parts, "0"][:3])
+    if minor >= 1000 or patch >= 1000:
+        raise ValueError(f"{version!r}: minor and patch must be below 1000")
+    return float(major * 1_000_000 + minor * 1_000 + patch)
+
+
+def version_text(number: float) -> str:
+    """The release `version_number` made `number` of (`2.10.1`)."""
+    whole = int(round(number))
+    return f"{whole // 1_000_000}.{whole // 1_000 % 1_000}.{whole % 1_000}"
 
 
 def metric_names(*groups: str) -> tuple[str, ...]:
@@ -267,6 +280,8 @@ def format_metric(name: str, value: float | None, style: Style = "text") -> str:
         return str(value)
     unit = metric.unit if metric else ""
     decimals = metric.decimals if metric else 4
+    if unit == "version":
+        return version_text(value)
     if unit == "dB" and value >= SNR_CEILING_DB:  # float32-equal outputs: the ceiling
         return "identical"
     if style == "card":
@@ -286,7 +301,9 @@ def format_metric(name: str, value: float | None, style: Style = "text") -> str:
 
 def axis(name: str) -> tuple[str, float]:
     """A plot axis of metric `name`: its label with the unit, and the scale to apply."""
-    metric = _CATALOGUE[name]
+    metric = find_metric(name)
+    if metric is None:
+        raise KeyError(f"{name!r} is not a catalogue metric")
     if metric.unit == "B":
         return f"{metric.label} (KiB)", 1 / 1024
     return (f"{metric.label} ({metric.unit})" if metric.unit else metric.label), 1.0
@@ -334,7 +351,7 @@ class Gate:
         if self.vs_baseline:
             return -value - limit - _BASELINE_TOLERANCE
         distance = value - limit if self.comparison == "max" else limit - value
-        metric = _CATALOGUE.get(self.metric)
+        metric = find_metric(self.metric)
         if metric and metric.unit in _RELATIVE_UNITS and limit:
             return distance / abs(limit)
         return distance
@@ -342,10 +359,13 @@ class Gate:
     def message(self, metric: str, value: float, limit: float) -> str:
         """Why `value` of `metric` (as logged, maybe delegate-prefixed) fails the gate."""
         if self.flag:
-            return f"not {_CATALOGUE[self.metric].label}"
+            return f"not {find_metric(self.metric).label}"
         shown = -value if self.vs_baseline else value
-        unit = _CATALOGUE[self.metric].unit if self.metric in _CATALOGUE else ""
+        known = find_metric(self.metric)
+        unit = known.unit if known else ""
         bound = f"{limit:,.0f}" if unit == "B" else f"{limit:g}"
+        if unit == "version":
+            bound = version_text(limit)
         sign = ">" if self.comparison == "max" else "<"
         subject = self.subject or metric
         return f"{subject} {format_metric(metric, shown)} {sign} {self.key} {bound}"
@@ -374,12 +394,14 @@ GATES = (
          description="Require GPU-delegate compatibility."),
 )
 _GATES = {g.key: g for g in GATES}
-_GENERIC = re.compile(r"^(?P<comparison>min|max)_(?P<metric>[a-z0-9_]+)$")
+_GENERIC = re.compile(
+    rf"^(?P<comparison>min|max)_(?P<metric>(?:{TARGET_NAME}/)?[a-z0-9_]+)$")
 
 
 def gate_for(key: str) -> Gate | None:
     """The gate of constraints key `key`: a declared one, else `min_<metric>` /
-    `max_<metric>` over a catalogue metric; None when the key is neither."""
+    `max_<metric>` over a catalogue metric (a target's `max_mcu/arena_bytes` once the
+    `targets` section registered it); None when the key is neither."""
     if key in _GATES:
         return _GATES[key]
     match = _GENERIC.match(key)
@@ -411,7 +433,7 @@ def set_gates(values: Mapping[str, object], delegate: str | None = None) -> list
         gate = gate_for(key)
         if gate is None or limit is None or limit is False:
             continue
-        metric = _CATALOGUE.get(gate.metric)
+        metric = _CATALOGUE.get(gate.metric)  # exact: a target's metrics take no delegate
         prefixed = delegate is not None and metric is not None and metric.per_delegate
         found.append(SetGate(gate, float(limit),
                              f"{delegate}/{gate.metric}" if prefixed else gate.metric))

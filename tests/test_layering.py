@@ -81,7 +81,7 @@ LAYERS = (
     _lib("evaluate", "plugins"),
     _lib("config"),
     _lib("data", "measure"),
-    _lib("convert"),
+    _lib("convert", "targets"),
     _lib("train"),
     _lib("compress"),
     _lib("", "flavor"),

@@ -241,4 +241,5 @@ TECHNIQUE = Technique(
     noun="pruning",
     judged=judged,
     card=card_lines,
+    sparse=True,
 )

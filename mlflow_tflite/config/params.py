@@ -13,6 +13,12 @@ from mlflow_tflite.config.overrides import apply_overrides
 from mlflow_tflite.config.promote import PromoteConfig
 from mlflow_tflite.config.runner import RunnerConfig
 from mlflow_tflite.config.search import SearchConfig
+from mlflow_tflite.config.targets import (
+    TargetEntry,
+    check_targets,
+    register_target_metrics,
+    target_gates,
+)
 from mlflow_tflite.config.tracking import MlflowConfig
 from mlflow_tflite.config.train import TrainConfig
 from mlflow_tflite.config.variants import VariantConfig
@@ -38,6 +44,13 @@ class Params(Section):
         "module:function (see mlflow_tflite.evaluate).",
     )
     benchmark: BenchmarkConfig = BenchmarkConfig()
+    # Registered before the params are validated (`parse_params`:
+    # `register_target_metrics`), so `promote` and `search` may name `<target>/<metric>`.
+    targets: dict[str, TargetEntry] = Field(
+        default_factory=dict,
+        description="Where the model must run: {name: {kind: tflm | runtime | ssh, ...}}; "
+        "each target's metrics are logged as <name>/<metric>.",
+    )
     mlflow: MlflowConfig = MlflowConfig()
     promote: PromoteConfig = PromoteConfig()
     runner: RunnerConfig = RunnerConfig()
@@ -47,6 +60,21 @@ class Params(Section):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, targets: dict[str, Any]) -> dict[str, Any]:
+        return check_targets(targets)
+
+    @model_validator(mode="after")
+    def _target_gates(self) -> Params:
+        # A target's own limits (`targets.app.max_min_runtime`) gate every promotion and
+        # the search, as if each constraints block set `max_app/min_runtime`.
+        gates = target_gates(self.targets)
+        if gates:
+            for section in ("promote", "search"):
+                object.__setattr__(self, section, _with_gates(getattr(self, section), gates))
+        return self
 
     @model_validator(mode="after")
     def _unique_variant_names(self) -> Params:
@@ -63,6 +91,23 @@ class Params(Section):
             if variant.name == name:
                 return variant
         raise KeyError(f"no variant named {name!r}")
+
+
+def _with_gates(section: Any, gates: dict[str, float]) -> Any:
+    """`section` (promote or search) with `gates` added to every constraints block."""
+
+    def add(constraints: Any) -> Any:  # None: the block inherits one that has them
+        if constraints is None:
+            return None
+        return constraints.model_copy(
+            update={"metric_gates": {**constraints.metric_gates, **gates}})
+
+    update: dict[str, Any] = {"constraints": add(section.constraints)}
+    if getattr(section, "targets", None):
+        update["targets"] = {
+            name: target.model_copy(update={"constraints": add(target.constraints)})
+            for name, target in section.targets.items()}
+    return section.model_copy(update=update)
 
 
 def format_validation_error(error: ValidationError, source: str = "params") -> str:
@@ -110,6 +155,7 @@ def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
     raises ParamsError with a one-line message."""
     if isinstance(raw, dict):
         load_user_metrics(raw, source)
+        register_target_metrics(raw)
     try:
         return Params.model_validate(raw)
     except ValidationError as error:

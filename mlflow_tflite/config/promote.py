@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field, create_model, field_validator, model
 
 from mlflow_tflite.metrics import (
     GATES,
+    TARGET_NAME,
     Gate,
     SetGate,
     default_objectives,
@@ -30,6 +31,8 @@ from mlflow_tflite.section import Section
 _DELEGATE = r"[A-Za-z0-9_.\-]+"
 _OBJECTIVE = re.compile(rf"^(?:(?P<delegate>{_DELEGATE})/)?(?P<metric>[a-z0-9_]+)$")
 _ALIAS = re.compile(r"^[\w\-]+$")
+# A constraints key on a target's metric (`max_mcu/arena_bytes`).
+_TARGET_GATE = re.compile(rf"^(?:min|max)_(?P<metric>{TARGET_NAME}/[a-z0-9_]+)$")
 _TARGET = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 DEFAULT_TARGET = "default"
 # The objective `run` promotes by and `search` searches and promotes by, unless set: the
@@ -38,6 +41,9 @@ DEFAULT_OBJECTIVE = default_objectives()
 
 
 def _check_objective_name(name: str) -> str:
+    target_metric = find_metric(name)
+    if target_metric is not None and target_metric.name == name and target_metric.objective:
+        return name  # a target's registered `mcu/arena_bytes`
     match = _OBJECTIVE.match(name)
     metric = find_metric(match["metric"]) if match else None
     if metric is None or not metric.objective:
@@ -94,7 +100,8 @@ class _Constraints(Section):
     def _gather_metric_gates(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        generic = {k: v for k, v in data.items() if k not in cls.model_fields and gate_for(k)}
+        generic = {k: v for k, v in data.items()
+                   if k not in cls.model_fields and (gate_for(k) or _TARGET_GATE.match(str(k)))}
         if not generic:
             return data
         rest = {k: v for k, v in data.items() if k not in generic}
@@ -104,6 +111,10 @@ class _Constraints(Section):
     @classmethod
     def _known_gates(cls, value: dict[str, float]) -> dict[str, float]:
         for key in value:
+            target = _TARGET_GATE.match(key)
+            if target and gate_for(key) is None:
+                raise ValueError(f"{key!r}: no target produces {target['metric']} "
+                                 "(see the targets section)")
             if key in cls.model_fields or gate_for(key) is None:
                 raise ValueError(f"{key!r} is not min_<metric> or max_<metric> of a metric")
         return value

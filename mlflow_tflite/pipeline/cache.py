@@ -46,7 +46,8 @@ STEP_SOURCES: dict[str, tuple[str, ...]] = {
                 "train/tflite_baseline.py", "train/facts.py", *_PIPELINE),
     "baseline": ("train", "_tf.py", "config/train.py", *_PIPELINE),
     "build": ("train", "compress", "convert", "_tf.py", "config/variants.py", *_PIPELINE),
-    "measure": ("measure", "litert.py", "config/benchmark.py", *_PIPELINE),
+    "measure": ("measure", "litert.py", "config/benchmark.py", "targets", "config/targets.py",
+                *_PIPELINE),
     # What turns stored results into a flow run's MLflow runs, reports and promotion (the
     # logged models carry litert.py and the flavor's loader modules).
     "flow": ("tracking", "registry", "flavor", "litert.py", *_PIPELINE,
@@ -57,7 +58,7 @@ STEP_PACKAGES: dict[str, tuple[str, ...]] = {
     "prepare": ("numpy", "scikit-learn", "mlxtend"),
     "baseline": ("tensorflow", "tf-keras"),
     "build": ("tensorflow", "tf-keras", "tensorflow-model-optimization"),
-    "measure": ("ai-edge-litert",),
+    "measure": ("ai-edge-litert", "tflite-micro"),
     "flow": ("mlflow",),
 }
 

@@ -36,6 +36,7 @@ from mlflow_tflite.pipeline.handles import (
     load_prepared,
 )
 from mlflow_tflite.pipeline.keys import baseline_key, prepare_key, prepared_version
+from mlflow_tflite.plugins.technique import get_technique
 from mlflow_tflite.train.kinds import KERAS3, SAVED_MODEL, TF_KERAS, TFLITE, baseline_kind
 
 
@@ -199,8 +200,10 @@ def convert(
     from mlflow_tflite import convert as recipes
 
     dataset = load_prepared(data.directory, data.version)
-    # Pruned weights are worth storing in the sparse format only when something pruned them.
-    sparse = variant.compress.prune is not None and variant.convert.sparsity_optimization
+    # Weights are worth storing in the sparse format only when a step zeroed some
+    # (`Technique.sparse`: pruning).
+    sparse = variant.convert.sparsity_optimization and any(
+        get_technique(step).sparse for step in variant.compress.steps)
     conversion = recipes.convert_variant(model, variant.convert, dataset, sparse=sparse)
     if isinstance(model, bytes) and variant.convert.quantization == "none":
         # `none` on a `.tflite` baseline is the file itself: say what that file is.
@@ -284,6 +287,10 @@ def measure(
             measurement["metrics"][KEEP_FLOAT_METRIC] = conversion["keep_float"]["size_bytes"]
     if variant.convert.quantization != "none":
         _add_layer_errors(measurement, build.tflite_path, baseline, data)
+    if params.targets:
+        _add_targets(measurement, build.tflite_path, params, data)
+        if measurement["targets"]["errors"]:
+            return measurement  # not stored: the next run asks the target again
     with store.put("measure", key, {"variant": variant.name}) as tmp:
         (tmp / "measurement.json").write_text(json.dumps(measurement, indent=2, default=str))
     return measurement
@@ -360,6 +367,23 @@ def _add_layer_errors(
         # it (all test samples), not the layer comparison's (a subset of them).
         summary.pop(OUTPUT_SNR_METRIC, None)
     metrics.update(summary)
+
+
+def _add_targets(
+    measurement: dict[str, Any], path: str | Path, params: Params, data: PreparedData
+) -> None:
+    """Every `targets` entry's metrics (`<target>/<metric>`) and tags, under `targets`;
+    a target that could not measure names its cause there and in its `<target>/error` tag."""
+    from mlflow_tflite.litert import DELEGATES
+    from mlflow_tflite.targets.run import measure_targets
+
+    dataset = load_prepared(data.directory, data.version)
+    # The delegate the variant was timed on (XNNPACK refuses sparse models: builtin).
+    delegate = measurement.get("delegate")
+    found = measure_targets(params.targets, path, dataset.x_test, params.benchmark,
+                            delegate=delegate if delegate in DELEGATES else None)
+    measurement["metrics"].update(found["metrics"])
+    measurement["targets"] = found
 
 
 def stored_measurement(store: ArtifactStore, key: str) -> dict[str, Any] | None:

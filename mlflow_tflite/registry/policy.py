@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlflow_tflite.config.promote import ConstraintsConfig, Target
-from mlflow_tflite.metrics import format_metric, higher_is_better
+from mlflow_tflite.metrics import REASON_TAG_SUFFIX, format_metric, higher_is_better
 
 
 @dataclass(frozen=True)
@@ -56,21 +56,26 @@ class Evaluation:
 
 
 def constraint_failures(
-    metrics: Mapping[str, float], constraints: ConstraintsConfig, *, missing_fails: bool = True
+    metrics: Mapping[str, float], constraints: ConstraintsConfig, *, missing_fails: bool = True,
+    tags: Mapping[str, str] | None = None,
 ) -> list[ConstraintFailure]:
     """The gates `metrics` fail, in the order of the constraints block.
 
     A gate whose metric is missing fails (the variant cannot show it passes) unless
-    `missing_fails` is False, which is how a champion with partial metrics is judged.
+    `missing_fails` is False, which is how a champion with partial metrics is judged. A
+    failure quotes the run's `<metric>_reason` tag where `tags` has one (a target's
+    `app/min_runtime_reason`: the op and its version).
     """
     failures: list[ConstraintFailure] = []
     for gate in constraints.gates():
         key, value = gate.gate.key, metrics.get(gate.metric)
+        reason = (tags or {}).get(f"{gate.metric}{REASON_TAG_SUFFIX}")
+        because = f" ({reason})" if reason else ""
         if value is None or math.isnan(value):
             if missing_fails:
-                failures.append(ConstraintFailure(key, f"{key}: no {gate.metric} metric"))
+                failures.append(ConstraintFailure(key, f"{key}: no {gate.metric} metric{because}"))
         elif gate.excess(value) > 0:
-            failures.append(ConstraintFailure(key, gate.message(value)))
+            failures.append(ConstraintFailure(key, gate.message(value) + because))
     return failures
 
 
@@ -118,7 +123,8 @@ def evaluate(candidates: Sequence[Candidate], target: Target) -> Evaluation:
     The closest variant, chosen only when none passes, has the fewest failed
     constraints; ties between those go to the objective.
     """
-    failures = {c.variant: constraint_failures(c.metrics, target.constraints) for c in candidates}
+    failures = {c.variant: constraint_failures(c.metrics, target.constraints, tags=c.tags)
+                for c in candidates}
     passing = [c for c in candidates if not failures[c.variant]]
     closest = None
     if not passing and candidates:

@@ -30,6 +30,9 @@ MODEL_URI_TAG = "mlflow_tflite.model_uri"
 ERROR_TAG = "mlflow_tflite.error"
 FAILED_STEP_TAG = "mlflow_tflite.failed_step"
 REUSED_TAG = "mlflow_tflite.reused"
+# On every variant child run: champion | passed | refused: <gate> | failed: <step>: <reason>
+# (`records.VariantRecord.verdict_line`), a column the runs table can show.
+VERDICT_TAG = "mlflow_tflite.verdict"
 # On a parent run: the variants its baseline could not take, a line each with the reason
 # (`records.skipped_tag`); they have no child run.
 SKIPPED_TAG = "mlflow_tflite.skipped"
