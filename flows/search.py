@@ -45,7 +45,7 @@ from mlflow_tflite.search.runs import (
     trial_runs,
     without_model,
 )
-from mlflow_tflite.search.space import Space, sample_variant
+from mlflow_tflite.search.space import CONVERT, Space, drop_techniques, sample_variant
 from mlflow_tflite.search.trial import (
     TrialContext,
     TrialResult,
@@ -213,6 +213,13 @@ def search(
     data = optimize.prepare_data(params, store)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     baseline = optimize.train_baseline(params, data, store)
+    # A technique that cannot wrap the baseline is dropped before any trial samples it.
+    with runners.COMPUTE_LOCK:
+        unfit = steps.unwrappable_techniques(
+            [name for name in space.blocks if name != CONVERT], params, baseline, data)
+    space, dropped = drop_techniques(space, unfit)
+    if dropped:
+        print(dropped)
     kernel_sizes = _kernel_sizes(params, baseline, data)
     name = studies.study_name(params, data.version, baseline.key)
     study = studies.open_study(params, name, storage)

@@ -99,7 +99,8 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
                         meta.get("history", {}), reused=True, kind=meta.get("kind", TF_KERAS),
                         class_scores=meta.get("class_scores", True),
                         float_ops=tuple(meta.get("float_ops", ())),
-                        quantization=meta.get("quantization", "none"))
+                        quantization=meta.get("quantization", "none"),
+                        val_accuracy=meta.get("val_accuracy"))
 
     from mlflow_tflite import convert, measure, train
     from mlflow_tflite.convert.facts import model_ops
@@ -126,14 +127,26 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
             accuracy, history = trained.accuracy, trained.history
         float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
         quantization = baseline_quantization(fp32) if kind == TFLITE else "none"
+        val_accuracy = (None if history.get("val_accuracy") or accuracy is None
+                        else _val_accuracy(fp32, dataset))
         (tmp / FP32_FILE).write_bytes(fp32)
         np.save(tmp / REFERENCE_FILE, measure.reference_outputs(fp32, dataset.x_test))
         meta.update(accuracy=accuracy, fp32_size_bytes=len(fp32), history=history,
                     class_scores=accuracy is not None, float_ops=list(float_ops),
-                    quantization=quantization)
+                    quantization=quantization, val_accuracy=val_accuracy)
     return Baseline(key, str(store.path("baseline", key)), accuracy, len(fp32), history,
                     reused=False, kind=kind, class_scores=accuracy is not None,
-                    float_ops=float_ops, quantization=quantization)
+                    float_ops=float_ops, quantization=quantization, val_accuracy=val_accuracy)
+
+
+def _val_accuracy(fp32: bytes, dataset: Any) -> float | None:
+    """The float model's top-1 accuracy on the validation split (None when it is empty)."""
+    from mlflow_tflite.measure import predict_outputs
+
+    if not len(dataset.y_val):
+        return None
+    scores = predict_outputs(fp32, dataset.x_val)
+    return float(np.mean(np.argmax(scores, axis=-1) == dataset.y_val))
 
 
 def baseline_quantization(flatbuffer: bytes) -> str:
@@ -158,6 +171,29 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
                                  params.train.trust_model_code)
     model.load_weights(baseline.model_path)
     return compile_baseline(model, params.train.learning_rate)
+
+
+def unwrappable_variants(variants: list[VariantConfig], params: Params, baseline: Baseline,
+                         data: PreparedData) -> dict[str, str]:
+    """The variants with a step whose technique cannot wrap the baseline, with the reason:
+    each technique they use is tried once on the baseline (`compress.probe`), before any
+    variant spends time on its earlier steps. Only a tf_keras baseline is probed (the other
+    kinds take no technique)."""
+    names = list(dict.fromkeys(step for v in variants for step in v.compress.steps))
+    reasons = unwrappable_techniques(names, params, baseline, data)
+    return {v.name: reasons[step] for v in variants for step in v.compress.steps[::-1]
+            if step in reasons}
+
+
+def unwrappable_techniques(names: list[str], params: Params, baseline: Baseline,
+                           data: PreparedData) -> dict[str, str]:
+    """The techniques of `names` that cannot wrap the tf_keras baseline, with the reason
+    (`compress.probe`); none for another kind, which takes no technique."""
+    from mlflow_tflite.compress.probe import unwrappable
+
+    if baseline.kind != TF_KERAS or not names:
+        return {}
+    return unwrappable(load_baseline_model(baseline, params, data), names)
 
 
 def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData,
@@ -187,7 +223,9 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     if not variant.compress.steps:
         return model
     dataset = load_prepared(data.directory, data.version)
+    # Variants build side by side: each line names its variant.
     return techniques.compress_model(model, variant.compress, dataset, params.train,
+                                     log=lambda line: print(f"{variant.name}: {line}"),
                                      on_epoch=on_epoch, facts=facts)
 
 

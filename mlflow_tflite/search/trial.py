@@ -82,9 +82,11 @@ def failed_result(number: int, variant: VariantConfig, error: BaseException) -> 
 
 
 def baseline_val_accuracy(baseline: handles.Baseline) -> float | None:
-    """The baseline's last validation accuracy, the reference the pruner compares to."""
+    """The baseline's validation accuracy, the reference the pruner compares to: the last
+    epoch's when it was trained, else its fp32 model's measured once on the validation
+    split (`train.epochs: 0`, a model used as is)."""
     curve = baseline.history.get("val_accuracy") or []
-    return curve[-1] if curve else None
+    return curve[-1] if curve else baseline.val_accuracy
 
 
 def _build_and_measure(
