@@ -152,7 +152,7 @@ def _val_accuracy(fp32: bytes, dataset: Any) -> float | None:
 def baseline_quantization(flatbuffer: bytes) -> str:
     """The scheme a baseline `.tflite` is already quantized with, as the flavor names it
     (`none` for a float model)."""
-    from mlflow_tflite.flavor_spec import infer_quantization
+    from mlflow_tflite.flavor.spec import infer_quantization
 
     return infer_quantization(flatbuffer)
 
@@ -385,9 +385,11 @@ def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[
     if not params.evaluate:
         return {}
     from mlflow_tflite.evaluate import evaluate_model, load_evaluators
+    from mlflow_tflite.flavor.loader.model import TFLiteModel
 
     dataset = load_prepared(data.directory, data.version)
-    return evaluate_model(load_evaluators(params.evaluate), path, dataset.x_test,
+    predict = TFLiteModel(Path(path).read_bytes(), delegate="builtin").predict
+    return evaluate_model(load_evaluators(params.evaluate), predict, dataset.x_test,
                           dataset.y_test if dataset.labelled else None)
 
 
