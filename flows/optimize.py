@@ -102,6 +102,15 @@ def train_baseline(
     return baseline
 
 
+@task(name="probe-techniques", timeout_seconds=TIMEOUTS["baseline"], **COMMON)
+def probe_techniques(variants: list[VariantConfig], params: Params, baseline: handles.Baseline,
+                     data: handles.PreparedData) -> dict[str, str]:
+    """Try each technique the variants use on the baseline once, wrapping only; the
+    variants whose technique cannot wrap it are skipped before any builds."""
+    with runners.COMPUTE_LOCK:
+        return steps.unwrappable_variants(variants, params, baseline, data)
+
+
 @task(task_run_name="build-{variant.name}", timeout_seconds=TIMEOUTS["build"], **COMMON)
 def build(
     variant: VariantConfig,
@@ -137,7 +146,8 @@ def start_tracking(uri: str, experiment: str, run_name: str, tags: dict[str, str
 
 @task(name="log-parent", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
 def log_parent(
-    uri: str, run_id: str, params: Params, data: handles.PreparedData, baseline: handles.Baseline
+    uri: str, run_id: str, params: Params, data: handles.PreparedData, baseline: handles.Baseline,
+    skipped: str | None = None,
 ) -> str | None:
     """Log the params, baseline and datasets on the parent run; returns the warning when
     the baseline is at chance level (also a tag on the run)."""
@@ -163,7 +173,10 @@ def log_parent(
         history=baseline.history,
         datasets=datasets,
         tags={layout.WEIGHTS_STORAGE_TAG: weights_storage(baseline.fp32_path.read_bytes()),
-              layout.BASELINE_QUANTIZATION_TAG: baseline.quantization},
+              layout.BASELINE_QUANTIZATION_TAG: baseline.quantization,
+              # Variants skipped once the baseline was known (a technique that cannot
+              # wrap it): the tag set at the start, with them.
+              **({layout.SKIPPED_TAG: skipped} if skipped else {})},
     )
     chance = gates.chance_accuracy(dataset.y_test if baseline.class_scores else None,
                                    dataset.num_classes)
@@ -298,7 +311,14 @@ def optimize(
         # A Keras 3 (epochs 0) or .tflite baseline is used as is: not "trained".
         ran["baseline_trained"] = bool(baseline.history)
         checks.check_keep_float(params, baseline, params_path)
-        parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline)
+        unfit = probe_techniques(variants, params, baseline, data)
+        for name, reason in unfit.items():
+            skipped[name] = outcomes.record(params.variant(name), status=SKIPPED, error=reason)
+            print(f"variant {name}: skipped ({reason})")
+        variants = [v for v in variants if v.name not in unfit]
+        parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline,
+                                          tracking.skipped_tag(list(skipped.values()))
+                                          if unfit else None)
         example = _input_example(data)
 
         chains = [_submit_variant(v, params, baseline, data, store) for v in variants]

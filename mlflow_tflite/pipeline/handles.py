@@ -65,6 +65,10 @@ class Baseline:
     # The scheme the baseline's own `.tflite` is quantized with (the flavor's
     # `infer_quantization`): `none` unless a quantized `.tflite` is the baseline.
     quantization: str = "none"
+    # Accuracy of the fp32 `.tflite` on the validation split, measured once when no
+    # training curve gives it (`train.epochs: 0`, a file used as is): the search pruner's
+    # reference. None without labels, class scores or a validation split.
+    val_accuracy: float | None = None
 
     @property
     def model_path(self) -> Path:

@@ -99,7 +99,8 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
                         meta.get("history", {}), reused=True, kind=meta.get("kind", TF_KERAS),
                         class_scores=meta.get("class_scores", True),
                         float_ops=tuple(meta.get("float_ops", ())),
-                        quantization=meta.get("quantization", "none"))
+                        quantization=meta.get("quantization", "none"),
+                        val_accuracy=meta.get("val_accuracy"))
 
     from mlflow_tflite import convert, measure, train
     from mlflow_tflite.convert.facts import model_ops
@@ -126,20 +127,32 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
             accuracy, history = trained.accuracy, trained.history
         float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
         quantization = baseline_quantization(fp32) if kind == TFLITE else "none"
+        val_accuracy = (None if history.get("val_accuracy") or accuracy is None
+                        else _val_accuracy(fp32, dataset))
         (tmp / FP32_FILE).write_bytes(fp32)
         np.save(tmp / REFERENCE_FILE, measure.reference_outputs(fp32, dataset.x_test))
         meta.update(accuracy=accuracy, fp32_size_bytes=len(fp32), history=history,
                     class_scores=accuracy is not None, float_ops=list(float_ops),
-                    quantization=quantization)
+                    quantization=quantization, val_accuracy=val_accuracy)
     return Baseline(key, str(store.path("baseline", key)), accuracy, len(fp32), history,
                     reused=False, kind=kind, class_scores=accuracy is not None,
-                    float_ops=float_ops, quantization=quantization)
+                    float_ops=float_ops, quantization=quantization, val_accuracy=val_accuracy)
+
+
+def _val_accuracy(fp32: bytes, dataset: Any) -> float | None:
+    """The float model's top-1 accuracy on the validation split (None when it is empty)."""
+    from mlflow_tflite.measure import predict_outputs
+
+    if not len(dataset.y_val):
+        return None
+    scores = predict_outputs(fp32, dataset.x_val)
+    return float(np.mean(np.argmax(scores, axis=-1) == dataset.y_val))
 
 
 def baseline_quantization(flatbuffer: bytes) -> str:
     """The scheme a baseline `.tflite` is already quantized with, as the flavor names it
     (`none` for a float model)."""
-    from mlflow_tflite.flavor_spec import infer_quantization
+    from mlflow_tflite.flavor.spec import infer_quantization
 
     return infer_quantization(flatbuffer)
 
@@ -158,6 +171,29 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
                                  params.train.trust_model_code)
     model.load_weights(baseline.model_path)
     return compile_baseline(model, params.train.learning_rate)
+
+
+def unwrappable_variants(variants: list[VariantConfig], params: Params, baseline: Baseline,
+                         data: PreparedData) -> dict[str, str]:
+    """The variants with a step whose technique cannot wrap the baseline, with the reason:
+    each technique they use is tried once on the baseline (`compress.probe`), before any
+    variant spends time on its earlier steps. Only a tf_keras baseline is probed (the other
+    kinds take no technique)."""
+    names = list(dict.fromkeys(step for v in variants for step in v.compress.steps))
+    reasons = unwrappable_techniques(names, params, baseline, data)
+    return {v.name: reasons[step] for v in variants for step in v.compress.steps[::-1]
+            if step in reasons}
+
+
+def unwrappable_techniques(names: list[str], params: Params, baseline: Baseline,
+                           data: PreparedData) -> dict[str, str]:
+    """The techniques of `names` that cannot wrap the tf_keras baseline, with the reason
+    (`compress.probe`); none for another kind, which takes no technique."""
+    from mlflow_tflite.compress.probe import unwrappable
+
+    if baseline.kind != TF_KERAS or not names:
+        return {}
+    return unwrappable(load_baseline_model(baseline, params, data), names)
 
 
 def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData,
@@ -187,7 +223,9 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     if not variant.compress.steps:
         return model
     dataset = load_prepared(data.directory, data.version)
+    # Variants build side by side: each line names its variant.
     return techniques.compress_model(model, variant.compress, dataset, params.train,
+                                     log=lambda line: print(f"{variant.name}: {line}"),
                                      on_epoch=on_epoch, facts=facts)
 
 
@@ -276,6 +314,8 @@ def measure(
     """
     measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
     measurement["metrics"].update(_user_metrics(build.tflite_path, params, data))
+    measurement["metrics"].update(_selection_metrics(build.tflite_path, baseline, data,
+                                                     measurement["delegate"], params))
     compression_file = Path(build.tflite_path).with_name(COMPRESSION_FILE)
     if compression_file.is_file():
         measurement["compression"] = json.loads(compression_file.read_text())
@@ -304,8 +344,36 @@ def remeasure(
 
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
     path = next(local.rglob("*.tflite"))
-    return {**_measure_file(path, params, baseline, data).metrics(),
-            **_user_metrics(path, params, data)}
+    measured = _measure_file(path, params, baseline, data)
+    return {**measured.metrics(), **_user_metrics(path, params, data),
+            **_selection_metrics(path, baseline, data, measured.delegate, params)}
+
+
+def _selection_metrics(path: str | Path, baseline: Baseline, data: PreparedData,
+                       delegate: str, params: Params) -> dict[str, float]:
+    """`selection/accuracy` and `selection/accuracy_delta` of the `.tflite` at `path`: on
+    the validation split, which the promotion gates and objectives and the search judge by
+    (`metrics.decision_value`), so the test split's figures stay unbiased by every choice.
+    The delta is against the baseline's fp32 `.tflite` on that split (the exact conversion
+    of the Keras model the test split's delta is against), both on the `delegate` the test
+    split's accuracy was measured on (XNNPACK refuses some sparse models). Empty without a
+    labelled validation split (`data.validation_fraction: 0`) or class scores: decisions then judge
+    by the test split's figures."""
+    from mlflow_tflite.metrics import SELECTION_PREFIX
+
+    if not baseline.class_scores:
+        return {}
+    dataset = load_prepared(data.directory, data.version)
+    if not dataset.labelled or not len(dataset.y_val):
+        return {}
+    from mlflow_tflite.measure.outputs import predict_outputs
+    from mlflow_tflite.measure.quality import accuracy
+
+    threads = params.benchmark.threads
+    ours = accuracy(predict_outputs(path, dataset.x_val, delegate, threads), dataset.y_val)
+    fp32 = accuracy(predict_outputs(baseline.fp32_path, dataset.x_val, delegate, threads),
+                    dataset.y_val)
+    return {f"{SELECTION_PREFIX}accuracy": ours, f"{SELECTION_PREFIX}accuracy_delta": ours - fp32}
 
 
 def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[str, float]:
@@ -317,9 +385,11 @@ def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[
     if not params.evaluate:
         return {}
     from mlflow_tflite.evaluate import evaluate_model, load_evaluators
+    from mlflow_tflite.flavor.loader.model import TFLiteModel
 
     dataset = load_prepared(data.directory, data.version)
-    return evaluate_model(load_evaluators(params.evaluate), path, dataset.x_test,
+    predict = TFLiteModel(Path(path).read_bytes(), delegate="builtin").predict
+    return evaluate_model(load_evaluators(params.evaluate), predict, dataset.x_test,
                           dataset.y_test if dataset.labelled else None)
 
 

@@ -60,10 +60,14 @@ def support_problem(params: Params) -> str | None:
     kind = baseline_kind(params.train.model)
     if params.data.source == SYNTHETIC:
         if kind == TF_KERAS:
+            # The tf_keras path rebuilds the model for the data's classes before each
+            # variant, so unlabelled inputs cannot feed it even with train.epochs: 0.
             return (
                 "data.source: synthetic gives unlabelled inputs for a Keras 3 .keras, a "
-                "SavedModel or a .tflite baseline; a tf_keras baseline is trained on "
-                "labelled data"
+                "SavedModel or a .tflite baseline; a tf_keras baseline needs labelled data "
+                "(even with train.epochs: 0): give labelled data, or export the model with "
+                "tf.saved_model.save(model, DIR) (or convert it to .tflite) and set "
+                "train.model to that"
             )
         if kind == KERAS3 and params.train.epochs > 0:
             return (
