@@ -46,7 +46,13 @@ from mlflow_tflite.search.runs import (
     without_model,
 )
 from mlflow_tflite.search.space import CONVERT, Space, drop_techniques, sample_variant
-from mlflow_tflite.search.trial import TrialResult, failed_result, run_trial, trial_name
+from mlflow_tflite.search.trial import (
+    TrialContext,
+    TrialResult,
+    failed_result,
+    run_trial,
+    trial_name,
+)
 from mlflow_tflite.search.warm_start import WARM_START_ATTR, warm_start
 from mlflow_tflite.tracking.layout import (
     DATA_VERSION_TAG,
@@ -73,23 +79,11 @@ TEAM_WAIT_S = 180.0
 
 @task(task_run_name="trial-{number}", timeout_seconds=TRIAL_TIMEOUT, cache_policy=NO_CACHE)
 def trial_task(
-    number: int,
-    variant: VariantConfig,
-    sampled: dict[str, Any],
-    params: Params,
-    baseline: handles.Baseline,
-    data: handles.PreparedData,
-    store: ArtifactStore,
-    uri: str,
-    parent_run_id: str,
-    tags: dict[str, str],
-    example: Any,
+    number: int, variant: VariantConfig, sampled: dict[str, Any], context: TrialContext
 ) -> TrialResult:
-    tracking.configure_tracking(uri)
-    result = run_trial(number, variant, sampled, params, baseline, data, store,
-                       parent_run_id=parent_run_id, tags=tags, input_example=example,
-                       lock=runners.COMPUTE_LOCK)
-    values = dict(zip(params.search.objective, result.values or [], strict=False))
+    tracking.configure_tracking(context.tracking_uri)
+    result = run_trial(number, variant, sampled, context, lock=runners.COMPUTE_LOCK)
+    values = dict(zip(context.params.search.objective, result.values or [], strict=False))
     print(f"trial {number}: {result.state} ({result.error or values})")
     return result
 
@@ -249,20 +243,19 @@ def search(
                                                     f"search-{name}", parent_tags)
             study.set_user_attr(studies.PARENT_RUN_ATTR, parent_run_id)
             optimize.log_parent(uri, parent_run_id, params, data, baseline)
-    example = optimize._input_example(data)
+    context = TrialContext(params, baseline, data, store, uri, parent_run_id, tags,
+                           optimize._input_example(data))
     budget = studies.budget(study, params, trials, minutes)
     print(f"study {name} in {storage}: {budget.used_trials} trials done, "
           f"{budget.used_seconds / 60:.1f} min spent; budget {budget.trials} trials, "
           f"{'no' if budget.seconds is None else f'{budget.seconds / 60:g}'} min")
 
     def submit(number: int, variant: VariantConfig, sampled: dict[str, Any]) -> PrefectFuture:
-        return trial_task.submit(number, variant, sampled, params, baseline, data, store, uri,
-                                 parent_run_id, tags, example)
+        return trial_task.submit(number, variant, sampled, context)
 
     try:
         overhead = _search_loop(study, space, params, kernel_sizes, budget, submit)
-        outcome = _finish_with_team(study, params, baseline, data, store, uri, parent_run_id,
-                                    tags, example, reports_dir)
+        outcome = _finish_with_team(study, context, reports_dir)
     except BaseException as error:
         # The parent may be a team's: only its reason here; the guard ends this process's
         # own RUNNING trials (Ctrl-C is a KeyboardInterrupt, SIGTERM Prefect's signal).
@@ -291,10 +284,7 @@ def _candidates(study: Any, params: Params) -> tuple[list[TrialResult], list[Tri
     return found, front, results.closest(found, constraints, names) if not front else None
 
 
-def _finish_with_team(study: Any, params: Params, baseline: handles.Baseline,
-                      data: handles.PreparedData, store: ArtifactStore, uri: str,
-                      parent_run_id: str, tags: dict[str, str], example: Any,
-                      reports_dir: str) -> dict[str, Any]:
+def _finish_with_team(study: Any, context: TrialContext, reports_dir: str) -> dict[str, Any]:
     """Log the models of the candidates this process built, wait (lock released) until the
     team's other processes have logged theirs (each machine has its own artifact store),
     then finish. One process at a time, under the study's lock; the first to find every
@@ -302,34 +292,33 @@ def _finish_with_team(study: Any, params: Params, baseline: handles.Baseline,
     deadline = time.monotonic() + TEAM_WAIT_S
     while True:
         with studies.locked(study):
-            found, front, near = _candidates(study, params)
+            found, front, near = _candidates(study, context.params)
             candidates = front or ([near[0]] if near else [])
-            _ensure_logged(study, candidates, parent_run_id, params, baseline, data, store, uri,
-                           tags, example)
+            _ensure_logged(study, candidates, context)
             found = results.study_results(study)
             chosen = [c for c in found if c.number in {n.number for n in candidates}]
-            log_models(parent_run_id, chosen, baseline, store, example)
-            missing = without_model(parent_run_id, [c.number for c in chosen])
+            log_models(context.parent_run_id, chosen, context.baseline, context.store,
+                       context.input_example)
+            missing = without_model(context.parent_run_id, [c.number for c in chosen])
             if not missing or time.monotonic() > deadline:
                 if missing:
                     print(f"no model for trials {missing} (built on a machine whose search "
                           "has ended): they are not promoted")
-                return _finish(study, params, found, front, near, set(missing), uri,
-                               parent_run_id, baseline, data, example, reports_dir)
+                return _finish(study, context, found, front, near, set(missing), reports_dir)
         raise_if_signalled()
         time.sleep(TEAM_POLL_S)
 
 
-def _finish(study: Any, params: Params, found: list[TrialResult], front: list[TrialResult],
-            near: tuple[TrialResult, list[str]] | None, unlogged: set[int], uri: str,
-            parent_run_id: str, baseline: handles.Baseline, data: handles.PreparedData,
-            example: Any, reports_dir: str) -> dict[str, Any]:
+def _finish(study: Any, context: TrialContext, found: list[TrialResult],
+            front: list[TrialResult], near: tuple[TrialResult, list[str]] | None,
+            unlogged: set[int], reports_dir: str) -> dict[str, Any]:
     """Results on the parent run, candidates for promotion, promotion, artifact."""
+    params, parent_run_id = context.params, context.parent_run_id
     names = list(params.search.objective)
     front = [r for r in found if r.number in {c.number for c in front}]
     candidates = {c.number for c in front or ([near[0]] if near else [])} - unlogged
     mark_candidates(parent_run_id, candidates)
-    fp32_gzip = gzip_size_bytes(baseline.fp32_path.read_bytes())
+    fp32_gzip = gzip_size_bytes(context.baseline.fp32_path.read_bytes())
     paths = results.write_results(study, found, front, fp32_gzip, names, reports_dir)
     rows = results.trial_rows(found, front, fp32_gzip)
     results.log_results(parent_run_id, paths, [row for row in rows if row["pareto"]])
@@ -337,8 +326,7 @@ def _finish(study: Any, params: Params, found: list[TrialResult], front: list[Tr
     # search.promote_target names); with no feasible trial, the closest one becomes
     # challenger, never champion, as a closest variant does.
     policy = params.model_copy(update={"promote": objective.promotion(params)})
-    decision = _promote_once(study, len(found), uri, parent_run_id, policy, baseline, data,
-                             example) if candidates else None
+    decision = _promote_once(study, len(found), context, policy) if candidates else None
     closest = None
     if near:
         closest = {"trial": near[0].number, "failures": near[1]}
@@ -354,11 +342,12 @@ def _finish(study: Any, params: Params, found: list[TrialResult], front: list[Tr
             "reports": {kind: str(path) for kind, path in paths.items()}}
 
 
-def _promote_once(study: Any, finished: int, uri: str, parent_run_id: str, params: Params,
-                  baseline: handles.Baseline, data: handles.PreparedData,
-                  example: Any) -> dict[str, Any] | None:
-    """Promote the front unless a process of the team already promoted these trials (then
-    its decision is this one's): a second promotion would register the same winner twice."""
+def _promote_once(study: Any, finished: int, context: TrialContext,
+                  params: Params) -> dict[str, Any] | None:
+    """Promote the front by `params` (the search's policy) unless a process of the team
+    already promoted these trials (then its decision is this one's): a second promotion
+    would register the same winner twice."""
+    parent_run_id = context.parent_run_id
     done = study.user_attrs.get(studies.PROMOTED_ATTR) or {}
     target = params.search.promote_target
     if (done.get("trials") == finished and done.get("parent_run_id") == parent_run_id
@@ -366,7 +355,8 @@ def _promote_once(study: Any, finished: int, uri: str, parent_run_id: str, param
         print(f"promotion: {done['decision']['summary'] if done['decision'] else 'none'} "
               "(by another process of this search)")
         return done["decision"]
-    decision = optimize.promote(uri, parent_run_id, params, baseline, data, example)
+    decision = optimize.promote(context.tracking_uri, parent_run_id, params, context.baseline,
+                                context.data, context.input_example)
     study.set_user_attr(studies.PROMOTED_ATTR, {"trials": finished,
                                                 "parent_run_id": parent_run_id,
                                                 "promote_target": target,
@@ -374,19 +364,15 @@ def _promote_once(study: Any, finished: int, uri: str, parent_run_id: str, param
     return decision
 
 
-def _ensure_logged(study: Any, candidates: list[TrialResult], parent_run_id: str,
-                   params: Params,
-                   baseline: handles.Baseline, data: handles.PreparedData, store: ArtifactStore,
-                   uri: str, tags: dict[str, str], example: Any) -> None:
+def _ensure_logged(study: Any, candidates: list[TrialResult], context: TrialContext) -> None:
     """Log again, from the artifact store, candidates whose child run is not under this
     parent (the study outlived its MLflow parent run, e.g. a new tracking store)."""
-    logged = trial_runs(parent_run_id)
+    logged = trial_runs(context.parent_run_id)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     for result in candidates:
         if result.number not in logged:
             variant = VariantConfig.model_validate(result.variant)
-            again = trial_task.fn(result.number, variant, result.sampled, params, baseline, data,
-                                  store, uri, parent_run_id, tags, example)
+            again = trial_task.fn(result.number, variant, result.sampled, context)
             study._storage.set_trial_user_attr(trials[result.number]._trial_id,
                                                results.RESULT_ATTR, results.as_dict(again))
 

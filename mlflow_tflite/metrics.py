@@ -135,6 +135,21 @@ _BUILT_IN = (
     Metric(name="agreement", higher_is_better=True, label="top-1 agreement",
            source="agreement", tables=("headline",),
            card="top-1 agreement with fp32", card_summary=", agreement {}"),
+    # Paired-bootstrap 95% intervals over the test images (measure.uncertainty) and
+    # McNemar's exact p of the accuracy change: which differences are more than noise.
+    Metric(name="accuracy_delta_ci_low", higher_is_better=True,
+           label="accuracy delta, 95% low", source="accuracy_delta_ci_low", group="uncertainty",
+           signed=True),
+    Metric(name="accuracy_delta_ci_high", higher_is_better=True,
+           label="accuracy delta, 95% high", source="accuracy_delta_ci_high",
+           group="uncertainty", signed=True),
+    Metric(name="agreement_ci_low", higher_is_better=True, label="top-1 agreement, 95% low",
+           source="agreement_ci_low", group="uncertainty"),
+    Metric(name="agreement_ci_high", higher_is_better=True,
+           label="top-1 agreement, 95% high", source="agreement_ci_high", group="uncertainty"),
+    Metric(name="accuracy_mcnemar_p", higher_is_better=None,
+           label="McNemar p of the accuracy change", source="accuracy_mcnemar_p",
+           group="uncertainty"),
     Metric(name="latency_p50_ms", higher_is_better=False, unit="ms", label="p50 latency",
            source="primary.p50_ms", tables=_SUMMARY, pareto="cost",
            card="p50 ms", card_section="latency", card_summary=", p50 {} ms",
@@ -252,6 +267,35 @@ def default_objectives() -> tuple[str, ...]:
 def objective_names() -> tuple[str, ...]:
     """The metrics that may rank variants."""
     return tuple(m.name for m in _CATALOGUE.values() if m.objective)
+
+
+# A figure measured on the selection split (the validation split): decisions judge by it,
+# the reports show the test split's figure under the plain name (`selection/accuracy`).
+SELECTION_PREFIX = "selection/"
+
+
+def decision_value(metrics: Mapping[str, float], name: str) -> float | None:
+    """The value of `name` a decision judges: its selection-split figure when `metrics`
+    has one, else the one logged under `name` (a metric with no selection figure, or a
+    run from before there was one)."""
+    value = metrics.get(f"{SELECTION_PREFIX}{name}")
+    return metrics.get(name) if value is None else value
+
+
+CI_LOW, CI_HIGH = "_ci_low", "_ci_high"
+
+
+def gated_value(metrics: Mapping[str, float], name: str, gate_on: str = "point"
+                ) -> float | None:
+    """The value of `name` a gate judges (`decision_value`): `point`, the estimate;
+    `conservative`, the worse end of its 95% interval (the whole interval must pass);
+    `lenient`, the better end (it fails only when the whole interval does). A metric
+    without an interval is judged by its estimate."""
+    if gate_on == "point" or name not in _CATALOGUE or _CATALOGUE[name].higher_is_better is None:
+        return decision_value(metrics, name)
+    worse, better = (CI_LOW, CI_HIGH) if _CATALOGUE[name].higher_is_better else (CI_HIGH, CI_LOW)
+    bound = decision_value(metrics, f"{name}{worse if gate_on == 'conservative' else better}")
+    return decision_value(metrics, name) if bound is None else bound
 
 
 def higher_is_better(name: str) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mlflow_tflite.config.benchmark import BenchmarkConfig
@@ -23,6 +22,7 @@ from mlflow_tflite.config.targets import (
 from mlflow_tflite.config.tracking import MlflowConfig
 from mlflow_tflite.config.train import TrainConfig
 from mlflow_tflite.config.variants import VariantConfig
+from mlflow_tflite.config.yamlfile import Doubt, YamlError, boolean_doubts, key_path, load_yaml
 from mlflow_tflite.section import Section
 
 
@@ -110,17 +110,6 @@ def _with_gates(section: Any, gates: dict[str, float]) -> Any:
     return section.model_copy(update=update)
 
 
-def _key_path(loc: tuple[str | int, ...]) -> str:
-    """('variants', 3, 'compress') -> 'variants[3].compress'."""
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path
-
-
 def format_validation_error(error: ValidationError, source: str = "params") -> str:
     """One line naming the first failing key path and what was expected."""
     first = error.errors()[0]
@@ -131,7 +120,7 @@ def format_validation_error(error: ValidationError, source: str = "params") -> s
         message = "unknown key"
     elif first["type"] == "literal_error":
         message = message.replace("Input should be", "expected")
-    where = _key_path(loc) or "(top level)"
+    where = key_path(loc) or "(top level)"
     got = first.get("input")
     quiet = first["type"] in ("extra_forbidden", "missing") or isinstance(got, dict)
     suffix = "" if quiet else f" (got {got!r})"
@@ -173,26 +162,41 @@ def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
         raise ParamsError(format_validation_error(error, source)) from None
 
 
-def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
-    """Read, override (`KEY=VALUE` dotted paths) and validate a params file.
+def read_params_file(path: str | Path) -> tuple[dict[str, Any], list[Doubt]]:
+    """The mapping a params file holds, read strictly (`config.yamlfile`), and the booleans
+    it spelled yes/no/on/off (for `boolean_doubts`).
 
     Raises:
-        ParamsError: the file is missing or not YAML, an override is malformed,
-            or a value is invalid; the message names the file and key path.
+        ParamsError: the file is missing, not YAML, not a mapping, or says something it
+            does not look like; the message names the file and the key path or line.
     """
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: params file not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ParamsError(f"{path}: not valid YAML{where}") from None
+        raw, doubts = load_yaml(path.read_text())
+    except YamlError as error:
+        raise ParamsError(f"{path}: {error}") from None
+    if raw is None:
+        return {}, []
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    return raw, doubts
+
+
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
+    """Read, override (`KEY=VALUE` dotted paths) and validate a params file.
+
+    Raises:
+        ParamsError: the file is missing or not YAML, says something it does not look
+            like (`config.yamlfile`), an override is malformed, or a value is invalid;
+            the message names the file and key path.
+    """
+    raw, doubts = read_params_file(path)
     try:
-        raw = apply_overrides(raw, overrides or [])
+        raw = apply_overrides(raw, overrides or [], doubts)
     except ValueError as error:
         raise ParamsError(f"{path}: {error}") from None
+    if (doubt := boolean_doubts(Params, doubts)) is not None:
+        raise ParamsError(f"{path}: {doubt}")
     return parse_params(raw, source=str(path))

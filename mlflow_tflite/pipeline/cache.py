@@ -50,9 +50,8 @@ STEP_SOURCES: dict[str, tuple[str, ...]] = {
                 *_PIPELINE),
     # What turns stored results into a flow run's MLflow runs, reports and promotion (the
     # logged models carry litert.py and the flavor's loader modules).
-    "flow": ("tracking", "registry", "flavor.py", "flavor_spec.py", "flavor_code.py",
-             "flavor_pyfunc.py", "flavor_model.py", "flavor_load.py", "litert.py",
-             *_PIPELINE, "../flows/optimize.py"),
+    "flow": ("tracking", "registry", "flavor", "litert.py", *_PIPELINE,
+             "../flows/optimize.py"),
 }
 # Frameworks whose version changes what a step produces.
 STEP_PACKAGES: dict[str, tuple[str, ...]] = {

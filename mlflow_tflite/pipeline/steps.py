@@ -152,7 +152,7 @@ def _val_accuracy(fp32: bytes, dataset: Any) -> float | None:
 def baseline_quantization(flatbuffer: bytes) -> str:
     """The scheme a baseline `.tflite` is already quantized with, as the flavor names it
     (`none` for a float model)."""
-    from mlflow_tflite.flavor_spec import infer_quantization
+    from mlflow_tflite.flavor.spec import infer_quantization
 
     return infer_quantization(flatbuffer)
 
@@ -314,6 +314,8 @@ def measure(
     """
     measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
     measurement["metrics"].update(_user_metrics(build.tflite_path, params, data))
+    measurement["metrics"].update(_selection_metrics(build.tflite_path, baseline, data,
+                                                     measurement["delegate"], params))
     compression_file = Path(build.tflite_path).with_name(COMPRESSION_FILE)
     if compression_file.is_file():
         measurement["compression"] = json.loads(compression_file.read_text())
@@ -342,8 +344,41 @@ def remeasure(
 
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
     path = next(local.rglob("*.tflite"))
-    return {**_measure_file(path, params, baseline, data).metrics(),
-            **_user_metrics(path, params, data)}
+    measured = _measure_file(path, params, baseline, data)
+    return {**measured.metrics(), **_user_metrics(path, params, data),
+            **_selection_metrics(path, baseline, data, measured.delegate, params)}
+
+
+def _selection_metrics(path: str | Path, baseline: Baseline, data: PreparedData,
+                       delegate: str, params: Params) -> dict[str, float]:
+    """`selection/accuracy`, `selection/accuracy_delta` and its 95% paired-bootstrap
+    interval (`selection/accuracy_delta_ci_low/high`) of the `.tflite` at `path`: on
+    the validation split, which the promotion gates and objectives and the search judge by
+    (`metrics.decision_value`), so the test split's figures stay unbiased by every choice.
+    The delta is against the baseline's fp32 `.tflite` on that split (the exact conversion
+    of the Keras model the test split's delta is against), both on the `delegate` the test
+    split's accuracy was measured on (XNNPACK refuses some sparse models). Empty without a
+    labelled validation split (`data.validation_fraction: 0`) or class scores: decisions then judge
+    by the test split's figures."""
+    from mlflow_tflite.metrics import SELECTION_PREFIX
+
+    if not baseline.class_scores:
+        return {}
+    dataset = load_prepared(data.directory, data.version)
+    if not dataset.labelled or not len(dataset.y_val):
+        return {}
+    from mlflow_tflite.measure.outputs import predict_outputs
+    from mlflow_tflite.measure.quality import labels_of, top1
+    from mlflow_tflite.measure.uncertainty import paired_interval
+
+    threads = params.benchmark.threads
+    labels = labels_of(dataset.y_val)
+    ours = top1(predict_outputs(path, dataset.x_val, delegate, threads)) == labels
+    fp32 = top1(predict_outputs(baseline.fp32_path, dataset.x_val, delegate, threads)) == labels
+    interval = paired_interval(ours, fp32)
+    return {f"{SELECTION_PREFIX}{name}": float(value) for name, value in (
+        ("accuracy", ours.mean()), ("accuracy_delta", ours.mean() - fp32.mean()),
+        ("accuracy_delta_ci_low", interval.low), ("accuracy_delta_ci_high", interval.high))}
 
 
 def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[str, float]:
@@ -355,9 +390,11 @@ def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[
     if not params.evaluate:
         return {}
     from mlflow_tflite.evaluate import evaluate_model, load_evaluators
+    from mlflow_tflite.flavor.loader.model import TFLiteModel
 
     dataset = load_prepared(data.directory, data.version)
-    return evaluate_model(load_evaluators(params.evaluate), path, dataset.x_test,
+    predict = TFLiteModel(Path(path).read_bytes(), delegate="builtin").predict
+    return evaluate_model(load_evaluators(params.evaluate), predict, dataset.x_test,
                           dataset.y_test if dataset.labelled else None)
 
 

@@ -13,7 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlflow_tflite.config.promote import ConstraintsConfig, Target
-from mlflow_tflite.metrics import REASON_TAG_SUFFIX, format_metric, higher_is_better
+from mlflow_tflite.metrics import (
+    REASON_TAG_SUFFIX,
+    SELECTION_PREFIX,
+    decision_value,
+    format_metric,
+    gated_value,
+    higher_is_better,
+)
 
 
 @dataclass(frozen=True)
@@ -68,9 +75,11 @@ def constraint_failures(
     """
     failures: list[ConstraintFailure] = []
     for gate in constraints.gates():
-        key, value = gate.gate.key, metrics.get(gate.metric)
+        key, value = gate.gate.key, gated_value(metrics, gate.metric, constraints.gate_on)
         reason = (tags or {}).get(f"{gate.metric}{REASON_TAG_SUFFIX}")
         because = f" ({reason})" if reason else ""
+        if value is not None and value != decision_value(metrics, gate.metric):
+            because += f" ({constraints.gate_on}: the end of its 95% interval)"
         if value is None or math.isnan(value):
             if missing_fails:
                 failures.append(ConstraintFailure(key, f"{key}: no {gate.metric} metric{because}"))
@@ -94,7 +103,11 @@ def compare(
         to a present one.
     """
     for name in objective:
-        x, y = a.get(name), b.get(name)
+        # The selection split's figures when both sides have them (a champion registered
+        # before there were any is compared on the test split's).
+        both = all(f"{SELECTION_PREFIX}{name}" in m for m in (a, b))
+        x, y = (a.get(f"{SELECTION_PREFIX}{name}"), b.get(f"{SELECTION_PREFIX}{name}")) if both \
+            else (a.get(name), b.get(name))
         x = None if x is None or math.isnan(x) else x
         y = None if y is None or math.isnan(y) else y
         if x is None and y is None:
@@ -155,6 +168,8 @@ def against_champion(
     sign, metric = compare(winner, champion, target.objective, target.tie_tolerance)
     if metric is None:
         return Verdict(True, f"it ties the champion on {', '.join(target.objective)}")
+    if all(f"{SELECTION_PREFIX}{metric}" in m for m in (winner, champion)):
+        metric = f"{SELECTION_PREFIX}{metric}"  # what compare judged by
     ours, theirs = (
         format_metric(metric, winner.get(metric)),
         format_metric(metric, champion.get(metric)),

@@ -47,6 +47,29 @@ class TrialResult:
     wait_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of one search shares; picklable, so a trial runs on any worker.
+
+    Attributes:
+        params: the validated params (`search`, `benchmark`, `promote` are read).
+        baseline, data, store: the flow's baseline, prepared data and artifact store.
+        tracking_uri: the MLflow store the trials log to.
+        parent_run_id: the search's parent run.
+        tags: tags every child gets (`data_version`, `git_commit`).
+        input_example: logged with the models.
+    """
+
+    params: Params
+    baseline: handles.Baseline
+    data: handles.PreparedData
+    store: ArtifactStore
+    tracking_uri: str
+    parent_run_id: str
+    tags: dict[str, str]
+    input_example: Any = None
+
+
 def trial_name(number: int) -> str:
     """The child run and variant name of trial `number`."""
     return f"trial-{number}"
@@ -86,14 +109,8 @@ def run_trial(
     number: int,
     variant: VariantConfig,
     sampled: dict[str, Any],
-    params: Params,
-    baseline: handles.Baseline,
-    data: handles.PreparedData,
-    store: ArtifactStore,
+    context: TrialContext,
     *,
-    parent_run_id: str,
-    tags: dict[str, str],
-    input_example: Any = None,
     lock: Any = None,
 ) -> TrialResult:
     """Run and log one trial; a failure fails only this trial (state `failed`).
@@ -102,17 +119,14 @@ def run_trial(
         number: the Optuna trial number.
         variant: the sampled variant (named `trial-<number>`).
         sampled: the values Optuna suggested, logged as the child run's params.
-        params: the validated params (`search`, `benchmark`, `promote` are read).
-        baseline, data, store: the flow's baseline, prepared data and artifact store.
-        parent_run_id: the search's parent run.
-        tags: tags every child gets (`data_version`, `git_commit`).
-        input_example: logged with the model.
+        context: what the search's trials share (params, baseline, data, store, runs).
         lock: held while building and measuring (the threads runner's COMPUTE_LOCK).
 
     Returns:
         The TrialResult: state `complete`, `infeasible`, `pruned` or `failed`, the objective
         values and constraint values for Optuna, and timings.
     """
+    params, baseline = context.params, context.baseline
     search = params.search
     constraints = objective.search_constraints(params)
     reference = baseline_val_accuracy(baseline)
@@ -141,7 +155,7 @@ def run_trial(
         result.wait_s = started - asked
         try:
             build, measurement, result.reused = _build_and_measure(
-                variant, params, baseline, data, store, on_epoch)
+                variant, params, baseline, context.data, context.store, on_epoch)
         except TrialPruned as pruned:
             result.state, result.error = objective.PRUNED, str(pruned)
             record.failed_step = steps.failed_step(pruned, "compress")
@@ -169,9 +183,9 @@ def run_trial(
         record.status, record.error = FAILED, result.error
 
     logged = time.perf_counter()
-    trial_tags = {**tags, TRIAL_TAG: str(number), TRIAL_STATE_TAG: result.state}
-    result.run_id = tracking.log_variant(parent_run_id, record, common_tags=trial_tags,
-                                         input_example=input_example, role=TRIAL_ROLE,
+    trial_tags = {**context.tags, TRIAL_TAG: str(number), TRIAL_STATE_TAG: result.state}
+    result.run_id = tracking.log_variant(context.parent_run_id, record, common_tags=trial_tags,
+                                         input_example=context.input_example, role=TRIAL_ROLE,
                                          params=sampled, log_model=False,
                                          layer_plot=False)
     if result.state == objective.PRUNED:

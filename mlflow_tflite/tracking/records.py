@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlflow_tflite.measure import CORE_METRICS, FIDELITY_METRICS
+from mlflow_tflite.measure import CORE_METRICS, FIDELITY_METRICS, UNCERTAINTY_METRICS
 
 OK = "ok"
 FAILED = "failed"
@@ -21,9 +21,9 @@ CHAMPION = "champion"
 PASSED = "passed"
 REFUSED = "refused"
 
-# The per-variant metrics every run logs and the fidelity ones (the catalogue's `core`
-# and `fidelity` groups), in the order tables show them.
-METRICS = (*CORE_METRICS, *FIDELITY_METRICS)
+# The per-variant metrics every run logs, the fidelity ones and the intervals (the
+# catalogue's `core`, `fidelity` and `uncertainty` groups), in the order tables show them.
+METRICS = (*CORE_METRICS, *FIDELITY_METRICS, *UNCERTAINTY_METRICS)
 
 
 @dataclass

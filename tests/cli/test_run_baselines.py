@@ -321,7 +321,7 @@ def test_an_old_style_float16_stored_tflite_is_quantized_and_a_no_op_scheme_fail
 def test_a_dynamic_range_tflite_is_named_as_such_from_run_to_registry(
     tracking_uri: str, tmp_path: Path
 ):
-    from mlflow_tflite.flavor_spec import infer_quantization
+    from mlflow_tflite.flavor.spec import infer_quantization
     from mlflow_tflite.tracking.layout import (
         BASELINE_QUANTIZATION_TAG,
         MODEL_CARD_TAG,
