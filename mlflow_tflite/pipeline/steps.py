@@ -394,7 +394,8 @@ def remeasure(
 
 def _selection_metrics(path: str | Path, baseline: Baseline, data: PreparedData,
                        delegate: str, params: Params) -> dict[str, float]:
-    """`selection/accuracy` and `selection/accuracy_delta` of the `.tflite` at `path`: on
+    """`selection/accuracy`, `selection/accuracy_delta` and its 95% paired-bootstrap
+    interval (`selection/accuracy_delta_ci_low/high`) of the `.tflite` at `path`: on
     the validation split, which the promotion gates and objectives and the search judge by
     (`metrics.decision_value`), so the test split's figures stay unbiased by every choice.
     The delta is against the baseline's fp32 `.tflite` on that split (the exact conversion
@@ -410,13 +411,17 @@ def _selection_metrics(path: str | Path, baseline: Baseline, data: PreparedData,
     if not dataset.labelled or not len(dataset.y_val):
         return {}
     from mlflow_tflite.measure.outputs import predict_outputs
-    from mlflow_tflite.measure.quality import accuracy
+    from mlflow_tflite.measure.quality import labels_of, top1
+    from mlflow_tflite.measure.uncertainty import paired_interval
 
     threads = params.benchmark.threads
-    ours = accuracy(predict_outputs(path, dataset.x_val, delegate, threads), dataset.y_val)
-    fp32 = accuracy(predict_outputs(baseline.fp32_path, dataset.x_val, delegate, threads),
-                    dataset.y_val)
-    return {f"{SELECTION_PREFIX}accuracy": ours, f"{SELECTION_PREFIX}accuracy_delta": ours - fp32}
+    labels = labels_of(dataset.y_val)
+    ours = top1(predict_outputs(path, dataset.x_val, delegate, threads)) == labels
+    fp32 = top1(predict_outputs(baseline.fp32_path, dataset.x_val, delegate, threads)) == labels
+    interval = paired_interval(ours, fp32)
+    return {f"{SELECTION_PREFIX}{name}": float(value) for name, value in (
+        ("accuracy", ours.mean()), ("accuracy_delta", ours.mean() - fp32.mean()),
+        ("accuracy_delta_ci_low", interval.low), ("accuracy_delta_ci_high", interval.high))}
 
 
 def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[str, float]:

@@ -61,7 +61,7 @@ class TargetJob:
     def outputs(self) -> int:
         from mlflow_tflite.litert import make_interpreter
 
-        return len(make_interpreter(self.model_path).get_output_details())
+        return len(make_interpreter(self.model_path, self.delegate).get_output_details())
 
     def write_inputs(self, directory: Path) -> tuple[Path, Path]:
         """`inputs.npz` and `settings.json` for the probe, in `directory`."""
@@ -140,7 +140,7 @@ def measure_targets(targets: Mapping[str, Any], model_path: str | Path, x: Any,
     delegate = delegate or benchmark.primary_delegate
     try:
         inputs = [np.asarray(a, dtype=np.float32)
-                  for a in model_inputs(make_interpreter(str(model_path)), rows)]
+                  for a in model_inputs(make_interpreter(str(model_path), delegate), rows)]
         reference = reference_outputs(str(model_path), rows, delegate=delegate)
     except Exception as error:  # no reference, no target: the variant stays measured
         for name in targets:

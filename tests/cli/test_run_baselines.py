@@ -369,7 +369,8 @@ def test_a_dynamic_range_tflite_is_named_as_such_from_run_to_registry(
     location = client.get_logged_model(model_id).artifact_location
     text = mlflow.artifacts.load_text(f"{location}/model_card.md")
     assert "- baseline: a dynamic-quantized .tflite" in text
-    assert "converter's schemes (dynamic, int8, int16x8, float16) need the float source" in text
+    assert ("the converter's schemes (dynamic, int8, int16x8, float16), and lower precision "
+            "for the weights already quantized, need the float source model") in text
     # What the note says remains: int4 on the weights the file left in float.
     assert children["int4w"].info.status == "FINISHED"
     assert children["int4w"].data.metrics["size_bytes"] < len(content)
