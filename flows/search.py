@@ -35,7 +35,7 @@ from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line, is_interrupt, raise_if_signalled
 from mlflow_tflite.measure.size import gzip_size_bytes
-from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, steps
+from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, isolate, steps
 from mlflow_tflite.search import objective, results
 from mlflow_tflite.search import study as studies
 from mlflow_tflite.search.runs import (
@@ -45,8 +45,14 @@ from mlflow_tflite.search.runs import (
     trial_runs,
     without_model,
 )
-from mlflow_tflite.search.space import Space, sample_variant
-from mlflow_tflite.search.trial import TrialResult, failed_result, run_trial, trial_name
+from mlflow_tflite.search.space import CONVERT, Space, drop_techniques, sample_variant
+from mlflow_tflite.search.trial import (
+    TrialContext,
+    TrialResult,
+    failed_result,
+    run_trial,
+    trial_name,
+)
 from mlflow_tflite.search.warm_start import WARM_START_ATTR, warm_start
 from mlflow_tflite.tracking.layout import (
     DATA_VERSION_TAG,
@@ -55,6 +61,7 @@ from mlflow_tflite.tracking.layout import (
     STUDY_STORAGE_TAG,
     STUDY_TAG,
 )
+from mlflow_tflite.train.kinds import twin_refusal
 from mlflow_tflite_flows import optimize, outcomes
 from mlflow_tflite_flows import runner as runners
 from mlflow_tflite_flows.runner import make_task_runner
@@ -73,23 +80,11 @@ TEAM_WAIT_S = 180.0
 
 @task(task_run_name="trial-{number}", timeout_seconds=TRIAL_TIMEOUT, cache_policy=NO_CACHE)
 def trial_task(
-    number: int,
-    variant: VariantConfig,
-    sampled: dict[str, Any],
-    params: Params,
-    baseline: handles.Baseline,
-    data: handles.PreparedData,
-    store: ArtifactStore,
-    uri: str,
-    parent_run_id: str,
-    tags: dict[str, str],
-    example: Any,
+    number: int, variant: VariantConfig, sampled: dict[str, Any], context: TrialContext
 ) -> TrialResult:
-    tracking.configure_tracking(uri)
-    result = run_trial(number, variant, sampled, params, baseline, data, store,
-                       parent_run_id=parent_run_id, tags=tags, input_example=example,
-                       lock=runners.COMPUTE_LOCK)
-    values = dict(zip(params.search.objective, result.values or [], strict=False))
+    tracking.configure_tracking(context.tracking_uri)
+    result = run_trial(number, variant, sampled, context, lock=runners.COMPUTE_LOCK)
+    values = dict(zip(context.params.search.objective, result.values or [], strict=False))
     print(f"trial {number}: {result.state} ({result.error or values})")
     return result
 
@@ -97,16 +92,17 @@ def trial_task(
 def _kernel_sizes(
     params: Params, baseline: handles.Baseline, data: handles.PreparedData
 ) -> list[int]:
-    """The baseline's kernel sizes (none when it is not tf_keras: the narrowed space then
+    """The baseline's kernel sizes (a Keras 3 baseline's are its tf_keras twin's; none for
+    a SavedModel, a `.tflite` or a Keras 3 model without a twin: the narrowed space then
     holds no technique); refuses a baseline tfmot cannot wrap, before any trial."""
     from mlflow_tflite.compress.context import fresh_copy, kernel_layers
-    from mlflow_tflite.train.kinds import TF_KERAS
+    from mlflow_tflite.train.kinds import KERAS3, TF_KERAS
 
-    if baseline.kind != TF_KERAS:
+    if baseline.kind not in (TF_KERAS, KERAS3) or baseline.twin_problem:
         return []
     with runners.COMPUTE_LOCK:
         model = steps.load_baseline_model(baseline, params, data)
-        fresh_copy(model)  # raises CompressionError for a Keras 3 or subclassed baseline
+        fresh_copy(model)  # raises CompressionError for a subclassed baseline
         return [int(layer.kernel.shape.num_elements()) for layer in kernel_layers(model)]
 
 
@@ -219,6 +215,18 @@ def search(
     data = optimize.prepare_data(params, store)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     baseline = optimize.train_baseline(params, data, store)
+    # A technique that cannot wrap the baseline (or that a Keras 3 model without a
+    # tf_keras twin cannot take) is dropped before any trial samples it.
+    names = [name for name in space.blocks if name != CONVERT]
+    if baseline.twin_problem:
+        unfit = {name: twin_refusal(name, baseline.twin_problem) for name in names}
+    else:
+        with runners.COMPUTE_LOCK:
+            unfit = isolate.call("probe", steps.unwrappable_techniques, names, params,
+                                 baseline, data)
+    space, dropped = drop_techniques(space, unfit)
+    if dropped:
+        print(dropped)
     kernel_sizes = _kernel_sizes(params, baseline, data)
     name = studies.study_name(params, data.version, baseline.key)
     study = studies.open_study(params, name, storage)
@@ -242,20 +250,19 @@ def search(
                                                     f"search-{name}", parent_tags)
             study.set_user_attr(studies.PARENT_RUN_ATTR, parent_run_id)
             optimize.log_parent(uri, parent_run_id, params, data, baseline)
-    example = optimize._input_example(data)
+    context = TrialContext(params, baseline, data, store, uri, parent_run_id, tags,
+                           optimize._input_example(data))
     budget = studies.budget(study, params, trials, minutes)
     print(f"study {name} in {storage}: {budget.used_trials} trials done, "
           f"{budget.used_seconds / 60:.1f} min spent; budget {budget.trials} trials, "
           f"{'no' if budget.seconds is None else f'{budget.seconds / 60:g}'} min")
 
     def submit(number: int, variant: VariantConfig, sampled: dict[str, Any]) -> PrefectFuture:
-        return trial_task.submit(number, variant, sampled, params, baseline, data, store, uri,
-                                 parent_run_id, tags, example)
+        return trial_task.submit(number, variant, sampled, context)
 
     try:
         overhead = _search_loop(study, space, params, kernel_sizes, budget, submit)
-        outcome = _finish_with_team(study, params, baseline, data, store, uri, parent_run_id,
-                                    tags, example, reports_dir)
+        outcome = _finish_with_team(study, context, reports_dir)
     except BaseException as error:
         # The parent may be a team's: only its reason here; the guard ends this process's
         # own RUNNING trials (Ctrl-C is a KeyboardInterrupt, SIGTERM Prefect's signal).
@@ -284,10 +291,7 @@ def _candidates(study: Any, params: Params) -> tuple[list[TrialResult], list[Tri
     return found, front, results.closest(found, constraints, names) if not front else None
 
 
-def _finish_with_team(study: Any, params: Params, baseline: handles.Baseline,
-                      data: handles.PreparedData, store: ArtifactStore, uri: str,
-                      parent_run_id: str, tags: dict[str, str], example: Any,
-                      reports_dir: str) -> dict[str, Any]:
+def _finish_with_team(study: Any, context: TrialContext, reports_dir: str) -> dict[str, Any]:
     """Log the models of the candidates this process built, wait (lock released) until the
     team's other processes have logged theirs (each machine has its own artifact store),
     then finish. One process at a time, under the study's lock; the first to find every
@@ -295,34 +299,33 @@ def _finish_with_team(study: Any, params: Params, baseline: handles.Baseline,
     deadline = time.monotonic() + TEAM_WAIT_S
     while True:
         with studies.locked(study):
-            found, front, near = _candidates(study, params)
+            found, front, near = _candidates(study, context.params)
             candidates = front or ([near[0]] if near else [])
-            _ensure_logged(study, candidates, parent_run_id, params, baseline, data, store, uri,
-                           tags, example)
+            _ensure_logged(study, candidates, context)
             found = results.study_results(study)
             chosen = [c for c in found if c.number in {n.number for n in candidates}]
-            log_models(parent_run_id, chosen, baseline, store, example)
-            missing = without_model(parent_run_id, [c.number for c in chosen])
+            log_models(context.parent_run_id, chosen, context.baseline, context.store,
+                       context.input_example)
+            missing = without_model(context.parent_run_id, [c.number for c in chosen])
             if not missing or time.monotonic() > deadline:
                 if missing:
                     print(f"no model for trials {missing} (built on a machine whose search "
                           "has ended): they are not promoted")
-                return _finish(study, params, found, front, near, set(missing), uri,
-                               parent_run_id, baseline, data, example, reports_dir)
+                return _finish(study, context, found, front, near, set(missing), reports_dir)
         raise_if_signalled()
         time.sleep(TEAM_POLL_S)
 
 
-def _finish(study: Any, params: Params, found: list[TrialResult], front: list[TrialResult],
-            near: tuple[TrialResult, list[str]] | None, unlogged: set[int], uri: str,
-            parent_run_id: str, baseline: handles.Baseline, data: handles.PreparedData,
-            example: Any, reports_dir: str) -> dict[str, Any]:
+def _finish(study: Any, context: TrialContext, found: list[TrialResult],
+            front: list[TrialResult], near: tuple[TrialResult, list[str]] | None,
+            unlogged: set[int], reports_dir: str) -> dict[str, Any]:
     """Results on the parent run, candidates for promotion, promotion, artifact."""
+    params, parent_run_id = context.params, context.parent_run_id
     names = list(params.search.objective)
     front = [r for r in found if r.number in {c.number for c in front}]
     candidates = {c.number for c in front or ([near[0]] if near else [])} - unlogged
     mark_candidates(parent_run_id, candidates)
-    fp32_gzip = gzip_size_bytes(baseline.fp32_path.read_bytes())
+    fp32_gzip = gzip_size_bytes(context.baseline.fp32_path.read_bytes())
     paths = results.write_results(study, found, front, fp32_gzip, names, reports_dir)
     rows = results.trial_rows(found, front, fp32_gzip)
     results.log_results(parent_run_id, paths, [row for row in rows if row["pareto"]])
@@ -330,8 +333,7 @@ def _finish(study: Any, params: Params, found: list[TrialResult], front: list[Tr
     # search.promote_target names); with no feasible trial, the closest one becomes
     # challenger, never champion, as a closest variant does.
     policy = params.model_copy(update={"promote": objective.promotion(params)})
-    decision = _promote_once(study, len(found), uri, parent_run_id, policy, baseline, data,
-                             example) if candidates else None
+    decision = _promote_once(study, len(found), context, policy) if candidates else None
     closest = None
     if near:
         closest = {"trial": near[0].number, "failures": near[1]}
@@ -347,11 +349,12 @@ def _finish(study: Any, params: Params, found: list[TrialResult], front: list[Tr
             "reports": {kind: str(path) for kind, path in paths.items()}}
 
 
-def _promote_once(study: Any, finished: int, uri: str, parent_run_id: str, params: Params,
-                  baseline: handles.Baseline, data: handles.PreparedData,
-                  example: Any) -> dict[str, Any] | None:
-    """Promote the front unless a process of the team already promoted these trials (then
-    its decision is this one's): a second promotion would register the same winner twice."""
+def _promote_once(study: Any, finished: int, context: TrialContext,
+                  params: Params) -> dict[str, Any] | None:
+    """Promote the front by `params` (the search's policy) unless a process of the team
+    already promoted these trials (then its decision is this one's): a second promotion
+    would register the same winner twice."""
+    parent_run_id = context.parent_run_id
     done = study.user_attrs.get(studies.PROMOTED_ATTR) or {}
     target = params.search.promote_target
     if (done.get("trials") == finished and done.get("parent_run_id") == parent_run_id
@@ -359,7 +362,8 @@ def _promote_once(study: Any, finished: int, uri: str, parent_run_id: str, param
         print(f"promotion: {done['decision']['summary'] if done['decision'] else 'none'} "
               "(by another process of this search)")
         return done["decision"]
-    decision = optimize.promote(uri, parent_run_id, params, baseline, data, example)
+    decision = optimize.promote(context.tracking_uri, parent_run_id, params, context.baseline,
+                                context.data, context.input_example)
     study.set_user_attr(studies.PROMOTED_ATTR, {"trials": finished,
                                                 "parent_run_id": parent_run_id,
                                                 "promote_target": target,
@@ -367,19 +371,15 @@ def _promote_once(study: Any, finished: int, uri: str, parent_run_id: str, param
     return decision
 
 
-def _ensure_logged(study: Any, candidates: list[TrialResult], parent_run_id: str,
-                   params: Params,
-                   baseline: handles.Baseline, data: handles.PreparedData, store: ArtifactStore,
-                   uri: str, tags: dict[str, str], example: Any) -> None:
+def _ensure_logged(study: Any, candidates: list[TrialResult], context: TrialContext) -> None:
     """Log again, from the artifact store, candidates whose child run is not under this
     parent (the study outlived its MLflow parent run, e.g. a new tracking store)."""
-    logged = trial_runs(parent_run_id)
+    logged = trial_runs(context.parent_run_id)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     for result in candidates:
         if result.number not in logged:
             variant = VariantConfig.model_validate(result.variant)
-            again = trial_task.fn(result.number, variant, result.sampled, params, baseline, data,
-                                  store, uri, parent_run_id, tags, example)
+            again = trial_task.fn(result.number, variant, result.sampled, context)
             study._storage.set_trial_user_attr(trials[result.number]._trial_id,
                                                results.RESULT_ATTR, results.as_dict(again))
 

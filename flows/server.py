@@ -21,8 +21,10 @@ from typing import Any
 PR_SET_PDEATHSIG = 1
 # Prefect notices that are true but no news to a user: kept in Prefect's logs (the API,
 # its UI) and off the console. Prefect warns that a threaded task's timeout cannot
-# interrupt a blocking call (TensorFlow's C++ kernels are one) once per run.
-CONSOLE_NOTICES = ("running in a worker thread",)
+# interrupt a blocking call (TensorFlow's C++ kernels are one) once per run. A variant's
+# measure task waiting on a build that failed ends NotReady ("Upstream task run ... did not
+# reach a 'COMPLETED' state"): the build's own line and the variant's FAILED row say why.
+CONSOLE_NOTICES = ("running in a worker thread", "Finished in state NotReady(")
 
 
 def _die_with_parent(parent: int) -> Any:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-FLAVOR_NAME = "tflite"
 
 _FLAVOR_API = (
+    "FLAVOR_NAME",
     "save_model",
     "log_model",
     "load_model",
@@ -29,4 +29,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'mlflow_tflite' has no attribute {name!r}")
 
 
-__all__ = ["FLAVOR_NAME", "__version__", *_FLAVOR_API]
+__all__ = ["__version__", *_FLAVOR_API]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -172,18 +171,15 @@ def load_evaluator(spec: str) -> Evaluator:
 
 
 def evaluate_model(
-    evaluators: list[Evaluator], model: str | Path | bytes, x: np.ndarray,
+    evaluators: list[Evaluator], predict: Callable[[Any], Any], x: np.ndarray,
     y: np.ndarray | None,
 ) -> dict[str, float]:
-    """Every evaluator's metrics for one `.tflite` model, through the flavor's predict.
+    """Every evaluator's metrics for one model, through its `predict` (the flavor's, on a
+    `.tflite`: `mlflow_tflite.flavor.loader.model.TFLiteModel(content).predict`).
 
     Raises:
         EvaluateError: an evaluator failed (the message names it and the reason).
     """
-    from mlflow_tflite.flavor_model import TFLiteModel
-
-    content = model if isinstance(model, bytes) else Path(model).read_bytes()
-    predict = TFLiteModel(content, delegate="builtin").predict
     metrics: dict[str, float] = {}
     for evaluator in evaluators:
         metrics.update(evaluator(predict, x, y))

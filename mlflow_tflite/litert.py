@@ -61,6 +61,38 @@ def tensor_spec(detail: dict[str, Any]) -> TensorSpec:
     )
 
 
+@dataclass(frozen=True)
+class NamedTensor:
+    """A model input or output under the name users pass it by.
+
+    `name` is the signature-def name (`image`) when the model has exactly one signature,
+    else the tensor name (`serving_default_image:0`), which is always kept in `tensor`.
+    """
+
+    name: str
+    spec: TensorSpec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.spec.to_dict(), "name": self.name, "tensor": self.spec.name}
+
+
+def named_tensors(interpreter: Any) -> tuple[list[NamedTensor], list[NamedTensor]]:
+    """Inputs and outputs in the interpreter's order, named as users pass them."""
+    inputs = [tensor_spec(d) for d in interpreter.get_input_details()]
+    outputs = [tensor_spec(d) for d in interpreter.get_output_details()]
+    names_in: dict[int, str] = {}
+    names_out: dict[int, str] = {}
+    signatures = interpreter.get_signature_list()
+    if len(signatures) == 1:
+        runner = interpreter.get_signature_runner(next(iter(signatures)))
+        names_in = {int(d["index"]): n for n, d in runner.get_input_details().items()}
+        names_out = {int(d["index"]): n for n, d in runner.get_output_details().items()}
+    return (
+        [NamedTensor(names_in.get(s.index, s.name), s) for s in inputs],
+        [NamedTensor(names_out.get(s.index, s.name), s) for s in outputs],
+    )
+
+
 def make_interpreter(
     model: bytes | str | Path,
     delegate: str = DEFAULT_DELEGATE,

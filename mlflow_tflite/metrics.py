@@ -41,7 +41,13 @@ _TABLE_DECIMALS = {"ms": 3, "dB": 1, "MB": 2}
 # A drop against the baseline is a difference of two measured accuracies: rounding must
 # not fail a drop that equals the limit.
 _BASELINE_TOLERANCE = 1e-12
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# A metric name; a deployment target's metrics carry the target's name as a prefix
+# (`mcu/arena_bytes`, registered from the `targets` section).
+TARGET_NAME = r"[a-z0-9][a-z0-9_\-]*"
+_NAME = re.compile(rf"^(?:{TARGET_NAME}/)?[a-z][a-z0-9_]*$")
+# The tag beside a metric that says why it has its value (`app/min_runtime_reason`); a
+# failed gate on the metric quotes it.
+REASON_TAG_SUFFIX = "_reason"
 # Identical float32 outputs still differ by rounding at most: report that ceiling (about
 # 138.5 dB, 20*log10(1/eps)) rather than an infinity MLflow and JSON cannot hold.
 SNR_CEILING_DB = float(-20 * np.log10(np.finfo(np.float32).eps))
@@ -55,7 +61,8 @@ class Metric:
     Attributes:
         name: the MLflow metric key (latency ones also per delegate, `<delegate>/<name>`).
         higher_is_better: the direction; None when neither is better (op_count).
-        unit: `B`, `ms`, `MB`, `dB` or "" (a ratio or a count).
+        unit: `B`, `ms`, `MB`, `dB`, `version` (a release `major.minor.patch` held as
+            the number `version_number` makes of it) or "" (a ratio or a count).
         label: how tables, plots and messages name it ("p50 latency").
         source: the `measure.Measurement` attribute path `metrics()` reads it from
             (`"inspection.sparsity"`; `"primary.p50_ms"`, per delegate each delegate's);
@@ -70,7 +77,8 @@ class Metric:
             table's columns, the others a line with the unit) or `compatibility` (yes/no).
         card_summary: its fragment of the version description (`", accuracy {}"`).
         group: `core` (every variant logs it), `fidelity` (against the float model),
-            `extra`, `layers` (with per-layer analysis) or `user` (registered at run time).
+            `extra`, `layers` (with per-layer analysis), `user` (registered at run time)
+            or `target` (a deployment target's, registered from the `targets` section).
         objective: may rank variants (`promote.objective`, the search's objectives).
         per_delegate: measured per delegate; takes a `<delegate>/` prefix.
         decimals: decimals on the card and, without a unit, in tables.
@@ -127,6 +135,21 @@ _BUILT_IN = (
     Metric(name="agreement", higher_is_better=True, label="top-1 agreement",
            source="agreement", tables=("headline",),
            card="top-1 agreement with fp32", card_summary=", agreement {}"),
+    # Paired-bootstrap 95% intervals over the test images (measure.uncertainty) and
+    # McNemar's exact p of the accuracy change: which differences are more than noise.
+    Metric(name="accuracy_delta_ci_low", higher_is_better=True,
+           label="accuracy delta, 95% low", source="accuracy_delta_ci_low", group="uncertainty",
+           signed=True),
+    Metric(name="accuracy_delta_ci_high", higher_is_better=True,
+           label="accuracy delta, 95% high", source="accuracy_delta_ci_high",
+           group="uncertainty", signed=True),
+    Metric(name="agreement_ci_low", higher_is_better=True, label="top-1 agreement, 95% low",
+           source="agreement_ci_low", group="uncertainty"),
+    Metric(name="agreement_ci_high", higher_is_better=True,
+           label="top-1 agreement, 95% high", source="agreement_ci_high", group="uncertainty"),
+    Metric(name="accuracy_mcnemar_p", higher_is_better=None,
+           label="McNemar p of the accuracy change", source="accuracy_mcnemar_p",
+           group="uncertainty"),
     Metric(name="latency_p50_ms", higher_is_better=False, unit="ms", label="p50 latency",
            source="primary.p50_ms", tables=_SUMMARY, pareto="cost",
            card="p50 ms", card_section="latency", card_summary=", p50 {} ms",
@@ -137,7 +160,8 @@ _BUILT_IN = (
     Metric(name="latency_p99_ms", higher_is_better=False, unit="ms", label="p99 latency",
            source="primary.p99_ms", card="p99 ms", card_section="latency", per_delegate=True),
     Metric(name="latency_vs_fp32", higher_is_better=False, label="p50 latency vs fp32",
-           source="latency_vs_fp32", card="p50 latency / fp32's (primary delegate)", decimals=2),
+           source="latency_vs_fp32", tables=("summary",),
+           card="p50 latency / fp32's (primary delegate)", decimals=2),
     Metric(name="cold_start_ms", higher_is_better=False, unit="ms", label="cold start",
            source="cold_start.cold_start_ms", card="cold start", card_section="latency",
            decimals=2),
@@ -147,7 +171,7 @@ _BUILT_IN = (
     Metric(name="sparsity", higher_is_better=None, label="weight sparsity",
            source="inspection.sparsity", card="weight sparsity"),
     Metric(name="output_snr_db", higher_is_better=True, unit="dB", label="output SNR",
-           source="output_snr_db", stands_in_for="accuracy",
+           source="output_snr_db", tables=("summary",), stands_in_for="accuracy",
            card="fidelity: output SNR vs float (dB)", group="fidelity"),
     Metric(name="output_cosine", higher_is_better=True, label="output cosine",
            source="output_cosine", stands_in_for="accuracy_delta", group="fidelity", decimals=5),
@@ -189,8 +213,30 @@ def register_metric(metric: Metric) -> Metric:
 
 
 def find_metric(name: str) -> Metric | None:
-    """The catalogue entry of `name`, a `<delegate>/` prefix allowed; None if unknown."""
-    return _CATALOGUE.get(name.rpartition("/")[2])
+    """The catalogue entry of `name` (a target's `mcu/arena_bytes` as registered), else of
+    `name` without a `<delegate>/` prefix; None if unknown."""
+    return _CATALOGUE.get(name) or _CATALOGUE.get(name.rpartition("/")[2])
+
+
+def version_number(version: str) -> float:
+    """`2.10` or `2.10.1` as one number that orders releases (2010001.0), for a gate.
+
+    Raises:
+        ValueError: not two or three dot-separated whole numbers.
+    """
+    parts = version.strip().split(".")
+    if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"{version!r} is not a version like 2.10 or 2.10.1")
+    major, minor, patch = (int(p) for p in [*parts, "0"][:3])
+    if minor >= 1000 or patch >= 1000:
+        raise ValueError(f"{version!r}: minor and patch must be below 1000")
+    return float(major * 1_000_000 + minor * 1_000 + patch)
+
+
+def version_text(number: float) -> str:
+    """The release `version_number` made `number` of (`2.10.1`)."""
+    whole = int(round(number))
+    return f"{whole // 1_000_000}.{whole // 1_000 % 1_000}.{whole % 1_000}"
 
 
 def metric_names(*groups: str) -> tuple[str, ...]:
@@ -223,6 +269,35 @@ def objective_names() -> tuple[str, ...]:
     return tuple(m.name for m in _CATALOGUE.values() if m.objective)
 
 
+# A figure measured on the selection split (the validation split): decisions judge by it,
+# the reports show the test split's figure under the plain name (`selection/accuracy`).
+SELECTION_PREFIX = "selection/"
+
+
+def decision_value(metrics: Mapping[str, float], name: str) -> float | None:
+    """The value of `name` a decision judges: its selection-split figure when `metrics`
+    has one, else the one logged under `name` (a metric with no selection figure, or a
+    run from before there was one)."""
+    value = metrics.get(f"{SELECTION_PREFIX}{name}")
+    return metrics.get(name) if value is None else value
+
+
+CI_LOW, CI_HIGH = "_ci_low", "_ci_high"
+
+
+def gated_value(metrics: Mapping[str, float], name: str, gate_on: str = "point"
+                ) -> float | None:
+    """The value of `name` a gate judges (`decision_value`): `point`, the estimate;
+    `conservative`, the worse end of its 95% interval (the whole interval must pass);
+    `lenient`, the better end (it fails only when the whole interval does). A metric
+    without an interval is judged by its estimate."""
+    if gate_on == "point" or name not in _CATALOGUE or _CATALOGUE[name].higher_is_better is None:
+        return decision_value(metrics, name)
+    worse, better = (CI_LOW, CI_HIGH) if _CATALOGUE[name].higher_is_better else (CI_HIGH, CI_LOW)
+    bound = decision_value(metrics, f"{name}{worse if gate_on == 'conservative' else better}")
+    return decision_value(metrics, name) if bound is None else bound
+
+
 def higher_is_better(name: str) -> bool:
     """True when larger values of objective `name` (`<delegate>/` allowed) are better.
 
@@ -249,6 +324,8 @@ def format_metric(name: str, value: float | None, style: Style = "text") -> str:
         return str(value)
     unit = metric.unit if metric else ""
     decimals = metric.decimals if metric else 4
+    if unit == "version":
+        return version_text(value)
     if unit == "dB" and value >= SNR_CEILING_DB:  # float32-equal outputs: the ceiling
         return "identical"
     if style == "card":
@@ -268,7 +345,9 @@ def format_metric(name: str, value: float | None, style: Style = "text") -> str:
 
 def axis(name: str) -> tuple[str, float]:
     """A plot axis of metric `name`: its label with the unit, and the scale to apply."""
-    metric = _CATALOGUE[name]
+    metric = find_metric(name)
+    if metric is None:
+        raise KeyError(f"{name!r} is not a catalogue metric")
     if metric.unit == "B":
         return f"{metric.label} (KiB)", 1 / 1024
     return (f"{metric.label} ({metric.unit})" if metric.unit else metric.label), 1.0
@@ -316,7 +395,7 @@ class Gate:
         if self.vs_baseline:
             return -value - limit - _BASELINE_TOLERANCE
         distance = value - limit if self.comparison == "max" else limit - value
-        metric = _CATALOGUE.get(self.metric)
+        metric = find_metric(self.metric)
         if metric and metric.unit in _RELATIVE_UNITS and limit:
             return distance / abs(limit)
         return distance
@@ -324,10 +403,13 @@ class Gate:
     def message(self, metric: str, value: float, limit: float) -> str:
         """Why `value` of `metric` (as logged, maybe delegate-prefixed) fails the gate."""
         if self.flag:
-            return f"not {_CATALOGUE[self.metric].label}"
+            return f"not {find_metric(self.metric).label}"
         shown = -value if self.vs_baseline else value
-        unit = _CATALOGUE[self.metric].unit if self.metric in _CATALOGUE else ""
+        known = find_metric(self.metric)
+        unit = known.unit if known else ""
         bound = f"{limit:,.0f}" if unit == "B" else f"{limit:g}"
+        if unit == "version":
+            bound = version_text(limit)
         sign = ">" if self.comparison == "max" else "<"
         subject = self.subject or metric
         return f"{subject} {format_metric(metric, shown)} {sign} {self.key} {bound}"
@@ -356,12 +438,14 @@ GATES = (
          description="Require GPU-delegate compatibility."),
 )
 _GATES = {g.key: g for g in GATES}
-_GENERIC = re.compile(r"^(?P<comparison>min|max)_(?P<metric>[a-z0-9_]+)$")
+_GENERIC = re.compile(
+    rf"^(?P<comparison>min|max)_(?P<metric>(?:{TARGET_NAME}/)?[a-z0-9_]+)$")
 
 
 def gate_for(key: str) -> Gate | None:
     """The gate of constraints key `key`: a declared one, else `min_<metric>` /
-    `max_<metric>` over a catalogue metric; None when the key is neither."""
+    `max_<metric>` over a catalogue metric (a target's `max_mcu/arena_bytes` once the
+    `targets` section registered it); None when the key is neither."""
     if key in _GATES:
         return _GATES[key]
     match = _GENERIC.match(key)
@@ -393,7 +477,7 @@ def set_gates(values: Mapping[str, object], delegate: str | None = None) -> list
         gate = gate_for(key)
         if gate is None or limit is None or limit is False:
             continue
-        metric = _CATALOGUE.get(gate.metric)
+        metric = _CATALOGUE.get(gate.metric)  # exact: a target's metrics take no delegate
         prefixed = delegate is not None and metric is not None and metric.per_delegate
         found.append(SetGate(gate, float(limit),
                              f"{delegate}/{gate.metric}" if prefixed else gate.metric))

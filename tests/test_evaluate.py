@@ -10,11 +10,16 @@ from pydantic import ValidationError
 
 from mlflow_tflite.config import ParamsError, parse_params
 from mlflow_tflite.evaluate import EvaluateError, evaluate_model, load_evaluators
-from mlflow_tflite.flavor_model import TFLiteModel
+from mlflow_tflite.flavor.loader.model import TFLiteModel
 from mlflow_tflite.metrics import find_metric
 from tests.helpers import digits
 
 VARIANTS = [{"name": "fp32"}]
+
+
+def predict(content: bytes) -> Any:
+    """The flavor's predict on a `.tflite`, as the pipeline hands it to the evaluators."""
+    return TFLiteModel(content, delegate="builtin").predict
 
 
 def test_built_ins_match_numpy_on_the_flavor_predictions(int8_model: bytes) -> None:
@@ -23,7 +28,7 @@ def test_built_ins_match_numpy_on_the_flavor_predictions(int8_model: bytes) -> N
     scores = TFLiteModel(int8_model, delegate="builtin").predict(x)
     top5 = np.argsort(-scores, axis=1)[:, :5]
     expected = np.mean([label in row for label, row in zip(y, top5, strict=True)])
-    found = evaluate_model(load_evaluators(["top5_accuracy"]), int8_model, x, y)
+    found = evaluate_model(load_evaluators(["top5_accuracy"]), predict(int8_model), x, y)
     assert found == {"top5_accuracy": pytest.approx(expected)}
 
 
@@ -39,11 +44,11 @@ def test_mae_and_rmse_of_a_regression_model() -> None:
     x, _ = digits()
     target = np.linspace(-1, 1, len(x))
     errors = TFLiteModel(flatbuffer, delegate="builtin").predict(x)[:, 0] - target
-    found = evaluate_model(load_evaluators(["mae", "rmse"]), flatbuffer, x, target)
+    found = evaluate_model(load_evaluators(["mae", "rmse"]), predict(flatbuffer), x, target)
     assert found == {"mae": pytest.approx(np.mean(np.abs(errors)), rel=1e-5),
                      "rmse": pytest.approx(np.sqrt(np.mean(errors**2)), rel=1e-5)}
     with pytest.raises(EvaluateError, match="^evaluate mae: ValueError: needs labelled data"):
-        evaluate_model(load_evaluators(["mae"]), flatbuffer, x, None)
+        evaluate_model(load_evaluators(["mae"]), predict(flatbuffer), x, None)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +96,8 @@ def test_a_failing_function_is_one_line_naming_it(float_model: bytes, function: 
 
     x, y = digits()
     with pytest.raises(EvaluateError) as caught:
-        evaluate_model([Evaluator("t:f", function, {"m": True})], float_model, x[:10], y[:10])
+        evaluate_model([Evaluator("t:f", function, {"m": True})], predict(float_model),
+                       x[:10], y[:10])
     assert str(caught.value).startswith(error)
 
 

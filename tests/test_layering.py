@@ -77,15 +77,14 @@ def _lib(*names: str) -> tuple[str, ...]:
 
 
 LAYERS = (
-    _lib("errors", "section", "metrics", "_discovery", "_tf", "litert", "flavor_load",
-         "flavor_model"),
+    _lib("errors", "section", "metrics", "_discovery", "_tf", "litert"),
     _lib("evaluate", "plugins"),
     _lib("config"),
     _lib("data", "measure"),
-    _lib("convert"),
+    _lib("convert", "targets"),
     _lib("train"),
     _lib("compress"),
-    _lib("", "flavor", "flavor_code", "flavor_pyfunc", "flavor_spec"),
+    _lib("", "flavor"),
     _lib("pipeline", "tracking"),
     _lib("registry"),
     _lib("search"),

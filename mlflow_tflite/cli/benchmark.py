@@ -103,7 +103,7 @@ def _model_file_in(directory: Path) -> Path:
     import yaml
     from mlflow.exceptions import MlflowException
 
-    from mlflow_tflite.flavor_load import checked_model_file
+    from mlflow_tflite.flavor.loader.load import checked_model_file
 
     mlmodel = directory / "MLmodel"
     if mlmodel.is_file():

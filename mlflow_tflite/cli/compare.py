@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from mlflow_tflite.cli import CommandError
+from mlflow_tflite.cli.options import add_settings_option, load_settings
 from mlflow_tflite.errors import first_line
 
 
@@ -15,14 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the flow's parent run (default: the latest flow run)")
     parser.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
     parser.add_argument("--output", metavar="FILE", help="write there instead of printing")
-    parser.add_argument("--params", default="params.yaml", metavar="FILE",
-                        help="where the `mlflow` section (tracking URI, experiment) is read "
-                        "from, if the file exists")
+    add_settings_option(parser, "the tracking settings (`mlflow`: tracking URI, experiment)")
     parser.add_argument("--experiment", help="experiment to search (default: from params)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlflow_tflite.config import MlflowConfig, ParamsError, load_params
+    from mlflow_tflite.config import MlflowConfig
     from mlflow_tflite.tracking import (
         configure_tracking,
         experiment_id_of,
@@ -34,12 +33,7 @@ def run(args: argparse.Namespace) -> int:
         variant_rows,
     )
 
-    settings = MlflowConfig()
-    if Path(args.params).is_file():
-        try:
-            settings = load_params(args.params).mlflow
-        except ParamsError as error:
-            raise CommandError(str(error)) from None
+    settings = getattr(load_settings(args.params), "mlflow", None) or MlflowConfig()
     uri = resolve_tracking_uri(settings.tracking_uri)
     configure_tracking(uri)
     experiment = args.experiment or settings.experiment

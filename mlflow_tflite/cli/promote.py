@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from mlflow_tflite.cli import CommandError, first_line
-from mlflow_tflite.cli.options import add_model_name_option
+from mlflow_tflite.cli.options import add_model_name_option, add_settings_option, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,25 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the decision, change nothing"
     )
-    parser.add_argument(
-        "--params",
-        metavar="FILE",
-        help="policy (`promote`) and tracking (`mlflow`) settings (default: params.yaml "
-        "if it exists, else the defaults)",
-    )
+    add_settings_option(parser, "the policy (`promote`) and tracking (`mlflow`) settings")
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
-
-
-def load_settings(path: str | None):
-    """The validated params (defaults when no --params and no params.yaml)."""
-    from mlflow_tflite.config import Params, ParamsError, load_params
-
-    if path is None and not Path("params.yaml").is_file():
-        return Params.model_construct()
-    try:
-        return load_params(path or "params.yaml")
-    except ParamsError as error:
-        raise CommandError(str(error)) from None
 
 
 def connect(tracking_uri: str | None):

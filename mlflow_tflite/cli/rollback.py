@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlflow_tflite.cli import CommandError
-from mlflow_tflite.cli.options import add_model_name_option
+from mlflow_tflite.cli.options import add_model_name_option, add_settings_option, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,16 +14,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--target", metavar="T", help="promotion target (default: the single-target `champion`)"
     )
     parser.add_argument("--reason", default="", metavar="TEXT", help="recorded on the version")
-    parser.add_argument(
-        "--params", metavar="FILE", help="settings file (default: params.yaml if it exists)"
-    )
+    add_settings_option(parser, "the promotion targets (`promote`) and tracking (`mlflow`) "
+                        "settings")
 
 
 def run(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
     from mlflow_tflite.cli import first_line
-    from mlflow_tflite.cli.promote import connect, load_settings
+    from mlflow_tflite.cli.promote import connect
     from mlflow_tflite.config import MlflowConfig, PromoteConfig
     from mlflow_tflite.registry import LockTimeout, RollbackError, rollback
 

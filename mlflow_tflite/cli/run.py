@@ -128,7 +128,8 @@ def unchanged_result(
     reports = tracking.report_paths(reports_dir)
     if not all(path.is_file() for path in reports.values()):
         reports = tracking.write_reports(records, reports_dir,
-                                         tracking.champion_variant(decision))
+                                         tracking.champion_variant(decision),
+                                         params.promote.resolved_targets()[0].objective)
     return {
         "parent_run_id": run_id,
         "tracking_uri": uri,

@@ -55,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
 
         front = [r for r in study_results_from_dicts(result["trials"])
                  if r.number in set(result["pareto"])]
+        if not front:
+            # The input params unchanged would only run what was already run.
+            print(f"Nothing saved to {args.save_variants}: the Pareto front is empty (no "
+                  "feasible trial); loosen search.constraints or give the search more "
+                  "trials or minutes")
+            return 0
         added = save_variants(args.params, args.overrides, front, args.save_variants)
         print(f"Saved {len(added)} variants ({', '.join(added) or 'none'}) to "
               f"{args.save_variants}: mlflow-tflite run --params {args.save_variants}")

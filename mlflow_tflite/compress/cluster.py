@@ -116,6 +116,15 @@ def apply(model: Any, cfg: ClusterConfig, ctx: FineTune) -> Any:
     return stripped
 
 
+def probe(model: Any) -> None:
+    """Wrap every kernel for clustering, as `apply` would (2 linear centroids, no training)."""
+    import tensorflow_model_optimization as tfmot
+
+    api = tfmot.clustering.keras
+    api.cluster_weights(model, number_of_clusters=2,
+                        cluster_centroids_init=api.CentroidInitialization.LINEAR)
+
+
 TECHNIQUE = Technique(
     name="cluster",
     order=20,
@@ -127,4 +136,5 @@ TECHNIQUE = Technique(
     after={"prune": {"preserve_sparsity": True}},
     after_reason="clustering would undo the pruning",
     search_cap=max_clusters,
+    probe=probe,
 )

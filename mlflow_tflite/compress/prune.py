@@ -231,6 +231,15 @@ def card_lines(facts: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def probe(model: Any) -> None:
+    """Wrap the layers the default `prune.layers` choose, as `apply` would (no training)."""
+    import tensorflow_model_optimization as tfmot
+
+    api = tfmot.sparsity.keras
+    chosen = {c.name for c in choose_layers(model, PruneConfig().layers) if c.pruned}
+    _wrap(model, chosen, api.ConstantSparsity(0.5, 0), None, import_keras(), api)
+
+
 TECHNIQUE = Technique(
     name="prune",
     order=10,
@@ -241,5 +250,6 @@ TECHNIQUE = Technique(
     noun="pruning",
     judged=judged,
     card=card_lines,
+    probe=probe,
     sparse=True,
 )

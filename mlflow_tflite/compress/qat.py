@@ -66,6 +66,14 @@ def apply(model: Any, cfg: QatConfig, ctx: FineTune) -> Any:
     return ctx.fit(wrapped, step="qat", epochs=cfg.epochs, learning_rate=cfg.learning_rate)
 
 
+def probe(model: Any) -> None:
+    """tfmot's `quantize_model` on the baseline: what every QAT scheme starts from."""
+    import tensorflow_model_optimization as tfmot
+
+    with quiet_logs():
+        tfmot.quantization.keras.quantize_model(model)
+
+
 TECHNIQUE = Technique(
     name="qat",
     order=30,
@@ -77,4 +85,5 @@ TECHNIQUE = Technique(
     # The converter turns QAT's fake-quant ranges into int8 kernels whatever the recipe
     # (dynamic/float16 would be mislabelled, none bloats the model, int16x8 fails).
     convert={"quantization": "int8"},
+    probe=probe,
 )

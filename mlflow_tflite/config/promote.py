@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, create_model, field_validator, model_validator
 
 from mlflow_tflite.metrics import (
     GATES,
+    TARGET_NAME,
     Gate,
     SetGate,
     default_objectives,
@@ -30,6 +31,8 @@ from mlflow_tflite.section import Section
 _DELEGATE = r"[A-Za-z0-9_.\-]+"
 _OBJECTIVE = re.compile(rf"^(?:(?P<delegate>{_DELEGATE})/)?(?P<metric>[a-z0-9_]+)$")
 _ALIAS = re.compile(r"^[\w\-]+$")
+# A constraints key on a target's metric (`max_mcu/arena_bytes`).
+_TARGET_GATE = re.compile(rf"^(?:min|max)_(?P<metric>{TARGET_NAME}/[a-z0-9_]+)$")
 _TARGET = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 DEFAULT_TARGET = "default"
 # The objective `run` promotes by and `search` searches and promotes by, unless set: the
@@ -38,6 +41,9 @@ DEFAULT_OBJECTIVE = default_objectives()
 
 
 def _check_objective_name(name: str) -> str:
+    target_metric = find_metric(name)
+    if target_metric is not None and target_metric.name == name and target_metric.objective:
+        return name  # a target's registered `mcu/arena_bytes`
     match = _OBJECTIVE.match(name)
     metric = find_metric(match["metric"]) if match else None
     if metric is None or not metric.objective:
@@ -70,6 +76,9 @@ def _check_alias(alias: str | None) -> str | None:
     return alias
 
 
+GateOn = Literal["point", "conservative", "lenient"]
+
+
 class _Constraints(Section):
     """Gates a variant must pass to be promoted; all optional.
 
@@ -83,6 +92,11 @@ class _Constraints(Section):
     latency_delegate: str | None = Field(
         None, description="Delegate whose latency the limits apply to (e.g. xnnpack)."
     )
+    gate_on: GateOn = Field(
+        "point", description="What a gate judges where its metric has a 95% interval "
+        "(`<metric>_ci_low/high`): point (the estimate), conservative (the whole interval "
+        "must pass), lenient (passes unless the whole interval fails).",
+    )
     metric_gates: dict[str, float] = Field(
         default_factory=dict,
         description="min_<metric> / max_<metric> limits without a key of their own "
@@ -94,7 +108,8 @@ class _Constraints(Section):
     def _gather_metric_gates(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        generic = {k: v for k, v in data.items() if k not in cls.model_fields and gate_for(k)}
+        generic = {k: v for k, v in data.items()
+                   if k not in cls.model_fields and (gate_for(k) or _TARGET_GATE.match(str(k)))}
         if not generic:
             return data
         rest = {k: v for k, v in data.items() if k not in generic}
@@ -104,6 +119,10 @@ class _Constraints(Section):
     @classmethod
     def _known_gates(cls, value: dict[str, float]) -> dict[str, float]:
         for key in value:
+            target = _TARGET_GATE.match(key)
+            if target and gate_for(key) is None:
+                raise ValueError(f"{key!r}: no target produces {target['metric']} "
+                                 "(see the targets section)")
             if key in cls.model_fields or gate_for(key) is None:
                 raise ValueError(f"{key!r} is not min_<metric> or max_<metric> of a metric")
         return value

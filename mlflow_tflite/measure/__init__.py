@@ -33,9 +33,11 @@ from mlflow_tflite.measure.quality import (
     accuracy,
     agreement,
     flat_outputs,
+    labels_of,
     max_abs_diff,
     output_cosine,
     output_snr_db,
+    top1,
 )
 from mlflow_tflite.measure.size import compression_ratio, gzip_size_bytes, size_bytes
 from mlflow_tflite.metrics import all_metrics, find_metric, metric_names
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 CORE_METRICS = metric_names("core")
 # Fidelity to the float model (the quality measure when outputs are not class scores).
 FIDELITY_METRICS = metric_names("fidelity")
+# Paired-bootstrap intervals and McNemar's p (with class scores and the reference model).
+UNCERTAINTY_METRICS = metric_names("uncertainty")
 DELEGATE_METRICS = tuple(m for m in CORE_METRICS if find_metric(m).per_delegate)
 # `output_snr_db/<output name>`: the SNR of each output of a model with several.
 OUTPUT_SNR_PREFIX = "output_snr_db/"
@@ -98,6 +102,13 @@ class Measurement:
     # Output name -> its SNR (dB) against the reference, for a model with several outputs;
     # `output_snr_db` is then the worst of them.
     output_snr_by_output: dict[str, float] = field(default_factory=dict)
+    # Paired-bootstrap 95% intervals (measure.uncertainty) and McNemar's exact p of the
+    # accuracy change against the reference (fp32) model on the same images.
+    accuracy_delta_ci_low: float | None = None
+    accuracy_delta_ci_high: float | None = None
+    agreement_ci_low: float | None = None
+    agreement_ci_high: float | None = None
+    accuracy_mcnemar_p: float | None = None
     cold_start: ColdStart | None = None
     samples: int | None = None
     runtime: dict[str, str] = field(default_factory=dict)
@@ -185,6 +196,25 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def _add_intervals(result: Measurement, ours: np.ndarray, theirs: np.ndarray,
+                   y: np.ndarray | None) -> None:
+    """Agreement's interval and, with labels, the accuracy change's (against the reference
+    model per image, shifted to be against the baseline as `accuracy_delta` is: the
+    reference's own accuracy gap to the baseline is one constant) and McNemar's p."""
+    from mlflow_tflite.measure.uncertainty import mcnemar_p, mean_interval, paired_interval
+
+    agree = mean_interval(ours == theirs)
+    result.agreement_ci_low, result.agreement_ci_high = agree.low, agree.high
+    if y is None or result.accuracy_delta is None or len(ours) != len(y):
+        return
+    labels = labels_of(y)
+    right, reference_right = ours == labels, theirs == labels
+    shift = result.accuracy_delta - (float(right.mean()) - float(reference_right.mean()))
+    delta = paired_interval(right, reference_right, shift)
+    result.accuracy_delta_ci_low, result.accuracy_delta_ci_high = delta.low, delta.high
+    result.accuracy_mcnemar_p = mcnemar_p(right, reference_right)
 
 
 def measure_variant(
@@ -290,6 +320,7 @@ def measure_variant(
             flat, reference = flat_outputs(outputs), flat_outputs(reference_outputs)
             if class_scores:
                 result.agreement = agreement(flat, reference)
+                _add_intervals(result, top1(outputs[0]), top1(reference), y_test)
             result.max_abs_diff = max_abs_diff(flat, reference)
             result.output_snr_db = output_snr_db(flat, reference)
             result.output_cosine = output_cosine(flat, reference)
@@ -330,6 +361,7 @@ __all__ = [
     "DELEGATE_METRICS",
     "CORE_METRICS",
     "FIDELITY_METRICS",
+    "UNCERTAINTY_METRICS",
     "ColdStart",
     "Inspection",
     "LatencyResult",

@@ -83,7 +83,7 @@ def chunk_size(interpreter: Any) -> int:
 def io_names(interpreter: Any, role: str) -> list[str]:
     """The model's input (`role` `inputs`) or output (`outputs`) names in tensor order, as
     the flavor names them: the signature's names (`logits`, `score`) where it has one."""
-    from mlflow_tflite.flavor_load import named_tensors
+    from mlflow_tflite.litert import named_tensors
 
     inputs, outputs = named_tensors(interpreter)
     return [t.name for t in (inputs if role == "inputs" else outputs)]

@@ -46,19 +46,19 @@ STEP_SOURCES: dict[str, tuple[str, ...]] = {
                 "train/tflite_baseline.py", "train/facts.py", *_PIPELINE),
     "baseline": ("train", "_tf.py", "config/train.py", *_PIPELINE),
     "build": ("train", "compress", "convert", "_tf.py", "config/variants.py", *_PIPELINE),
-    "measure": ("measure", "litert.py", "config/benchmark.py", *_PIPELINE),
+    "measure": ("measure", "litert.py", "config/benchmark.py", "targets", "config/targets.py",
+                *_PIPELINE),
     # What turns stored results into a flow run's MLflow runs, reports and promotion (the
     # logged models carry litert.py and the flavor's loader modules).
-    "flow": ("tracking", "registry", "flavor.py", "flavor_spec.py", "flavor_code.py",
-             "flavor_pyfunc.py", "flavor_model.py", "flavor_load.py", "litert.py",
-             *_PIPELINE, "../flows/optimize.py"),
+    "flow": ("tracking", "registry", "flavor", "litert.py", *_PIPELINE,
+             "../flows/optimize.py"),
 }
 # Frameworks whose version changes what a step produces.
 STEP_PACKAGES: dict[str, tuple[str, ...]] = {
     "prepare": ("numpy", "scikit-learn", "mlxtend"),
     "baseline": ("tensorflow", "tf-keras"),
     "build": ("tensorflow", "tf-keras", "tensorflow-model-optimization"),
-    "measure": ("ai-edge-litert",),
+    "measure": ("ai-edge-litert", "tflite-micro"),
     "flow": ("mlflow",),
 }
 

@@ -79,7 +79,10 @@ def measure_key(build: str, base_key: str, params: Params) -> str:
     benchmark = params.benchmark.model_dump(mode="json")
     # The user's `evaluate` functions: editing their module measures again.
     evaluate = [(spec, _model_source(spec)) for spec in params.evaluate]
-    return content_key("measure", build, base_key, benchmark, evaluate, code_version("measure"))
+    parts: list[Any] = ["measure", build, base_key, benchmark, evaluate, code_version("measure")]
+    if params.targets:  # a params file without targets keeps its stored measurements
+        parts.append({name: t.model_dump(mode="json") for name, t in params.targets.items()})
+    return content_key(*parts)
 
 
 def prepared_version(params: Params, store: ArtifactStore, key: str) -> str | None:

@@ -30,6 +30,8 @@ from mlflow_tflite.pipeline.handles import (
     REFERENCE_FILE,
     SAVED_MODEL_DIR,
     STEP_ATTRIBUTE,
+    TWIN_CONFIG_FILE,
+    TWIN_WEIGHTS_FILE,
     Baseline,
     Build,
     PreparedData,
@@ -99,7 +101,9 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
                         meta.get("history", {}), reused=True, kind=meta.get("kind", TF_KERAS),
                         class_scores=meta.get("class_scores", True),
                         float_ops=tuple(meta.get("float_ops", ())),
-                        quantization=meta.get("quantization", "none"))
+                        quantization=meta.get("quantization", "none"),
+                        val_accuracy=meta.get("val_accuracy"),
+                        twin=meta.get("twin"), twin_problem=meta.get("twin_problem"))
 
     from mlflow_tflite import convert, measure, train
     from mlflow_tflite.convert.facts import model_ops
@@ -120,26 +124,54 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
             source: Any = trained.model
             if kind == KERAS3:
                 source = str(keras3.export_saved_model(trained.model, tmp / SAVED_MODEL_DIR))
+                meta.update(_store_twin(trained.model, dataset, tmp))
             else:
                 trained.model.save_weights(tmp / BASELINE_FILE)
             fp32 = convert.convert_model(source, ConvertConfig(quantization="none"), dataset)
             accuracy, history = trained.accuracy, trained.history
         float_ops = tuple(dataclasses.asdict(op) for op in model_ops(fp32))
         quantization = baseline_quantization(fp32) if kind == TFLITE else "none"
+        val_accuracy = (None if history.get("val_accuracy") or accuracy is None
+                        else _val_accuracy(fp32, dataset))
         (tmp / FP32_FILE).write_bytes(fp32)
         np.save(tmp / REFERENCE_FILE, measure.reference_outputs(fp32, dataset.x_test))
         meta.update(accuracy=accuracy, fp32_size_bytes=len(fp32), history=history,
                     class_scores=accuracy is not None, float_ops=list(float_ops),
-                    quantization=quantization)
+                    quantization=quantization, val_accuracy=val_accuracy)
     return Baseline(key, str(store.path("baseline", key)), accuracy, len(fp32), history,
                     reused=False, kind=kind, class_scores=accuracy is not None,
-                    float_ops=float_ops, quantization=quantization)
+                    float_ops=float_ops, quantization=quantization, val_accuracy=val_accuracy,
+                    twin=meta.get("twin"), twin_problem=meta.get("twin_problem"))
+
+
+def _store_twin(model: Any, dataset: Any, directory: Path) -> dict[str, Any]:
+    """Carry the Keras 3 `model` over to tf_keras, checked on the test inputs, and store
+    the twin in `directory` when it is exact; returns the baseline meta that says so."""
+    from mlflow_tflite.train.bridge import carry_over
+
+    twin = carry_over(model, dataset.x_test)
+    if twin.ok:
+        (directory / TWIN_CONFIG_FILE).write_text(twin.model.to_json())
+        twin.model.save_weights(directory / TWIN_WEIGHTS_FILE)
+    print(f"baseline: Keras 3 model, {twin.describe()}")
+    return {"twin": twin.describe(), "twin_problem": twin.problem,
+            "twin_max_abs_diff": twin.max_abs_diff}
+
+
+def _val_accuracy(fp32: bytes, dataset: Any) -> float | None:
+    """The float model's top-1 accuracy on the validation split (None when it is empty)."""
+    from mlflow_tflite.measure import predict_outputs
+
+    if not len(dataset.y_val):
+        return None
+    scores = predict_outputs(fp32, dataset.x_val)
+    return float(np.mean(np.argmax(scores, axis=-1) == dataset.y_val))
 
 
 def baseline_quantization(flatbuffer: bytes) -> str:
     """The scheme a baseline `.tflite` is already quantized with, as the flavor names it
     (`none` for a float model)."""
-    from mlflow_tflite.flavor_spec import infer_quantization
+    from mlflow_tflite.flavor.spec import infer_quantization
 
     return infer_quantization(flatbuffer)
 
@@ -153,11 +185,55 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
     """
     from mlflow_tflite.train import build_baseline_model, compile_baseline
 
+    if baseline.kind == KERAS3:
+        return compile_baseline(_load_twin(baseline), params.train.learning_rate)
     dataset = load_prepared(data.directory, data.version)
     model = build_baseline_model(params.train.model, dataset.input_shape, dataset.num_classes,
                                  params.train.trust_model_code)
     model.load_weights(baseline.model_path)
     return compile_baseline(model, params.train.learning_rate)
+
+
+def _load_twin(baseline: Baseline) -> Any:
+    """A Keras 3 baseline's stored tf_keras twin.
+
+    Raises:
+        CompressionError: the baseline has none (the problem named).
+    """
+    from mlflow_tflite.compress import CompressionError
+    from mlflow_tflite.train.bridge import twin_from_json
+
+    if baseline.twin_problem is not None or not (
+            Path(baseline.directory) / TWIN_CONFIG_FILE).is_file():
+        raise CompressionError(f"the Keras 3 model has no tf_keras twin: "
+                               f"{baseline.twin_problem or 'not stored'}")
+    model = twin_from_json((Path(baseline.directory) / TWIN_CONFIG_FILE).read_text())
+    model.load_weights(Path(baseline.directory) / TWIN_WEIGHTS_FILE)
+    return model
+
+
+def unwrappable_variants(variants: list[VariantConfig], params: Params, baseline: Baseline,
+                         data: PreparedData) -> dict[str, str]:
+    """The variants with a step whose technique cannot wrap the baseline, with the reason:
+    each technique they use is tried once on the baseline (`compress.probe`), before any
+    variant spends time on its earlier steps. Only a tf_keras baseline is probed (the other
+    kinds take no technique)."""
+    names = list(dict.fromkeys(step for v in variants for step in v.compress.steps))
+    reasons = unwrappable_techniques(names, params, baseline, data)
+    return {v.name: reasons[step] for v in variants for step in v.compress.steps[::-1]
+            if step in reasons}
+
+
+def unwrappable_techniques(names: list[str], params: Params, baseline: Baseline,
+                           data: PreparedData) -> dict[str, str]:
+    """The techniques of `names` that cannot wrap the tf_keras baseline (or a Keras 3
+    baseline's tf_keras twin), with the reason (`compress.probe`); none for another kind,
+    which takes no technique, nor for a Keras 3 model without a twin (`twin_skips`)."""
+    from mlflow_tflite.compress.probe import unwrappable
+
+    if not names or baseline.kind not in (TF_KERAS, KERAS3) or baseline.twin_problem:
+        return {}
+    return unwrappable(load_baseline_model(baseline, params, data), names)
 
 
 def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData,
@@ -166,13 +242,16 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     `on_epoch` is called after every fine-tune epoch (`compress.EpochHook`); `facts`
     receives what the steps decided (`compress.compress_model`).
 
-    A Keras 3, SavedModel or `.tflite` baseline takes no compression step (such variants
-    are skipped before the flow builds anything): what the converter starts from is then
-    a SavedModel path or the float `.tflite` bytes.
+    A Keras 3 baseline is compressed through its tf_keras twin (`train.bridge`); without
+    steps the converter starts from the user's own model's SavedModel. A SavedModel or
+    `.tflite` baseline takes no compression step (such variants are skipped before the
+    flow builds anything): the converter then starts from a SavedModel path or the float
+    `.tflite` bytes.
     """
     from mlflow_tflite import compress as techniques
 
-    if baseline.kind != TF_KERAS:
+    if baseline.kind not in (TF_KERAS, KERAS3) or (baseline.kind == KERAS3
+                                                   and not variant.compress.steps):
         if variant.compress.steps:
             raise techniques.CompressionError(
                 f"{variant.compress.technique} needs a tf_keras model; the baseline is "
@@ -187,7 +266,9 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     if not variant.compress.steps:
         return model
     dataset = load_prepared(data.directory, data.version)
+    # Variants build side by side: each line names its variant.
     return techniques.compress_model(model, variant.compress, dataset, params.train,
+                                     log=lambda line: print(f"{variant.name}: {line}"),
                                      on_epoch=on_epoch, facts=facts)
 
 
@@ -276,6 +357,8 @@ def measure(
     """
     measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
     measurement["metrics"].update(_user_metrics(build.tflite_path, params, data))
+    measurement["metrics"].update(_selection_metrics(build.tflite_path, baseline, data,
+                                                     measurement["delegate"], params))
     compression_file = Path(build.tflite_path).with_name(COMPRESSION_FILE)
     if compression_file.is_file():
         measurement["compression"] = json.loads(compression_file.read_text())
@@ -287,6 +370,10 @@ def measure(
             measurement["metrics"][KEEP_FLOAT_METRIC] = conversion["keep_float"]["size_bytes"]
     if variant.convert.quantization != "none":
         _add_layer_errors(measurement, build.tflite_path, baseline, data)
+    if params.targets:
+        _add_targets(measurement, build.tflite_path, params, data)
+        if measurement["targets"]["errors"]:
+            return measurement  # not stored: the next run asks the target again
     with store.put("measure", key, {"variant": variant.name}) as tmp:
         (tmp / "measurement.json").write_text(json.dumps(measurement, indent=2, default=str))
     return measurement
@@ -300,8 +387,41 @@ def remeasure(
 
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
     path = next(local.rglob("*.tflite"))
-    return {**_measure_file(path, params, baseline, data).metrics(),
-            **_user_metrics(path, params, data)}
+    measured = _measure_file(path, params, baseline, data)
+    return {**measured.metrics(), **_user_metrics(path, params, data),
+            **_selection_metrics(path, baseline, data, measured.delegate, params)}
+
+
+def _selection_metrics(path: str | Path, baseline: Baseline, data: PreparedData,
+                       delegate: str, params: Params) -> dict[str, float]:
+    """`selection/accuracy`, `selection/accuracy_delta` and its 95% paired-bootstrap
+    interval (`selection/accuracy_delta_ci_low/high`) of the `.tflite` at `path`: on
+    the validation split, which the promotion gates and objectives and the search judge by
+    (`metrics.decision_value`), so the test split's figures stay unbiased by every choice.
+    The delta is against the baseline's fp32 `.tflite` on that split (the exact conversion
+    of the Keras model the test split's delta is against), both on the `delegate` the test
+    split's accuracy was measured on (XNNPACK refuses some sparse models). Empty without a
+    labelled validation split (`data.validation_fraction: 0`) or class scores: decisions then judge
+    by the test split's figures."""
+    from mlflow_tflite.metrics import SELECTION_PREFIX
+
+    if not baseline.class_scores:
+        return {}
+    dataset = load_prepared(data.directory, data.version)
+    if not dataset.labelled or not len(dataset.y_val):
+        return {}
+    from mlflow_tflite.measure.outputs import predict_outputs
+    from mlflow_tflite.measure.quality import labels_of, top1
+    from mlflow_tflite.measure.uncertainty import paired_interval
+
+    threads = params.benchmark.threads
+    labels = labels_of(dataset.y_val)
+    ours = top1(predict_outputs(path, dataset.x_val, delegate, threads)) == labels
+    fp32 = top1(predict_outputs(baseline.fp32_path, dataset.x_val, delegate, threads)) == labels
+    interval = paired_interval(ours, fp32)
+    return {f"{SELECTION_PREFIX}{name}": float(value) for name, value in (
+        ("accuracy", ours.mean()), ("accuracy_delta", ours.mean() - fp32.mean()),
+        ("accuracy_delta_ci_low", interval.low), ("accuracy_delta_ci_high", interval.high))}
 
 
 def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[str, float]:
@@ -313,9 +433,11 @@ def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[
     if not params.evaluate:
         return {}
     from mlflow_tflite.evaluate import evaluate_model, load_evaluators
+    from mlflow_tflite.flavor.loader.model import TFLiteModel
 
     dataset = load_prepared(data.directory, data.version)
-    return evaluate_model(load_evaluators(params.evaluate), path, dataset.x_test,
+    predict = TFLiteModel(Path(path).read_bytes(), delegate="builtin").predict
+    return evaluate_model(load_evaluators(params.evaluate), predict, dataset.x_test,
                           dataset.y_test if dataset.labelled else None)
 
 
@@ -361,6 +483,23 @@ def _add_layer_errors(
         # it (all test samples), not the layer comparison's (a subset of them).
         summary.pop(OUTPUT_SNR_METRIC, None)
     metrics.update(summary)
+
+
+def _add_targets(
+    measurement: dict[str, Any], path: str | Path, params: Params, data: PreparedData
+) -> None:
+    """Every `targets` entry's metrics (`<target>/<metric>`) and tags, under `targets`;
+    a target that could not measure names its cause there and in its `<target>/error` tag."""
+    from mlflow_tflite.litert import DELEGATES
+    from mlflow_tflite.targets.run import measure_targets
+
+    dataset = load_prepared(data.directory, data.version)
+    # The delegate the variant was timed on (XNNPACK refuses sparse models: builtin).
+    delegate = measurement.get("delegate")
+    found = measure_targets(params.targets, path, dataset.x_test, params.benchmark,
+                            delegate=delegate if delegate in DELEGATES else None)
+    measurement["metrics"].update(found["metrics"])
+    measurement["targets"] = found
 
 
 def stored_measurement(store: ArtifactStore, key: str) -> dict[str, Any] | None:

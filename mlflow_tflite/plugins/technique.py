@@ -58,6 +58,9 @@ class Technique:
             after `epoch` of this step; every epoch when not given.
         card: `(compression facts) -> lines` for the model card's recipe, from what
             `apply` put in `ctx.facts` (stored as the build's `compression.json`).
+        probe: `(model) -> None`, wraps a copy of the baseline as `apply` would, without
+            training, and raises when it cannot (`compress.probe`): tried once per run,
+            before any variant spends time on earlier steps.
         sparse: it leaves zeroed weights, worth the converter's sparse format
             (`convert.sparsity_optimization`) in a variant with this step.
     """
@@ -76,6 +79,7 @@ class Technique:
     search_cap: Callable[[str, Mapping[str, Any], list[int]], float | None] | None = None
     judged: Callable[[Any, int], bool] | None = None
     card: Callable[[Mapping[str, Any]], list[str]] | None = None
+    probe: Callable[[Any], None] | None = None
     sparse: bool = False
 
     def __post_init__(self) -> None:

@@ -183,6 +183,13 @@ def _techniques(facts: CardFacts) -> list[str]:
     return [line for t in all_techniques() if t.card for line in t.card(compression)]
 
 
+def _targets(tags: dict[str, str]) -> list[str]:
+    """The deployment targets' verdicts (`mcu/compatible: true`, `app/min_runtime: 2.17.0`);
+    their metrics are rows of the quality table."""
+    return [f"- target {key}: {value}" for key, value in sorted(tags.items())
+            if "/" in key and not key.startswith("mlflow")]
+
+
 def render(facts: CardFacts) -> str:
     """The card as markdown."""
     p, t = facts.parent_params, facts.tags
@@ -221,6 +228,7 @@ def render(facts: CardFacts) -> str:
         "",
         "## Compatibility",
         *_compatibility(facts),
+        *_targets(facts.tags),
         "",
         "## Pareto front",
         *(f"- {line}" for line in facts.pareto),

@@ -13,7 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlflow_tflite.config.promote import ConstraintsConfig, Target
-from mlflow_tflite.metrics import format_metric, higher_is_better
+from mlflow_tflite.metrics import (
+    REASON_TAG_SUFFIX,
+    SELECTION_PREFIX,
+    decision_value,
+    format_metric,
+    gated_value,
+    higher_is_better,
+)
 
 
 @dataclass(frozen=True)
@@ -56,21 +63,28 @@ class Evaluation:
 
 
 def constraint_failures(
-    metrics: Mapping[str, float], constraints: ConstraintsConfig, *, missing_fails: bool = True
+    metrics: Mapping[str, float], constraints: ConstraintsConfig, *, missing_fails: bool = True,
+    tags: Mapping[str, str] | None = None,
 ) -> list[ConstraintFailure]:
     """The gates `metrics` fail, in the order of the constraints block.
 
     A gate whose metric is missing fails (the variant cannot show it passes) unless
-    `missing_fails` is False, which is how a champion with partial metrics is judged.
+    `missing_fails` is False, which is how a champion with partial metrics is judged. A
+    failure quotes the run's `<metric>_reason` tag where `tags` has one (a target's
+    `app/min_runtime_reason`: the op and its version).
     """
     failures: list[ConstraintFailure] = []
     for gate in constraints.gates():
-        key, value = gate.gate.key, metrics.get(gate.metric)
+        key, value = gate.gate.key, gated_value(metrics, gate.metric, constraints.gate_on)
+        reason = (tags or {}).get(f"{gate.metric}{REASON_TAG_SUFFIX}")
+        because = f" ({reason})" if reason else ""
+        if value is not None and value != decision_value(metrics, gate.metric):
+            because += f" ({constraints.gate_on}: the end of its 95% interval)"
         if value is None or math.isnan(value):
             if missing_fails:
-                failures.append(ConstraintFailure(key, f"{key}: no {gate.metric} metric"))
+                failures.append(ConstraintFailure(key, f"{key}: no {gate.metric} metric{because}"))
         elif gate.excess(value) > 0:
-            failures.append(ConstraintFailure(key, gate.message(value)))
+            failures.append(ConstraintFailure(key, gate.message(value) + because))
     return failures
 
 
@@ -89,7 +103,11 @@ def compare(
         to a present one.
     """
     for name in objective:
-        x, y = a.get(name), b.get(name)
+        # The selection split's figures when both sides have them (a champion registered
+        # before there were any is compared on the test split's).
+        both = all(f"{SELECTION_PREFIX}{name}" in m for m in (a, b))
+        x, y = (a.get(f"{SELECTION_PREFIX}{name}"), b.get(f"{SELECTION_PREFIX}{name}")) if both \
+            else (a.get(name), b.get(name))
         x = None if x is None or math.isnan(x) else x
         y = None if y is None or math.isnan(y) else y
         if x is None and y is None:
@@ -118,7 +136,8 @@ def evaluate(candidates: Sequence[Candidate], target: Target) -> Evaluation:
     The closest variant, chosen only when none passes, has the fewest failed
     constraints; ties between those go to the objective.
     """
-    failures = {c.variant: constraint_failures(c.metrics, target.constraints) for c in candidates}
+    failures = {c.variant: constraint_failures(c.metrics, target.constraints, tags=c.tags)
+                for c in candidates}
     passing = [c for c in candidates if not failures[c.variant]]
     closest = None
     if not passing and candidates:
@@ -149,6 +168,8 @@ def against_champion(
     sign, metric = compare(winner, champion, target.objective, target.tie_tolerance)
     if metric is None:
         return Verdict(True, f"it ties the champion on {', '.join(target.objective)}")
+    if all(f"{SELECTION_PREFIX}{metric}" in m for m in (winner, champion)):
+        metric = f"{SELECTION_PREFIX}{metric}"  # what compare judged by
     ours, theirs = (
         format_metric(metric, winner.get(metric)),
         format_metric(metric, champion.get(metric)),

@@ -10,7 +10,8 @@ Order of effects, so a failure at any step leaves every alias where it was:
    changed since step 1 is read (and maybe re-measured) with the lock released, then
    step 4 starts again, so the lock is only ever held for a few registry calls;
 5. write each new version's model card (`card.py`: `model_card.md`, summarised with the
-   decision paragraph in its description) and `promotion.json` on the flow run.
+   decision paragraph in its description), `promotion.json` on the flow run and each
+   variant's verdict on its child run (`verdicts.py`).
 Concurrent promotions of one model therefore serialize at step 4, and each compares
 against the champion left by the one before it, as if they had run one after the other.
 """
@@ -32,6 +33,7 @@ from mlflow_tflite.registry.decision import SETTLED, Decision, TargetDecision
 from mlflow_tflite.registry.lock import registry_lock
 from mlflow_tflite.registry.policy import Candidate, Evaluation, against_champion, evaluate
 from mlflow_tflite.registry.runs import read_flow_run
+from mlflow_tflite.registry.verdicts import champion_of, verdicts
 from mlflow_tflite.registry.versions import (
     PromotionError,
     alias_version,
@@ -40,6 +42,7 @@ from mlflow_tflite.registry.versions import (
     register,
 )
 from mlflow_tflite.tracking.layout import PROMOTION_ERROR_TAG, SOURCE_RUN_TAG, TARGETS_TAG
+from mlflow_tflite.tracking.runs import tag_verdicts
 
 Validate = Callable[[ModelVersion], None]
 DECISION_ARTIFACT = "promotion.json"
@@ -244,6 +247,8 @@ def promote_flow_run(
             client, model_name, evaluations, champions, versions, timeout_s=policy.lock_timeout_s
         )
     _record(client, decision, versions, flow.candidates)
+    found = verdicts(evaluations[0], champion_of(decision.to_dict()))
+    tag_verdicts({c.run_id: found[c.variant] for c in flow.candidates}, client)
     return decision
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import re
 import time
@@ -149,6 +150,7 @@ def register(
         for key, value in tags.items():
             if existing.tags.get(key) != value:
                 client.set_model_version_tag(name, existing.version, key, value)
+        link_logged_model(client, existing)
         return existing
     source, model_id = resolve_source(client, candidate.model_uri, candidate.run_id)
     created = client.create_model_version(
@@ -160,7 +162,38 @@ def register(
         await_creation_for=0,
         model_id=model_id,
     )
-    return wait_ready(client, name, created.version, ready_timeout_s)
+    ready = wait_ready(client, name, created.version, ready_timeout_s)
+    link_logged_model(client, ready)
+    return ready
+
+
+def link_logged_model(client: MlflowClient, version: ModelVersion) -> None:
+    """List `version` in its logged model's `mlflow.modelVersions` tag, once.
+
+    The UI's logged-model page reads that tag to show the registered versions.
+    `mlflow.register_model` and a tracking server's create-version handler write it;
+    `MlflowClient.create_model_version(model_id=...)` on a SQLite or file store does not,
+    and the page would offer "Register model" for a model that already is.
+    """
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    # The SQLite registry keeps no model_id on the version: its source names the model.
+    model_id = version.model_id or resolve_source(client, version.source or "", "")[1]
+    if not model_id:
+        return
+    try:
+        model = client.get_logged_model(model_id)
+    except MlflowException as error:
+        if _is_code(error, RESOURCE_DOES_NOT_EXIST):
+            return
+        raise
+    linked = json.loads(model.tags.get(MLFLOW_MODEL_VERSIONS) or "[]")
+    if any(entry.get("name") == version.name and str(entry.get("version")) == str(version.version)
+           for entry in linked):
+        return
+    # As the tracking server writes it: the version as a number.
+    linked.append({"name": version.name, "version": int(version.version)})
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(linked)})
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:

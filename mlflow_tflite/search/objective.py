@@ -14,7 +14,7 @@ from typing import Any
 
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.config.promote import ConstraintsConfig, PromoteConfig
-from mlflow_tflite.metrics import higher_is_better
+from mlflow_tflite.metrics import decision_value, gated_value, higher_is_better
 from mlflow_tflite.plugins.technique import get_technique
 from mlflow_tflite.registry.policy import constraint_failures
 
@@ -58,7 +58,7 @@ def directions(objective: Sequence[str]) -> list[str]:
 
 def objective_values(metrics: Mapping[str, float], objective: Sequence[str]) -> list[float] | None:
     """The trial's values in objective order, or None when a metric is missing."""
-    values = [metrics.get(name) for name in objective]
+    values = [decision_value(metrics, name) for name in objective]
     if any(v is None or math.isnan(v) for v in values):
         return None
     return [float(v) for v in values]
@@ -76,7 +76,7 @@ def constraint_values(metrics: Mapping[str, float],
     """
     values = {}
     for gate in constraints.gates():
-        value = metrics.get(gate.metric)
+        value = gated_value(metrics, gate.metric, constraints.gate_on)
         values[gate.gate.key] = (MISSING if value is None or math.isnan(value)
                                  else gate.excess(value))
     return values

@@ -127,8 +127,9 @@ def save_variants(params_path: str | Path, overrides: list[str], found: Sequence
     import yaml
 
     from mlflow_tflite.config.overrides import apply_overrides
+    from mlflow_tflite.config.params import read_params_file
 
-    raw = apply_overrides(yaml.safe_load(Path(params_path).read_text()) or {}, overrides)
+    raw = apply_overrides(read_params_file(params_path)[0], overrides)
     variants = raw.setdefault("variants", [])
     taken = {v.get("name") for v in variants}
     added = []

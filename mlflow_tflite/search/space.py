@@ -292,6 +292,23 @@ def narrow_to_baseline(space: Space, model: str,
     return narrowed, note
 
 
+def drop_techniques(space: Space, reasons: dict[str, str]) -> tuple[Space, str | None]:
+    """`space` without the technique blocks `reasons` names (techniques that cannot wrap
+    the baseline), and one line saying so (None when nothing was dropped).
+
+    Raises:
+        SpaceError: nothing searchable is left.
+    """
+    dropped = [name for name in space.blocks if name in reasons]
+    if not dropped:
+        return space, None
+    note = "search.space: dropped " + "; ".join(f"{name} ({reasons[name]})" for name in dropped)
+    narrowed = Space({name: dims for name, dims in space.blocks.items() if name not in dropped})
+    if not any(d.searched for d in narrowed.dimensions()):
+        raise SpaceError(f"{note}; nothing is left to search")
+    return narrowed, note
+
+
 def sample_variant(
     trial: Any, space: Space, name: str, kernel_sizes: list[int] | None = None
 ) -> tuple[VariantConfig, dict[str, Any]]:

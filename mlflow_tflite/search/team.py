@@ -9,7 +9,7 @@ races that would give a study two parent runs or spend its budget twice.
 
 - PostgreSQL: a session advisory lock (`pg_advisory_lock`) on a key hashed from the lock's
   name, on a connection of its own; the server drops it when the process dies.
-- SQLite: an exclusive `flock` on `<database>.lock` beside the file (the processes share
+- SQLite: an exclusive `flock` on a file in `.<database>.locks/` beside it (the processes share
   the file, so they share its directory); the kernel drops it when the process dies.
 - Other databases (MySQL): no lock; Optuna's own retries are all there is.
 """
@@ -89,7 +89,10 @@ def locked(storage_url: str, name: str) -> Iterator[None]:
             yield
     elif storage_url.startswith("sqlite") and (path := _sqlite_file(storage_url)):
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        with _file_lock(path.with_name(f"{path.name}.{digest}.lock")):
+        # One hidden folder beside the database, not a file per lock in the user's working
+        # directory. The lock files stay: unlinking one while another process waits on it
+        # would let a third process lock a new file of the same name at the same time.
+        with _file_lock(path.with_name(f".{path.name}.locks") / f"{digest}.lock"):
             yield
     else:
         yield

@@ -18,7 +18,7 @@ from typing import Any
 from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line
-from mlflow_tflite.pipeline import ArtifactStore, handles, keys, steps
+from mlflow_tflite.pipeline import ArtifactStore, handles, isolate, keys, steps
 from mlflow_tflite.search import objective
 from mlflow_tflite.tracking import FAILED, VariantRecord
 from mlflow_tflite.tracking.layout import TRIAL_ROLE, TRIAL_STATE_TAG, TRIAL_TAG
@@ -47,6 +47,29 @@ class TrialResult:
     wait_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of one search shares; picklable, so a trial runs on any worker.
+
+    Attributes:
+        params: the validated params (`search`, `benchmark`, `promote` are read).
+        baseline, data, store: the flow's baseline, prepared data and artifact store.
+        tracking_uri: the MLflow store the trials log to.
+        parent_run_id: the search's parent run.
+        tags: tags every child gets (`data_version`, `git_commit`).
+        input_example: logged with the models.
+    """
+
+    params: Params
+    baseline: handles.Baseline
+    data: handles.PreparedData
+    store: ArtifactStore
+    tracking_uri: str
+    parent_run_id: str
+    tags: dict[str, str]
+    input_example: Any = None
+
+
 def trial_name(number: int) -> str:
     """The child run and variant name of trial `number`."""
     return f"trial-{number}"
@@ -59,9 +82,11 @@ def failed_result(number: int, variant: VariantConfig, error: BaseException) -> 
 
 
 def baseline_val_accuracy(baseline: handles.Baseline) -> float | None:
-    """The baseline's last validation accuracy, the reference the pruner compares to."""
+    """The baseline's validation accuracy, the reference the pruner compares to: the last
+    epoch's when it was trained, else its fp32 model's measured once on the validation
+    split (`train.epochs: 0`, a model used as is)."""
     curve = baseline.history.get("val_accuracy") or []
-    return curve[-1] if curve else None
+    return curve[-1] if curve else baseline.val_accuracy
 
 
 def _build_and_measure(
@@ -73,10 +98,12 @@ def _build_and_measure(
     build = steps.stored_build(store, key)
     reused = build is not None
     if build is None:
-        build = steps.build(variant, params, baseline, data, store, key, on_epoch=on_epoch)
+        build = isolate.call(f"build-{variant.name}", steps.build, variant, params, baseline,
+                             data, store, key, on_epoch=on_epoch)
     measurement = steps.stored_measurement(store, mkey)
     if measurement is None:
-        measurement = steps.measure(variant, params, build, baseline, data, store, mkey)
+        measurement = isolate.call(f"measure-{variant.name}", steps.measure, variant, params,
+                                   build, baseline, data, store, mkey)
     return build, measurement, reused
 
 
@@ -84,14 +111,8 @@ def run_trial(
     number: int,
     variant: VariantConfig,
     sampled: dict[str, Any],
-    params: Params,
-    baseline: handles.Baseline,
-    data: handles.PreparedData,
-    store: ArtifactStore,
+    context: TrialContext,
     *,
-    parent_run_id: str,
-    tags: dict[str, str],
-    input_example: Any = None,
     lock: Any = None,
 ) -> TrialResult:
     """Run and log one trial; a failure fails only this trial (state `failed`).
@@ -100,17 +121,14 @@ def run_trial(
         number: the Optuna trial number.
         variant: the sampled variant (named `trial-<number>`).
         sampled: the values Optuna suggested, logged as the child run's params.
-        params: the validated params (`search`, `benchmark`, `promote` are read).
-        baseline, data, store: the flow's baseline, prepared data and artifact store.
-        parent_run_id: the search's parent run.
-        tags: tags every child gets (`data_version`, `git_commit`).
-        input_example: logged with the model.
+        context: what the search's trials share (params, baseline, data, store, runs).
         lock: held while building and measuring (the threads runner's COMPUTE_LOCK).
 
     Returns:
         The TrialResult: state `complete`, `infeasible`, `pruned` or `failed`, the objective
         values and constraint values for Optuna, and timings.
     """
+    params, baseline = context.params, context.baseline
     search = params.search
     constraints = objective.search_constraints(params)
     reference = baseline_val_accuracy(baseline)
@@ -139,7 +157,7 @@ def run_trial(
         result.wait_s = started - asked
         try:
             build, measurement, result.reused = _build_and_measure(
-                variant, params, baseline, data, store, on_epoch)
+                variant, params, baseline, context.data, context.store, on_epoch)
         except TrialPruned as pruned:
             result.state, result.error = objective.PRUNED, str(pruned)
             record.failed_step = steps.failed_step(pruned, "compress")
@@ -167,9 +185,9 @@ def run_trial(
         record.status, record.error = FAILED, result.error
 
     logged = time.perf_counter()
-    trial_tags = {**tags, TRIAL_TAG: str(number), TRIAL_STATE_TAG: result.state}
-    result.run_id = tracking.log_variant(parent_run_id, record, common_tags=trial_tags,
-                                         input_example=input_example, role=TRIAL_ROLE,
+    trial_tags = {**context.tags, TRIAL_TAG: str(number), TRIAL_STATE_TAG: result.state}
+    result.run_id = tracking.log_variant(context.parent_run_id, record, common_tags=trial_tags,
+                                         input_example=context.input_example, role=TRIAL_ROLE,
                                          params=sampled, log_model=False,
                                          layer_plot=False)
     if result.state == objective.PRUNED:

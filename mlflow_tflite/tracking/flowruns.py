@@ -21,6 +21,7 @@ from mlflow_tflite.tracking.layout import (
     TECHNIQUE_TAG,
     VARIANT_ROLE,
     VARIANT_TAG,
+    VERDICT_TAG,
 )
 from mlflow_tflite.tracking.records import FAILED, OK, VariantRecord, skipped_records
 
@@ -121,6 +122,7 @@ def load_records(parent_run_id: str) -> list[VariantRecord]:
                 reused=tags.get(REUSED_TAG) == "true",
                 run_id=run.info.run_id,
                 params=dict(run.data.params),
+                verdict=tags.get(VERDICT_TAG) if ok else None,
             )
         )
     records.extend(skipped_records(parent.data.tags.get(SKIPPED_TAG, "")))

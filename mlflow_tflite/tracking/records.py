@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlflow_tflite.measure import CORE_METRICS, FIDELITY_METRICS
+from mlflow_tflite.measure import CORE_METRICS, FIDELITY_METRICS, UNCERTAINTY_METRICS
 
 OK = "ok"
 FAILED = "failed"
@@ -14,9 +14,16 @@ FAILED = "failed"
 # `mlflow_tflite.skipped` tag (`skipped_tag`), a row in the tables.
 SKIPPED = "skipped"
 
-# The per-variant metrics every run logs and the fidelity ones (the catalogue's `core`
-# and `fidelity` groups), in the order tables show them.
-METRICS = (*CORE_METRICS, *FIDELITY_METRICS)
+# The verdicts (`mlflow_tflite.verdict` on a child run, the tables' `verdict` column): the
+# variant holding the champion alias, one that passed every gate, `refused: <gate>`
+# (`registry.verdicts`), `failed: <step>: <reason>`, `skipped: <reason>`.
+CHAMPION = "champion"
+PASSED = "passed"
+REFUSED = "refused"
+
+# The per-variant metrics every run logs, the fidelity ones and the intervals (the
+# catalogue's `core`, `fidelity` and `uncertainty` groups), in the order tables show them.
+METRICS = (*CORE_METRICS, *FIDELITY_METRICS, *UNCERTAINTY_METRICS)
 
 
 @dataclass
@@ -44,6 +51,9 @@ class VariantRecord:
     run_id: str | None = None
     # The variant's own config as params (tracking.runs.variant_params).
     params: dict[str, str] = field(default_factory=dict)
+    # What the promotion policy made of it (CHAMPION, PASSED, `refused: ...`); None until
+    # judged. A failed or skipped variant's verdict follows from its status (`verdict_line`).
+    verdict: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -52,6 +62,15 @@ class VariantRecord:
     @property
     def skipped(self) -> bool:
         return self.status == SKIPPED
+
+    def verdict_line(self) -> str:
+        """The verdict: `failed: <step>: <reason>`, `skipped: <reason>`, the policy's
+        verdict, or `ok` for a finished variant no policy judged (a run before verdicts)."""
+        if self.skipped:
+            return f"{SKIPPED}: {self.error}"
+        if not self.ok:
+            return f"{FAILED}: {self.failed_step or 'unknown'}: {self.error}"
+        return self.verdict or self.status
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,7 +29,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from mlflow_tflite.tracking.layout import (
     TECHNIQUE_TAG,
     VARIANT_ROLE,
     VARIANT_TAG,
+    VERDICT_TAG,
 )
 from mlflow_tflite.tracking.models import (
     conversion_params,
@@ -319,6 +320,8 @@ def log_variant(
     try:
         sampled = {k: str(v) for k, v in (params or {}).items()}
         if record.ok:
+            # A deployment target's tags (`mcu/compatible`, `app/min_runtime`).
+            tags.update(record.measurement.get("targets", {}).get("tags", {}))
             _log_batch(run_id, metrics=record.metrics, tags=tags,
                        params={**sampled, **record.params, **conversion_params(record)})
             client.log_dict(run_id, record.measurement, "measurement.json")
@@ -329,7 +332,8 @@ def log_variant(
                 log_tflite_model(run_id, record, input_example)
         else:
             message = first_line(record.error, limit=MAX_TAG_CHARS)
-            failure = {ERROR_TAG: message, FAILED_STEP_TAG: record.failed_step or "unknown"}
+            failure = {ERROR_TAG: message, FAILED_STEP_TAG: record.failed_step or "unknown",
+                       VERDICT_TAG: first_line(record.verdict_line(), limit=MAX_TAG_CHARS)}
             _log_batch(run_id, params={**sampled, **record.params}, tags={**tags, **failure})
             client.log_text(run_id, record.traceback or record.error or "", "error.txt")
         client.log_dict(run_id, record.to_dict(), RECORD_ARTIFACT)
@@ -338,6 +342,21 @@ def log_variant(
         raise
     client.set_terminated(run_id, "FINISHED" if record.ok else "FAILED")
     return run_id
+
+
+def tag_verdicts(run_verdicts: Mapping[str, str], client: Any = None) -> None:
+    """Write each verdict on its run (run id -> verdict) as `mlflow_tflite.verdict`."""
+    from mlflow import MlflowClient
+
+    client = client or MlflowClient()
+    for run_id, verdict in run_verdicts.items():
+        client.set_tag(run_id, VERDICT_TAG, verdict)
+
+
+def judged(records: Sequence[VariantRecord]) -> dict[str, str]:
+    """Run id -> verdict of the logged, judged finished variants (a failed run got its
+    verdict when it was logged)."""
+    return {r.run_id: r.verdict for r in records if r.ok and r.run_id and r.verdict}
 
 
 def log_report(run_id: str, paths: dict[str, Path],

@@ -50,7 +50,7 @@ def test_compare_prints_the_latest_flow_run_by_default_and_the_ui_link(
     lines = out.strip().splitlines()
     assert lines[0].split()[:3] == ["variant", "technique", "quantization"]
     assert [line.split()[0] for line in lines[1:4]] == ["fp32", "int8", "broken"]
-    assert "0.9500" in out and "FAILED (compress)" in out
+    assert "0.9500" in out and "failed: compress: CompressionError: nothing to prune" in out
     experiment = tracking.ensure_experiment("mlflow-tflite")
     assert lines[4] == (
         f"MLflow UI: mlflow ui --backend-store-uri {tracking_uri}, then open "

@@ -87,7 +87,8 @@ def test_run_prints_progress_the_variants_table_the_decision_and_the_ui_command(
     table = out[out.index("Variants of MLflow run"):]
     header = table.splitlines()[1].split()
     assert header == ["variant", "technique", "quantization", "size_bytes", "gzip_size_bytes",
-                      "accuracy", "accuracy_delta", "latency_p50_ms", "delegate", "status"]
+                      "accuracy", "accuracy_delta", "latency_p50_ms", "latency_vs_fp32",
+                      "output_snr_db", "delegate", "verdict"]
     assert [line.split()[0] for line in table.splitlines()[2:4]] == ["fp32", "int8"]
     assert "baseline trained; built 2, measured 2, reused 0 of 2 variants" in out
     assert "Promotion: Promotion of flow run" in out

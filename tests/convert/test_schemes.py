@@ -22,7 +22,7 @@ import mlflow_tflite
 from mlflow_tflite.config.variants import ConvertConfig
 from mlflow_tflite.convert import ConversionError, convert_variant
 from mlflow_tflite.convert.quantizer import weight_recipe
-from mlflow_tflite.flavor_spec import infer_quantization
+from mlflow_tflite.flavor.spec import infer_quantization
 from mlflow_tflite.plugins.scheme import AI_EDGE_QUANTIZER, all_schemes, get_scheme
 from tests.servers import BIN_DIR, free_port, venv_env, wait_for_http
 

@@ -106,7 +106,7 @@ def test_a_tampered_model_file_is_refused_on_load(tracking_uri, float_model):
 
 @pytest.fixture(scope="module")
 def float_loaded(float_model):
-    from mlflow_tflite.flavor_model import TFLiteModel
+    from mlflow_tflite.flavor.loader.model import TFLiteModel
 
     return TFLiteModel(float_model)
 
@@ -171,7 +171,7 @@ def test_pyfunc_refuses_bad_input_to_a_multi_input_model(multi_loaded, data, mes
 
 
 def test_native_multi_input_model_refuses_a_bare_array(multi_io_tflite):
-    from mlflow_tflite.flavor_model import TFLiteModel
+    from mlflow_tflite.flavor.loader.model import TFLiteModel
 
     with pytest.raises(MlflowException, match="2 inputs, so pass a dict or DataFrame"):
         TFLiteModel(multi_io_tflite).predict(images(2))
@@ -201,7 +201,7 @@ def test_values_outside_a_quantized_inputs_range_are_clipped_counted_and_logged(
 
     x[0, :2, :, 0] = 1000.0  # 16 values far past what int8 represents at this scale
     x[1, 0, 0, 0] = -1000.0
-    with caplog.at_level("WARNING", logger="mlflow_tflite.flavor_model"):
+    with caplog.at_level("WARNING", logger="mlflow_tflite.flavor.loader.model"):
         clipped = model.predict(x)
     assert model.clipped == {"image": 17}
     assert "input 'image': 17 of 128 values lie outside" in caplog.text

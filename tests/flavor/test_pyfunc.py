@@ -10,8 +10,8 @@ from mlflow.models import Model, infer_signature
 from mlflow.types import Schema, TensorSpec
 
 import mlflow_tflite
-from mlflow_tflite import flavor_code
-from mlflow_tflite.flavor_model import TFLiteModel
+from mlflow_tflite.flavor import carry
+from mlflow_tflite.flavor.loader.model import TFLiteModel
 from tests.flavor.conftest import images, multi_inputs
 from tests.flavor.raw import raw_predict
 
@@ -94,7 +94,7 @@ def test_pyfunc_unwraps_to_the_tflite_model_the_model_carries(saved):
 
     # The pyfunc runs the loader inside the model (code/), here as in a serving environment.
     assert type(raw).__name__ == TFLiteModel.__name__
-    assert type(raw).__module__ == f"{flavor_code.loader_package()}.flavor_model"
+    assert type(raw).__module__ == f"{carry.loader_package()}.model"
     assert raw.input_details == mlflow_tflite.load_model(saved["float"]).input_details
 
 

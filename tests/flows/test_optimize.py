@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from mlflow_tflite.config import ParamsError
-from mlflow_tflite.tracking import METRICS
+from mlflow_tflite.tracking import METRICS, VariantRecord
 from tests.flows.conftest import (
     FAILING_VARIANT,
     TINY_PARAMS,
@@ -88,6 +88,23 @@ def test_every_variant_is_a_child_run_with_every_design_metric_and_tag(first: di
     assert children["pruned-dynamic"].data.tags["technique"] == "prune"
     assert children["int8"].data.tags["quantization"] == "int8"
     assert children["pruned-dynamic"].data.metrics["sparsity"] >= 0.4
+    # Decisions' figures on the validation split beside the reported test split's.
+    fp32 = children["fp32"].data.metrics
+    assert fp32["selection/accuracy_delta"] == 0.0
+    assert 0.0 < fp32["selection/accuracy"] <= 1.0
+    assert fp32["selection/accuracy_delta_ci_low"] == fp32["selection/accuracy_delta_ci_high"] \
+        == 0.0  # the same model: no noise
+    int8 = children["int8"].data.metrics
+    assert int8["accuracy_delta_ci_low"] <= int8["accuracy_delta"] <= int8["accuracy_delta_ci_high"]
+    assert 0.0 <= int8["accuracy_mcnemar_p"] <= 1.0
+    # Every child run carries its verdict, the same as the returned records' and the table's.
+    verdicts = {n: r.data.tags.get("mlflow_tflite.verdict") for n, r in children.items()}
+    assert verdicts == {v["name"]: VariantRecord.from_dict(v).verdict_line()
+                        for v in first["variants"]}
+    assert verdicts[FAILING_VARIANT["name"]].startswith("failed: ")
+    assert list(verdicts.values()).count("champion") == 1
+    table = Path(first["reports"]["markdown"]).read_text()
+    assert all(verdict.split(":")[0] in table for verdict in verdicts.values())
 
 
 def test_variant_models_load_and_predict_through_pyfunc(first: dict):

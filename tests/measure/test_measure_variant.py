@@ -10,6 +10,7 @@ from mlflow_tflite.config.benchmark import BenchmarkConfig
 from mlflow_tflite.measure import (
     CORE_METRICS,
     DELEGATE_METRICS,
+    UNCERTAINTY_METRICS,
     MeasureError,
     measure_variant,
     predict_outputs,
@@ -48,8 +49,15 @@ def test_a_full_measurement_has_exactly_the_design_metrics(
         for d in ("xnnpack", "builtin")
         for name in (*DELEGATE_METRICS, "latency_mean_ms", "latency_std_ms")
     }
-    assert set(m.metrics()) == set(CORE_METRICS) | per_delegate | EXTRA_METRICS
+    assert set(m.metrics()) == (set(CORE_METRICS) | per_delegate | EXTRA_METRICS
+                                | set(UNCERTAINTY_METRICS))
     metrics = m.metrics()
+    # The change's interval holds the point estimate; agreement's lies in [0, 1].
+    assert (metrics["accuracy_delta_ci_low"] <= metrics["accuracy_delta"]
+            <= metrics["accuracy_delta_ci_high"])
+    assert 0.0 <= metrics["agreement_ci_low"] <= metrics["agreement"] \
+        <= metrics["agreement_ci_high"] <= 1.0
+    assert 0.0 <= metrics["accuracy_mcnemar_p"] <= 1.0
     assert metrics["compression_ratio"] == pytest.approx(len(float_model) / len(int8_model))
     assert metrics["accuracy_delta"] == pytest.approx(metrics["accuracy"] - 0.5)
     assert 0.9 <= metrics["agreement"] <= 1.0

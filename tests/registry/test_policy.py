@@ -7,6 +7,7 @@ import pytest
 from mlflow_tflite.config.promote import PromoteConfig
 from mlflow_tflite.registry.policy import (
     Candidate,
+    Verdict,
     against_champion,
     compare,
     constraint_failures,
@@ -168,3 +169,36 @@ def test_a_champion_failing_current_constraints_is_replaced() -> None:
 def test_a_champion_missing_a_gated_metric_is_not_judged_broken() -> None:
     policy = target(objective=["size_bytes"], constraints={"gpu_compatible": True})
     assert not against_champion(metrics(size_bytes=20), {"size_bytes": 10}, policy).replace
+
+
+def test_decisions_judge_the_selection_split_and_the_test_split_is_only_reported() -> None:
+    # Test-split figures that would decide the other way: the selection split's decide.
+    chosen = candidate("a", accuracy=0.90, accuracy_delta=-0.05,
+                       **{"selection/accuracy": 0.97, "selection/accuracy_delta": -0.01})
+    other = candidate("b", accuracy=0.99, accuracy_delta=0.0,
+                      **{"selection/accuracy": 0.95, "selection/accuracy_delta": -0.03})
+    evaluation = evaluate([chosen, other], target(objective=["accuracy"],
+                                                  constraints={"max_accuracy_drop": 0.02}))
+    assert [c.variant for c in evaluation.ranking] == ["a"]
+    assert evaluation.failures["b"][0].message == (
+        "accuracy drop 0.03 > max_accuracy_drop 0.02")
+    # A champion without selection figures (registered before them) is compared on test.
+    old = {"accuracy": 0.98, "accuracy_delta": 0.0}
+    assert compare(chosen.metrics, old, ["accuracy"]) == (1, "accuracy")
+    verdict = against_champion(other.metrics, chosen.metrics,
+                               target(objective=["accuracy"]))
+    assert verdict == Verdict(False, "the champion is better on selection/accuracy "
+                                     "(0.97 vs. 0.95)")
+
+
+def test_a_conservative_gate_refuses_on_the_intervals_end_and_says_so() -> None:
+    straddling = candidate("a", accuracy_delta=-0.01, accuracy_delta_ci_low=-0.03,
+                           accuracy_delta_ci_high=0.01)
+    conservative = target(constraints={"max_accuracy_drop": 0.02, "gate_on": "conservative"})
+    [failure] = evaluate([straddling], conservative).failures["a"]
+    assert failure.message == ("accuracy drop 0.03 > max_accuracy_drop 0.02 "
+                               "(conservative: the end of its 95% interval)")
+    lenient = target(constraints={"max_accuracy_drop": 0.005, "gate_on": "lenient"})
+    assert evaluate([straddling], lenient).winner.variant == "a"
+    point = target(constraints={"max_accuracy_drop": 0.005})
+    assert evaluate([straddling], point).winner is None

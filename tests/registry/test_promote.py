@@ -78,6 +78,30 @@ def test_first_promotion_registers_the_winner_with_tags_and_moves_champion(
     assert list(model.input_details[0]["shape"])[1:] == [8, 8, 1]
     # The lock is gone after the promotion.
     assert lock_name(model_name) not in [m.name for m in client.search_registered_models()]
+    # The logged model read back lists its version once (the UI shows it as registered).
+    logged_model = client.get_logged_model(version.source.removeprefix("models:/"))
+    assert json.loads(logged_model.tags["mlflow.modelVersions"]) == [
+        {"name": model_name, "version": int(version.version)}]
+    # Every child run carries its verdict.
+    children = client.search_runs([run.info.experiment_id],
+                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    assert {c.data.tags["mlflow_tflite.variant"]: c.data.tags.get("mlflow_tflite.verdict")
+            for c in children} == {
+        "int8": "champion", "dynamic": "passed",
+        "int16x8": "refused: accuracy drop 0.05 > max_accuracy_drop 0.02", "broken": None}
+
+
+def test_promoting_again_links_the_logged_model_to_its_version_once(
+    backend, flow, model_name
+) -> None:
+    parent = flow({"int8": metrics()})
+    promote_flow_run(parent, model_name, POLICY)
+    promote_flow_run(parent, model_name, POLICY)
+    client = MlflowClient()
+    version = champion(client, model_name)
+    logged_model = client.get_logged_model(version.source.removeprefix("models:/"))
+    linked = json.loads(logged_model.tags["mlflow.modelVersions"])
+    assert [(e["name"], str(e["version"])) for e in linked] == [(model_name, "1")]
 
 
 def test_a_child_without_a_model_uri_tag_registers_its_runs_model(

@@ -28,6 +28,17 @@ def test_constraint_values_are_signed_distances_to_each_limit() -> None:
         "accuracy drop 0.03 > max_accuracy_drop 0.01")
 
 
+def test_a_trial_is_judged_and_ranked_on_the_selection_split_as_the_policy_judges() -> None:
+    constraints = ConstraintsConfig(max_accuracy_drop=0.01)
+    # Passes on test, fails on selection: infeasible for the search and the policy alike.
+    trial = {"accuracy": 0.99, "accuracy_delta": 0.0, "selection/accuracy": 0.95,
+             "selection/accuracy_delta": -0.02}
+    assert round(objective.constraint_values(trial, constraints)["max_accuracy_drop"], 6) \
+        == 0.01
+    assert not objective.feasible(trial, constraints)
+    assert objective.objective_values(trial, ["accuracy"]) == [0.95]
+
+
 def test_a_trial_is_pruned_only_below_the_baseline_minus_the_allowed_drop() -> None:
     assert objective.should_prune(0.80, 0.90, 0.05)
     assert not objective.should_prune(0.86, 0.90, 0.05)

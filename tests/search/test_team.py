@@ -72,7 +72,9 @@ def test_processes_started_together_share_one_study_and_spend_the_budget_once(
 def test_the_lock_keys_are_stable_and_sqlite_locks_beside_the_file(tmp_path: Path) -> None:
     assert team.lock_key("study") == team.lock_key("study") != team.lock_key("other")
     with team.locked(f"sqlite:///{tmp_path / 'optuna.db'}", "study"):
-        assert [p.name.endswith(".lock") for p in tmp_path.iterdir()] == [True]
+        # In one hidden folder beside the database, not loose in the working directory.
+        assert [p.name for p in tmp_path.iterdir()] == [".optuna.db.locks"]
+        assert [p.suffix for p in (tmp_path / ".optuna.db.locks").iterdir()] == [".lock"]
     with team.locked("sqlite://", "in-memory"):  # nothing to share: no lock
         pass
 

@@ -58,13 +58,27 @@ def test_rows_carry_every_metric_delegate_latency_and_failure():
     assert rows[3]["error"] == "ValueError: no"
 
 
-def test_table_shows_sizes_accuracy_latency_delegate_and_status():
-    text = format_table(variant_rows(_records()), "table")
+def test_table_shows_sizes_accuracy_latency_fidelity_delegate_and_verdict():
+    records = _records()
+    records[1].verdict = "champion"
+    text = format_table(variant_rows(records), "table")
     header = text.splitlines()[0].split()
     assert header == ["variant", "technique", "quantization", "size_bytes", "gzip_size_bytes",
-                      "accuracy", "accuracy_delta", "latency_p50_ms", "delegate", "status"]
+                      "accuracy", "accuracy_delta", "latency_p50_ms", "latency_vs_fp32",
+                      "output_snr_db", "delegate", "verdict"]
     assert "97.7 KiB" in text and "-0.0100" in text and "0.200 ms" in text
-    assert "FAILED (compress)" in text
+    assert "1.00" in text and "1.0 dB" in text
+    assert "failed: compress: ValueError: no" in text
+    assert "champion" in text.splitlines()[2] and text.splitlines()[1].endswith(" ok")
+
+
+def test_without_accuracy_the_table_shows_fidelity_once_in_its_place():
+    records = _records()[:2]
+    for record in records:
+        del record.metrics["accuracy"], record.metrics["accuracy_delta"]
+    header = format_table(variant_rows(records), "table").splitlines()[0].split()
+    assert header[3:] == ["size_bytes", "gzip_size_bytes", "output_snr_db", "output_cosine",
+                          "latency_p50_ms", "latency_vs_fp32", "delegate", "verdict"]
 
 
 def test_markdown_is_a_pipe_table_and_unknown_formats_are_rejected():
@@ -112,4 +126,59 @@ def test_a_skipped_variant_is_a_row_with_its_reason_and_survives_the_parent_tag(
     assert back == skipped and back.skipped and not back.ok
     [row] = variant_rows([back])
     assert (row["status"], row["error"]) == ("skipped", skipped.error)
-    assert "skipped" in format_table([row], "table")
+    assert row["verdict"] == f"skipped: {skipped.error}"
+    assert "skipped: pruning needs" in format_table([row], "table")
+
+
+# A real run's crowded corner (the shipped variants on MNIST): name, gzip bytes, accuracy,
+# p50 ms, verdict.
+CROWDED = (("fp32", 452_904, 0.964, 0.0325, "passed"),
+           ("dynamic", 120_837, 0.964, 0.0134, "passed"),
+           ("float16", 225_587, 0.964, 0.0294, "passed"),
+           ("int8", 119_091, 0.964, 0.0131, "passed"),
+           ("int16x8", 120_730, 0.964, 1.353, "refused: latency_vs_fp32 40.58 > 1"),
+           ("pruned-int8", 56_730, 0.970, 0.050, "refused: latency_vs_fp32 1.71 > 1"),
+           ("clustered-int8", 74_342, 0.966, 0.018, "passed"),
+           ("qat-int8", 110_285, 0.967, 0.017, "passed"),
+           ("pruned-clustered-int8", 29_491, 0.971, 0.018, "passed"),
+           ("pcqat-int8", 28_774, 0.971, 0.019, "champion"),
+           ("pruned-int4", 28_160, 0.968, 0.137, "refused: latency_vs_fp32 4.66 > 1"))
+
+
+def test_the_pareto_plot_plots_the_objective_marks_the_champion_and_no_label_overlaps():
+    from mlflow_tflite.tracking.report import pareto_figure
+
+    records = [VariantRecord(name, "none", "int8", verdict=verdict,
+                             metrics={"size_bytes": gzip * 1.2, "gzip_size_bytes": gzip,
+                                      "accuracy": accuracy, "latency_p50_ms": p50})
+               for name, gzip, accuracy, p50, verdict in CROWDED]
+    fig = pareto_figure(records, objective=["gzip_size_bytes"])
+    renderer = fig.canvas.get_renderer()
+    assert [ax.get_xlabel() for ax in fig.axes] == ["gzip size (KiB), log scale",
+                                                    "p50 latency (ms), log scale"]
+    for ax in fig.axes:
+        frame = ax.get_window_extent(renderer)
+        boxes = [text.get_window_extent(renderer) for text in ax.texts]
+        assert sorted(text.get_text() for text in ax.texts) == sorted(n for n, *_ in CROWDED)
+        for i, box in enumerate(boxes):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1, ax.texts[i].get_text()
+            assert frame.y0 <= box.y0 and box.y1 <= frame.y1, ax.texts[i].get_text()
+            for other in boxes[i + 1:]:
+                assert not box.overlaps(other), (ax.texts[i].get_text(), box, other)
+        stars = [c for c in ax.collections if c.get_paths() and len(c.get_offsets()) == 1
+                 and c.get_sizes()[0] == 240]
+        assert len(stars) == 1  # the champion
+        assert tuple(stars[0].get_offsets()[0])[1] == 0.971
+
+
+def test_the_verdicts_judge_the_first_targets_gates_with_a_targets_reason():
+    from mlflow_tflite.config.promote import PromoteConfig
+    from mlflow_tflite.registry.verdicts import judge_records
+
+    records = _records()
+    records[2].measurement = {"targets": {"tags": {"accuracy_delta_reason": "why"}}}
+    policy = PromoteConfig.model_validate({"constraints": {"max_accuracy_drop": 0.015}})
+    judge_records(records, policy, {"targets": [{"outcome": "promoted", "winner": "int8"}]})
+    assert [r.verdict_line() for r in records] == [
+        "passed", "champion", "refused: accuracy drop 0.02 > max_accuracy_drop 0.015 (why)",
+        "failed: compress: ValueError: no"]

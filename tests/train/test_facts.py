@@ -135,3 +135,29 @@ def test_a_bad_data_scale_is_one_line_naming_the_key(tmp_path: Path,
     error = capsys.readouterr().err.strip()
     assert "data.scale: expected auto, none, [0, 1], [-1, 1]" in error
     assert "\n" not in error
+
+
+def test_a_technique_that_cannot_wrap_the_model_skips_its_variants_before_any_build(
+    applications: dict[str, Path], tmp_path: Path,
+) -> None:
+    from mlflow_tflite import checks
+    from mlflow_tflite.pipeline import ArtifactStore, steps
+
+    source = _folder(tmp_path / "faces", ["0", "3", "6"])
+    params_file = _params(tmp_path, applications["v3"], source)
+    raw = yaml.safe_load(params_file.read_text())
+    raw["variants"] = [{"name": "fp32", "convert": {"quantization": "none"}},
+                       {"name": "qat-int8", "compress": {"qat": {"epochs": 1}},
+                        "convert": {"quantization": "int8"}}]
+    params_file.write_text(yaml.safe_dump(raw))
+    params = checks.load_checked_params(params_file)
+    store = ArtifactStore(tmp_path / "cache")
+    data = steps.prepare(params, store)
+    baseline = steps.train_baseline(params, data, store)
+
+    skipped = steps.unwrappable_variants(params.variants, params, baseline, data)
+
+    # tfmot's quantize_model refuses MobileNetV3's Rescaling layer: found in one wrap.
+    assert list(skipped) == ["qat-int8"]
+    assert skipped["qat-int8"].startswith(
+        "quantization-aware training cannot wrap the baseline: Layer rescaling:")

@@ -9,9 +9,9 @@ tflite (native)
     For `mlflow.pyfunc.load_model(uri).predict(x)` and `mlflow models serve`.
 
 Only LiteRT and numpy are needed to load a model: TensorFlow is never imported here. Every
-model carries its pyfunc loader in its `code/` directory (`flavor_code`, `flavor_pyfunc`),
+model carries its pyfunc loader (`flavor.loader`) in its `code/` directory (`flavor.carry`),
 so `mlflow models serve` builds its environment from the model alone: no checkout, no
-`mlflow_tflite` installed.
+`mlflow_tflite` installed. What saving records is `flavor.spec`.
 
 Example:
     >>> import mlflow, mlflow_tflite
@@ -55,12 +55,13 @@ from mlflow.utils.model_utils import (
 )
 from mlflow.utils.requirements_utils import _get_pinned_requirement
 
-from mlflow_tflite import flavor_code, flavor_load, flavor_pyfunc, flavor_spec
-from mlflow_tflite.flavor_model import TFLiteModel
-from mlflow_tflite.flavor_pyfunc import FLAVOR_NAME
-from mlflow_tflite.litert import DEFAULT_DELEGATE
+from mlflow_tflite.flavor import carry, spec
+from mlflow_tflite.flavor.loader import FLAVOR_NAME, load
+from mlflow_tflite.flavor.loader import pyfunc as loader_pyfunc
+from mlflow_tflite.flavor.loader.model import TFLiteModel
+from mlflow_tflite.litert import DEFAULT_DELEGATE, named_tensors
 
-_MODEL_FILE = flavor_load.MODEL_FILE
+_MODEL_FILE = load.MODEL_FILE
 # Where MLflow copies `code_paths`; the carried loader goes beside them.
 _CODE_DIR = "code"
 
@@ -122,13 +123,13 @@ def save_model(
         >>> mlflow_tflite.save_model(converter.convert(), "digits_model")
     """
     _validate_env_arguments(conda_env, pip_requirements, extra_pip_requirements)
-    flavor_spec.validate_options(num_threads, delegate)
-    content = flavor_load.read_model_bytes(tflite_model)
-    runner = flavor_load.open_runner(content, delegate=delegate, threads=num_threads)
+    spec.validate_options(num_threads, delegate)
+    content = load.read_model_bytes(tflite_model)
+    runner = load.open_runner(content, delegate=delegate, threads=num_threads)
     metadata = dict(metadata) if metadata else None
     # log_model's metadata reaches us on mlflow_model (Model.log sets it there).
     declared = {**((mlflow_model.metadata or {}) if mlflow_model else {}), **(metadata or {})}
-    section = flavor_spec.flavor_section(
+    section = spec.flavor_section(
         content,
         runner.interpreter,
         _MODEL_FILE,
@@ -138,15 +139,15 @@ def save_model(
         conversion=declared,
     )
     if signature is None:
-        inputs, outputs = flavor_load.named_tensors(runner.interpreter)
-        signature = flavor_spec.infer_signature(inputs, outputs)
+        inputs, outputs = named_tensors(runner.interpreter)
+        signature = spec.infer_signature(inputs, outputs)
 
     path = os.path.abspath(path)
     existed = os.path.exists(path)
     _validate_and_prepare_target_save_path(path)
     try:
         _validate_and_copy_code_paths(code_paths, path, default_subpath=_CODE_DIR)
-        flavor_code.carry_loader(Path(path, _CODE_DIR))
+        carry.carry_loader(Path(path, _CODE_DIR))
         if mlflow_model is None:
             mlflow_model = Model()
         mlflow_model.signature = signature
@@ -158,7 +159,7 @@ def save_model(
 
         pyfunc.add_to_model(
             mlflow_model,
-            loader_module=flavor_code.loader_module(),
+            loader_module=carry.loader_module(),
             data=_MODEL_FILE,
             conda_env=_CONDA_ENV_FILE_NAME,
             python_env=_PYTHON_ENV_FILE_NAME,
@@ -197,7 +198,7 @@ def save_model(
 def _load_pyfunc(path: str) -> Any:
     """The `loader_module` of models saved by release 0.1.0 (`mlflow_tflite.flavor`), which
     carry no loader of their own: loaded by the installed package."""
-    return flavor_pyfunc._load_pyfunc(path)
+    return loader_pyfunc._load_pyfunc(path)
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> TFLiteModel:
@@ -221,7 +222,7 @@ def load_model(model_uri: str, dst_path: str | None = None) -> TFLiteModel:
     local_path = _download_artifact_from_uri(artifact_uri=model_uri, output_path=dst_path)
     flavor_conf = _get_flavor_configuration(model_path=local_path, flavor_name=FLAVOR_NAME)
     _add_code_from_conf_to_system_path(local_path, flavor_conf)
-    return flavor_pyfunc.load_flavor_model(local_path, flavor_conf)
+    return loader_pyfunc.load_flavor_model(local_path, flavor_conf)
 
 
 def log_model(
@@ -267,9 +268,9 @@ def log_model(
     """
     # Validate before Model.log, which creates a LoggedModel entry first: an invalid model
     # must leave nothing in the tracking store.
-    flavor_spec.validate_options(num_threads, delegate)
-    content = flavor_load.read_model_bytes(tflite_model)
-    flavor_load.open_runner(content, delegate=delegate, threads=num_threads)
+    spec.validate_options(num_threads, delegate)
+    content = load.read_model_bytes(tflite_model)
+    load.open_runner(content, delegate=delegate, threads=num_threads)
     return Model.log(
         name=name,
         artifact_path=None,

@@ -2,7 +2,7 @@
 quantization scheme, the signature and the MLmodel `tflite` section.
 
 Everything here reads the model through a LiteRT interpreter; nothing imports TensorFlow.
-Loading needs none of it (see `flavor_load`, carried with every model).
+Loading needs none of it (see `flavor.loader`, carried with every model).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from mlflow_tflite.convert.facts import model_facts
-from mlflow_tflite.flavor_load import NamedTensor, invalid_parameter, named_tensors, sha256
-from mlflow_tflite.litert import DELEGATES
+from mlflow_tflite.flavor.loader.load import invalid_parameter, sha256
+from mlflow_tflite.litert import DELEGATES, NamedTensor, named_tensors
 from mlflow_tflite.plugins.scheme import all_schemes, scheme_names
 
 # Metadata keys that describe how the model was quantized, copied into the tflite section.
