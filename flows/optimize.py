@@ -34,11 +34,18 @@ from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.convert.flatbuffer import FLOAT16, weights_storage
 from mlflow_tflite.errors import first_line, is_interrupt
-from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, keys, steps
+from mlflow_tflite.pipeline import (
+    DEFAULT_CACHE_DIR,
+    ArtifactStore,
+    handles,
+    isolate,
+    keys,
+    steps,
+)
 from mlflow_tflite.registry import gates, verdicts
 from mlflow_tflite.tracking import SKIPPED, VariantRecord, layout
 from mlflow_tflite.train.kinds import describe_baseline
-from mlflow_tflite.train.support import skipped_variants
+from mlflow_tflite.train.support import skipped_variants, twin_skips
 
 # COMPUTE_LOCK through its module: Dask pickles task functions by value with the globals
 # they use, and a lock cannot travel (a module is pickled by reference).
@@ -91,7 +98,7 @@ def train_baseline(
     params: Params, data: handles.PreparedData, store: ArtifactStore
 ) -> handles.Baseline:
     with runners.COMPUTE_LOCK:
-        baseline = steps.train_baseline(params, data, store)
+        baseline = isolate.call("baseline", steps.train_baseline, params, data, store)
     line = describe_baseline(baseline.kind, baseline.accuracy, baseline.reused,
                              trained=bool(baseline.history), quantization=baseline.quantization)
     if baseline.quantization == "none" and weights_storage(
@@ -108,7 +115,8 @@ def probe_techniques(variants: list[VariantConfig], params: Params, baseline: ha
     """Try each technique the variants use on the baseline once, wrapping only; the
     variants whose technique cannot wrap it are skipped before any builds."""
     with runners.COMPUTE_LOCK:
-        return steps.unwrappable_variants(variants, params, baseline, data)
+        return isolate.call("probe", steps.unwrappable_variants, variants, params, baseline,
+                            data)
 
 
 @task(task_run_name="build-{variant.name}", timeout_seconds=TIMEOUTS["build"], **COMMON)
@@ -121,7 +129,8 @@ def build(
     key: str,
 ) -> handles.Build:
     with runners.COMPUTE_LOCK:
-        return steps.build(variant, params, baseline, data, store, key)
+        return isolate.call(f"build-{variant.name}", steps.build, variant, params, baseline,
+                            data, store, key)
 
 
 @task(task_run_name="measure-{variant.name}", timeout_seconds=TIMEOUTS["measure"], **COMMON)
@@ -135,7 +144,8 @@ def measure(
     key: str,
 ) -> dict[str, Any]:
     with runners.COMPUTE_LOCK:
-        return steps.measure(variant, params, build, baseline, data, store, key)
+        return isolate.call(f"measure-{variant.name}", steps.measure, variant, params, build,
+                            baseline, data, store, key)
 
 
 @task(name="start-tracking", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
@@ -147,10 +157,10 @@ def start_tracking(uri: str, experiment: str, run_name: str, tags: dict[str, str
 @task(name="log-parent", timeout_seconds=TIMEOUTS["tracking"], **TRACKING_RETRIES, **COMMON)
 def log_parent(
     uri: str, run_id: str, params: Params, data: handles.PreparedData, baseline: handles.Baseline,
-    skipped: str | None = None,
+    skipped: str | None = None, tags: dict[str, str] | None = None,
 ) -> str | None:
-    """Log the params, baseline and datasets on the parent run; returns the warning when
-    the baseline is at chance level (also a tag on the run)."""
+    """Log the params, baseline and datasets (and `tags`) on the parent run; returns the
+    warning when the baseline is at chance level (also a tag on the run)."""
     from mlflow_tflite.data.dataset import by_input_name
 
     tracking.configure_tracking(uri)
@@ -176,7 +186,7 @@ def log_parent(
               layout.BASELINE_QUANTIZATION_TAG: baseline.quantization,
               # Variants skipped once the baseline was known (a technique that cannot
               # wrap it): the tag set at the start, with them.
-              **({layout.SKIPPED_TAG: skipped} if skipped else {})},
+              **({layout.SKIPPED_TAG: skipped} if skipped else {}), **(tags or {})},
     )
     chance = gates.chance_accuracy(dataset.y_test if baseline.class_scores else None,
                                    dataset.num_classes)
@@ -311,14 +321,21 @@ def optimize(
         # A Keras 3 (epochs 0) or .tflite baseline is used as is: not "trained".
         ran["baseline_trained"] = bool(baseline.history)
         checks.check_keep_float(params, baseline, params_path)
-        unfit = probe_techniques(variants, params, baseline, data)
+        late_tags: dict[str, str] = {}
+        if baseline.twin:
+            late_tags[layout.KERAS3_TWIN_TAG] = baseline.twin
+        # A Keras 3 baseline without an exact tf_keras twin: its TFMOT variants are
+        # skipped; then each technique left is tried on the baseline (or the twin) once.
+        unfit = twin_skips(variants, baseline.kind, baseline.twin_problem)
+        unfit.update(probe_techniques([v for v in variants if v.name not in unfit], params,
+                                      baseline, data))
         for name, reason in unfit.items():
             skipped[name] = outcomes.record(params.variant(name), status=SKIPPED, error=reason)
             print(f"variant {name}: skipped ({reason})")
         variants = [v for v in variants if v.name not in unfit]
-        parent_logged = log_parent.submit(uri, parent_run_id, params, data, baseline,
-                                          tracking.skipped_tag(list(skipped.values()))
-                                          if unfit else None)
+        parent_logged = log_parent.submit(
+            uri, parent_run_id, params, data, baseline,
+            tracking.skipped_tag(list(skipped.values())) if unfit else None, late_tags)
         example = _input_example(data)
 
         chains = [_submit_variant(v, params, baseline, data, store) for v in variants]

@@ -14,6 +14,7 @@ never leaves it) and workers log their child runs to the tracking URI they are h
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import logging
 import os
@@ -38,7 +39,7 @@ def _raise_if_stopped() -> None:
 
 
 def wait(future: Any) -> None:
-    """`future.wait()`, a short timed wait at a time for a thread-runner future.
+    """`future.wait()`, a short timed wait at a time for a thread- or process-runner future.
 
     A SIGTERM sent to the process (not its group) may land on a task thread busy in
     TensorFlow; Python then runs its handler in the main thread only when that thread next
@@ -47,9 +48,12 @@ def wait(future: Any) -> None:
     """
     wrapped = getattr(future, "wrapped_future", None)
     if isinstance(wrapped, concurrent.futures.Future):
+        # `exception(timeout)`, not `concurrent.futures.wait`: the process runner's
+        # `_UnpicklingFuture` skips `Future.__init__` and has no condition to wait on.
         while not wrapped.done():
             raise_if_signalled()
-            concurrent.futures.wait([wrapped], timeout=_POLL_S)
+            with contextlib.suppress(TimeoutError, concurrent.futures.CancelledError):
+                wrapped.exception(timeout=_POLL_S)
     future.wait()
 
 

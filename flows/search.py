@@ -35,7 +35,7 @@ from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line, is_interrupt, raise_if_signalled
 from mlflow_tflite.measure.size import gzip_size_bytes
-from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, steps
+from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, isolate, steps
 from mlflow_tflite.search import objective, results
 from mlflow_tflite.search import study as studies
 from mlflow_tflite.search.runs import (
@@ -61,6 +61,7 @@ from mlflow_tflite.tracking.layout import (
     STUDY_STORAGE_TAG,
     STUDY_TAG,
 )
+from mlflow_tflite.train.kinds import twin_refusal
 from mlflow_tflite_flows import optimize, outcomes
 from mlflow_tflite_flows import runner as runners
 from mlflow_tflite_flows.runner import make_task_runner
@@ -91,16 +92,17 @@ def trial_task(
 def _kernel_sizes(
     params: Params, baseline: handles.Baseline, data: handles.PreparedData
 ) -> list[int]:
-    """The baseline's kernel sizes (none when it is not tf_keras: the narrowed space then
+    """The baseline's kernel sizes (a Keras 3 baseline's are its tf_keras twin's; none for
+    a SavedModel, a `.tflite` or a Keras 3 model without a twin: the narrowed space then
     holds no technique); refuses a baseline tfmot cannot wrap, before any trial."""
     from mlflow_tflite.compress.context import fresh_copy, kernel_layers
-    from mlflow_tflite.train.kinds import TF_KERAS
+    from mlflow_tflite.train.kinds import KERAS3, TF_KERAS
 
-    if baseline.kind != TF_KERAS:
+    if baseline.kind not in (TF_KERAS, KERAS3) or baseline.twin_problem:
         return []
     with runners.COMPUTE_LOCK:
         model = steps.load_baseline_model(baseline, params, data)
-        fresh_copy(model)  # raises CompressionError for a Keras 3 or subclassed baseline
+        fresh_copy(model)  # raises CompressionError for a subclassed baseline
         return [int(layer.kernel.shape.num_elements()) for layer in kernel_layers(model)]
 
 
@@ -213,10 +215,15 @@ def search(
     data = optimize.prepare_data(params, store)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     baseline = optimize.train_baseline(params, data, store)
-    # A technique that cannot wrap the baseline is dropped before any trial samples it.
-    with runners.COMPUTE_LOCK:
-        unfit = steps.unwrappable_techniques(
-            [name for name in space.blocks if name != CONVERT], params, baseline, data)
+    # A technique that cannot wrap the baseline (or that a Keras 3 model without a
+    # tf_keras twin cannot take) is dropped before any trial samples it.
+    names = [name for name in space.blocks if name != CONVERT]
+    if baseline.twin_problem:
+        unfit = {name: twin_refusal(name, baseline.twin_problem) for name in names}
+    else:
+        with runners.COMPUTE_LOCK:
+            unfit = isolate.call("probe", steps.unwrappable_techniques, names, params,
+                                 baseline, data)
     space, dropped = drop_techniques(space, unfit)
     if dropped:
         print(dropped)

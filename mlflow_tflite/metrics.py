@@ -282,6 +282,22 @@ def decision_value(metrics: Mapping[str, float], name: str) -> float | None:
     return metrics.get(name) if value is None else value
 
 
+CI_LOW, CI_HIGH = "_ci_low", "_ci_high"
+
+
+def gated_value(metrics: Mapping[str, float], name: str, gate_on: str = "point"
+                ) -> float | None:
+    """The value of `name` a gate judges (`decision_value`): `point`, the estimate;
+    `conservative`, the worse end of its 95% interval (the whole interval must pass);
+    `lenient`, the better end (it fails only when the whole interval does). A metric
+    without an interval is judged by its estimate."""
+    if gate_on == "point" or name not in _CATALOGUE or _CATALOGUE[name].higher_is_better is None:
+        return decision_value(metrics, name)
+    worse, better = (CI_LOW, CI_HIGH) if _CATALOGUE[name].higher_is_better else (CI_HIGH, CI_LOW)
+    bound = decision_value(metrics, f"{name}{worse if gate_on == 'conservative' else better}")
+    return decision_value(metrics, name) if bound is None else bound
+
+
 def higher_is_better(name: str) -> bool:
     """True when larger values of objective `name` (`<delegate>/` allowed) are better.
 

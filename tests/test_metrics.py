@@ -50,6 +50,28 @@ def test_the_search_and_the_policy_agree_on_every_gate_on_both_sides(gate: Gate)
     assert _judge(constraints, {}) == (False, False)  # a missing metric cannot pass
 
 
+@pytest.mark.parametrize("gate_on", ["point", "conservative", "lenient"])
+@pytest.mark.parametrize("gate", [g for g in GATES if not g.flag], ids=lambda g: g.key)
+def test_the_search_and_the_policy_agree_on_every_gate_under_every_gate_on(
+    gate: Gate, gate_on: str
+) -> None:
+    """An interval straddling the limit: the point passes or fails as above, the worse end
+    fails (conservative refuses) and the better end passes (lenient lets it through)."""
+    limit = _limit(gate)
+    constraints = ConstraintsConfig(**{gate.key: limit, "gate_on": gate_on})
+    better_is_higher = metrics.higher_is_better(gate.metric)
+    for value, passes in _sides(gate, limit)[:3]:
+        # The 95% interval: far enough each way to cross the limit, worse and better.
+        spread = max(abs(value), abs(limit), 1.0) * 0.5
+        low, high = value - spread, value + spread
+        values = {gate.metric: value, f"{gate.metric}_ci_low": low,
+                  f"{gate.metric}_ci_high": high}
+        expected = {"point": passes, "conservative": False, "lenient": True}[gate_on]
+        if better_is_higher is None:  # no direction, no interval to judge
+            expected = passes
+        assert _judge(constraints, values) == (expected, expected), (gate.key, value, gate_on)
+
+
 @pytest.mark.parametrize("name", metrics.metric_names(), ids=str)
 @pytest.mark.parametrize("comparison", ["min", "max"])
 def test_min_and_max_of_any_catalogue_metric_are_gates_the_two_judge_alike(

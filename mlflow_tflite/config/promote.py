@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, create_model, field_validator, model_validator
 
@@ -76,6 +76,9 @@ def _check_alias(alias: str | None) -> str | None:
     return alias
 
 
+GateOn = Literal["point", "conservative", "lenient"]
+
+
 class _Constraints(Section):
     """Gates a variant must pass to be promoted; all optional.
 
@@ -88,6 +91,11 @@ class _Constraints(Section):
 
     latency_delegate: str | None = Field(
         None, description="Delegate whose latency the limits apply to (e.g. xnnpack)."
+    )
+    gate_on: GateOn = Field(
+        "point", description="What a gate judges where its metric has a 95% interval "
+        "(`<metric>_ci_low/high`): point (the estimate), conservative (the whole interval "
+        "must pass), lenient (passes unless the whole interval fails).",
     )
     metric_gates: dict[str, float] = Field(
         default_factory=dict,

@@ -30,6 +30,10 @@ KEEP_FLOAT_METRIC = "keep_float_size_bytes"
 FP32_FILE = "fp32.tflite"
 # A Keras 3 baseline's export, which every TFLite converter scheme reads.
 SAVED_MODEL_DIR = "saved_model"
+# A Keras 3 baseline's tf_keras twin (`train.bridge`): architecture and weights, what the
+# TFMOT techniques start from.
+TWIN_CONFIG_FILE = "twin.json"
+TWIN_WEIGHTS_FILE = "twin.weights.h5"
 
 @dataclass(frozen=True)
 class PreparedData:
@@ -69,6 +73,10 @@ class Baseline:
     # training curve gives it (`train.epochs: 0`, a file used as is): the search pruner's
     # reference. None without labels, class scores or a validation split.
     val_accuracy: float | None = None
+    # A Keras 3 baseline's tf_keras twin: one line on it (`Twin.describe`), and why the
+    # TFMOT techniques cannot use it (None when they can).
+    twin: str | None = None
+    twin_problem: str | None = None
 
     @property
     def model_path(self) -> Path:

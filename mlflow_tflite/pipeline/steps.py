@@ -30,6 +30,8 @@ from mlflow_tflite.pipeline.handles import (
     REFERENCE_FILE,
     SAVED_MODEL_DIR,
     STEP_ATTRIBUTE,
+    TWIN_CONFIG_FILE,
+    TWIN_WEIGHTS_FILE,
     Baseline,
     Build,
     PreparedData,
@@ -100,7 +102,8 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
                         class_scores=meta.get("class_scores", True),
                         float_ops=tuple(meta.get("float_ops", ())),
                         quantization=meta.get("quantization", "none"),
-                        val_accuracy=meta.get("val_accuracy"))
+                        val_accuracy=meta.get("val_accuracy"),
+                        twin=meta.get("twin"), twin_problem=meta.get("twin_problem"))
 
     from mlflow_tflite import convert, measure, train
     from mlflow_tflite.convert.facts import model_ops
@@ -121,6 +124,7 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
             source: Any = trained.model
             if kind == KERAS3:
                 source = str(keras3.export_saved_model(trained.model, tmp / SAVED_MODEL_DIR))
+                meta.update(_store_twin(trained.model, dataset, tmp))
             else:
                 trained.model.save_weights(tmp / BASELINE_FILE)
             fp32 = convert.convert_model(source, ConvertConfig(quantization="none"), dataset)
@@ -136,7 +140,22 @@ def train_baseline(params: Params, data: PreparedData, store: ArtifactStore) -> 
                     quantization=quantization, val_accuracy=val_accuracy)
     return Baseline(key, str(store.path("baseline", key)), accuracy, len(fp32), history,
                     reused=False, kind=kind, class_scores=accuracy is not None,
-                    float_ops=float_ops, quantization=quantization, val_accuracy=val_accuracy)
+                    float_ops=float_ops, quantization=quantization, val_accuracy=val_accuracy,
+                    twin=meta.get("twin"), twin_problem=meta.get("twin_problem"))
+
+
+def _store_twin(model: Any, dataset: Any, directory: Path) -> dict[str, Any]:
+    """Carry the Keras 3 `model` over to tf_keras, checked on the test inputs, and store
+    the twin in `directory` when it is exact; returns the baseline meta that says so."""
+    from mlflow_tflite.train.bridge import carry_over
+
+    twin = carry_over(model, dataset.x_test)
+    if twin.ok:
+        (directory / TWIN_CONFIG_FILE).write_text(twin.model.to_json())
+        twin.model.save_weights(directory / TWIN_WEIGHTS_FILE)
+    print(f"baseline: Keras 3 model, {twin.describe()}")
+    return {"twin": twin.describe(), "twin_problem": twin.problem,
+            "twin_max_abs_diff": twin.max_abs_diff}
 
 
 def _val_accuracy(fp32: bytes, dataset: Any) -> float | None:
@@ -166,11 +185,31 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
     """
     from mlflow_tflite.train import build_baseline_model, compile_baseline
 
+    if baseline.kind == KERAS3:
+        return compile_baseline(_load_twin(baseline), params.train.learning_rate)
     dataset = load_prepared(data.directory, data.version)
     model = build_baseline_model(params.train.model, dataset.input_shape, dataset.num_classes,
                                  params.train.trust_model_code)
     model.load_weights(baseline.model_path)
     return compile_baseline(model, params.train.learning_rate)
+
+
+def _load_twin(baseline: Baseline) -> Any:
+    """A Keras 3 baseline's stored tf_keras twin.
+
+    Raises:
+        CompressionError: the baseline has none (the problem named).
+    """
+    from mlflow_tflite.compress import CompressionError
+    from mlflow_tflite.train.bridge import twin_from_json
+
+    if baseline.twin_problem is not None or not (
+            Path(baseline.directory) / TWIN_CONFIG_FILE).is_file():
+        raise CompressionError(f"the Keras 3 model has no tf_keras twin: "
+                               f"{baseline.twin_problem or 'not stored'}")
+    model = twin_from_json((Path(baseline.directory) / TWIN_CONFIG_FILE).read_text())
+    model.load_weights(Path(baseline.directory) / TWIN_WEIGHTS_FILE)
+    return model
 
 
 def unwrappable_variants(variants: list[VariantConfig], params: Params, baseline: Baseline,
@@ -187,11 +226,12 @@ def unwrappable_variants(variants: list[VariantConfig], params: Params, baseline
 
 def unwrappable_techniques(names: list[str], params: Params, baseline: Baseline,
                            data: PreparedData) -> dict[str, str]:
-    """The techniques of `names` that cannot wrap the tf_keras baseline, with the reason
-    (`compress.probe`); none for another kind, which takes no technique."""
+    """The techniques of `names` that cannot wrap the tf_keras baseline (or a Keras 3
+    baseline's tf_keras twin), with the reason (`compress.probe`); none for another kind,
+    which takes no technique, nor for a Keras 3 model without a twin (`twin_skips`)."""
     from mlflow_tflite.compress.probe import unwrappable
 
-    if baseline.kind != TF_KERAS or not names:
+    if not names or baseline.kind not in (TF_KERAS, KERAS3) or baseline.twin_problem:
         return {}
     return unwrappable(load_baseline_model(baseline, params, data), names)
 
@@ -202,13 +242,16 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     `on_epoch` is called after every fine-tune epoch (`compress.EpochHook`); `facts`
     receives what the steps decided (`compress.compress_model`).
 
-    A Keras 3, SavedModel or `.tflite` baseline takes no compression step (such variants
-    are skipped before the flow builds anything): what the converter starts from is then
-    a SavedModel path or the float `.tflite` bytes.
+    A Keras 3 baseline is compressed through its tf_keras twin (`train.bridge`); without
+    steps the converter starts from the user's own model's SavedModel. A SavedModel or
+    `.tflite` baseline takes no compression step (such variants are skipped before the
+    flow builds anything): the converter then starts from a SavedModel path or the float
+    `.tflite` bytes.
     """
     from mlflow_tflite import compress as techniques
 
-    if baseline.kind != TF_KERAS:
+    if baseline.kind not in (TF_KERAS, KERAS3) or (baseline.kind == KERAS3
+                                                   and not variant.compress.steps):
         if variant.compress.steps:
             raise techniques.CompressionError(
                 f"{variant.compress.technique} needs a tf_keras model; the baseline is "
@@ -351,7 +394,8 @@ def remeasure(
 
 def _selection_metrics(path: str | Path, baseline: Baseline, data: PreparedData,
                        delegate: str, params: Params) -> dict[str, float]:
-    """`selection/accuracy` and `selection/accuracy_delta` of the `.tflite` at `path`: on
+    """`selection/accuracy`, `selection/accuracy_delta` and its 95% paired-bootstrap
+    interval (`selection/accuracy_delta_ci_low/high`) of the `.tflite` at `path`: on
     the validation split, which the promotion gates and objectives and the search judge by
     (`metrics.decision_value`), so the test split's figures stay unbiased by every choice.
     The delta is against the baseline's fp32 `.tflite` on that split (the exact conversion
@@ -367,13 +411,17 @@ def _selection_metrics(path: str | Path, baseline: Baseline, data: PreparedData,
     if not dataset.labelled or not len(dataset.y_val):
         return {}
     from mlflow_tflite.measure.outputs import predict_outputs
-    from mlflow_tflite.measure.quality import accuracy
+    from mlflow_tflite.measure.quality import labels_of, top1
+    from mlflow_tflite.measure.uncertainty import paired_interval
 
     threads = params.benchmark.threads
-    ours = accuracy(predict_outputs(path, dataset.x_val, delegate, threads), dataset.y_val)
-    fp32 = accuracy(predict_outputs(baseline.fp32_path, dataset.x_val, delegate, threads),
-                    dataset.y_val)
-    return {f"{SELECTION_PREFIX}accuracy": ours, f"{SELECTION_PREFIX}accuracy_delta": ours - fp32}
+    labels = labels_of(dataset.y_val)
+    ours = top1(predict_outputs(path, dataset.x_val, delegate, threads)) == labels
+    fp32 = top1(predict_outputs(baseline.fp32_path, dataset.x_val, delegate, threads)) == labels
+    interval = paired_interval(ours, fp32)
+    return {f"{SELECTION_PREFIX}{name}": float(value) for name, value in (
+        ("accuracy", ours.mean()), ("accuracy_delta", ours.mean() - fp32.mean()),
+        ("accuracy_delta_ci_low", interval.low), ("accuracy_delta_ci_high", interval.high))}
 
 
 def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[str, float]:

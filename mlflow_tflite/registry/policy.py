@@ -18,6 +18,7 @@ from mlflow_tflite.metrics import (
     SELECTION_PREFIX,
     decision_value,
     format_metric,
+    gated_value,
     higher_is_better,
 )
 
@@ -74,9 +75,11 @@ def constraint_failures(
     """
     failures: list[ConstraintFailure] = []
     for gate in constraints.gates():
-        key, value = gate.gate.key, decision_value(metrics, gate.metric)
+        key, value = gate.gate.key, gated_value(metrics, gate.metric, constraints.gate_on)
         reason = (tags or {}).get(f"{gate.metric}{REASON_TAG_SUFFIX}")
         because = f" ({reason})" if reason else ""
+        if value is not None and value != decision_value(metrics, gate.metric):
+            because += f" ({constraints.gate_on}: the end of its 95% interval)"
         if value is None or math.isnan(value):
             if missing_fails:
                 failures.append(ConstraintFailure(key, f"{key}: no {gate.metric} metric{because}"))

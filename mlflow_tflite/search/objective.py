@@ -14,7 +14,7 @@ from typing import Any
 
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.config.promote import ConstraintsConfig, PromoteConfig
-from mlflow_tflite.metrics import decision_value, higher_is_better
+from mlflow_tflite.metrics import decision_value, gated_value, higher_is_better
 from mlflow_tflite.plugins.technique import get_technique
 from mlflow_tflite.registry.policy import constraint_failures
 
@@ -76,7 +76,7 @@ def constraint_values(metrics: Mapping[str, float],
     """
     values = {}
     for gate in constraints.gates():
-        value = decision_value(metrics, gate.metric)
+        value = gated_value(metrics, gate.metric, constraints.gate_on)
         values[gate.gate.key] = (MISSING if value is None or math.isnan(value)
                                  else gate.excess(value))
     return values

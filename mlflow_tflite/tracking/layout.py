@@ -36,6 +36,9 @@ VERDICT_TAG = "mlflow_tflite.verdict"
 # On a parent run: the variants its baseline could not take, a line each with the reason
 # (`records.skipped_tag`); they have no child run.
 SKIPPED_TAG = "mlflow_tflite.skipped"
+# On a Keras 3 baseline's parent run: its tf_keras twin and the largest output difference
+# (`train.bridge.Twin.describe`), or why it has none.
+KERAS3_TWIN_TAG = "mlflow_tflite.keras3_twin"
 # On a parent run: the Prefect flow run that wrote it.
 PREFECT_FLOW_RUN_TAG = "mlflow_tflite.prefect_flow_run"
 # On a finished parent run: the key of its data, params and code (pipeline.keys.inputs_key).

@@ -4,7 +4,9 @@
   `module:function` builder; every technique and scheme applies (which technique applies
   to which kind: each technique's `needs`, read through `NEEDS_KINDS`).
 - `keras3`: a `.keras` file saved by Keras 3 (its `metadata.json` says `keras_version`
-  3.x); converted through a SavedModel, so no TFMOT technique applies.
+  3.x); converted through a SavedModel; the techniques get its tf_keras twin
+  (`train.bridge`), checked once the baseline is trained (a model without an exact twin
+  has them skipped then: `support.twin_skips`).
 - `saved_model`: a generic TensorFlow SavedModel directory (`tf.saved_model.save`, no
   `keras_metadata.pb`): converted from its serving signature, used as is; no TFMOT
   technique applies.
@@ -33,8 +35,10 @@ DESCRIPTIONS = {
 }
 # What a technique needs (`Technique.needs`) -> the baseline kinds whose compress step
 # gives it that, and how a refusal says what it needs. The pipeline hands techniques a
-# tf_keras model (the baseline itself), so both are tf_keras baselines for now.
-NEEDS_KINDS = {"tf_keras": (TF_KERAS,), "keras": (TF_KERAS,)}
+# tf_keras model: a tf_keras baseline itself, or a Keras 3 baseline's verified tf_keras
+# twin (`train.bridge`; a Keras 3 model without one has its techniques skipped once it is
+# trained, `support.twin_skips`).
+NEEDS_KINDS = {"tf_keras": (TF_KERAS, KERAS3), "keras": (TF_KERAS, KERAS3)}
 NEEDS_DESCRIPTIONS = {"tf_keras": "a tf_keras model", "keras": "a Keras model"}
 TFLITE_SUFFIX = ".tflite"
 # Bytes 4..8 of every TFLite flatbuffer (the file identifier).
@@ -97,6 +101,14 @@ def technique_refusal(kind: str, technique: str) -> str | None:
         return None
     return (f"{declared.noun} needs {NEEDS_DESCRIPTIONS[declared.needs]}; train.model is "
             f"{DESCRIPTIONS[kind]}")
+
+
+def twin_refusal(technique: str, problem: str) -> str:
+    """Why `technique` is skipped for a Keras 3 baseline without an exact tf_keras twin."""
+    from mlflow_tflite.plugins.technique import get_technique
+
+    return (f"{get_technique(technique).noun} needs a tf_keras twin of the Keras 3 model, "
+            f"which has none: {problem}")
 
 
 def scheme_refusal(kind: str, scheme: str, needs_keras_model: bool) -> str | None:

@@ -207,14 +207,26 @@ TFMOT_VARIANTS = {
 }
 
 
-def test_a_keras3_model_in_the_shipped_params_runs_with_the_tfmot_variants_skipped(
+def test_a_keras3_model_in_the_shipped_params_finishes_every_variant_through_its_twin(
     tracking_uri: str, tmp_path: Path
 ):
+    from mlflow_tflite.tracking.layout import KERAS3_TWIN_TAG, SKIPPED_TAG
+
     model = keras3_classifier(tmp_path / "classifier.keras")
-    assert _run(_shipped_with(tmp_path, model, "digits"), "train.epochs=1", *CHEAP) == 0
-    _skipped_everywhere(tmp_path, {
-        name: f"{noun} needs a tf_keras model; train.model is a Keras 3 .keras file"
-        for name, noun in TFMOT_VARIANTS.items()})
+    # builtin too: XNNPACK refuses pruned-int8's sparse format (the shipped params say so).
+    assert _run(_shipped_with(tmp_path, model, "digits"), "train.epochs=1", *CHEAP,
+                "benchmark.delegates=[xnnpack,builtin]") == 0
+    [parent] = _flow_runs()
+    assert parent.info.status == "FINISHED" and not parent.data.tags.get(SKIPPED_TAG)
+    twin = parent.data.tags[KERAS3_TWIN_TAG]
+    assert twin.startswith("tf_keras twin, max abs output difference ")
+    assert float(twin.split("difference ")[1].split()[0]) < 1e-5
+    children = child_runs(parent.info.run_id)
+    names = [v["name"] for v in yaml.safe_load(SHIPPED.read_text())["variants"]]
+    assert set(children) == set(names)
+    assert {name: run.info.status for name, run in children.items()} == {
+        name: "FINISHED" for name in names}
+    assert children["pruned-int8"].data.metrics["sparsity"] > 0.5
 
 
 def test_a_tflite_model_in_the_shipped_params_runs_what_starts_from_a_float_tflite(
@@ -357,7 +369,8 @@ def test_a_dynamic_range_tflite_is_named_as_such_from_run_to_registry(
     location = client.get_logged_model(model_id).artifact_location
     text = mlflow.artifacts.load_text(f"{location}/model_card.md")
     assert "- baseline: a dynamic-quantized .tflite" in text
-    assert "converter's schemes (dynamic, int8, int16x8, float16) need the float source" in text
+    assert ("the converter's schemes (dynamic, int8, int16x8, float16), and lower precision "
+            "for the weights already quantized, need the float source model") in text
     # What the note says remains: int4 on the weights the file left in float.
     assert children["int4w"].info.status == "FINISHED"
     assert children["int4w"].data.metrics["size_bytes"] < len(content)

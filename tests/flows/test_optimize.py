@@ -92,6 +92,11 @@ def test_every_variant_is_a_child_run_with_every_design_metric_and_tag(first: di
     fp32 = children["fp32"].data.metrics
     assert fp32["selection/accuracy_delta"] == 0.0
     assert 0.0 < fp32["selection/accuracy"] <= 1.0
+    assert fp32["selection/accuracy_delta_ci_low"] == fp32["selection/accuracy_delta_ci_high"] \
+        == 0.0  # the same model: no noise
+    int8 = children["int8"].data.metrics
+    assert int8["accuracy_delta_ci_low"] <= int8["accuracy_delta"] <= int8["accuracy_delta_ci_high"]
+    assert 0.0 <= int8["accuracy_mcnemar_p"] <= 1.0
     # Every child run carries its verdict, the same as the returned records' and the table's.
     verdicts = {n: r.data.tags.get("mlflow_tflite.verdict") for n, r in children.items()}
     assert verdicts == {v["name"]: VariantRecord.from_dict(v).verdict_line()

@@ -189,3 +189,16 @@ def test_decisions_judge_the_selection_split_and_the_test_split_is_only_reported
                                target(objective=["accuracy"]))
     assert verdict == Verdict(False, "the champion is better on selection/accuracy "
                                      "(0.97 vs. 0.95)")
+
+
+def test_a_conservative_gate_refuses_on_the_intervals_end_and_says_so() -> None:
+    straddling = candidate("a", accuracy_delta=-0.01, accuracy_delta_ci_low=-0.03,
+                           accuracy_delta_ci_high=0.01)
+    conservative = target(constraints={"max_accuracy_drop": 0.02, "gate_on": "conservative"})
+    [failure] = evaluate([straddling], conservative).failures["a"]
+    assert failure.message == ("accuracy drop 0.03 > max_accuracy_drop 0.02 "
+                               "(conservative: the end of its 95% interval)")
+    lenient = target(constraints={"max_accuracy_drop": 0.005, "gate_on": "lenient"})
+    assert evaluate([straddling], lenient).winner.variant == "a"
+    point = target(constraints={"max_accuracy_drop": 0.005})
+    assert evaluate([straddling], point).winner is None

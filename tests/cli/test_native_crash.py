@@ -1,0 +1,111 @@
+"""A native crash (a step's process killed by SIGSEGV, SIGABRT) fails that step only, on
+every task runner and in `search`; in the baseline it fails the run with one line. Real
+`mlflow-tflite` subprocesses, real signals: the step's child process kills itself when it
+starts a step named in MLFLOW_TFLITE_TEST_CRASH (`pipeline/isolate.py`).
+
+These runs are also the `run` tests of the `processes` and `dask` runners (issue 26: the
+process runner's futures once failed every `run`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from mlflow_tflite.pipeline.isolate import CRASH_ENV
+from mlflow_tflite.tracking.layout import ERROR_TAG, FLOW_ROLE, ROLE_TAG, VARIANT_TAG
+from tests.cli.faults import Command, Outcome, wait_gone
+from tests.flows.conftest import TINY_PARAMS
+
+pytestmark = pytest.mark.slow
+
+PARAMS = {
+    **TINY_PARAMS,
+    "variants": [
+        {"name": "fp32", "convert": {"quantization": "none"}},
+        {"name": "int8", "convert": {"quantization": "int8", "io_type": "int8"}},
+        {"name": "dynamic", "convert": {"quantization": "dynamic"}},
+    ],
+    "benchmark": {"delegates": ["xnnpack"], "warmup_runs": 1, "timed_runs": 3,
+                  "cold_start": False},
+    "runner": {"workers": 2},
+}
+MODEL = PARAMS["mlflow"]["registered_model_name"]
+CRASHES = "build-dynamic:SIGSEGV,measure-int8:SIGABRT"
+
+
+def _runs(cwd: Path) -> list:
+    client = mlflow.MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def _run(cwd: Path, params: dict, *args: str, crash: str) -> Outcome:
+    """The command's outcome, once it and every process it started are gone."""
+    (cwd / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    command = Command([*args, "--params", "params.yaml"], cwd, **{CRASH_ENV: crash})
+    try:
+        outcome = command.finish(timeout=900)
+        assert wait_gone(command.mark, timeout=10) == [], "a process was left"
+    finally:
+        command.kill()
+    return outcome
+
+
+@pytest.mark.parametrize("runner", ["threads", "processes", "dask"])
+def test_a_crashed_build_and_a_crashed_measurement_fail_only_their_variants(
+    tmp_path: Path, runner: str
+):
+    outcome = _run(tmp_path, {**PARAMS, "runner": {**PARAMS["runner"], "type": runner}},
+                   "run", crash=CRASHES)
+    tail = "\n".join(outcome.lines[-30:])
+    assert outcome.status == 0, tail
+    runs = _runs(tmp_path)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    [parent] = [r for r in runs if r.data.tags.get(ROLE_TAG) == FLOW_ROLE]
+    assert parent.info.status == "FINISHED"
+    children = {r.data.tags[VARIANT_TAG]: r for r in runs if VARIANT_TAG in r.data.tags}
+    assert {n: r.info.status for n, r in children.items()} == {
+        "fp32": "FINISHED", "int8": "FAILED", "dynamic": "FAILED"}
+    assert children["dynamic"].data.tags[ERROR_TAG] == (
+        "StepCrashed: build-dynamic: the process running it died of SIGSEGV; a SIGSEGV in "
+        "TensorFlow on this CPU is often oneDNN: set TF_ENABLE_ONEDNN_OPTS=0 and run again")
+    assert children["int8"].data.tags[ERROR_TAG] == (
+        "StepCrashed: measure-int8: the process running it died of SIGABRT")
+    assert any("variant dynamic: FAILED at build: StepCrashed: build-dynamic" in line
+               for line in outcome.lines), tail
+    # Only a built variant can be champion.
+    version = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"
+                                  ).get_model_version_by_alias(MODEL, "champion")
+    assert version.run_id == children["fp32"].info.run_id
+
+
+def test_a_crash_while_training_the_baseline_fails_the_run_with_one_line(tmp_path: Path):
+    outcome = _run(tmp_path, PARAMS, "run", crash="baseline:SIGSEGV")
+    assert outcome.status == 1
+    assert outcome.last_line == (
+        "mlflow-tflite run: error: StepCrashed: baseline: the process running it died of "
+        "SIGSEGV; a SIGSEGV in TensorFlow on this CPU is often oneDNN: set "
+        "TF_ENABLE_ONEDNN_OPTS=0 and run again"), "\n".join(outcome.lines[-20:])
+    runs = _runs(tmp_path)
+    assert runs and all(r.info.status == "FAILED" for r in runs)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert not client.search_registered_models()
+
+
+def test_a_crashed_trial_fails_only_that_trial_of_the_search(tmp_path: Path):
+    search = {"budget": {"trials": 3}, "sampler": "random",
+              "space": {"convert": {"quantization": {"choices": ["int8", "dynamic"]}}}}
+    outcome = _run(tmp_path, {**PARAMS, "search": search}, "search",
+                   crash="build-trial-1:SIGSEGV")
+    tail = "\n".join(outcome.lines[-30:])
+    assert outcome.status == 0, tail
+    runs = _runs(tmp_path)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    trials = {r.data.tags["trial"]: r for r in runs if "trial" in r.data.tags}
+    assert trials["1"].data.tags["trial_state"] == "failed"
+    assert "build-trial-1: the process running it died of SIGSEGV" in str(trials["1"].data.tags)
+    assert {trials[n].data.tags["trial_state"] for n in ("0", "2")} <= {"complete",
+                                                                       "infeasible"}
