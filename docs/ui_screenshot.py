@@ -88,6 +88,20 @@ async def capture(url: str, path: str, port: int) -> None:
             handle.write(base64.b64decode(shot["data"]))
 
 
+def _wait_for_devtools(port: int, timeout_s: float = 60.0) -> None:
+    """Until Chromium's DevTools endpoint answers: on a busy machine it starts in tens of
+    seconds, not the 3 s it takes when idle."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/json/version", timeout=5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def main(base: str, experiment_id: str, path: str, tracking_uri: str) -> None:
     runs = json.dumps(variant_run_ids(tracking_uri, experiment_id))
     query = urllib.parse.urlencode({"runs": runs, "experiments": json.dumps([experiment_id]),
@@ -102,7 +116,7 @@ def main(base: str, experiment_id: str, path: str, tracking_uri: str) -> None:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
-            time.sleep(3)
+            _wait_for_devtools(port)
             asyncio.run(capture(url, path, port))
         finally:
             browser.terminate()

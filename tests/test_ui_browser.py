@@ -1,4 +1,5 @@
-"""The link the tool prints opens the experiment's runs in a real MLflow UI, checked in
+"""The link the tool prints opens the experiment's runs, and a registered variant's logged
+model page shows its registered model (not "Register model"), in a real MLflow UI, checked in
 headless Chromium (skipped where Chromium is not installed; tests/tracking/test_ui.py
 checks the links and the experiment tag without a browser)."""
 
@@ -49,3 +50,27 @@ def test_the_printed_link_opens_the_experiments_runs(tracking_uri: str, tmp_path
         dom = rendered(tracking.experiment_url(server.url, experiment), tmp_path / "profile")
     assert "optimize-browser-check" in dom
     assert "Run Name" in dom and "Model training" in dom
+
+
+def test_a_registered_logged_model_shows_its_version_not_a_register_button(
+        tracking_uri: str, tmp_path: Path):
+    import mlflow
+    from mlflow import MlflowClient
+
+    import mlflow_tflite
+    from mlflow_tflite.registry.policy import Candidate
+    from mlflow_tflite.registry.versions import ensure_registered_model, register
+    from tests.helpers import tiny_cnn, to_tflite
+
+    experiment = tracking.ensure_experiment("ui-browser-model")
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = mlflow_tflite.log_model(to_tflite(tiny_cnn(), "int8"), name="pcqat-int8")
+    client = MlflowClient()
+    ensure_registered_model(client, "ui-classifier")
+    candidate = Candidate("pcqat-int8", run.info.run_id, {}, model_uri=info.model_uri)
+    register(client, "ui-classifier", candidate, run.info.run_id, ready_timeout_s=60)
+    url = f"/#/experiments/{experiment}/models/{info.model_id}?workflowType=machine_learning"
+    with start_mlflow_server(tracking_uri, tmp_path / "artifacts") as server:
+        dom = rendered(f"{server.url}{url}", tmp_path / "profile")
+    assert "pcqat-int8" in dom
+    assert "ui-classifier" in dom and "Not registered" not in dom

@@ -46,7 +46,10 @@ def judge_records(records: Sequence[VariantRecord], policy: PromoteConfig,
     """Set `verdict` on each finished record: the first target's gates on its metrics (also
     with promotion disabled: the table says what the policy would refuse) and the
     decision's champion."""
-    candidates = [Candidate(r.name, r.run_id or "", r.metrics) for r in records if r.ok]
+    # A target's tags (`mcu/compatible_reason`) word a failed gate as the policy does.
+    candidates = [Candidate(r.name, r.run_id or "", r.metrics,
+                            tags=r.measurement.get("targets", {}).get("tags", {}))
+                  for r in records if r.ok]
     evaluation = evaluate(candidates, policy.resolved_targets()[0])
     found = verdicts(evaluation, champion_of(decision))
     for record in records:

@@ -169,3 +169,16 @@ def test_the_pareto_plot_plots_the_objective_marks_the_champion_and_no_label_ove
                  and c.get_sizes()[0] == 240]
         assert len(stars) == 1  # the champion
         assert tuple(stars[0].get_offsets()[0])[1] == 0.971
+
+
+def test_the_verdicts_judge_the_first_targets_gates_with_a_targets_reason():
+    from mlflow_tflite.config.promote import PromoteConfig
+    from mlflow_tflite.registry.verdicts import judge_records
+
+    records = _records()
+    records[2].measurement = {"targets": {"tags": {"accuracy_delta_reason": "why"}}}
+    policy = PromoteConfig.model_validate({"constraints": {"max_accuracy_drop": 0.015}})
+    judge_records(records, policy, {"targets": [{"outcome": "promoted", "winner": "int8"}]})
+    assert [r.verdict_line() for r in records] == [
+        "passed", "champion", "refused: accuracy drop 0.02 > max_accuracy_drop 0.015 (why)",
+        "failed: compress: ValueError: no"]
