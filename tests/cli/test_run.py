@@ -34,7 +34,7 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
                 "prune": {"final_sparsity": 0.5},
                 "cluster": {"clusters": 8, "preserve_sparsity": False}}}]},
             [],
-            "variants[0].compress",
+            "variants[0]: compress.cluster.preserve_sparsity is false",
         ),
     ],
 )
