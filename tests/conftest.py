@@ -21,8 +21,12 @@ import pytest  # noqa: E402
 from tests.helpers import tiny_cnn, to_tflite  # noqa: E402
 from tests.servers import MlflowServer, fresh_postgres_database, start_mlflow_server  # noqa: E402
 
-# `mlflow.set_experiment` exports MLFLOW_EXPERIMENT_ID for subprocesses.
-_MLFLOW_SELECTION = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
+# `mlflow.set_experiment` exports MLFLOW_EXPERIMENT_ID for subprocesses, and
+# `mlflow.set_registry_uri(uri)` exports MLFLOW_REGISTRY_URI (`set_registry_uri(None)` leaves
+# it set): a later test's `mlflow-tflite` subprocess then registered its champion in an
+# earlier test's store. Without it, a subprocess's registry is its tracking store.
+_MLFLOW_SELECTION = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID",
+                     "MLFLOW_REGISTRY_URI")
 
 
 @pytest.fixture(autouse=True)
