@@ -114,7 +114,8 @@ class Technique:
         for step in earlier:
             for key, value in self.after.get(step, {}).items():
                 if key in cfg.model_fields_set and getattr(cfg, key) != value:
-                    return (f"compress.{self.name}.{key} is {_yaml(getattr(cfg, key))} after a {step} "
+                    return (f"compress.{self.name}.{key} is {_yaml(getattr(cfg, key))} "
+                            f"after a {step} "
                             f"step; {self.after_reason or 'it needs ' + _yaml(value)} "
                             f"(remove the key or set it to {_yaml(value)})")
         return None
