@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_keras3.py                          # print the tables
     .venv/bin/python bench/bench_keras3.py --output bench/RESULTS.md   # and append them
+    .venv/bin/python bench/bench_keras3.py --part mobilenet            # one part only
 
 1. The builtin CNN (Conv2D 32 - pool - Conv2D 64 - pool - Flatten - Dense 64 - Dense 10)
    as tf_keras (`train.model: builtin`) and the same architecture written in Keras 3 and
@@ -192,39 +193,68 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temp dir)")
     parser.add_argument("--reuse", action="store_true",
                         help="tabulate the finished runs already in --workdir")
+    parser.add_argument("--part", choices=("all", "cnn", "mobilenet"), default="all",
+                        help="the CNN pair, the MobileNetV2 run, or both (default)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     started = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory(prefix="bench-keras3-") as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        k3_cnn = keras3_builtin_cnn(work / "builtin_cnn_keras3.keras")
-        tfk = run(work / "tf_keras", args.reuse)
-        k3 = run(work / "keras3", args.reuse, **{"train.model": str(k3_cnn)})
-        mobilenet = run(work / "mobilenet", args.reuse, **{
-            "train.model": str(keras3_mobilenet(work / "mobilenet_v2.keras")),
-            "data.source": str(mnist_32x32x3(work / "mnist32.npz")),
-            "train.epochs": MOBILENET_EPOCHS,
-            "data.max_samples": MOBILENET_SAMPLES,
-            "mlflow.registered_model_name": "mobilenet-keras3"})
-    load_after = os.getloadavg()
+        tfk = k3 = mobilenet = None
+        if args.part in ("all", "cnn"):
+            k3_cnn = keras3_builtin_cnn(work / "builtin_cnn_keras3.keras")
+            tfk = run(work / "tf_keras", args.reuse)
+            k3 = run(work / "keras3", args.reuse, **{"train.model": str(k3_cnn)})
+        if args.part in ("all", "mobilenet"):
+            mobilenet = run(work / "mobilenet", args.reuse, **{
+                "train.model": str(keras3_mobilenet(work / "mobilenet_v2.keras")),
+                "data.source": str(mnist_32x32x3(work / "mnist32.npz")),
+                "train.epochs": MOBILENET_EPOCHS,
+                "data.max_samples": MOBILENET_SAMPLES,
+                "mlflow.registered_model_name": "mobilenet-keras3"})
+    load = (os.getloadavg(), load_before)
+    lines: list[str] = []
+    ok = True
+    if tfk is not None and k3 is not None:
+        cnn, cnn_ok = cnn_section(tfk, k3, started, load)
+        lines += cnn
+        ok = ok and cnn_ok
+    if mobilenet is not None:
+        mob, mob_ok = mobilenet_section(mobilenet, started, load)
+        lines += mob
+        ok = ok and mob_ok
+    text = "\n".join(lines)
+    print(text)
+    if args.output:
+        with args.output.open("a") as handle:
+            handle.write(text)
+    return 0 if ok else 1
+
+
+def _conditions(started: datetime, load: tuple[Any, Any], runs: str) -> list[str]:
+    after, before = load
+    return [f"- run: {started:%Y-%m-%d %H:%M} UTC; runs took {runs}",
+            f"- machine: {os.cpu_count()} logical CPUs, shared; load average (1/5/15 min) "
+            f"{', '.join(f'{v:.2f}' for v in before)} before, "
+            f"{', '.join(f'{v:.2f}' for v in after)} after"]
+
+
+def cnn_section(tfk: dict[str, Any], k3: dict[str, Any], started: datetime,
+                load: tuple[Any, Any]) -> tuple[list[str], bool]:
+    """The builtin CNN as tf_keras and as Keras 3, side by side, with the verdicts."""
     pairs, pairs_ok = side_by_side(tfk, k3)
     name, ratio = champion_ratio(k3)
     tfk_name, tfk_ratio = champion_ratio(tfk)
-    mob, mob_ok = mobilenet_table(mobilenet)
     champion_ok = ratio is not None and ratio >= MIN_CHAMPION_RATIO
-    text = "\n".join([
+    return [
         "",
         "## Keras 3 models against their tf_keras twins (bench/bench_keras3.py)",
         "",
         "Command (from the repository root): `.venv/bin/python bench/bench_keras3.py "
-        "--output bench/RESULTS.md`",
+        "--part cnn --output bench/RESULTS.md`",
         "",
-        f"- run: {started:%Y-%m-%d %H:%M} UTC; runs took tf_keras {_s(tfk)}, Keras 3 "
-        f"{_s(k3)}, MobileNetV2 {_s(mobilenet)}",
-        f"- machine: {os.cpu_count()} logical CPUs, shared; load average (1/5/15 min) "
-        f"{', '.join(f'{v:.2f}' for v in load_before)} before, "
-        f"{', '.join(f'{v:.2f}' for v in load_after)} after",
+        *_conditions(started, load, f"tf_keras {_s(tfk)}, Keras 3 {_s(k3)}"),
         "- the shipped params.yaml (mnist, 8 epochs, the 11 shipped variants); only "
         "train.model differs",
         f"- Keras 3 baseline: {k3['twin']}",
@@ -237,9 +267,22 @@ def main() -> int:
         f"within {MAX_DELTA_PT} pt and {MAX_GZIP_DIFF:.0%} gzip of its twin: "
         f"**{'yes' if pairs_ok else 'no'}**.",
         "",
+    ], pairs_ok and champion_ok
+
+
+def mobilenet_section(mobilenet: dict[str, Any], started: datetime,
+                      load: tuple[Any, Any]) -> tuple[list[str], bool]:
+    """The Keras 3 MobileNetV2 run's variants: each finished or skipped with a reason."""
+    mob, mob_ok = mobilenet_table(mobilenet)
+    return [
+        "",
         f"### Keras 3 keras.applications.MobileNetV2 (alpha 0.35, 32x32x3, random init, "
         f"{MOBILENET_EPOCHS} epochs on {MOBILENET_SAMPLES} MNIST digits padded to 32x32x3)",
         "",
+        "Command (from the repository root): `.venv/bin/python bench/bench_keras3.py "
+        "--part mobilenet --output bench/RESULTS.md`",
+        "",
+        *_conditions(started, load, f"MobileNetV2 {_s(mobilenet)}"),
         f"- Keras 3 baseline: {mobilenet['twin']}",
         "",
         *mob,
@@ -247,12 +290,7 @@ def main() -> int:
         f"Every variant finished or was skipped with a named reason: "
         f"**{'yes' if mob_ok else 'no'}**.",
         "",
-    ])
-    print(text)
-    if args.output:
-        with args.output.open("a") as handle:
-            handle.write(text)
-    return 0 if pairs_ok and champion_ok and mob_ok else 1
+    ], mob_ok
 
 
 if __name__ == "__main__":

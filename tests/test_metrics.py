@@ -72,6 +72,30 @@ def test_the_search_and_the_policy_agree_on_every_gate_under_every_gate_on(
         assert _judge(constraints, values) == (expected, expected), (gate.key, value, gate_on)
 
 
+@pytest.mark.parametrize(
+    ("ratio", "low", "high", "expected"),
+    [  # (point, conservative, lenient) under max_latency_vs_fp32: 1.0
+        (1.04, 0.97, 1.10, (False, False, True)),  # as fast as fp32 within noise
+        (0.98, 0.93, 1.03, (True, False, True)),
+        (1.20, 1.12, 1.31, (False, False, False)),  # surely slower
+        (0.60, 0.55, 0.66, (True, True, True)),
+    ],
+)
+def test_the_search_and_the_policy_agree_on_the_latency_gate_under_every_gate_on(
+    ratio: float, low: float, high: float, expected: tuple[bool, bool, bool]
+) -> None:
+    values = {"latency_vs_fp32": ratio, "latency_vs_fp32_ci_low": low,
+              "latency_vs_fp32_ci_high": high}
+    for gate_on, passes in zip(("point", "conservative", "lenient"), expected, strict=True):
+        constraints = ConstraintsConfig(max_latency_vs_fp32=1.0, gate_on=gate_on)
+        assert _judge(constraints, values) == (passes, passes), (ratio, gate_on)
+    refusal = ConstraintsConfig(max_latency_vs_fp32=1.0, gate_on="conservative")
+    if not expected[1]:
+        assert objective.failure_messages(values, refusal) == [
+            f"latency_vs_fp32 {high:.4g} > max_latency_vs_fp32 1 "
+            "(conservative: the end of its 95% interval)"]
+
+
 @pytest.mark.parametrize("name", metrics.metric_names(), ids=str)
 @pytest.mark.parametrize("comparison", ["min", "max"])
 def test_min_and_max_of_any_catalogue_metric_are_gates_the_two_judge_alike(

@@ -11,7 +11,9 @@ cleanly: one line, no traceback, nothing left RUNNING, no process left behind.
   FAILED, turns SIGTERM into the KeyboardInterrupt of Ctrl-C, and on either ends the runs
   this process left RUNNING as FAILED (tag `mlflow_tflite.error: interrupted`). A signal
   whose KeyboardInterrupt Python swallows (it landed in a weakref callback) is raised
-  again where the main thread next waits or trains (`errors.raise_if_signalled`).
+  again where the main thread next waits or trains (`errors.raise_if_signalled`). A signal
+  that lands while the main thread is inside the store's database layer (SQLAlchemy, sqlite3)
+  is delivered again once that call has returned, so the write finishes or rolls back whole.
 - `mlflow_tflite_flows.server` (Prefect lives in the flows, not here): its
   `embedded_prefect_server` runs Prefect's temporary API server in a session of its own,
   so Ctrl-C in a terminal reaches the command but not the server, which dies with the
@@ -37,11 +39,46 @@ if TYPE_CHECKING:
     from mlflow_tflite.config import Params
 
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) while the flow ran"
+# Code a KeyboardInterrupt must not land in: raised inside SQLAlchemy's commit or its pool's
+# reset, it prints "Exception during reset or similar" with a traceback and can leave a
+# SQLite connection holding the write lock, so ending the runs afterwards waits out the
+# store's 20-second busy timeout. Local database calls return in milliseconds.
+_DATABASE_CODE = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}sqlite3{os.sep}",
+                  f"{os.sep}alembic{os.sep}")
+REDELIVER_SECONDS = 0.02
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     SIGNAL_RECEIVED.set()
+    if _in_database_call(frame):
+        _redeliver(signum)
+        return
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _in_database_call(frame: Any) -> bool:
+    while frame is not None:
+        if any(part in frame.f_code.co_filename for part in _DATABASE_CODE):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver(signum: int) -> None:
+    """The same signal to the main thread shortly (a real one, so that a sleep or a wait
+    it has gone on to is interrupted); its handler defers again while the database call
+    lasts. Nothing once the command has restored the handler."""
+    import threading
+
+    main = threading.main_thread().ident
+
+    def again() -> None:
+        if signal.getsignal(signum) is _raise_interrupt and main is not None:
+            signal.pthread_kill(main, signum)
+
+    timer = threading.Timer(REDELIVER_SECONDS, again)
+    timer.daemon = True
+    timer.start()
 
 
 def _unraisable(previous: Any) -> Any:

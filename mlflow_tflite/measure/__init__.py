@@ -27,6 +27,7 @@ import numpy as np
 
 from mlflow_tflite.measure.coldstart import ColdStart, measure_cold_start
 from mlflow_tflite.measure.inspect import Inspection, inspect_model, read_flatbuffer
+from mlflow_tflite.measure.interleaved import measure_interleaved
 from mlflow_tflite.measure.latency import LatencyResult, delegate_label, measure_latency
 from mlflow_tflite.measure.outputs import Arrays, predict_all, predict_outputs, reference_outputs
 from mlflow_tflite.measure.quality import (
@@ -111,6 +112,9 @@ class Measurement:
     agreement_ci_low: float | None = None
     agreement_ci_high: float | None = None
     accuracy_mcnemar_p: float | None = None
+    # The block bootstrap's 95% interval of latency_vs_fp32 (measure.interleaved).
+    latency_vs_fp32_ci_low: float | None = None
+    latency_vs_fp32_ci_high: float | None = None
     cold_start: ColdStart | None = None
     samples: int | None = None
     runtime: dict[str, str] = field(default_factory=dict)
@@ -250,10 +254,11 @@ def measure_variant(
             (`max_abs_diff`, `output_snr_db`, `output_cosine`); with several outputs,
             `output_snr_db` is the worst one and each gets `output_snr_db/<name>`.
         fp32_size_bytes: the fp32 variant's size, for `compression_ratio`.
-        fp32_model: the fp32 `.tflite`, timed on the requested primary delegate just
-            before the model, for `latency_vs_fp32`: the model's p50 (on its fallback
-            delegate when the primary one refuses it) over the fp32 p50; above 1 is slower
-            than the float model where it is deployed.
+        fp32_model: the fp32 `.tflite`, timed on the requested primary delegate
+            interleaved with the model (`measure.interleaved`), for `latency_vs_fp32`: the
+            model's p50 (on its fallback delegate when the primary one refuses it) over
+            the fp32 p50, with a block-bootstrap 95% interval (`latency_vs_fp32_ci_low`,
+            `_ci_high`); above 1 is slower than the float model where it is deployed.
         gpu_check: run the analyzer's GPU-delegate compatibility check.
         class_scores: the outputs are class scores, so top-1 `agreement` means something
             (False for a detector or landmark model: fidelity only).
@@ -284,13 +289,22 @@ def measure_variant(
                                warmup_runs=config.warmup_runs, timed_runs=config.timed_runs,
                                x=x_test)
 
-    # The fp32 model just before the model on the primary delegate: back to back, the
-    # machine's load cancels out of their ratio. The fp32 model itself is 1.0 by definition
-    # (timing it twice would make it slower than itself half the time).
+    # The fp32 model interleaved with the model on the primary delegate (measure.interleaved),
+    # so the machine's load cancels out of their ratio; where the primary delegate refuses
+    # the model, on its fallback. The fp32 model itself is 1.0 by definition (timing it
+    # against itself would make it slower than itself half the time).
     reference = read_flatbuffer(fp32_model) if fp32_model is not None else None
-    fp32 = timed(reference, requested) if reference not in (None, content) else None
+    paired = None
     order = sorted(config.delegates, key=lambda d: d != requested)
-    measured = {delegate: timed(content, delegate) for delegate in order}
+    measured: dict[str, LatencyResult] = {}
+    for each in order:
+        if reference in (None, content) or (paired is not None and paired.reference):
+            measured[each] = timed(content, each)
+            continue
+        paired = measure_interleaved(content, reference, each, requested, threads=config.threads,
+                                     warmup_runs=config.warmup_runs,
+                                     timed_runs=config.timed_runs, x=x_test)
+        measured[each] = paired.model
     latency = {delegate: measured[delegate] for delegate in config.delegates}
     supported = [d for d in config.delegates if latency[d].supported]
     if not supported:
@@ -312,9 +326,12 @@ def measure_variant(
     if fp32_size_bytes is not None:
         result.compression_ratio = compression_ratio(fp32_size_bytes, result.size_bytes)
     if reference == content:
-        result.latency_vs_fp32 = 1.0
-    elif fp32 is not None and fp32.supported and fp32.p50_ms and result.primary.p50_ms:
-        result.latency_vs_fp32 = result.primary.p50_ms / fp32.p50_ms
+        result.latency_vs_fp32 = result.latency_vs_fp32_ci_low = 1.0
+        result.latency_vs_fp32_ci_high = 1.0
+    elif paired is not None and paired.ratio is not None and paired.model is result.primary:
+        result.latency_vs_fp32 = paired.ratio
+        result.latency_vs_fp32_ci_low = paired.interval.low
+        result.latency_vs_fp32_ci_high = paired.interval.high
     if x_test is not None:
         outputs = predict_all(content, x_test, delegate, config.threads)
         result.samples = len(outputs[0])

@@ -127,6 +127,64 @@ def measure_latency(
     Raises:
         ValueError: run counts out of range, or `x` does not match the model inputs.
     """
+    ready = prepare(model, delegate, threads, warmup_runs, timed_runs, x)
+    if isinstance(ready, LatencyResult):
+        return ready
+    samples = np.empty(timed_runs, dtype=np.int64)
+    time_invokes(ready.invoke, samples)
+    return ready.result(samples)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A warmed-up interpreter ready to be timed: its `invoke` and the settings."""
+
+    invoke: Any
+    settings: dict[str, Any]
+    input_source: str
+
+    def result(self, samples_ns: np.ndarray) -> LatencyResult:
+        """The statistics of invoke times `samples_ns` (nanoseconds)."""
+        ms = np.asarray(samples_ns) / 1e6
+        p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+        return LatencyResult(
+            **self.settings,
+            input_source=self.input_source,
+            p50_ms=float(p50),
+            p90_ms=float(p90),
+            p99_ms=float(p99),
+            mean_ms=float(ms.mean()),
+            std_ms=float(ms.std()),
+            min_ms=float(ms.min()),
+            samples_ms=[float(v) for v in ms],
+        )
+
+
+def time_invokes(invoke: Any, samples: np.ndarray, start: int = 0, count: int | None = None
+                 ) -> None:
+    """Time `count` invokes alone (all of `samples` when None) into `samples[start:]`, in
+    nanoseconds: nothing but the call sits between the two clock reads."""
+    clock = time.perf_counter_ns
+    for i in range(start, start + (len(samples) if count is None else count)):
+        begin = clock()
+        invoke()
+        samples[i] = clock() - begin
+
+
+def prepare(
+    model: bytes,
+    delegate: str,
+    threads: int | None,
+    warmup_runs: int,
+    timed_runs: int,
+    x: np.ndarray | list[np.ndarray] | None,
+) -> Prepared | LatencyResult:
+    """Load `model` on `delegate`, set the fixed input and run the warm-up invokes; an
+    unsupported LatencyResult (with the reason) when the delegate cannot run it.
+
+    Raises:
+        ValueError: run counts out of range, or `x` does not match the model inputs.
+    """
     from mlflow_tflite.litert import TFLiteRunner
 
     if warmup_runs < 0:
@@ -161,23 +219,4 @@ def measure_latency(
             **settings, input_source=source, supported=False,
             reason=first_line(error, with_type=True, limit=MAX_REASON_CHARS),
         )
-    invoke = interpreter.invoke
-    clock = time.perf_counter_ns
-    samples = np.empty(timed_runs, dtype=np.int64)
-    for i in range(timed_runs):
-        start = clock()
-        invoke()
-        samples[i] = clock() - start
-    ms = samples / 1e6
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return LatencyResult(
-        **settings,
-        input_source=source,
-        p50_ms=float(p50),
-        p90_ms=float(p90),
-        p99_ms=float(p99),
-        mean_ms=float(ms.mean()),
-        std_ms=float(ms.std()),
-        min_ms=float(ms.min()),
-        samples_ms=[float(v) for v in ms],
-    )
+    return Prepared(interpreter.invoke, settings, source)

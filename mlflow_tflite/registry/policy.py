@@ -21,6 +21,7 @@ from mlflow_tflite.metrics import (
     gated_value,
     higher_is_better,
 )
+from mlflow_tflite.registry import noise
 
 
 @dataclass(frozen=True)
@@ -157,23 +158,40 @@ class Verdict:
 def against_champion(
     winner: Mapping[str, float], champion: Mapping[str, float], target: Target
 ) -> Verdict:
-    """The winner replaces the champion when it is at least as good on the objective.
+    """The winner replaces the champion when it is better on the objective beyond noise.
 
-    Both metric sets must come from the same data version. A champion that fails the
-    target's current constraints (on the metrics it has) is replaced by any winner.
+    Objectives compare in order as `compare` does, except that a difference whose 95%
+    interval (`noise.difference`: accuracy and latency objectives; sizes are exact)
+    holds zero counts as a tie and the next objective decides. A winner that is better
+    only within noise leaves the champion in place; exact ties on every objective replace
+    it (a fresher run of the same model). Both metric sets must come from the same data
+    version. A champion that fails the target's current constraints (on the metrics it
+    has) is replaced by any winner.
     """
     broken = constraint_failures(champion, target.constraints, missing_fails=False)
     if broken:
         return Verdict(True, f"the champion fails {broken[0].message}")
-    sign, metric = compare(winner, champion, target.objective, target.tie_tolerance)
-    if metric is None:
-        return Verdict(True, f"it ties the champion on {', '.join(target.objective)}")
-    if all(f"{SELECTION_PREFIX}{metric}" in m for m in (winner, champion)):
-        metric = f"{SELECTION_PREFIX}{metric}"  # what compare judged by
-    ours, theirs = (
-        format_metric(metric, winner.get(metric)),
-        format_metric(metric, champion.get(metric)),
-    )
-    if sign < 0:
-        return Verdict(True, f"it beats the champion on {metric} ({ours} vs. {theirs})")
-    return Verdict(False, f"the champion is better on {metric} ({theirs} vs. {ours})")
+    noisy: list[str] = []
+    for name in target.objective:
+        sign, metric = compare(winner, champion, [name], target.tie_tolerance)
+        if metric is None:
+            continue
+        selection = all(f"{SELECTION_PREFIX}{metric}" in m for m in (winner, champion))
+        if selection:
+            metric = f"{SELECTION_PREFIX}{metric}"  # what compare judged by
+        found = noise.difference(winner, champion, name, selection)
+        if found is not None and found.within_noise:
+            noisy.append(f"{metric} {found.text()} against the champion's is within noise")
+            continue
+        ours, theirs = (format_metric(metric, winner.get(metric)),
+                        format_metric(metric, champion.get(metric)))
+        beyond = f"; {found.text()}, beyond noise" if found is not None else ""
+        also = f" ({'; '.join(noisy)})" if noisy else ""
+        if sign < 0:
+            return Verdict(True, f"it beats the champion on {metric} ({ours} vs. {theirs}"
+                                 f"{beyond}){also}")
+        return Verdict(False, f"the champion is better on {metric} ({theirs} vs. {ours}"
+                              f"{beyond}){also}")
+    if noisy:
+        return Verdict(False, f"its {'; its '.join(noisy)}")
+    return Verdict(True, f"it ties the champion on {', '.join(target.objective)}")
