@@ -65,8 +65,8 @@ def prepare(params: Params, store: ArtifactStore) -> PreparedData:
 
 def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
     """The `data` section's dataset; synthetic inputs are shaped as `train.model`'s inputs
-    (every input of a Keras 3 model, a SavedModel or a `.tflite`, with its shape and
-    dtype)."""
+    (every input of a Keras 3 model, a SavedModel or a `.tflite`, the one input of a
+    tf_keras model file, with its shape and dtype)."""
     from mlflow_tflite.data.synthetic import SYNTHETIC, synthetic_inputs
 
     if params.data.source != SYNTHETIC:
@@ -82,6 +82,11 @@ def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
         return synthetic_inputs(saved_model.signature_inputs(spec), params.data)
     if kind == TFLITE:
         return synthetic_inputs(tflite_baseline.tflite_inputs(spec), params.data)
+    if kind == TF_KERAS:
+        from mlflow_tflite.train.baseline import file_input_specs
+
+        return synthetic_inputs(file_input_specs(spec, params.train.trust_model_code),
+                                params.data)
     model = keras3.load_keras3(spec, params.train.trust_model_code)
     return synthetic_inputs(keras3.input_specs(model), params.data)
 
@@ -189,7 +194,8 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
     if baseline.kind == KERAS3:
         return compile_baseline(_load_twin(baseline), params.train.learning_rate)
     dataset = load_prepared(data.directory, data.version)
-    model = build_baseline_model(params.train.model, dataset.input_shape, dataset.num_classes,
+    model = build_baseline_model(params.train.model, dataset.input_shape,
+                                 dataset.num_classes if dataset.labelled else None,
                                  params.train.trust_model_code)
     model.load_weights(baseline.model_path)
     return compile_baseline(model, params.train.learning_rate)
