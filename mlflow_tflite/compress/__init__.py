@@ -20,6 +20,7 @@ from mlflow_tflite.compress.context import (
     Log,
     TrainingData,
 )
+from mlflow_tflite.compress.resume import Prefixes, prefix_of, resume, storable
 from mlflow_tflite.plugins.technique import get_technique, technique_names
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ def compress_model(
     log: Log = print,
     on_epoch: EpochHook | None = None,
     facts: dict[str, Any] | None = None,
+    prefixes: Prefixes | None = None,
 ) -> Any:
     """Apply the configured steps to a fresh copy of `baseline`; the baseline is untouched.
 
@@ -82,7 +84,10 @@ def compress_model(
         on_epoch: called after every fine-tune epoch with (step, epoch, Keras logs); an
             exception it raises stops the compression.
         facts: receives what the steps decided (`prune_layers`: every layer holding a
-            kernel, pruned or why not).
+            kernel, pruned or why not; `reused_steps`: the steps taken from `prefixes`).
+        prefixes: where the results of first steps are kept (`compress.resume`): the
+            longest stored one is the starting point (its steps do not train again; their
+            last epoch is replayed to `on_epoch`), and every storable step's result is kept.
 
     Returns:
         A Keras model ready for `mlflow_tflite.convert.convert_model`: stripped of pruning
@@ -100,16 +105,27 @@ def compress_model(
 
     check_compress_config(cfg)
     model = fresh_copy(baseline)
+    last_epochs: dict[str, tuple[int, dict[str, float]]] = {}
+
+    def hook(step: str, epoch: int, logs: dict[str, float]) -> None:
+        last_epochs[step] = (epoch, dict(logs))
+        if on_epoch is not None:
+            on_epoch(step, epoch, logs)
+
     ctx = FineTune(
         data=data,
         batch_size=train.batch_size,
         seed=train.seed,
         log=log,
         from_logits=not outputs_probabilities(model),
-        on_epoch=on_epoch,
+        on_epoch=hook,
         facts=facts if facts is not None else {},
     )
-    for name in cfg.steps:
+    steps = list(cfg.steps)
+    start = 0 if prefixes is None else resume(model, steps, prefixes, ctx)
+    for index, name in enumerate(steps[start:], start=start + 1):
         model = technique(name)(model, getattr(cfg, name), ctx)
         ctx.applied.append(name)
+        if prefixes is not None and storable(name):
+            prefixes.save(steps[:index], prefix_of(model, ctx, last_epochs))
     return model

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlflow_tflite.config import Params, VariantConfig
+from mlflow_tflite.config import CompressConfig, Params, TrainConfig, VariantConfig
 from mlflow_tflite.pipeline.cache import ArtifactStore, code_version, content_key
 
 
@@ -73,6 +73,16 @@ def build_key(base_key: str, variant: VariantConfig) -> str:
     recipe_file = getattr(variant.convert, "recipe", None)
     digest = _path_digest(Path(recipe_file)) if recipe_file else None
     return content_key("build", base_key, recipe, digest, code_version("build"))
+
+
+def prefix_key(base_key: str, compress: CompressConfig, steps: list[str],
+               train: TrainConfig) -> str:
+    """The key of the model after a variant's first `steps`: their blocks in order and the
+    fine-tune settings they read (the baseline key covers the whole `train` section too),
+    not the later steps nor the convert block, so variants that start alike share it."""
+    blocks = [(name, getattr(compress, name).model_dump(mode="json")) for name in steps]
+    return content_key("prefix", base_key, blocks, train.batch_size, train.seed,
+                       code_version("build"))
 
 
 def measure_key(build: str, base_key: str, params: Params) -> str:

@@ -248,10 +248,13 @@ def unwrappable_techniques(names: list[str], params: Params, baseline: Baseline,
 
 
 def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData,
-             on_epoch: Any = None, facts: dict[str, Any] | None = None) -> Any:
+             on_epoch: Any = None, facts: dict[str, Any] | None = None,
+             store: ArtifactStore | None = None) -> Any:
     """Apply the variant's compression steps to a fresh copy of the baseline (Keras model);
     `on_epoch` is called after every fine-tune epoch (`compress.EpochHook`); `facts`
-    receives what the steps decided (`compress.compress_model`).
+    receives what the steps decided (`compress.compress_model`). With a `store`, the
+    longest stored result of the variant's first steps is the starting point and each
+    step's result is stored for the next variant (`pipeline.prefixes`).
 
     A Keras 3 baseline is compressed through its tf_keras twin (`train.bridge`); without
     steps the converter starts from the user's own model's SavedModel. A SavedModel or
@@ -277,10 +280,15 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
     if not variant.compress.steps:
         return model
     dataset = load_prepared(data.directory, data.version)
+    prefixes = None
+    if store is not None:
+        from mlflow_tflite.pipeline.prefixes import StoredPrefixes
+
+        prefixes = StoredPrefixes(store, baseline.key, variant.compress, params.train)
     # Variants build side by side: each line names its variant.
     return techniques.compress_model(model, variant.compress, dataset, params.train,
                                      log=lambda line: print(f"{variant.name}: {line}"),
-                                     on_epoch=on_epoch, facts=facts)
+                                     on_epoch=on_epoch, facts=facts, prefixes=prefixes)
 
 
 def convert(
@@ -331,7 +339,7 @@ def build(
     step = "compress"
     facts: dict[str, Any] = {}
     try:
-        model = compress(variant, params, baseline, data, on_epoch, facts)
+        model = compress(variant, params, baseline, data, on_epoch, facts, store)
         step = "convert"
         return convert(variant, model, data, store, key, facts)
     except Exception as error:

@@ -30,6 +30,9 @@ MODEL_URI_TAG = "mlflow_tflite.model_uri"
 ERROR_TAG = "mlflow_tflite.error"
 FAILED_STEP_TAG = "mlflow_tflite.failed_step"
 REUSED_TAG = "mlflow_tflite.reused"
+# On a variant whose first compression steps came from the artifact store (a stored
+# variant's result), those steps joined with `+` (`prune`, `prune+cluster`).
+REUSED_STEPS_TAG = "mlflow_tflite.reused_steps"
 # On every variant child run: champion | passed | refused: <gate> | failed: <step>: <reason>
 # (`records.VariantRecord.verdict_line`), a column the runs table can show.
 VERDICT_TAG = "mlflow_tflite.verdict"

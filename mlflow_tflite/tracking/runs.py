@@ -44,6 +44,7 @@ from mlflow_tflite.tracking.layout import (
     INPUTS_KEY_TAG,
     PARENT_TAG,
     QUANTIZATION_TAG,
+    REUSED_STEPS_TAG,
     REUSED_TAG,
     ROLE_TAG,
     TECHNIQUE_TAG,
@@ -322,6 +323,9 @@ def log_variant(
         if record.ok:
             # A deployment target's tags (`mcu/compatible`, `app/min_runtime`).
             tags.update(record.measurement.get("targets", {}).get("tags", {}))
+            reused_steps = (record.measurement.get("compression") or {}).get("reused_steps")
+            if reused_steps:
+                tags[REUSED_STEPS_TAG] = "+".join(reused_steps)
             _log_batch(run_id, metrics=record.metrics, tags=tags,
                        params={**sampled, **record.params, **conversion_params(record)})
             client.log_dict(run_id, record.measurement, "measurement.json")
