@@ -43,10 +43,13 @@ def interval_of(metrics: Mapping[str, Any], name: str) -> tuple[float, float] | 
     return low, high
 
 
-def _bare(name: str, value: float, style: Style) -> str:
-    """`value` formatted as `name`'s values are in `style`, without the unit (a bound)."""
-    text = format_metric(name, value, style)
+def format_bound(name: str, value: float, style: Style = "table") -> str:
+    """An interval's bound of metric `name` as its values are shown in `style`, without
+    the unit, and with the metric's decimals on the card even when whole (`1.0000`)."""
     metric = find_metric(name)
+    if style == "card" and metric is not None and metric.unit not in ("B", "version"):
+        return f"{value:.{metric.decimals}f}"
+    text = format_metric(name, value, style)
     shown_unit = metric is not None and (metric.unit or metric.points) and " " in text
     return text.rsplit(" ", 1)[0] if shown_unit else text
 
@@ -63,5 +66,5 @@ def with_interval(metrics: Mapping[str, Any], name: str, style: Style = "table")
     hidden = style == "text" or (style == "table" and metric and not metric.table_interval)
     if bounds is None or _number(value) is None or hidden:
         return text
-    low, high = (_bare(name, bound, style) for bound in bounds)
+    low, high = (format_bound(name, bound, style) for bound in bounds)
     return text if low == high else f"{text} [{low}, {high}]"

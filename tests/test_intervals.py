@@ -30,6 +30,10 @@ def test_a_metric_has_an_interval_when_both_bounds_are_logged() -> None:
         ("latency_vs_fp32", {"latency_vs_fp32": 0.94, "latency_vs_fp32_ci_low": 0.9,
                              "latency_vs_fp32_ci_high": 0.97},
          "0.94 [0.90, 0.97]", "0.94 [0.90, 0.97]"),
+        # A whole bound keeps the metric's decimals on the card.
+        ("agreement", {"agreement": 0.9944, "agreement_ci_low": 0.9917,
+                       "agreement_ci_high": 1.0}, "0.9944 [0.9917, 1.0000]",
+         "0.9944 [0.9917, 1.0000]"),
         # No width (the same predictions as fp32), no bounds, or no value: the value alone.
         ("accuracy_delta", {"accuracy_delta": 0.0, "accuracy_delta_ci_low": 0.0,
                             "accuracy_delta_ci_high": 0.0}, "+0.0 pt", "0.0000"),

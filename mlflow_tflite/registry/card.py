@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from mlflow_tflite.intervals import interval_of, with_interval
+from mlflow_tflite.intervals import format_bound, interval_of, with_interval
 from mlflow_tflite.metrics import Metric, all_metrics, find_metric, format_metric, pareto_metrics
 from mlflow_tflite.plugins.technique import all_techniques
 from mlflow_tflite.registry.decision import Decision
@@ -256,14 +256,15 @@ def _noise(facts: CardFacts) -> list[str]:
     for metric in _section("quality"):
         bounds = interval_of(facts.metrics, metric.name)
         if bounds is not None and facts.metrics.get(metric.name) is not None:
-            low, high = (format_metric(metric.name, bound, "card") for bound in bounds)
+            low, high = (format_bound(metric.name, bound, "card") for bound in bounds)
             lines.append(f"- {metric.card}: {_card(facts.metrics, metric.name)}; measured "
                          f"again, it would most likely fall between {low} and {high} "
                          "(95% interval).")
     p = facts.metrics.get("accuracy_mcnemar_p")
     if p is not None:
-        verdict = ("more than chance: the accuracy really changed" if p < _SIGNIFICANT else
-                   "within chance: the test split cannot tell this accuracy from fp32's")
+        verdict = ("more than chance, so the accuracy really changed" if p < _SIGNIFICANT
+                   else "within chance, so the test split cannot tell this accuracy from "
+                   "fp32's")
         lines.append(f"- McNemar's test of the accuracy change against fp32: p = {p:.2g}. "
                      "Were both equally accurate, the images only one of them gets right "
                      f"would split this unevenly {100 * p:.2g}% of the time: {verdict}.")
