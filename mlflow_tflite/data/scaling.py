@@ -97,14 +97,14 @@ def resolve(scale: str | MeanStd, raw: RawData, source: str,
     if model_normalization is not None and _contradicts(scaling, raw, model_normalization):
         scaling = replace(scaling, notes=(
             *scaling.notes, f"warning: train.model's TFLite metadata asks "
-            f"{_mean_std(model_normalization)} of 0..255 pixels, which {KEY} does not give; "
+            f"{mean_std_rule(model_normalization)} of 0..255 pixels, which {KEY} does not give; "
             f"{KEY} is applied as written"))
     return scaling
 
 
 def _explicit(scale: str | MeanStd, raw: RawData, notes: tuple[str, ...]) -> Scaling:
     if isinstance(scale, MeanStd):
-        return Scaling("mean/std", _mean_std(scale), _one(scale.mean),
+        return Scaling("mean/std", mean_std_rule(scale), _one(scale.mean),
                        _one([1.0 / s for s in scale.std]), notes=notes)
     if scale == NONE:
         return Scaling(NONE, "none (inputs as given)", notes=notes)
@@ -126,7 +126,7 @@ def _from_metadata(norm: MeanStd, raw: RawData, source: str) -> Scaling:
     """`auto` for a `.tflite` whose metadata normalizes its inputs: its mean/std, which are
     in 0..255 pixel units, on sources of pixels (digits' 0..16 taken as 0..255); a float or
     wide-integer `.npz` stays as given (the user's arrays are the model's inputs)."""
-    asked = f"{_mean_std(norm)} of 0..255 pixels"
+    asked = f"{mean_std_rule(norm)} of 0..255 pixels"
     if _default(raw) != UNIT:
         return Scaling(NONE, f"none (auto for {_source_kind(raw)}; train.model's TFLite "
                              f"metadata asks {asked}: set {KEY} if these are raw pixels)")
@@ -138,7 +138,7 @@ def _from_metadata(norm: MeanStd, raw: RawData, source: str) -> Scaling:
     white, _ = _full_scale(raw, UNIT)
     to_255 = 255.0 / white
     how = "" if white == 255.0 else f", pixels 0..{white:g} taken as 0..255"
-    return Scaling("mean/std", f"{_mean_std(norm)} (auto: train.model's TFLite metadata{how})",
+    return Scaling("mean/std", f"{mean_std_rule(norm)} (auto: train.model's TFLite metadata{how})",
                    _one([m / to_255 for m in norm.mean]),
                    _one([to_255 / s for s in norm.std]))
 
@@ -161,7 +161,8 @@ def _contradicts(scaling: Scaling, raw: RawData, norm: MeanStd) -> bool:
         return False
 
 
-def _mean_std(norm: MeanStd) -> str:
+def mean_std_rule(norm: MeanStd) -> str:
+    """`(x - mean 127.5) / std 127.5`: how a rule names a mean/std scaling."""
     return f"(x - mean {_fmt(norm.mean)}) / std {_fmt(norm.std)}"
 
 

@@ -81,7 +81,11 @@ def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
     if kind == SAVED_MODEL:
         return synthetic_inputs(saved_model.signature_inputs(spec), params.data)
     if kind == TFLITE:
-        return synthetic_inputs(tflite_baseline.tflite_inputs(spec), params.data)
+        from mlflow_tflite.train.facts import model_facts
+
+        facts = model_facts(spec)
+        return synthetic_inputs(tflite_baseline.tflite_inputs(spec), params.data,
+                                facts.normalization if facts else None)
     if kind == TF_KERAS:
         from mlflow_tflite.train.baseline import file_input_specs
 

@@ -94,3 +94,15 @@ def test_a_folder_the_labels_do_not_name_stops_before_any_run(
                           + ", labels.txt in its metadata: cat, dog, bird): name each folder "
                           "as the model names its class, or by its class index")
     assert "\n" not in error
+
+
+def test_synthetic_inputs_are_drawn_as_the_metadata_normalizes_pixels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _prepare(tmp_path, Path("synthetic"), max_samples=50) == 0
+
+    assert ("scale synthetic: uniform 0..255 pixels, (x - mean 127.5) / std 127.5 "
+            "(train.model's TFLite metadata), seed 42") in capsys.readouterr().out
+    x = load_dataset(tmp_path / "prepared").x_test
+    assert x.shape[1:] == (SIZE, SIZE, 3)
+    assert -1.0 <= x.min() < -0.9 and 0.9 < x.max() < 1.0
