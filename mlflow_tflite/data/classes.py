@@ -82,7 +82,9 @@ def by_model_names(raw: RawData, model: ModelFacts | None, origin: str) -> RawDa
     """
     if model is None or not model.class_names or raw.kind != FOLDER or not raw.class_names:
         return raw
-    index = {name.casefold(): i for i, name in enumerate(model.class_names)}
+    index: dict[str, int] = {}
+    for i, name in enumerate(model.class_names):
+        index.setdefault(name.casefold(), i)  # a name listed twice is its first class
     shown = ", ".join(model.class_names[:6]) + (", ..." if len(model.class_names) > 6 else "")
     mapping = []
     for name in raw.class_names:

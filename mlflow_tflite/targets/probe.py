@@ -37,7 +37,7 @@ _NOT_ALONE = {"IF", "WHILE", "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN
 _TFLM_TYPES = {"FLOAT32", "INT8", "UINT8", "INT16", "INT32", "INT64", "BOOL"}
 
 
-def _quantize(values, detail):
+def quantize(values, detail):
     params = detail.get("quantization_parameters") or {}
     scales = np.asarray(params.get("scales", []), dtype=np.float64)
     dtype = np.dtype(detail["dtype"])
@@ -168,7 +168,7 @@ def _one_op_model(fb, model, graph, op):
     return bytes(builder.Output())
 
 
-def _smallest_arena(runtime, model, fits):
+def smallest_arena(runtime, model, fits):
     """The smallest arena (16-byte steps) that allocates, given one that does."""
     low, high = 0, fits
     while high - low > 16:
@@ -201,14 +201,14 @@ def _run_tflm(model, inputs, settings):
         return {"missing_ops": missing,
                 "error": "; ".join(reasons) or (lines[0] if lines else "does not allocate")}
     with _Stderr():
-        arena = _smallest_arena(runtime, model, arena)
+        arena = smallest_arena(runtime, model, arena)
     interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena)
     in_details = [interpreter.get_input_details(i) for i in range(len(inputs))]
     out_details = [interpreter.get_output_details(i) for i in range(settings["outputs"])]
 
     def invoke(sample):
         for i, values in enumerate(inputs):
-            interpreter.set_input(_quantize(values[sample : sample + 1], in_details[i]), i)
+            interpreter.set_input(quantize(values[sample : sample + 1], in_details[i]), i)
         interpreter.invoke()
 
     def read():
@@ -244,7 +244,7 @@ def _run_litert(model_path, inputs, settings):
     def invoke(sample):
         for i, detail in enumerate(in_details):
             interpreter.set_tensor(detail["index"],
-                                   _quantize(inputs[i][sample : sample + 1], detail))
+                                   quantize(inputs[i][sample : sample + 1], detail))
         interpreter.invoke()
 
     def read():

@@ -196,7 +196,10 @@ def pareto_figure(records: Sequence[VariantRecord], size_metric: str | None = No
         Line2D([], [], marker="o", ls="", c="tab:gray", label="passed, dominated"),
         Line2D([], [], marker="x", ls="", c="tab:gray", label="refused by a gate"),
     ]
-    fig.legend(handles=legend, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    if any(bars for _, _, bars in placed):
+        legend.append(Line2D([], [], c="0.55", lw=0.8, label="95% interval"))
+    fig.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8,
+               frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     # After the layout: the labels are placed in display coordinates.
     for ax, points, bars in placed:

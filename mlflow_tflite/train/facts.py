@@ -9,7 +9,6 @@ would be scaled twice, are found while the data is prepared. A `builtin` model o
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +74,7 @@ def _classes(shapes: list[tuple[int | None, ...]]) -> int | None:
 
 def _tflite_facts(path: Path, spec: str) -> ModelFacts:
     """Its output's classes, and what its TFLite Metadata says (input normalization, a
-    label file: the class names, and their count when the output's shape does not say)."""
+    label file: the class names, when it names as many as the output scores)."""
     from mlflow_tflite.litert import TFLiteRunner
     from mlflow_tflite.train.tflite_metadata import read_tflite_metadata
 
@@ -86,9 +85,6 @@ def _tflite_facts(path: Path, spec: str) -> ModelFacts:
     if metadata is None:
         return ModelFacts(spec, classes)
     labels = metadata.labels
-    if labels and classes is None and len(shapes) == 1 and math.prod(shapes[0][1:]) == len(
-            labels) and len(labels) >= 2:
-        classes = len(labels)  # e.g. scores shaped (1, 1, 1, N)
     named = labels is not None and len(labels) == classes
     return ModelFacts(spec, classes, labels if named else None,
                       normalization=_normalization(metadata.mean, metadata.std),

@@ -52,6 +52,11 @@ def test_a_user_metric_is_logged_tabled_and_gates_promotion(workspace: Path) -> 
     assert int8["confidence_ci_high"] - int8["confidence_ci_low"] < 0.05  # paired: tight
     assert {"top5_accuracy_ci_low", "top5_accuracy_ci_high"} <= set(int8)
     assert not {"p10_confidence_ci_low", "distinct_scores_ci_low"} & set(int8)
+    # Decisions judge the validation split's figures (the gate's message quotes them).
+    assert {"selection/distinct_scores", "selection/confidence",
+            "selection/confidence_ci_low", "selection/confidence_ci_high"} <= set(int8)
+    assert int8["selection/confidence"] != int8["confidence"]
+    assert fp32["selection/confidence_ci_low"] == pytest.approx(fp32["selection/confidence"])
     table = (workspace / "reports" / "variants.md").read_text()
     assert "distinct_scores" in table.splitlines()[0] and "top5_accuracy" in table
     [row] = [line for line in table.splitlines() if line.startswith("| int8 ")]
@@ -59,7 +64,8 @@ def test_a_user_metric_is_logged_tabled_and_gates_promotion(workspace: Path) -> 
     assert f"{int8['confidence']:.4f} [{low}, {high}]" in row
     decision = result["decision"]
     assert "fp32 wins" in decision["summary"], decision
-    assert "distinct_scores" in str(decision), decision
+    assert f"int8: distinct_scores {int8['selection/distinct_scores']:.4g} <" \
+        in decision["summary"], decision
 
 
 def test_a_failing_user_metric_fails_that_variant_with_its_reason(workspace: Path) -> None:

@@ -198,6 +198,8 @@ def test_the_pareto_plot_plots_the_objective_marks_the_champion_and_no_label_ove
     bars = [[c for c in ax.containers if isinstance(c, ErrorbarContainer)] for ax in fig.axes]
     # Accuracy's bars on both panels; latency's across on the second.
     assert [len(b) for b in bars] == ([11, 22] if intervals else [0, 0])
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert ("95% interval" in labels) == intervals
     if intervals:
         low, high = fig.axes[0].get_ylim()
         assert low < 0.964 - 0.006 and high > 0.971 + 0.005  # no bar clipped
