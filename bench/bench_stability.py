@@ -8,14 +8,15 @@ deletes the stored measurements only (`cache/measure`) and runs `mlflow-tflite r
 there: builds reused, every variant measured again, one new flow run promoted into DIR's
 own `mlflow.db`. Nothing outside DIR is touched.
 
-Then every repetition's variants are judged, in order, under three policies (the shipped
+Then every repetition's variants are judged, in order, under four policies (the shipped
 `promote` section; the champion carried from one repetition to the next as the registry
 does, a byte-identical winner keeping it):
 
 - `before`: point gates, champion moved on point estimates (the metrics' intervals removed:
   the policy before issue 29);
 - `point`: point gates, champion moved only beyond noise;
-- `lenient`: `gate_on: lenient`, champion moved only beyond noise.
+- `lenient`: `gate_on: lenient`, champion moved only beyond noise;
+- `conservative`: `gate_on: conservative`, champion moved only beyond noise.
 
 `--cost ROUNDS` instead times only what issue 29 changed in the measurement, per build in
 DIR's cache: fp32 then the variant timed back to back (before) against the two timed
@@ -109,11 +110,14 @@ def policies(repo: Path):
     from mlflow_tflite.config import load_params
 
     target = load_params(repo / "params.yaml").promote.resolved_targets()[0]
-    lenient = target.constraints.model_copy(update={"gate_on": "lenient"})
     from dataclasses import replace
 
+    def gated(mode: str):
+        return replace(target, constraints=target.constraints.model_copy(
+            update={"gate_on": mode}))
+
     return {"before": (target, True), "point": (target, False),
-            "lenient": (replace(target, constraints=lenient), False)}
+            "lenient": (gated("lenient"), False), "conservative": (gated("conservative"), False)}
 
 
 def report(flows: list, repo: Path) -> str:

@@ -14,6 +14,11 @@ rounds and its ratio to the plain loop (the median of the per-round ratios):
 - `benchmark CLI`: the command itself as a fresh process, p50 from its `--json`;
 - `plain CLI`: the plain loop as a fresh process, for the CLI to be compared with like.
 
+`--paired`: only our timing path (`measure.latency.prepare`: the flatbuffer's bytes, 5
+warm-up invokes, `perf_counter_ns`) against the plain loop, in one process, alternating
+blocks of 10 invokes between the two interpreters, 200 each per round: the load of each
+moment falls on both, so the ratio measures the timers alone.
+
 The files are not shipped here: `pip download mediapipe==0.10.21 --no-deps`, then unzip
 its `mediapipe/modules/*.tflite` (see bench/RESULTS.md).
 """
@@ -94,6 +99,47 @@ CASES = {
 }
 
 
+def _plain_block(interpreter, count: int, times: list[float]) -> None:
+    for _ in range(count):
+        begin = time.perf_counter()
+        interpreter.invoke()
+        times.append(time.perf_counter() - begin)
+
+
+def paired_rows(path: Path, rounds: int, block: int = 10) -> list[list[str]]:
+    """Our timing path against the plain loop, alternating blocks of `block` invokes in one
+    process: the same moments' load on both, so their ratio is the timers' difference."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from mlflow_tflite.measure.latency import prepare, time_invokes
+
+    ratios, ours_p50, plain_p50 = [], [], []
+    for _ in range(rounds):
+        interpreter = Interpreter(model_path=str(path), num_threads=1)
+        interpreter.allocate_tensors()
+        for d in interpreter.get_input_details():
+            interpreter.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+        for _ in range(WARMUP):
+            interpreter.invoke()
+        ours = prepare(path.read_bytes(), "xnnpack", 1, 5, RUNS, None)
+        mine = np.empty(RUNS, dtype=np.int64)
+        theirs = []
+        for number, start in enumerate(range(0, RUNS, block)):
+            # Who goes first alternates, as in measure.interleaved.
+            if number % 2:
+                _plain_block(interpreter, block, theirs)
+            time_invokes(ours.invoke, mine, start, block)
+            if not number % 2:
+                _plain_block(interpreter, block, theirs)
+        ours_p50.append(float(np.median(mine)) / 1e6)
+        plain_p50.append(statistics.median(theirs) * 1e3)
+        ratios.append(ours_p50[-1] / plain_p50[-1])
+    return [[path.name, f"{statistics.median(plain_p50):.3f}",
+             f"{statistics.median(ours_p50):.3f}",
+             f"{statistics.median(ratios):.3f}", f"{min(ratios):.3f}-{max(ratios):.3f}"]]
+
+
 def rows(path: Path, rounds: int) -> list[list[str]]:
     found: dict[str, list[float]] = {name: [] for name in CASES}
     for _ in range(rounds):
@@ -113,9 +159,18 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--paired", action="store_true",
+                        help="only our timing path against the plain loop, blocks alternating")
     parser.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
     started = time.time()
+    if args.paired:
+        table = [row for path in args.files for row in paired_rows(path, args.rounds)]
+        print(tabulate(table, headers=["file", "plain p50 ms", "ours p50 ms",
+                                       "ours / plain (median of rounds)", "range"],
+                       tablefmt="github"))
+        print(f"\n{args.rounds} rounds, {time.time() - started:.0f} s")
+        return 0
     table = [row for path in args.files for row in rows(path, args.rounds)]
     print(tabulate(table, headers=["file", "case", "p50 ms (median of rounds)",
                                    "range", "/ plain (median)"], tablefmt="github"))
