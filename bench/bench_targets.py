@@ -83,6 +83,8 @@ def target_seconds(models: Path) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
+    from mlflow_tflite.targets.tflm import MISSING
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
     args = parser.parse_args()
@@ -113,7 +115,8 @@ def main() -> None:
             continue
         fits = row.get("mcu/compatible") == "true"
         fit = ("fits" if fits and arena <= ARENA_LIMIT and flash <= FLASH_LIMIT
-               else "too big" if fits else f"no: {row.get('mcu/compatible')}")
+               else "too big" if fits
+               else f"no: {str(row.get('mcu/compatible')).removeprefix(MISSING)}")
         for name in TARGETS:
             totals[name] += seconds[variant][name]
         print(f"| {variant} | {fit} | {f'{arena / 1024:,.1f} KiB' if arena else '-'} | "

@@ -4,15 +4,20 @@ An evaluator is a built-in name (`mae`, `rmse`, `top5_accuracy`) or a `module:fu
 called once per variant as `function(predict, x, y)`: `predict` runs that variant's
 `.tflite` exactly as the pyfunc's `predict` does (float in, dequantized out; a dict for
 several outputs), `x` and `y` are the evaluation (test) split (`y` is None without
-labels). It returns `{metric name: float}` and declares each name's direction in its
+labels). It returns `{metric name: value}` and declares each name's direction in its
 `greater_is_better` attribute, read when the params load so that a promotion or search
 key naming the metric is checked before any work:
 
     def tail_error(predict, x, y):
         errors = np.abs(predict(x)[:, 0] - y)
-        return {"p95_abs_error": float(np.quantile(errors, 0.95))}
+        return {"p95_abs_error": float(np.quantile(errors, 0.95)),
+                "abs_error": errors}       # per example: its mean is logged, with an interval
 
-    tail_error.greater_is_better = {"p95_abs_error": False}
+    tail_error.greater_is_better = {"p95_abs_error": False, "abs_error": False}
+
+A value is a number, or one number per example (a 1-D array as long as `y`) for a metric
+that is their mean: the mean is logged, and the pipeline adds a 95% paired-bootstrap
+interval (`<name>_ci_low/high`, `measure.uncertainty.means_with_intervals`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from mlflow_tflite.errors import first_line
 from mlflow_tflite.metrics import Metric, metric_names, register_metric
 
 Predict = Callable[[Any], Any]
+# A metric's value: a number, or one number per example (a metric that is their mean).
+Value = float | np.ndarray
 ATTRIBUTE = "greater_is_better"
 # The catalogue group of the metrics `evaluate` functions declare.
 USER_GROUP = "user"
@@ -49,9 +56,10 @@ def _regression(predict: Predict, x: np.ndarray, y: np.ndarray | None) -> np.nda
     return predicted.reshape(-1) - target.reshape(-1)
 
 
-def mae(predict: Predict, x: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
-    """Mean absolute error against regression labels."""
-    return {"mae": float(np.mean(np.abs(_regression(predict, x, y))))}
+def mae(predict: Predict, x: np.ndarray, y: np.ndarray | None) -> dict[str, Value]:
+    """Mean absolute error against regression labels (per example: its mean is logged)."""
+    errors = np.abs(_regression(predict, x, y))
+    return {"mae": errors.reshape(len(y), -1).mean(axis=1)}  # one row of labels per example
 
 
 def rmse(predict: Predict, x: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
@@ -59,8 +67,8 @@ def rmse(predict: Predict, x: np.ndarray, y: np.ndarray | None) -> dict[str, flo
     return {"rmse": float(np.sqrt(np.mean(_regression(predict, x, y) ** 2)))}
 
 
-def top5_accuracy(predict: Predict, x: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
-    """Share of samples whose label is among the five highest scores."""
+def top5_accuracy(predict: Predict, x: np.ndarray, y: np.ndarray | None) -> dict[str, Value]:
+    """Share of samples whose label is among the five highest scores (per example: 0/1)."""
     if y is None:
         raise ValueError("needs labelled data (the evaluation split has no labels)")
     scores = np.asarray(predict(x))
@@ -68,13 +76,13 @@ def top5_accuracy(predict: Predict, x: np.ndarray, y: np.ndarray | None) -> dict
     if labels.ndim > 1 and labels.shape[-1] > 1:
         labels = labels.argmax(-1)
     top = np.argsort(-scores, axis=-1)[:, :5]
-    return {"top5_accuracy": float(np.mean(np.any(top == labels.reshape(-1, 1), axis=-1)))}
+    return {"top5_accuracy": np.any(top == labels.reshape(-1, 1), axis=-1).astype(np.float64)}
 
 
 mae.greater_is_better = {"mae": False}  # type: ignore[attr-defined]
 rmse.greater_is_better = {"rmse": False}  # type: ignore[attr-defined]
 top5_accuracy.greater_is_better = {"top5_accuracy": True}  # type: ignore[attr-defined]
-BUILTINS: dict[str, Callable[..., dict[str, float]]] = {
+BUILTINS: dict[str, Callable[..., dict[str, Value]]] = {
     "mae": mae, "rmse": rmse, "top5_accuracy": top5_accuracy,
 }
 
@@ -87,12 +95,13 @@ class Evaluator:
     function: Callable[..., Any]
     greater_is_better: dict[str, bool]
 
-    def __call__(self, predict: Predict, x: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
-        """The declared metrics of one variant.
+    def __call__(self, predict: Predict, x: Any, y: np.ndarray | None) -> dict[str, Value]:
+        """The declared metrics of one variant: numbers, or per-example values (1-D float64
+        arrays, as long as `y` when there are labels).
 
         Raises:
-            EvaluateError: the function raised, or returned something other than a float
-                for each declared name.
+            EvaluateError: the function raised, or returned something other than a number
+                or finite per-example numbers for each declared name.
         """
         try:
             found = self.function(predict, x, y)
@@ -103,16 +112,31 @@ class Evaluator:
             got = sorted(found) if isinstance(found, dict) else type(found).__name__
             raise EvaluateError(f"evaluate {self.spec}: returned {got}, expected a dict "
                                 f"with {sorted(self.greater_is_better)}")
-        values = {}
-        for name, value in found.items():
+        return {name: self._value(name, value, y) for name, value in found.items()}
+
+    def _value(self, name: str, value: Any, y: np.ndarray | None) -> Value:
+        """`value` as a float or a 1-D float64 array of finite per-example values."""
+        where = f"evaluate {self.spec}: {name}"
+        if isinstance(value, list | tuple | np.ndarray) and np.ndim(value) > 0:
             try:
-                values[name] = float(value)
+                values = np.asarray(value, dtype=np.float64)
             except (TypeError, ValueError):
-                raise EvaluateError(f"evaluate {self.spec}: {name} is {value!r}, not a number"
-                                    ) from None
-            if not math.isfinite(values[name]):
-                raise EvaluateError(f"evaluate {self.spec}: {name} is {values[name]}")
-        return values
+                raise EvaluateError(f"{where} holds values that are not numbers") from None
+            if values.ndim != 1 or not len(values):
+                raise EvaluateError(f"{where} has shape {values.shape}: expected a number "
+                                    "or one number per example")
+            if y is not None and len(values) != len(y):
+                raise EvaluateError(f"{where} has {len(values)} values for {len(y)} examples")
+            if not np.all(np.isfinite(values)):
+                raise EvaluateError(f"{where} has values that are not finite")
+            return values
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise EvaluateError(f"{where} is {value!r}, not a number") from None
+        if not math.isfinite(number):
+            raise EvaluateError(f"{where} is {number}")
+        return number
 
 
 def load_evaluators(specs: list[str]) -> list[Evaluator]:
@@ -170,17 +194,30 @@ def load_evaluator(spec: str) -> Evaluator:
     return Evaluator(spec, function, dict(declared))
 
 
-def evaluate_model(
-    evaluators: list[Evaluator], predict: Callable[[Any], Any], x: np.ndarray,
-    y: np.ndarray | None,
-) -> dict[str, float]:
+def evaluate_examples(
+    evaluators: list[Evaluator], predict: Predict, x: Any, y: np.ndarray | None,
+) -> dict[str, Value]:
     """Every evaluator's metrics for one model, through its `predict` (the flavor's, on a
-    `.tflite`: `mlflow_tflite.flavor.loader.model.TFLiteModel(content).predict`).
+    `.tflite`: `mlflow_tflite.flavor.loader.model.TFLiteModel(content).predict`): numbers,
+    or per-example values where a function returned them.
 
     Raises:
         EvaluateError: an evaluator failed (the message names it and the reason).
     """
-    metrics: dict[str, float] = {}
+    metrics: dict[str, Value] = {}
     for evaluator in evaluators:
         metrics.update(evaluator(predict, x, y))
     return metrics
+
+
+def evaluate_model(
+    evaluators: list[Evaluator], predict: Predict, x: Any, y: np.ndarray | None,
+) -> dict[str, float]:
+    """`evaluate_examples` with each metric as the number that is logged (per-example
+    values: their mean).
+
+    Raises:
+        EvaluateError: an evaluator failed (the message names it and the reason).
+    """
+    return {name: float(np.mean(value)) for name, value in
+            evaluate_examples(evaluators, predict, x, y).items()}

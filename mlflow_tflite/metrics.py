@@ -83,6 +83,9 @@ class Metric:
         per_delegate: measured per delegate; takes a `<delegate>/` prefix.
         decimals: decimals on the card and, without a unit, in tables.
         signed: tables show the sign (a delta).
+        points: a share of examples that tables show in percentage points (`-0.4 pt`).
+        table_interval: tables show its 95% interval when logged (`intervals`); False
+            where another column shows the same interval.
     """
 
     name: str
@@ -102,6 +105,8 @@ class Metric:
     per_delegate: bool = False
     decimals: int = 4
     signed: bool = False
+    points: bool = False
+    table_interval: bool = True
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -128,15 +133,22 @@ _BUILT_IN = (
            source="compression_ratio", card="compression ratio (fp32 .tflite bytes / these bytes)"),
     Metric(name="accuracy", higher_is_better=True, label="test accuracy",
            source="accuracy", tables=_SUMMARY, pareto="quality",
-           card="test accuracy", card_summary=", accuracy {}", objective=True),
+           card="test accuracy", card_summary=", accuracy {}", objective=True,
+           table_interval=False),  # accuracy_delta's column shows the same interval
     Metric(name="accuracy_delta", higher_is_better=True, label="accuracy delta",
            source="accuracy_delta", tables=_SUMMARY,
-           card="accuracy delta vs Keras baseline", card_summary=" (delta {})", signed=True),
+           card="accuracy delta vs Keras baseline", card_summary=" (delta {})", signed=True,
+           points=True),
     Metric(name="agreement", higher_is_better=True, label="top-1 agreement",
            source="agreement", tables=("headline",),
            card="top-1 agreement with fp32", card_summary=", agreement {}"),
     # Paired-bootstrap 95% intervals over the test images (measure.uncertainty) and
     # McNemar's exact p of the accuracy change: which differences are more than noise.
+    # (`accuracy`'s is the change's, placed at the accuracy: they differ by a constant.)
+    Metric(name="accuracy_ci_low", higher_is_better=True, label="test accuracy, 95% low",
+           source="accuracy_ci_low", group="uncertainty"),
+    Metric(name="accuracy_ci_high", higher_is_better=True, label="test accuracy, 95% high",
+           source="accuracy_ci_high", group="uncertainty"),
     Metric(name="accuracy_delta_ci_low", higher_is_better=True,
            label="accuracy delta, 95% low", source="accuracy_delta_ci_low", group="uncertainty",
            signed=True),
@@ -341,6 +353,8 @@ def format_metric(name: str, value: float | None, style: Style = "text") -> str:
             return f"{int(value):,}"
         return f"{value:.{decimals}f}"
     if style == "table":
+        if metric.points:
+            return f"{100 * value:{'+' if metric.signed else ''}.1f} pt"
         if unit == "B":
             return f"{value / 1024:,.1f} KiB"
         if unit:

@@ -88,6 +88,13 @@ def test_a_declared_metric_is_a_promotion_and_search_key_with_its_direction() ->
         (lambda p, x, y: {"other": 1.0}, "evaluate t:f: returned ['other'], expected a dict with"),
         (lambda p, x, y: {"m": "high"}, "evaluate t:f: m is 'high', not a number"),
         (lambda p, x, y: {"m": float("nan")}, "evaluate t:f: m is nan"),
+        # Per-example values: one finite number per example.
+        (lambda p, x, y: {"m": np.ones(3)}, "evaluate t:f: m has 3 values for 10 examples"),
+        (lambda p, x, y: {"m": np.ones((10, 2))},
+         "evaluate t:f: m has shape (10, 2): expected a number or one number per example"),
+        (lambda p, x, y: {"m": np.full(10, np.inf)}, "evaluate t:f: m has values that are "
+         "not finite"),
+        (lambda p, x, y: {"m": ["a"] * 10}, "evaluate t:f: m holds values that are not numbers"),
     ],
 )
 def test_a_failing_function_is_one_line_naming_it(float_model: bytes, function: Any,
@@ -99,6 +106,20 @@ def test_a_failing_function_is_one_line_naming_it(float_model: bytes, function: 
         evaluate_model([Evaluator("t:f", function, {"m": True})], predict(float_model),
                        x[:10], y[:10])
     assert str(caught.value).startswith(error)
+
+
+def test_per_example_values_are_kept_for_the_interval_and_logged_as_their_mean(
+        int8_model: bytes) -> None:
+    from mlflow_tflite.evaluate import evaluate_examples
+
+    x, y = digits()
+    x, y = x[:50], y[:50]
+    evaluators = load_evaluators(["top5_accuracy", "tests.test_evaluate:tail_error"])
+    found = evaluate_examples(evaluators, predict(int8_model), x, y)
+    assert found["top5_accuracy"].shape == (50,) and set(found["top5_accuracy"]) <= {0.0, 1.0}
+    assert found["p95_error"] == 0.0  # a number stays one
+    assert evaluate_model(evaluators, predict(int8_model), x, y) == {
+        "top5_accuracy": pytest.approx(found["top5_accuracy"].mean()), "p95_error": 0.0}
 
 
 def tail_error(predict: Any, x: np.ndarray, y: np.ndarray | None) -> dict[str, float]:

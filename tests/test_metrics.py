@@ -167,7 +167,7 @@ def test_a_registered_metric_ranks_and_gates_like_a_built_in_one() -> None:
     [
         ("size_bytes", 100_000, "100,000 B", "97.7 KiB", "100,000"),
         ("xnnpack/latency_p50_ms", 0.2, "0.2 ms", "0.200 ms", "0.2000"),
-        ("accuracy_delta", 0.01, "0.01", "+0.0100", "0.0100"),
+        ("accuracy_delta", 0.01, "0.01", "+1.0 pt", "0.0100"),
         ("output_snr_db", 31.25, "31.2 dB", "31.2 dB", "31.2500"),
         ("cold_start_ms", 12.345, "12.3 ms", "12.345 ms", "12.35"),
         ("accuracy", None, "n/a", "-", "-"),

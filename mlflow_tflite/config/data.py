@@ -47,7 +47,8 @@ class DataConfig(Section):
         AUTO,
         description="How raw inputs are scaled before the model sees them: `auto` (the "
         "source's default: pixels to [0, 1] for mnist, digits, folders and integer .npz "
-        "pixels, a float .npz as given, nothing when the model rescales its own inputs), "
+        "pixels, a float .npz as given, nothing when the model rescales its own inputs, "
+        "the mean/std of a .tflite model's metadata on pixels), "
         "`none`, `[0, 1]`, `[-1, 1]`, `{mean: [...], std: [...]}` per channel, or "
         "`module:function` (called on the raw float32 images of each split).",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlflow_tflite.config import DataConfig
-from mlflow_tflite.data.classes import ModelFacts, class_names_for
+from mlflow_tflite.data.classes import ModelFacts, by_model_names, class_names_for
 from mlflow_tflite.data.dataset import Dataset
 from mlflow_tflite.data.scaling import resolve
 from mlflow_tflite.data.sources import load_source
@@ -38,9 +38,11 @@ def prepare_dataset(config: DataConfig, model: ModelFacts | None = None) -> Data
         >>> dataset.input_shape, dataset.num_classes
         ((8, 8, 1), 10)
     """
-    raw = load_source(config.source, tuple(config.image_size), config.color_mode)
     seed, origin = config.seed, config.source
-    scaling = resolve(config.scale, raw, origin, model.rescaling if model else None)
+    raw = by_model_names(load_source(config.source, tuple(config.image_size), config.color_mode),
+                         model, origin)
+    scaling = resolve(config.scale, raw, origin, model.rescaling if model else None,
+                      model.normalization if model else None)
     labels = raw.y if raw.y_test is None else np.concatenate([raw.y, raw.y_test])
     class_names = class_names_for(labels, raw.class_names, model, origin)
     x, y = stratified_subset(raw.x, raw.y, config.max_samples, seed, origin)

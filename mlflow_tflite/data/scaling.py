@@ -10,14 +10,15 @@ examples drawn from them, goes through the same `Scaling`; `dataset.json` record
   (pixels divided by 255, or 16 for digits);
 - a float `.npz`, an integer `.npz` with larger values: `none` (used as given);
 - any source when the model rescales its own inputs (a `Rescaling` or `Normalization`
-  layer before its first weights): `none`, so nothing is scaled twice.
+  layer before its first weights): `none`, so nothing is scaled twice;
+- pixels, for a `.tflite` whose TFLite Metadata normalizes its input: that mean/std.
 An explicit value is applied as written, whatever the model carries (the console line
-then says the model also rescales).
+then says the model also rescales, or warns that the metadata asks otherwise).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,8 @@ class Scaling:
 
 
 def resolve(scale: str | MeanStd, raw: RawData, source: str,
-            model_rescaling: str | None = None) -> Scaling:
+            model_rescaling: str | None = None,
+            model_normalization: MeanStd | None = None) -> Scaling:
     """The scaling `data.scale` asks for on this source (`auto`: the source's default).
 
     Args:
@@ -72,23 +74,37 @@ def resolve(scale: str | MeanStd, raw: RawData, source: str,
         source: `data.source`, for the rule's wording.
         model_rescaling: How the model rescales its own inputs (e.g. "Rescaling layer
             'rescaling'"), None when it does not.
+        model_normalization: The `(x - mean) / std` on 0..255 pixels a `.tflite` model's
+            metadata asks for, None when it says nothing.
 
     Raises:
         DataError: one line naming `data.scale`: the pixels do not have the units the
-            value needs, or the function cannot be imported.
+            value needs, the metadata's channels are not the images', or the function
+            cannot be imported.
     """
     if scale == AUTO:
         if model_rescaling is not None:
             return Scaling(NONE, f"none (auto: the model rescales its own inputs with "
                                  f"{model_rescaling})")
+        if model_normalization is not None:
+            return _from_metadata(model_normalization, raw, source)
         default = _default(raw)
         chosen = resolve(default, raw, source)
         return Scaling(chosen.setting, f"{chosen.rule} (auto for {_source_kind(raw)})",
                        chosen.offset, chosen.factor)
     notes = (f"the model also rescales its inputs ({model_rescaling})",) if model_rescaling else ()
+    scaling = _explicit(scale, raw, notes)
+    if model_normalization is not None and _contradicts(scaling, raw, model_normalization):
+        scaling = replace(scaling, notes=(
+            *scaling.notes, f"warning: train.model's TFLite metadata asks "
+            f"{mean_std_rule(model_normalization)} of 0..255 pixels, which {KEY} does not give; "
+            f"{KEY} is applied as written"))
+    return scaling
+
+
+def _explicit(scale: str | MeanStd, raw: RawData, notes: tuple[str, ...]) -> Scaling:
     if isinstance(scale, MeanStd):
-        rule = f"(x - mean {_fmt(scale.mean)}) / std {_fmt(scale.std)}"
-        return Scaling("mean/std", rule, _one(scale.mean),
+        return Scaling("mean/std", mean_std_rule(scale), _one(scale.mean),
                        _one([1.0 / s for s in scale.std]), notes=notes)
     if scale == NONE:
         return Scaling(NONE, "none (inputs as given)", notes=notes)
@@ -104,6 +120,50 @@ def resolve(scale: str | MeanStd, raw: RawData, source: str,
                        2.0 / full, notes=notes)
     _import(scale)
     return Scaling(scale, f"{scale} (raw float32 pixels)", function=scale, notes=notes)
+
+
+def _from_metadata(norm: MeanStd, raw: RawData, source: str) -> Scaling:
+    """`auto` for a `.tflite` whose metadata normalizes its inputs: its mean/std, which are
+    in 0..255 pixel units, on sources of pixels (digits' 0..16 taken as 0..255); a float or
+    wide-integer `.npz` stays as given (the user's arrays are the model's inputs)."""
+    asked = f"{mean_std_rule(norm)} of 0..255 pixels"
+    if _default(raw) != UNIT:
+        return Scaling(NONE, f"none (auto for {_source_kind(raw)}; train.model's TFLite "
+                             f"metadata asks {asked}: set {KEY} if these are raw pixels)")
+    channels = int(raw.x.shape[-1])
+    if {len(norm.mean), len(norm.std)} - {1, channels}:
+        raise DataError(f"{KEY}: train.model's TFLite metadata normalizes "
+                        f"{max(len(norm.mean), len(norm.std))} channels, but {source}'s "
+                        f"images have {channels} (data.color_mode)")
+    white, _ = _full_scale(raw, UNIT)
+    to_255 = 255.0 / white
+    how = "" if white == 255.0 else f", pixels 0..{white:g} taken as 0..255"
+    return Scaling("mean/std", f"{mean_std_rule(norm)} (auto: train.model's TFLite metadata{how})",
+                   _one([m / to_255 for m in norm.mean]),
+                   _one([to_255 / s for s in norm.std]))
+
+
+def _contradicts(scaling: Scaling, raw: RawData, norm: MeanStd) -> bool:
+    """Whether `scaling` maps black and white pixels elsewhere than the metadata's mean/std
+    does (False when that cannot be told: a function, values that are not pixels)."""
+    if scaling.function is not None:
+        return False
+    try:
+        white, _ = _full_scale(raw, UNIT)
+    except DataError:
+        return False
+    ends = np.array([[0.0], [1.0]]) * np.ones(int(raw.x.shape[-1]))
+    try:
+        ours = scaling.apply(ends * white)
+        theirs = (ends * 255.0 - np.asarray(norm.mean)) / np.asarray(norm.std)
+        return not np.allclose(ours, theirs, atol=1e-3)
+    except ValueError:  # channel counts that do not broadcast: reported elsewhere
+        return False
+
+
+def mean_std_rule(norm: MeanStd) -> str:
+    """`(x - mean 127.5) / std 127.5`: how a rule names a mean/std scaling."""
+    return f"(x - mean {_fmt(norm.mean)}) / std {_fmt(norm.std)}"
 
 
 def _default(raw: RawData) -> str:

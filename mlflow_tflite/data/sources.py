@@ -228,11 +228,11 @@ def _image_folder(root: Path, image_size: tuple[int, int], color_mode: str) -> R
     x = np.stack(images)
     if x.ndim == 3:
         x = x[..., np.newaxis]
-    # Folders named by integers are class indices (`0/`, `3/`, `6/`: labels 0, 3, 6);
-    # otherwise the sorted folder names are classes 0, 1, ...
+    # Folders named by integers are class indices (`0/`, `3/`, `6/`: labels 0, 3, 6), and
+    # name no class; otherwise the sorted folder names are classes 0, 1, ...
+    names: list[str] = []
     if all(name.isdigit() for name in classes):
         indices = [int(name) for name in classes]
-        names: list[str] = [str(i) for i in range(max(indices) + 1)]
     else:
         indices, names = list(range(len(classes))), classes
     y = np.asarray([indices[label] for label in labels], dtype=np.int64)

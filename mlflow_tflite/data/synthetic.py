@@ -17,8 +17,10 @@ from typing import NamedTuple
 import numpy as np
 
 from mlflow_tflite.config import DataConfig
+from mlflow_tflite.config.data import MeanStd
 from mlflow_tflite.data.dataset import Dataset
 from mlflow_tflite.data.errors import DataError
+from mlflow_tflite.data.scaling import mean_std_rule
 
 SYNTHETIC = "synthetic"
 # Samples drawn when `data.max_samples` is unset: enough to calibrate (100 by default)
@@ -57,10 +59,16 @@ def synthetic_dataset(input_shape: Sequence[int], config: DataConfig) -> Dataset
     return synthetic_inputs([InputSpec("input", tuple(input_shape))], config)
 
 
-def synthetic_inputs(inputs: Sequence[InputSpec], config: DataConfig) -> Dataset:
+def synthetic_inputs(inputs: Sequence[InputSpec], config: DataConfig,
+                     normalization: MeanStd | None = None) -> Dataset:
     """Seeded random inputs for every model input, split by the `data` section's fractions:
     one plain array per split for one input, a structured array (a field per input) for
     several.
+
+    `normalization`: the `(x - mean) / std` on 0..255 pixels a `.tflite` model's metadata
+    asks for; one float input whose channels it fits is then drawn as uniform 0..255
+    pixels so normalized, the range the model was trained on (int8 calibration ranges
+    come from these inputs).
 
     Raises:
         DataError: an input has an unknown or non-positive dimension, or a dtype that is
@@ -70,6 +78,12 @@ def synthetic_inputs(inputs: Sequence[InputSpec], config: DataConfig) -> Dataset
     rng = np.random.default_rng(config.seed)
     columns = [(spec, _fixed_shape(spec, several=len(inputs) > 1)) for spec in inputs]
     draws = [_draw(rng, spec, (total, *shape)) for spec, shape in columns]
+    rule = f"synthetic: uniform [0, 1), seed {config.seed}"
+    if normalization is not None and _fits(normalization, columns):
+        draws[0] = ((draws[0] * 255.0 - np.asarray(normalization.mean, np.float32))
+                    / np.asarray(normalization.std, np.float32)).astype(draws[0].dtype)
+        rule = (f"synthetic: uniform 0..255 pixels, {mean_std_rule(normalization)} "
+                f"(train.model's TFLite metadata), seed {config.seed}")
     if len(draws) == 1:
         x = draws[0]
     else:
@@ -89,9 +103,17 @@ def synthetic_inputs(inputs: Sequence[InputSpec], config: DataConfig) -> Dataset
         y_test=no_labels,
         class_names=(),
         source=SYNTHETIC,
-        normalization={"offset": 0.0, "scale": 1.0,
-                       "rule": f"synthetic: uniform [0, 1), seed {config.seed}"},
+        normalization={"offset": 0.0, "scale": 1.0, "rule": rule},
     )
+
+
+def _fits(normalization: MeanStd, columns: list[tuple[InputSpec, tuple[int, ...]]]) -> bool:
+    """One float input with one value per channel (its last axis), or one for all."""
+    if len(columns) != 1:
+        return False
+    spec, shape = columns[0]
+    sizes = {len(normalization.mean), len(normalization.std)}
+    return np.issubdtype(np.dtype(spec.dtype), np.floating) and sizes <= {1, shape[-1]}
 
 
 def _fixed_shape(spec: InputSpec, several: bool) -> tuple[int, ...]:

@@ -105,6 +105,8 @@ class Measurement:
     output_snr_by_output: dict[str, float] = field(default_factory=dict)
     # Paired-bootstrap 95% intervals (measure.uncertainty) and McNemar's exact p of the
     # accuracy change against the reference (fp32) model on the same images.
+    accuracy_ci_low: float | None = None
+    accuracy_ci_high: float | None = None
     accuracy_delta_ci_low: float | None = None
     accuracy_delta_ci_high: float | None = None
     agreement_ci_low: float | None = None
@@ -204,20 +206,24 @@ def _cpu_model() -> str:
 
 def _add_intervals(result: Measurement, ours: np.ndarray, theirs: np.ndarray,
                    y: np.ndarray | None) -> None:
-    """Agreement's interval and, with labels, the accuracy change's (against the reference
-    model per image, shifted to be against the baseline as `accuracy_delta` is: the
-    reference's own accuracy gap to the baseline is one constant) and McNemar's p."""
+    """Agreement's interval and, with labels, McNemar's p and the interval of the accuracy
+    change against the reference model per image, placed at `accuracy` and at
+    `accuracy_delta` (against the baseline: the reference's own gap to it is a constant)."""
     from mlflow_tflite.measure.uncertainty import mcnemar_p, mean_interval, paired_interval
 
     agree = mean_interval(ours == theirs)
     result.agreement_ci_low, result.agreement_ci_high = agree.low, agree.high
-    if y is None or result.accuracy_delta is None or len(ours) != len(y):
+    if y is None or result.accuracy is None or len(ours) != len(y):
         return
     labels = labels_of(y)
     right, reference_right = ours == labels, theirs == labels
-    shift = result.accuracy_delta - (float(right.mean()) - float(reference_right.mean()))
-    delta = paired_interval(right, reference_right, shift)
-    result.accuracy_delta_ci_low, result.accuracy_delta_ci_high = delta.low, delta.high
+    change = paired_interval(right, reference_right)
+    gap = float(right.mean()) - float(reference_right.mean())
+    result.accuracy_ci_low = result.accuracy - gap + change.low
+    result.accuracy_ci_high = result.accuracy - gap + change.high
+    if result.accuracy_delta is not None:
+        result.accuracy_delta_ci_low = result.accuracy_delta - gap + change.low
+        result.accuracy_delta_ci_high = result.accuracy_delta - gap + change.high
     result.accuracy_mcnemar_p = mcnemar_p(right, reference_right)
 
 

@@ -8,9 +8,12 @@ only one of the two gets right split evenly (`scipy.stats.binomtest`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from mlflow_tflite.intervals import bound_names
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -56,3 +59,32 @@ def mcnemar_p(ours: np.ndarray, theirs: np.ndarray) -> float:
     if only_ours + only_theirs == 0:
         return 1.0
     return float(binomtest(only_ours, only_ours + only_theirs, 0.5).pvalue)
+
+
+def means_with_intervals(ours: Mapping[str, float | np.ndarray],
+                         theirs: Mapping[str, float | np.ndarray]) -> dict[str, float]:
+    """Metrics to log from a model's `evaluate` values (`ours`) and the fp32 model's on
+    the same examples (`theirs`): a number as is; per-example values as their mean with
+    `<name>_ci_low/high`, the 95% paired interval of the change against fp32, placed at
+    fp32's mean (so the fp32 model's own interval has no width). Without fp32's
+    per-example values for a name, its mean has no interval.
+
+    Raises:
+        ValueError: fp32's values for a name are of another length (one line, naming it).
+    """
+    found: dict[str, float] = {}
+    for name, value in ours.items():
+        if not isinstance(value, np.ndarray):
+            found[name] = float(value)
+            continue
+        found[name] = float(np.mean(value))
+        reference = theirs.get(name)
+        if not isinstance(reference, np.ndarray):
+            continue
+        if len(reference) != len(value):
+            raise ValueError(f"{name}: {len(value)} per-example values, but the fp32 "
+                             f"model's has {len(reference)}")
+        interval = paired_interval(value, reference, shift=float(np.mean(reference)))
+        low, high = bound_names(name)
+        found[low], found[high] = interval.low, interval.high
+    return found

@@ -20,6 +20,7 @@ import numpy as np
 from mlflow_tflite.config import ConvertConfig, Params, VariantConfig
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline.cache import ArtifactStore
+from mlflow_tflite.pipeline.evaluated import user_metrics
 from mlflow_tflite.pipeline.handles import (
     BASELINE_FILE,
     COMPRESSION_FILE,
@@ -64,8 +65,8 @@ def prepare(params: Params, store: ArtifactStore) -> PreparedData:
 
 def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
     """The `data` section's dataset; synthetic inputs are shaped as `train.model`'s inputs
-    (every input of a Keras 3 model, a SavedModel or a `.tflite`, with its shape and
-    dtype)."""
+    (every input of a Keras 3 model, a SavedModel or a `.tflite`, the one input of a
+    tf_keras model file, with its shape and dtype)."""
     from mlflow_tflite.data.synthetic import SYNTHETIC, synthetic_inputs
 
     if params.data.source != SYNTHETIC:
@@ -80,7 +81,16 @@ def _prepared_dataset(params: Params, prepare_dataset: Any) -> Any:
     if kind == SAVED_MODEL:
         return synthetic_inputs(saved_model.signature_inputs(spec), params.data)
     if kind == TFLITE:
-        return synthetic_inputs(tflite_baseline.tflite_inputs(spec), params.data)
+        from mlflow_tflite.train.facts import model_facts
+
+        facts = model_facts(spec)
+        return synthetic_inputs(tflite_baseline.tflite_inputs(spec), params.data,
+                                facts.normalization if facts else None)
+    if kind == TF_KERAS:
+        from mlflow_tflite.train.baseline import file_input_specs
+
+        return synthetic_inputs(file_input_specs(spec, params.train.trust_model_code),
+                                params.data)
     model = keras3.load_keras3(spec, params.train.trust_model_code)
     return synthetic_inputs(keras3.input_specs(model), params.data)
 
@@ -188,7 +198,8 @@ def load_baseline_model(baseline: Baseline, params: Params, data: PreparedData) 
     if baseline.kind == KERAS3:
         return compile_baseline(_load_twin(baseline), params.train.learning_rate)
     dataset = load_prepared(data.directory, data.version)
-    model = build_baseline_model(params.train.model, dataset.input_shape, dataset.num_classes,
+    model = build_baseline_model(params.train.model, dataset.input_shape,
+                                 dataset.num_classes if dataset.labelled else None,
                                  params.train.trust_model_code)
     model.load_weights(baseline.model_path)
     return compile_baseline(model, params.train.learning_rate)
@@ -356,7 +367,7 @@ def measure(
     when its layers cannot be matched with the fp32 model's (the variant stays measured).
     """
     measurement = _measure_file(build.tflite_path, params, baseline, data).to_dict()
-    measurement["metrics"].update(_user_metrics(build.tflite_path, params, data))
+    measurement["metrics"].update(user_metrics(build.tflite_path, params, data, baseline))
     measurement["metrics"].update(_selection_metrics(build.tflite_path, baseline, data,
                                                      measurement["delegate"], params))
     compression_file = Path(build.tflite_path).with_name(COMPRESSION_FILE)
@@ -388,14 +399,14 @@ def remeasure(
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
     path = next(local.rglob("*.tflite"))
     measured = _measure_file(path, params, baseline, data)
-    return {**measured.metrics(), **_user_metrics(path, params, data),
+    return {**measured.metrics(), **user_metrics(path, params, data, baseline),
             **_selection_metrics(path, baseline, data, measured.delegate, params)}
 
 
 def _selection_metrics(path: str | Path, baseline: Baseline, data: PreparedData,
                        delegate: str, params: Params) -> dict[str, float]:
-    """`selection/accuracy`, `selection/accuracy_delta` and its 95% paired-bootstrap
-    interval (`selection/accuracy_delta_ci_low/high`) of the `.tflite` at `path`: on
+    """`selection/accuracy`, `selection/accuracy_delta` and their 95% paired-bootstrap
+    intervals (`selection/accuracy_ci_low/high`, ...) of the `.tflite` at `path`: on
     the validation split, which the promotion gates and objectives and the search judge by
     (`metrics.decision_value`), so the test split's figures stay unbiased by every choice.
     The delta is against the baseline's fp32 `.tflite` on that split (the exact conversion
@@ -421,24 +432,9 @@ def _selection_metrics(path: str | Path, baseline: Baseline, data: PreparedData,
     interval = paired_interval(ours, fp32)
     return {f"{SELECTION_PREFIX}{name}": float(value) for name, value in (
         ("accuracy", ours.mean()), ("accuracy_delta", ours.mean() - fp32.mean()),
-        ("accuracy_delta_ci_low", interval.low), ("accuracy_delta_ci_high", interval.high))}
-
-
-def _user_metrics(path: str | Path, params: Params, data: PreparedData) -> dict[str, float]:
-    """The `evaluate` functions' metrics of the `.tflite` at `path` on the test split.
-
-    Raises:
-        EvaluateError: a function failed; the variant fails with that one line.
-    """
-    if not params.evaluate:
-        return {}
-    from mlflow_tflite.evaluate import evaluate_model, load_evaluators
-    from mlflow_tflite.flavor.loader.model import TFLiteModel
-
-    dataset = load_prepared(data.directory, data.version)
-    predict = TFLiteModel(Path(path).read_bytes(), delegate="builtin").predict
-    return evaluate_model(load_evaluators(params.evaluate), predict, dataset.x_test,
-                          dataset.y_test if dataset.labelled else None)
+        ("accuracy_delta_ci_low", interval.low), ("accuracy_delta_ci_high", interval.high),
+        ("accuracy_ci_low", fp32.mean() + interval.low),
+        ("accuracy_ci_high", fp32.mean() + interval.high))}
 
 
 def _measure_file(path: str | Path, params: Params, baseline: Baseline, data: PreparedData) -> Any:

@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from mlflow_tflite.intervals import format_bound, interval_of, with_interval
 from mlflow_tflite.metrics import Metric, all_metrics, find_metric, format_metric, pareto_metrics
 from mlflow_tflite.plugins.technique import all_techniques
 from mlflow_tflite.registry.decision import Decision
@@ -34,7 +35,7 @@ from mlflow_tflite.tracking.layout import (
     TECHNIQUE_TAG,
     VARIANT_TAG,
 )
-from mlflow_tflite.tracking.report import pareto_front
+from mlflow_tflite.tracking.pareto import pareto_front
 
 CARD_ARTIFACT = "model_card.md"
 
@@ -195,7 +196,7 @@ def render(facts: CardFacts) -> str:
     p, t = facts.parent_params, facts.tags
     (quality_metric,) = pareto_metrics("quality")  # accuracy, as the baseline's
     recipe = [f"| `{k}` | {v} |" for k, v in sorted(facts.params.items())]
-    quality = [f"| {m.card} | {_card(facts.metrics, m.name)} |"
+    quality = [f"| {m.card} | {with_interval(facts.metrics, m.name, 'card')} |"
                for m in _section("quality") if facts.metrics.get(m.name) is not None]
     sections = [
         f"# Model card: {facts.model_name} version {facts.version} ({facts.variant})",
@@ -222,6 +223,7 @@ def render(facts: CardFacts) -> str:
         "| metric | value |",
         "| --- | --- |",
         *quality,
+        *_noise(facts),
         "",
         "## Latency",
         *_latency(facts),
@@ -242,6 +244,36 @@ def render(facts: CardFacts) -> str:
         f"- flow run: {facts.flow_run_id or 'unknown'}",
     ]
     return "\n".join(sections) + "\n"
+
+
+# McNemar's p below this: the accuracy change is more than chance (the usual 5% level).
+_SIGNIFICANT = 0.05
+
+
+def _noise(facts: CardFacts) -> list[str]:
+    """The quality table's intervals and McNemar's p in words, one line each."""
+    lines = []
+    for metric in _section("quality"):
+        bounds = interval_of(facts.metrics, metric.name)
+        if bounds is not None and facts.metrics.get(metric.name) is not None:
+            low, high = (format_bound(metric.name, bound, "card") for bound in bounds)
+            lines.append(f"- {metric.card}: {_card(facts.metrics, metric.name)}; measured "
+                         f"again, it would most likely fall between {low} and {high} "
+                         "(95% interval).")
+    p = facts.metrics.get("accuracy_mcnemar_p")
+    if p is not None:
+        verdict = ("more than chance, so the accuracy really changed" if p < _SIGNIFICANT
+                   else "within chance, so the test split cannot tell this accuracy from "
+                   "fp32's")
+        lines.append(f"- McNemar's test of the accuracy change against fp32: p = {p:.2g}. "
+                     "Were both equally accurate, the images only one of them gets right "
+                     f"would split this unevenly {100 * p:.2g}% of the time: {verdict}.")
+    if not lines:
+        return []
+    samples = facts.measurement.get("samples")
+    over = f"the {samples:,} test examples" if samples else "the test examples"
+    return ["", "How sure these numbers are (an interval over examples resamples "
+            f"{over}, paired with the fp32 model's outputs on the same examples):", *lines]
 
 
 def _baseline_line(quantization: str, accuracy: str) -> str:

@@ -30,9 +30,14 @@ except ImportError as missing:  # reported as the runtime's absence, in JSON
 MAX_ARENA = 256 * 2**20
 _NODE = re.compile(r"Node (\w+) \(number \d+\) failed to (?:prepare|invoke)")
 _MISSING = re.compile(r"Didn't find op for builtin opcode '(\w+)'")
+# Ops that cannot be tried alone (they call subgraphs or share resource variables): the
+# whole model's message names them.
+_NOT_ALONE = {"IF", "WHILE", "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}
+# Tensor types TFLM kernels take; another input type names the op's variant.
+_TFLM_TYPES = {"FLOAT32", "INT8", "UINT8", "INT16", "INT32", "INT64", "BOOL"}
 
 
-def _quantize(values, detail):
+def quantize(values, detail):
     params = detail.get("quantization_parameters") or {}
     scales = np.asarray(params.get("scales", []), dtype=np.float64)
     dtype = np.dtype(detail["dtype"])
@@ -77,7 +82,93 @@ def _tflm_interpreter(runtime, model, arena):
         return None
 
 
-def _smallest_arena(runtime, model, fits):
+def _missing_ops(runtime, model):
+    """Every op TFLM cannot run, in model order (`FULLY_CONNECTED(hybrid)`), and TFLM's
+    first line for each: each distinct (opcode, input types) tried alone, as a
+    one-operator model holding that operator's tensors and constant buffers."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    parsed = fb.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    ops = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    types = {v: k for k, v in vars(fb.TensorType).items() if not k.startswith("_")}
+    missing, reasons, tried = [], [], set()
+    for graph in parsed.subgraphs or []:
+        for op in graph.operators or []:
+            code = parsed.operatorCodes[op.opcodeIndex]
+            name = ops.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+            inputs = [graph.tensors[i] for i in op.inputs if i >= 0]
+            key = (op.opcodeIndex, tuple(t.type for t in inputs))
+            if key in tried or name in _NOT_ALONE:
+                continue
+            tried.add(key)
+            with _Stderr() as captured:
+                fails = _tflm_interpreter(runtime, _one_op_model(fb, parsed, graph, op),
+                                          16 * 2**20) is None
+            if fails:
+                label = f"{name}{_qualifier(parsed, inputs, types)}"
+                missing.append(label)
+                lines = [line for line in captured.text.splitlines() if line.strip()]
+                reasons.append(f"{label}: {lines[0] if lines else 'does not allocate'}")
+    return missing, reasons
+
+
+def _qualifier(model, inputs, types):
+    """`(hybrid)` for float activations with integer weights, `(float16)` for a type
+    TFLM kernels do not take, else nothing."""
+    names = [types.get(t.type, "?") for t in inputs]
+    weights = [types.get(t.type, "?") for t in inputs if _constant(model, t)]
+    if names and names[0] == "FLOAT32" and {"INT8", "INT4"} & set(weights):
+        return "(hybrid)"
+    odd = [n for n in names if n not in _TFLM_TYPES]
+    return f"({odd[0].lower()})" if odd else ""
+
+
+def _constant(model, tensor):
+    data = model.buffers[tensor.buffer].data if tensor.buffer else None
+    return data is not None and len(data) > 0
+
+
+def _one_op_model(fb, model, graph, op):
+    """A model of `op` alone: its tensors, its constant buffers, its opcode."""
+    import copy
+
+    import flatbuffers
+
+    alone = fb.ModelT()
+    alone.version = model.version or 3
+    alone.operatorCodes = [copy.deepcopy(model.operatorCodes[op.opcodeIndex])]
+    alone.buffers = [fb.BufferT()]
+    sub, index = fb.SubGraphT(), {}
+    sub.tensors = []
+
+    def take(i):
+        if i >= 0 and i not in index:
+            tensor = copy.deepcopy(graph.tensors[i])
+            if _constant(model, tensor):
+                alone.buffers.append(copy.deepcopy(model.buffers[tensor.buffer]))
+                tensor.buffer = len(alone.buffers) - 1
+            else:
+                tensor.buffer = 0
+            index[i] = len(sub.tensors)
+            sub.tensors.append(tensor)
+        return index.get(i, i)
+
+    single = copy.deepcopy(op)
+    single.opcodeIndex = 0
+    single.inputs = [take(i) for i in op.inputs]
+    single.outputs = [take(i) for i in op.outputs]
+    if op.intermediates is not None:
+        single.intermediates = [take(i) for i in op.intermediates]
+    sub.operators = [single]
+    sub.inputs = [j for j in single.inputs if j >= 0 and sub.tensors[j].buffer == 0]
+    sub.outputs = list(single.outputs)
+    alone.subgraphs = [sub]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(alone.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def smallest_arena(runtime, model, fits):
     """The smallest arena (16-byte steps) that allocates, given one that does."""
     low, high = 0, fits
     while high - low > 16:
@@ -101,18 +192,23 @@ def _run_tflm(model, inputs, settings):
             if interpreter is not None:
                 break
     if interpreter is None:
-        missing = sorted(set(_MISSING.findall(captured.text)) | set(_NODE.findall(captured.text)))
         lines = [line for line in captured.text.splitlines() if line.strip()]
-        return {"missing_ops": missing, "error": lines[0] if lines else "does not allocate"}
+        missing, reasons = _missing_ops(runtime, model)
+        # Ops judged by the whole model's message only (see _NOT_ALONE), after the rest.
+        for op in _MISSING.findall(captured.text) + _NODE.findall(captured.text):
+            if not any(name.partition("(")[0] == op for name in missing):
+                missing.append(op)
+        return {"missing_ops": missing,
+                "error": "; ".join(reasons) or (lines[0] if lines else "does not allocate")}
     with _Stderr():
-        arena = _smallest_arena(runtime, model, arena)
+        arena = smallest_arena(runtime, model, arena)
     interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena)
     in_details = [interpreter.get_input_details(i) for i in range(len(inputs))]
     out_details = [interpreter.get_output_details(i) for i in range(settings["outputs"])]
 
     def invoke(sample):
         for i, values in enumerate(inputs):
-            interpreter.set_input(_quantize(values[sample : sample + 1], in_details[i]), i)
+            interpreter.set_input(quantize(values[sample : sample + 1], in_details[i]), i)
         interpreter.invoke()
 
     def read():
@@ -148,7 +244,7 @@ def _run_litert(model_path, inputs, settings):
     def invoke(sample):
         for i, detail in enumerate(in_details):
             interpreter.set_tensor(detail["index"],
-                                   _quantize(inputs[i][sample : sample + 1], detail))
+                                   quantize(inputs[i][sample : sample + 1], detail))
         interpreter.invoke()
 
     def read():

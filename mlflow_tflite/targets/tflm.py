@@ -3,10 +3,12 @@
 TFLite Micro (the `tflite-micro` package's interpreter, the same kernels a firmware
 links) runs the variant in a subprocess: whether it runs at all (a missing op or an
 unsupported op variant makes it incompatible, not failed: tag `<target>/compatible`
-names the ops), the smallest tensor arena it allocates in (bisection, 16-byte steps),
-the flash its model data takes (the flatbuffer a firmware embeds, without TFLM's own
-code), its outputs against LiteRT's on the first test samples (a kernel mismatch shows
-in the SNR) and its host latency per invoke.
+names every one, `missing ops: CONV_2D(hybrid), FULLY_CONNECTED(hybrid)`; TFLM stops
+at the first, so when the model fails each distinct op is tried alone), the smallest
+tensor arena it allocates in (bisection, 16-byte steps), the flash its model data takes
+(the flatbuffer a firmware embeds, without TFLM's own code), its outputs against
+LiteRT's on the first test samples (a kernel mismatch shows in the SNR) and its host
+latency per invoke.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from mlflow_tflite.plugins.target import (
 from mlflow_tflite.section import Section
 
 COMPATIBLE_TAG = "compatible"
+# How tag `compatible` starts when it names the ops TFLM lacks.
+MISSING = "missing ops: "
 ARENA = Metric(name="arena_bytes", higher_is_better=False, unit="B", label="TFLM arena",
                card="TFLM tensor arena (bytes)", objective=True)
 FLASH = Metric(name="flash_bytes", higher_is_better=False, unit="B", label="TFLM flash",
@@ -49,9 +53,10 @@ def measure(job) -> TargetResult:
     # The flatbuffer a firmware embeds (TFLM reads weights in place, from flash).
     flash = {"flash_bytes": float(Path(job.model_path).stat().st_size)}
     if "missing_ops" in result:
-        missing = ", ".join(result["missing_ops"]) or "does not allocate"
+        missing = result["missing_ops"]
+        verdict = f"{MISSING}{', '.join(missing)}" if missing else "does not allocate"
         return TargetResult({**flash, "compatible": 0.0},
-                            {COMPATIBLE_TAG: missing,
+                            {COMPATIBLE_TAG: verdict,
                              f"{COMPATIBLE_TAG}{REASON_TAG_SUFFIX}": result["error"]})
     if "error" in result:
         return TargetResult(error=f"tflm: {result['error']}")
@@ -62,7 +67,7 @@ def measure(job) -> TargetResult:
 
 def cell(values) -> str:
     if values.get(COMPATIBLE_TAG) != "true":
-        return f"no: {values.get(COMPATIBLE_TAG, '?')}"
+        return f"no: {str(values.get(COMPATIBLE_TAG, '?')).removeprefix(MISSING)}"
     return (f"arena {values['arena_bytes'] / 1024:,.1f} KiB, "
             f"flash {values['flash_bytes'] / 1024:,.1f} KiB")
 

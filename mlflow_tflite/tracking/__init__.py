@@ -10,6 +10,7 @@ from mlflow_tflite.tracking.flowruns import (
     latest_flow_run,
     load_records,
 )
+from mlflow_tflite.tracking.pareto import pareto_front, pareto_plot
 from mlflow_tflite.tracking.records import (
     FAILED,
     METRICS,
@@ -22,8 +23,6 @@ from mlflow_tflite.tracking.records import (
 from mlflow_tflite.tracking.report import (
     champion_variant,
     format_table,
-    pareto_front,
-    pareto_plot,
     report_paths,
     variant_rows,
     write_metrics,

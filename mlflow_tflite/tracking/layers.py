@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_tflite.measure.layers import TABLE_COLUMNS
-from mlflow_tflite.tracking.report import save_figure
+from mlflow_tflite.tracking.pareto import save_figure
 
 LAYER_TABLE = "layer_errors.json"
 LAYER_PLOT = "layer_errors.png"

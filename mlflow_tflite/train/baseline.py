@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_tflite._tf import import_keras
+from mlflow_tflite.data.synthetic import InputSpec
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.train.model_code import code_layers, refusal, refused_by_safe_mode
 
@@ -16,6 +17,11 @@ MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 _TARGET_FEATURE_SIZE = 7
 # Below this, 3x3 "valid" convolutions and pooling would shrink the map to nothing.
 _MIN_VALID_SIZE = 10
+
+
+# Why `builtin` and builders cannot take unlabelled inputs.
+UNLABELLED_NEEDS_FILE = ("data.source: synthetic shapes its inputs as a model file's; builtin "
+                         "and module:function models are built for labelled data")
 
 
 class ModelError(ValueError):
@@ -61,7 +67,7 @@ def _after_block(size: int, padding: str, blocks: int) -> int:
     return size
 
 
-def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int,
+def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int | None,
                          trust_code: bool = False) -> Any:
     """The model named by `train.model`, checked before any training.
 
@@ -69,7 +75,9 @@ def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int
         spec: `builtin`, a `.keras`/`.h5` file or SavedModel directory saved by tf_keras,
             or `module:function` called as `function(input_shape, num_classes)`.
         input_shape: One example's shape, e.g. (28, 28, 1).
-        num_classes: Number of classes the output must have.
+        num_classes: Number of classes the output must have; None for unlabelled inputs
+            (`data.source: synthetic`, shaped from the model file itself): the file is
+            used as is, whatever its outputs, since no technique fine-tunes it.
         trust_code: `train.trust_model_code`: load a file's Lambda layers (Python code)
             instead of refusing them in Keras safe mode.
 
@@ -80,9 +88,13 @@ def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int
         ModelError: it cannot be loaded or built, or tfmot could not wrap it.
     """
     input_shape = tuple(int(d) for d in input_shape)
+    path = Path(spec).expanduser()
+    if num_classes is None:
+        if not path.exists():
+            raise ModelError(f"{spec}: {UNLABELLED_NEEDS_FILE}")
+        return _load_model_file(path, trust_code)
     if spec == BUILTIN:
         return builtin_cnn(input_shape, num_classes)
-    path = Path(spec).expanduser()
     if path.exists():
         model = _load_model_file(path, trust_code)
     elif path.suffix in MODEL_FILE_SUFFIXES or spec.endswith(("/", "\\")):
@@ -96,6 +108,25 @@ def build_baseline_model(spec: str, input_shape: Sequence[int], num_classes: int
         )
     check_wrappable(model, input_shape, num_classes, origin=spec)
     return model
+
+
+def file_input_specs(spec: str, trust_code: bool = False) -> list[InputSpec]:
+    """The one input of the tf_keras model file `spec` (name, shape without batch, dtype),
+    which `data.source: synthetic` shapes its inputs as.
+
+    Raises:
+        ModelError: not a model file (`builtin`, a builder), not loadable, or not one input.
+    """
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise ModelError(f"{spec}: {UNLABELLED_NEEDS_FILE}")
+    model = _load_model_file(path, trust_code)
+    if len(model.inputs) != 1:
+        raise ModelError(f"{spec}: has {len(model.inputs)} inputs; data.source: synthetic "
+                         "feeds a tf_keras model one (export it with tf.saved_model.save("
+                         "model, DIR) and set train.model to DIR)")
+    tensor = model.inputs[0]
+    return [InputSpec(tensor.name, tuple(tensor.shape[1:]), tensor.dtype.name)]
 
 
 def _load_model_file(path: Path, trust_code: bool) -> Any:

@@ -1,5 +1,6 @@
 """What the data step reads from `train.model` before preparing data: how many classes its
-output scores, and whether it rescales its own inputs.
+output scores (and their names, from a `.tflite` file's metadata), and whether it scales
+its own inputs or its metadata says how they must be scaled.
 
 Read once, before any run starts, so a label the model has no output for, or inputs that
 would be scaled twice, are found while the data is prepared. A `builtin` model or a
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mlflow_tflite.config.data import MeanStd
 from mlflow_tflite.data import ModelFacts
 from mlflow_tflite.train.kinds import KERAS3, SAVED_MODEL, TF_KERAS, TFLITE, baseline_kind
 
@@ -71,10 +73,34 @@ def _classes(shapes: list[tuple[int | None, ...]]) -> int | None:
 
 
 def _tflite_facts(path: Path, spec: str) -> ModelFacts:
+    """Its output's classes, and what its TFLite Metadata says (input normalization, a
+    label file: the class names, when it names as many as the output scores)."""
     from mlflow_tflite.litert import TFLiteRunner
+    from mlflow_tflite.train.tflite_metadata import read_tflite_metadata
 
-    runner = TFLiteRunner(path.read_bytes())
-    return ModelFacts(spec, _classes([tuple(o.shape) for o in runner.outputs]))
+    content = path.read_bytes()
+    shapes = [tuple(o.shape) for o in TFLiteRunner(content).outputs]
+    classes = _classes(shapes)
+    metadata = read_tflite_metadata(content)
+    if metadata is None:
+        return ModelFacts(spec, classes)
+    labels = metadata.labels
+    named = labels is not None and len(labels) == classes
+    return ModelFacts(spec, classes, labels if named else None,
+                      normalization=_normalization(metadata.mean, metadata.std),
+                      names_origin=f"{metadata.label_file} in its metadata" if named else None)
+
+
+def _normalization(mean: tuple[float, ...] | None,
+                   std: tuple[float, ...] | None) -> MeanStd | None:
+    """The metadata's mean/std as `data.scale` would take them; None when absent or
+    unusable (a std of 0: the metadata is only advice)."""
+    if not mean or not std:
+        return None
+    try:
+        return MeanStd(mean=list(mean), std=list(std))
+    except ValueError:
+        return None
 
 
 def _saved_model_facts(path: Path, spec: str) -> ModelFacts | None:

@@ -14,7 +14,7 @@ from mlflow_tflite._tf import import_keras
 from mlflow_tflite.config import TrainConfig
 from mlflow_tflite.data import Dataset
 from mlflow_tflite.errors import raise_if_signalled
-from mlflow_tflite.train.baseline import build_baseline_model, outputs_probabilities
+from mlflow_tflite.train.baseline import ModelError, build_baseline_model, outputs_probabilities
 
 DEFAULT_LEARNING_RATE = 1e-3
 EVAL_BATCH = 256
@@ -75,7 +75,11 @@ def train_baseline(
     """
     keras = import_keras()
     keras.utils.set_random_seed(config.seed)
-    model = build_baseline_model(config.model, dataset.input_shape, dataset.num_classes,
+    if config.epochs > 0 and not dataset.labelled:
+        raise ModelError(f"{config.model}: train.epochs {config.epochs} trains on labels; "
+                         f"data.source {dataset.source} has none (set train.epochs: 0)")
+    model = build_baseline_model(config.model, dataset.input_shape,
+                                 dataset.num_classes if dataset.labelled else None,
                                  config.trust_model_code)
     compile_baseline(model, config.learning_rate)
     validation = (dataset.x_val, dataset.y_val) if len(dataset.y_val) else None
@@ -93,7 +97,8 @@ def train_baseline(
             callbacks=callbacks,
         )
         history = history_of(fitted)
-    return TrainedBaseline(model, baseline_accuracy(model, dataset), history)
+    accuracy = baseline_accuracy(model, dataset) if dataset.labelled else None
+    return TrainedBaseline(model, accuracy, history)
 
 
 def history_of(fitted: Any) -> dict[str, list[float]]:

@@ -134,6 +134,8 @@ def describe_baseline(kind: str, accuracy: float | None, reused: bool, trained: 
     name = {TF_KERAS: "Keras", KERAS3: "Keras 3 model,", SAVED_MODEL: "SavedModel,",
             TFLITE: ".tflite file," if quantization == "none"
             else f"{quantization}-quantized .tflite file,"}[kind]
+    if kind == TF_KERAS and accuracy is None:
+        name = "tf_keras model,"  # on unlabelled inputs (data.source: synthetic)
     state = "reused" if reused else ("trained" if trained else "used as is")
     quality = (f"test accuracy {accuracy:.4f}" if accuracy is not None
                else "no accuracy (outputs are not class scores of labelled data): variants "

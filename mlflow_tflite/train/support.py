@@ -12,9 +12,12 @@ is prepared and before any MLflow run exists.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.data.synthetic import SYNTHETIC
 from mlflow_tflite.plugins.scheme import get_scheme
+from mlflow_tflite.train.baseline import UNLABELLED_NEEDS_FILE
 from mlflow_tflite.train.kinds import (
     DESCRIPTIONS,
     KERAS3,
@@ -77,20 +80,12 @@ def support_problem(params: Params) -> str | None:
     """
     kind = baseline_kind(params.train.model)
     if params.data.source == SYNTHETIC:
-        if kind == TF_KERAS:
-            # The tf_keras path rebuilds the model for the data's classes before each
-            # variant, so unlabelled inputs cannot feed it even with train.epochs: 0.
+        if kind == TF_KERAS and not Path(params.train.model).expanduser().exists():
+            return f"train.model: {UNLABELLED_NEEDS_FILE}"
+        if kind in (TF_KERAS, KERAS3) and params.train.epochs > 0:
             return (
-                "data.source: synthetic gives unlabelled inputs for a Keras 3 .keras, a "
-                "SavedModel or a .tflite baseline; a tf_keras baseline needs labelled data "
-                "(even with train.epochs: 0): give labelled data, or export the model with "
-                "tf.saved_model.save(model, DIR) (or convert it to .tflite) and set "
-                "train.model to that"
-            )
-        if kind == KERAS3 and params.train.epochs > 0:
-            return (
-                f"train.epochs: {params.train.epochs} fine-tunes the Keras 3 model, which "
-                "needs labelled data; data.source is synthetic (set train.epochs: 0)"
+                f"train.epochs: {params.train.epochs} trains {DESCRIPTIONS[kind]} on "
+                "labelled data; data.source is synthetic (set train.epochs: 0)"
             )
     skipped = skipped_variants(params)
     if params.variants and len(skipped) == len(params.variants):

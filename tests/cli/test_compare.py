@@ -21,9 +21,13 @@ def _flow_run(name: str, accuracy: float) -> str:
     tracking.log_parent(parent, PARAMS, baseline_accuracy=0.98)
     common = {"data_version": "v1", "git_commit": "abc"}
     # Children without models: compare reads tags and metrics only.
+    # int8's accuracy change with its logged 95% interval, which compare shows.
+    intervals = {"int8": {"accuracy_delta": -0.004, "accuracy_delta_ci_low": -0.011,
+                          "accuracy_delta_ci_high": 0.003}}
     for variant, size in (("fp32", 400_000), ("int8", 100_000)):
         record = VariantRecord(variant, "none", variant, delegate="xnnpack",
-                               metrics={"size_bytes": size, "accuracy": accuracy})
+                               metrics={"size_bytes": size, "accuracy": accuracy,
+                                        **intervals.get(variant, {})})
         record.run_id = tracking.runs.start_parent_run(experiment, variant, {})
         tracking.runs._log_batch(record.run_id, metrics=record.metrics, tags={
             **common, "mlflow.parentRunId": parent, tracking.runs.VARIANT_TAG: variant,
@@ -51,6 +55,7 @@ def test_compare_prints_the_latest_flow_run_by_default_and_the_ui_link(
     assert lines[0].split()[:3] == ["variant", "technique", "quantization"]
     assert [line.split()[0] for line in lines[1:4]] == ["fp32", "int8", "broken"]
     assert "0.9500" in out and "failed: compress: CompressionError: nothing to prune" in out
+    assert "-0.4 pt [-1.1, +0.3]" in lines[2]
     experiment = tracking.ensure_experiment("mlflow-tflite")
     assert lines[4] == (
         f"MLflow UI: mlflow ui --backend-store-uri {tracking_uri}, then open "
@@ -67,6 +72,11 @@ def test_compare_exports_a_chosen_run_as_csv_to_a_file(
     assert f"wrote 3 variants of run {older}" in capsys.readouterr().out
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
     assert [(r["variant"], r["accuracy"]) for r in rows[:2]] == [("fp32", "0.9"), ("int8", "0.9")]
+    # Raw numbers, the interval's bounds beside their metric.
+    header = list(rows[1])
+    at = header.index("accuracy_delta")
+    assert header[at + 1:at + 3] == ["accuracy_delta_ci_low", "accuracy_delta_ci_high"]
+    assert rows[1]["accuracy_delta_ci_low"] == "-0.011"
     assert rows[2]["error"] == "CompressionError: nothing to prune"
 
 
@@ -74,6 +84,7 @@ def test_compare_as_markdown(runs: tuple[str, str], capsys: pytest.CaptureFixtur
     assert main(["compare", "--format", "markdown"]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("| variant") and "MLflow UI" not in captured.out
+    assert "| -0.4 pt [-1.1, +0.3] " in captured.out
     assert "workflowType=machine_learning" in captured.err
 
 

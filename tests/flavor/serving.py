@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -26,6 +27,30 @@ PYENV_BIN = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "bin"
 # What a served model must never bring along.
 COMPRESSION_STACK = ("mlflow_tflite", "tensorflow", "tf_keras", "tensorflow_model_optimization",
                      "ai_edge_quantizer", "prefect", "optuna", "dvc", "pydantic_settings")
+
+_PREDICT_BLOCKED = """
+import sys
+for name in {blocked!r}:
+    sys.modules[name] = None  # importing it now raises ImportError
+import mlflow, numpy as np
+model = mlflow.pyfunc.load_model({uri!r})
+np.save("y.npy", model.predict(np.load("x.npy")))
+print(type(model.get_raw_model()).__module__)
+"""
+
+
+def predict_without_the_package(model_uri: str, x: np.ndarray,
+                                workdir: Path) -> tuple[np.ndarray, str]:
+    """Load `model_uri` with pyfunc and predict `x` in a fresh interpreter that cannot
+    import the package or the compression stack (as in an environment built from the
+    model's requirements); returns the outputs and the module of the raw model's class."""
+    np.save(workdir / "x.npy", x)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = _PREDICT_BLOCKED.format(blocked=COMPRESSION_STACK, uri=model_uri)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=workdir, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return np.load(workdir / "y.npy"), result.stdout.split()[-1]
 
 
 def register_champion(directory: Path, content: bytes, name: str) -> str:

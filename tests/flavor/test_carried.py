@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,14 +17,12 @@ import mlflow_tflite
 from mlflow_tflite.flavor import carry
 from tests.flavor.conftest import images
 from tests.flavor.raw import raw_predict
+from tests.flavor.serving import predict_without_the_package
 
 SOURCES = Path(mlflow_tflite.__file__).parent
 # What a carried module may import: a serving environment holds the model's requirements
 # (mlflow, ai-edge-litert, numpy) and what they bring (pandas comes with mlflow).
 ALLOWED = {"mlflow", "ai_edge_litert", "numpy", "pandas"}
-# Never importable in the subprocess below: the package itself and the compression stack.
-BLOCKED = ("mlflow_tflite", "tensorflow", "tf_keras", "tensorflow_model_optimization",
-           "ai_edge_quantizer", "prefect", "optuna", "dvc", "pydantic_settings")
 
 
 def outside_imports(name: str, text: str, carried: set[str]) -> list[str]:
@@ -145,25 +141,12 @@ def test_a_logged_model_loads_and_predicts_without_the_package_or_tensorflow(
     with mlflow.start_run():
         info = mlflow_tflite.log_model(int8_model, name="digits")
     x = images(4)
-    np.save(tmp_path / "x.npy", x)
-    code = (
-        "import sys\n"
-        f"for name in {BLOCKED!r}:\n"
-        "    sys.modules[name] = None  # importing it now raises ImportError\n"
-        "import mlflow, numpy as np\n"
-        f"model = mlflow.pyfunc.load_model({info.model_uri!r})\n"
-        "np.save('y.npy', model.predict(np.load('x.npy')))\n"
-        "print(type(model.get_raw_model()).__module__)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=tmp_path, env=env, timeout=300)
+    outputs, loader = predict_without_the_package(info.model_uri, x, tmp_path)
 
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split()[-1] == f"{carry.loader_package()}.model"
+    assert loader == f"{carry.loader_package()}.model"
     expected = raw_predict(int8_model, {"image": x})["logits"]
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected)
+    np.testing.assert_allclose(outputs, expected)
 
 
 def test_user_code_paths_are_carried_beside_the_loader(float_model, tmp_path):

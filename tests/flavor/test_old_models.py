@@ -5,10 +5,7 @@ whose modules are named `flavor_pyfunc`, `flavor_model`, ...)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -19,8 +16,7 @@ from mlflow.models import Model
 import mlflow_tflite
 from tests.flavor.conftest import images
 from tests.flavor.raw import raw_predict
-from tests.flavor.serving import mlflow_serve, post
-from tests.flavor.test_carried import BLOCKED
+from tests.flavor.serving import mlflow_serve, post, predict_without_the_package
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "model_0_1_0"
@@ -91,26 +87,12 @@ def test_a_flat_layout_model_loads_without_the_package_or_tensorflow(tmp_path):
     # Its own carried loader serves it, as in an environment built from its requirements.
     model = Path(shutil.copytree(FLAT, tmp_path / "model"))
     x = images(3)
-    np.save(tmp_path / "x.npy", x)
-    code = (
-        "import sys\n"
-        f"for name in {BLOCKED!r}:\n"
-        "    sys.modules[name] = None  # importing it now raises ImportError\n"
-        "import mlflow, numpy as np\n"
-        f"model = mlflow.pyfunc.load_model({str(model)!r})\n"
-        "np.save('y.npy', model.predict(np.load('x.npy')))\n"
-        "print(type(model.get_raw_model()).__module__)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=tmp_path, env=env, timeout=300)
+    outputs, loader = predict_without_the_package(str(model), x, tmp_path)
 
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split()[-1] == f"{FLAT_LOADER}.flavor_model"
+    assert loader == f"{FLAT_LOADER}.flavor_model"
     content = (model / "model.tflite").read_bytes()
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"),
-                               raw_predict(content, {"image": x})["logits"])
+    np.testing.assert_allclose(outputs, raw_predict(content, {"image": x})["logits"])
 
 
 @pytest.mark.slow

@@ -25,3 +25,18 @@ def sine_features(input_shape: Sequence[int], num_classes: int) -> Any:
             keras.layers.Dense(num_classes),
         ]
     )
+
+
+def rescaled_cnn(input_shape: Sequence[int], num_classes: int) -> Any:
+    """A small CNN that rescales its own inputs first, as MobileNetV3 does: prune and
+    cluster wrap it, tfmot's `quantize_model` refuses its `Rescaling` layer (QAT's probe)."""
+    keras = import_keras()
+    return keras.Sequential(
+        [
+            keras.layers.Input(tuple(input_shape)),
+            keras.layers.Rescaling(1.0, name="rescaling"),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(num_classes),
+        ]
+    )

@@ -24,3 +24,14 @@ def coarse_fails(predict: Any, x: np.ndarray, y: np.ndarray | None) -> dict[str,
 
 
 coarse_fails.greater_is_better = {"fine": True}  # type: ignore[attr-defined]
+
+
+def confidence(predict: Any, x: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    """The top score per example (its mean is logged, with an interval against fp32's)
+    and, as one number, its 10th percentile."""
+    top = np.asarray(predict(x)).max(axis=1)
+    return {"confidence": top, "p10_confidence": float(np.quantile(top, 0.1))}
+
+
+confidence.greater_is_better = {"confidence": True,  # type: ignore[attr-defined]
+                                "p10_confidence": True}

@@ -58,6 +58,11 @@ def test_a_full_measurement_has_exactly_the_design_metrics(
     assert 0.0 <= metrics["agreement_ci_low"] <= metrics["agreement"] \
         <= metrics["agreement_ci_high"] <= 1.0
     assert 0.0 <= metrics["accuracy_mcnemar_p"] <= 1.0
+    # Accuracy's interval is its change's, placed at the accuracy.
+    assert (metrics["accuracy_ci_low"] - metrics["accuracy"]
+            == pytest.approx(metrics["accuracy_delta_ci_low"] - metrics["accuracy_delta"]))
+    assert metrics["accuracy_ci_high"] - metrics["accuracy_ci_low"] == pytest.approx(
+        metrics["accuracy_delta_ci_high"] - metrics["accuracy_delta_ci_low"])
     assert metrics["compression_ratio"] == pytest.approx(len(float_model) / len(int8_model))
     assert metrics["accuracy_delta"] == pytest.approx(metrics["accuracy"] - 0.5)
     assert 0.9 <= metrics["agreement"] <= 1.0

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlflow_tflite.measure.uncertainty import mcnemar_p, mean_interval, paired_interval
+from mlflow_tflite.measure.uncertainty import (
+    mcnemar_p,
+    mean_interval,
+    means_with_intervals,
+    paired_interval,
+)
 
 
 def test_a_paired_interval_holds_the_difference_and_is_seeded() -> None:
@@ -30,3 +35,20 @@ def test_mcnemar_is_exact_on_the_discordant_images() -> None:
     ours = np.array([True] * 6 + [False] * 4)
     theirs = np.array([False] * 6 + [True] * 0 + [False] * 4)
     assert mcnemar_p(ours, theirs) == pytest.approx(2 * 0.5**6)
+
+
+def test_per_example_metrics_are_their_mean_with_a_paired_interval_at_fp32s_mean() -> None:
+    rng = np.random.default_rng(2)
+    theirs = rng.random(500)
+    ours = theirs + 0.01 + rng.normal(0, 0.002, 500)  # the same examples, 0.01 worse
+    found = means_with_intervals({"err": ours, "p95": 0.3}, {"err": theirs, "p95": 0.25})
+    assert found["err"] == pytest.approx(ours.mean()) and found["p95"] == 0.3
+    # Paired: tight around ours' mean though each array spreads over [0, 1].
+    assert found["err_ci_low"] < found["err"] < found["err_ci_high"]
+    assert found["err_ci_high"] - found["err_ci_low"] < 0.001
+    assert "p95_ci_low" not in found  # a number has no interval
+    assert means_with_intervals({"err": theirs}, {"err": theirs})["err_ci_low"] == \
+        pytest.approx(theirs.mean())  # fp32 against itself: no width
+    assert set(means_with_intervals({"err": ours}, {})) == {"err"}
+    with pytest.raises(ValueError, match="^err: 500 per-example values, but the fp32 model's"):
+        means_with_intervals({"err": ours}, {"err": theirs[:10]})

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from mlflow_tflite import tracking
 from mlflow_tflite.config.benchmark import BenchmarkConfig
 from mlflow_tflite.config.promote import PromoteConfig
+from mlflow_tflite.intervals import with_interval
 from mlflow_tflite.measure import measure_variant, predict_outputs
 from mlflow_tflite.registry import promote_flow_run
 from mlflow_tflite.registry.card import CARD_ARTIFACT, logged_model_id
@@ -90,8 +91,8 @@ def test_every_promoted_version_has_a_model_card_summarised_in_its_description(
         "- technique: none, quantization: int8", "| `convert.io_type` | int8 |",
         f"| size (bytes) | {int(metrics['size_bytes']):,} |",
         f"| gzip size (bytes) | {int(metrics['gzip_size_bytes']):,} |",
-        f"| test accuracy | {metrics['accuracy']:.4f} |",
-        f"| top-1 agreement with fp32 | {metrics['agreement']:.4f} |",
+        f"| test accuracy | {with_interval(metrics, 'accuracy', 'card')} |",
+        f"| top-1 agreement with fp32 | {with_interval(metrics, 'agreement', 'card')} |",
         "| fidelity: max abs output difference vs fp32 |",
         "Benchmark settings: threads 1, warm-up 1, timed runs 3",
         f"CPU {int8.runtime['cpu_model']}",
@@ -101,6 +102,16 @@ def test_every_promoted_version_has_a_model_card_summarised_in_its_description(
         "| builtin |",
         f"- cold start: {metrics['cold_start_ms']:.2f} ms",
         f"- peak memory over baseline: {metrics['peak_memory_mb']:.2f} MB",
+        # The intervals and McNemar's p in words, one line each.
+        "How sure these numbers are (an interval over examples resamples the 200 test "
+        "examples, paired with the fp32 model's outputs on the same examples):",
+        f"- test accuracy: {metrics['accuracy']:.4f}; measured again, it would most likely "
+        f"fall between {metrics['accuracy_ci_low']:.4f} and {metrics['accuracy_ci_high']:.4f} "
+        "(95% interval).",
+        f"- accuracy delta vs Keras baseline: {metrics['accuracy_delta']:.4f}; measured again",
+        f"- McNemar's test of the accuracy change against fp32: p = "
+        f"{metrics['accuracy_mcnemar_p']:.2g}. Were both equally accurate, the images only "
+        "one of them gets right would split this unevenly ",
         "- integer-only: yes", "- GPU delegate compatible: ",
         "- runs on: xnnpack, builtin",
         "- accuracy vs size: on the Pareto front; front: ",
@@ -111,6 +122,8 @@ def test_every_promoted_version_has_a_model_card_summarised_in_its_description(
     ]
     missing = [line for line in expected if line not in card]
     assert not missing, f"{missing} not in:\n{card}"
+    assert metrics["accuracy_ci_low"] < metrics["accuracy_ci_high"]  # int8 flips some digits
+    assert " [" in with_interval(metrics, "accuracy", "card")
     assert version.description.startswith("int8 (none, int8): ")
     assert f"Full model card: {CARD_ARTIFACT}" in version.description
     assert version.description.endswith(decision.summary)

@@ -69,7 +69,7 @@ def test_the_arena_found_is_the_smallest_that_allocates(measured, models):
 def test_a_variant_tflm_cannot_run_is_incompatible_naming_the_op_not_failed(measured):
     dynamic = measured["dynamic"]
     assert dynamic["errors"] == {}
-    assert dynamic["tags"]["mcu/compatible"] == "FULLY_CONNECTED"
+    assert dynamic["tags"]["mcu/compatible"] == "missing ops: FULLY_CONNECTED(hybrid)"
     assert "FLOAT32 with filter type: INT8" in dynamic["tags"]["mcu/compatible_reason"]
     assert dynamic["metrics"]["mcu/compatible"] == 0.0
     assert "mcu/arena_bytes" not in dynamic["metrics"]
@@ -80,7 +80,8 @@ def test_runtime_reads_the_converters_min_runtime_version(measured):
     assert measured["int8"]["tags"]["app/min_runtime"] == "1.14.0"
     dynamic = measured["dynamic"]
     assert dynamic["tags"]["app/min_runtime"] == "2.17.0"
-    assert dynamic["tags"]["app/min_runtime_reason"] == "newest op version FULLY_CONNECTED v12"
+    assert dynamic["tags"]["app/min_runtime_reason"] == (
+        "FULLY_CONNECTED v12 needs 2.17.0 (min_runtime_version metadata)")
     assert format_metric("app/min_runtime", dynamic["metrics"]["app/min_runtime"]) == "2.17.0"
 
 
@@ -95,7 +96,7 @@ def test_promotion_refuses_what_the_app_or_the_mcu_cannot_run_naming_op_and_vers
     assert messages == [
         "max_mcu/arena_bytes: no mcu/arena_bytes metric",
         "app/min_runtime 2.17.0 > max_app/min_runtime 2.10.0 "
-        "(newest op version FULLY_CONNECTED v12)",
+        "(FULLY_CONNECTED v12 needs 2.17.0 (min_runtime_version metadata))",
     ]
 
 

@@ -23,7 +23,10 @@ def _records() -> list[VariantRecord]:
     def ok(name: str, size: int, accuracy: float, p50: float) -> VariantRecord:
         metrics = {m: 1.0 for m in METRICS}
         metrics.update(size_bytes=size, gzip_size_bytes=size * 0.8, accuracy=accuracy,
-                       accuracy_delta=accuracy - 0.98, latency_p50_ms=p50)
+                       accuracy_delta=accuracy - 0.98, latency_p50_ms=p50,
+                       accuracy_ci_low=accuracy - 0.01, accuracy_ci_high=accuracy + 0.005,
+                       accuracy_delta_ci_low=accuracy - 0.99,
+                       accuracy_delta_ci_high=accuracy - 0.975)
         metrics["xnnpack/latency_p50_ms"] = p50
         return VariantRecord(name, "none", "int8", metrics=metrics, delegate="xnnpack")
 
@@ -66,10 +69,35 @@ def test_table_shows_sizes_accuracy_latency_fidelity_delegate_and_verdict():
     assert header == ["variant", "technique", "quantization", "size_bytes", "gzip_size_bytes",
                       "accuracy", "accuracy_delta", "latency_p50_ms", "latency_vs_fp32",
                       "output_snr_db", "delegate", "verdict"]
-    assert "97.7 KiB" in text and "-0.0100" in text and "0.200 ms" in text
+    assert "97.7 KiB" in text and "0.200 ms" in text
+    # The intervals logged beside accuracy and its change, in brackets.
+    assert "-1.0 pt [-2.0, -0.5]" in text and "0.9700 " in text
+    assert "0.9600, 0.9750" not in text  # accuracy's interval is its change's, shown once
     assert "1.00" in text and "1.0 dB" in text
     assert "failed: compress: ValueError: no" in text
     assert "champion" in text.splitlines()[2] and text.splitlines()[1].endswith(" ok")
+
+
+def test_any_metric_with_logged_bounds_shows_them_and_the_rows_keep_them_beside_it():
+    """A user's `evaluate` metric and a latency ratio whose bounds are logged: the table
+    shows their intervals, the CSV and `variants.json` rows carry the bounds next to them."""
+    from mlflow_tflite.metrics import Metric, register_metric
+
+    register_metric(Metric(name="report_mae", higher_is_better=False, group="user",
+                           objective=True))
+    records = _records()[:2]
+    records[1].metrics.update(report_mae=0.25, report_mae_ci_low=0.2, report_mae_ci_high=0.3,
+                              latency_vs_fp32=0.5, latency_vs_fp32_ci_low=0.45,
+                              latency_vs_fp32_ci_high=0.56)
+    rows = variant_rows(records)
+    keys = list(rows[1])
+    for name in ("accuracy", "accuracy_delta", "report_mae", "latency_vs_fp32"):
+        at = keys.index(name)
+        assert keys[at + 1:at + 3] == [f"{name}_ci_low", f"{name}_ci_high"], name
+    text = format_table(rows, "table")
+    assert "0.2500 [0.2000, 0.3000]" in text and "0.50 [0.45, 0.56]" in text
+    widest = max(len(line) for line in text.splitlines())
+    assert widest < 200, text  # readable beside the verdict column
 
 
 def test_without_accuracy_the_table_shows_fidelity_once_in_its_place():
@@ -145,14 +173,36 @@ CROWDED = (("fp32", 452_904, 0.964, 0.0325, "passed"),
            ("pruned-int4", 28_160, 0.968, 0.137, "refused: latency_vs_fp32 4.66 > 1"))
 
 
-def test_the_pareto_plot_plots_the_objective_marks_the_champion_and_no_label_overlaps():
-    from mlflow_tflite.tracking.report import pareto_figure
+@pytest.mark.parametrize("intervals", [False, True])
+def test_the_pareto_plot_plots_the_objective_marks_the_champion_and_no_label_overlaps(
+        intervals: bool):
+    """With 95% intervals logged (the real run's width, about +-0.6 pt on 1,000 images;
+    a latency interval on p50), each is an error bar inside the axes, labels still clear."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.container import ErrorbarContainer
+
+    from mlflow_tflite.tracking.pareto import pareto_figure
 
     records = [VariantRecord(name, "none", "int8", verdict=verdict,
                              metrics={"size_bytes": gzip * 1.2, "gzip_size_bytes": gzip,
                                       "accuracy": accuracy, "latency_p50_ms": p50})
                for name, gzip, accuracy, p50, verdict in CROWDED]
+    if intervals:
+        for record in records:
+            accuracy, p50 = record.metrics["accuracy"], record.metrics["latency_p50_ms"]
+            record.metrics.update(accuracy_ci_low=accuracy - 0.006,
+                                  accuracy_ci_high=accuracy + 0.005,
+                                  latency_p50_ms_ci_low=p50 * 0.9,
+                                  latency_p50_ms_ci_high=p50 * 1.15)
     fig = pareto_figure(records, objective=["gzip_size_bytes"])
+    bars = [[c for c in ax.containers if isinstance(c, ErrorbarContainer)] for ax in fig.axes]
+    # Accuracy's bars on both panels; latency's across on the second.
+    assert [len(b) for b in bars] == ([11, 22] if intervals else [0, 0])
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert ("95% interval" in labels) == intervals
+    if intervals:
+        low, high = fig.axes[0].get_ylim()
+        assert low < 0.964 - 0.006 and high > 0.971 + 0.005  # no bar clipped
     renderer = fig.canvas.get_renderer()
     assert [ax.get_xlabel() for ax in fig.axes] == ["gzip size (KiB), log scale",
                                                     "p50 latency (ms), log scale"]
@@ -165,8 +215,8 @@ def test_the_pareto_plot_plots_the_objective_marks_the_champion_and_no_label_ove
             assert frame.y0 <= box.y0 and box.y1 <= frame.y1, ax.texts[i].get_text()
             for other in boxes[i + 1:]:
                 assert not box.overlaps(other), (ax.texts[i].get_text(), box, other)
-        stars = [c for c in ax.collections if c.get_paths() and len(c.get_offsets()) == 1
-                 and c.get_sizes()[0] == 240]
+        stars = [c for c in ax.collections if isinstance(c, PathCollection)
+                 and len(c.get_offsets()) == 1 and c.get_sizes()[0] == 240]
         assert len(stars) == 1  # the champion
         assert tuple(stars[0].get_offsets()[0])[1] == 0.971
 

@@ -64,3 +64,8 @@ def test_the_variants_table_is_logged_as_an_mlflow_table_beside_the_reports(
     assert isinstance(table, pd.DataFrame)
     assert list(table["variant"]) == [PARAMS["variants"][0]["name"]]
     assert table["size_bytes"].tolist() == [0.5]
+    # Sortable raw numbers, each interval's bounds in the columns after its metric.
+    columns = list(table.columns)
+    for name in ("accuracy", "accuracy_delta", "agreement", "latency_vs_fp32"):
+        at = columns.index(name)
+        assert columns[at + 1:at + 3] == [f"{name}_ci_low", f"{name}_ci_high"], name

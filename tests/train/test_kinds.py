@@ -111,9 +111,13 @@ def test_only_a_run_where_no_variant_applies_is_refused(files):
 @pytest.mark.parametrize(
     ("kind", "train", "expected"),
     [
-        (TF_KERAS, {"epochs": 0}, "data.source: synthetic gives unlabelled inputs"),
-        (KERAS3, {"epochs": 2}, "train.epochs: 2 fine-tunes the Keras 3 model, which needs "
-                                "labelled data; data.source is synthetic (set train.epochs: 0)"),
+        (TF_KERAS, {"epochs": 0}, None),  # a tf_keras file used as is: shaped from its input
+        (TF_KERAS, {"epochs": 1}, "train.epochs: 1 trains a tf_keras model on labelled data; "
+                                  "data.source is synthetic (set train.epochs: 0)"),
+        ("builtin", {"epochs": 0}, "train.model: data.source: synthetic shapes its inputs as "
+                                   "a model file's"),
+        (KERAS3, {"epochs": 2}, "train.epochs: 2 trains a Keras 3 .keras file on labelled "
+                                "data; data.source is synthetic (set train.epochs: 0)"),
         (KERAS3, {"epochs": 0}, None),
         (TFLITE, {"epochs": 3}, None),  # nothing trains a .tflite: epochs does not apply
         (SAVED_MODEL, {"epochs": 3}, None),  # nor a generic SavedModel
@@ -123,7 +127,7 @@ def test_synthetic_data_is_for_baselines_that_need_no_labels(
     files, kind: str, train: dict, expected: str | None
 ):
     params = parse_params({"data": {"source": "synthetic"},
-                           "train": {"model": files[kind], **train},
+                           "train": {"model": files.get(kind, kind), **train},
                            "variants": [{"name": "fp32"}]})
     problem = support_problem(params)
     assert (problem is None) if expected is None else problem.startswith(expected)
@@ -155,6 +159,9 @@ def test_a_refusal_stops_the_run_command_before_any_data_or_mlflow_run(
     ("kind", "accuracy", "reused", "trained", "line"),
     [
         (TF_KERAS, 0.961, False, True, "Keras test accuracy 0.9610 (trained)"),
+        (TF_KERAS, None, False, False, "tf_keras model, no accuracy (outputs are not class "
+                                       "scores of labelled data): variants are judged by "
+                                       "fidelity to the float model (used as is)"),
         (KERAS3, 0.9583, False, False, "Keras 3 model, test accuracy 0.9583 (used as is)"),
         (TFLITE, None, True, False, ".tflite file, no accuracy (outputs are not class scores "
                                     "of labelled data): variants are judged by fidelity to "

@@ -1,0 +1,145 @@
+"""The winner's curse, measured: a search that keeps the best trial judged on one split
+reports an optimistic number when it reports that same split.
+
+    python bench/bench_winners_curse.py [--minutes M] [--workdir DIR] [--output bench/RESULTS.md]
+
+One `mlflow-tflite search` of the shipped space (shipped params, budget and constraints),
+then, over its measured trials (each has `selection/accuracy_delta` on the validation split
+and `accuracy_delta` on the test split, the same images for every trial):
+- this tool: the winner is the smallest gzip size among the trials that pass the constraints
+  judged on the selection split; its test-split delta is what the reports show;
+- the old single-split way: the same rule judged on the test split, which it then reports;
+  the selection split is its held-out check.
+For each: the winner's delta on the split that chose it, on the other split, and the gap.
+A resampling of the trials (a search of the same size run again, drawn with replacement,
+2,000 times) gives the expected gap of each way, which one search cannot show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SELECTION = "selection/accuracy_delta"
+TEST = "accuracy_delta"
+RESAMPLES = 2000
+
+
+def trials_of_search(params: str, workdir: Path, minutes: float | None) -> list[dict[str, float]]:
+    """The measured trials' metrics of one shipped search in `workdir`."""
+    from bench_search import search
+
+    result = search(params, str(workdir / "cache"), "tpe", minutes,
+                    f"sqlite:///{workdir / 'optuna.db'}", 42)
+    rows = [m for m in result["rows"].values() if SELECTION in m and TEST in m]
+    (workdir / "trials.json").write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+def winner(rows: list[dict[str, float]], judged_on: str, max_drop: float,
+           max_latency: float) -> dict[str, float] | None:
+    """The smallest gzip size among the rows that pass the gates judged on `judged_on`."""
+    passing = [r for r in rows if r[judged_on] >= -max_drop
+               and r.get("latency_vs_fp32", 0.0) <= max_latency]
+    return min(passing, key=lambda r: r["gzip_size_bytes"]) if passing else None
+
+
+def expected_gaps(rows: list[dict[str, float]], max_drop: float, max_latency: float,
+                  seed: int = 0) -> dict[str, tuple[float, float, int]]:
+    """Per way: the mean gap (delta on the deciding split minus on the other) of the winner
+    over resampled searches of the same size, its standard error and the draws that
+    had a winner."""
+    rng = np.random.default_rng(seed)
+    gaps: dict[str, list[float]] = {SELECTION: [], TEST: []}
+    for _ in range(RESAMPLES):
+        drawn = [rows[i] for i in rng.integers(0, len(rows), len(rows))]
+        for judged_on, other in ((SELECTION, TEST), (TEST, SELECTION)):
+            best = winner(drawn, judged_on, max_drop, max_latency)
+            if best is not None:
+                gaps[judged_on].append(best[judged_on] - best[other])
+    return {way: (float(np.mean(g)) if g else float("nan"),
+                  float(np.std(g) / np.sqrt(len(g))) if g else float("nan"), len(g))
+            for way, g in gaps.items()}
+
+
+def table(rows: list[dict[str, float]], max_drop: float, max_latency: float) -> str:
+    lines = ["| way | judged on | winner gzip B | delta on the deciding split (pt) | "
+             "delta on the other split (pt) | optimism of the decision (pt) | "
+             "expected optimism over 2,000 resampled searches (pt) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    expected = expected_gaps(rows, max_drop, max_latency)
+    for way, judged_on, other in (("this tool", SELECTION, TEST),
+                                  ("old single split", TEST, SELECTION)):
+        best = winner(rows, judged_on, max_drop, max_latency)
+        mean, se, drawn = expected[judged_on]
+        if best is None:
+            lines.append(f"| {way} | {judged_on} | none passes | | | | {mean * 100:+.2f} |")
+            continue
+        decided, held = best[judged_on] * 100, best[other] * 100
+        lines.append(f"| {way} | `{judged_on}` | {best['gzip_size_bytes']:,.0f} | "
+                     f"{decided:+.2f} | {held:+.2f} | {decided - held:+.2f} | "
+                     f"{mean * 100:+.2f} ± {se * 100:.2f} ({drawn} draws with a winner) |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="search budget in minutes, no trial cap (default: the shipped "
+                        "search.budget)")
+    parser.add_argument("--workdir", default=None, help="scratch directory (default: temp)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="tabulate the trials.json already in --workdir")
+    parser.add_argument("--output", metavar="FILE", help="append the results as markdown")
+    args = parser.parse_args(argv)
+
+    from mlflow_tflite.config import load_params
+
+    params_path = str(Path(args.params).resolve())
+    constraints = load_params(params_path).search.constraints
+    max_drop = float(getattr(constraints, "max_accuracy_drop", None) or 0.01)
+    max_latency = float(getattr(constraints, "max_latency_vs_fp32", None) or float("inf"))
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-curse-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if args.reuse:
+        rows = json.loads((workdir / "trials.json").read_text())
+    else:
+        os.chdir(workdir)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
+        rows = trials_of_search(params_path, workdir, args.minutes)
+    load = os.getloadavg()
+    gaps = [abs(r[SELECTION] - r[TEST]) * 100 for r in rows]
+    report = (f"\n## The winner's curse (bench/bench_winners_curse.py), "
+              f"{time.strftime('%Y-%m-%d %H:%M')} UTC\n\n"
+              f"`python bench/bench_winners_curse.py"
+              f"{'' if args.minutes is None else f' --minutes {args.minutes:g}'}` on "
+              f"{os.cpu_count()} cores, shared (load average at the end {load[0]:.1f}), "
+              f"{(time.perf_counter() - started) / 60:.1f} min. One shipped search: "
+              f"{len(rows)} measured trials; gates `max_accuracy_drop` {max_drop:g}, "
+              f"`max_latency_vs_fp32` {max_latency:g}. Per trial, the two splits' deltas "
+              f"differ by {np.median(gaps):.2f} pt (median), {max(gaps):.2f} pt at most.\n\n"
+              f"{table(rows, max_drop, max_latency)}\n")
+    print(report)
+    if args.output:
+        with open(args.output, "a") as handle:
+            handle.write(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
