@@ -96,16 +96,19 @@ def default_variants(params_path: str, cache_dir: str) -> dict[str, Any]:
 
 
 def search(params_path: str, cache_dir: str, sampler: str, minutes: float | None,
-           storage: str, seed: int) -> dict[str, Any]:
-    """(c)/(d): the search flow on the shipped budget, or `minutes` and no trial cap."""
+           storage: str, seed: int, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """(c)/(d): the search flow on the shipped budget, or `minutes` and no trial cap;
+    `extra` overrides more keys (bench_fidelity.py: the pruner)."""
     from mlflow_tflite_flows.search import run_search
 
-    overrides = [f"search.sampler={sampler}", f"search.storage={storage}", f"search.seed={seed}"]
+    overrides = [f"search.sampler={sampler}", f"search.storage={storage}", f"search.seed={seed}",
+                 *extra]
     if minutes is not None:
         overrides.append("search.budget.trials=null")
     started = time.perf_counter()
     result = run_search(params_path, overrides, cache_dir=cache_dir, minutes=minutes,
-                        reports_dir=f"reports-{sampler}-{seed}")
+                        reports_dir="-".join(["reports", sampler, str(seed),
+                                              *(e.rsplit("=", 1)[-1] for e in extra)]))
     wall = time.perf_counter() - started
     trials = result["trials"]
     rows = {f"trial-{t['number']}": t["metrics"] for t in trials if t["metrics"]}

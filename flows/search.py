@@ -251,7 +251,7 @@ def search(
             study.set_user_attr(studies.PARENT_RUN_ATTR, parent_run_id)
             optimize.log_parent(uri, parent_run_id, params, data, baseline)
     context = TrialContext(params, baseline, data, store, uri, parent_run_id, tags,
-                           optimize._input_example(data))
+                           optimize._input_example(data), study_name=name, storage=storage)
     budget = studies.budget(study, params, trials, minutes)
     print(f"study {name} in {storage}: {budget.used_trials} trials done, "
           f"{budget.used_seconds / 60:.1f} min spent; budget {budget.trials} trials, "

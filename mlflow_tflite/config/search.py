@@ -42,16 +42,45 @@ class BudgetConfig(Section):
 
 
 class PrunerConfig(Section):
-    """Stop a trial after a fine-tune epoch whose validation accuracy cannot recover."""
+    """Stop a trial whose fine-tune epochs show it is not worth finishing.
 
-    enabled: bool = True
-    max_val_drop: float = Field(
+    `threshold` (the default) stops a trial whose validation accuracy after an epoch falls
+    `max_val_drop` below the baseline's. `successive_halving` and `hyperband` are Optuna's
+    multi-fidelity pruners: the resource is the trial's cumulative fine-tune epoch, and a
+    trial continues past a rung only when its validation accuracy there is among the best
+    1/`reduction_factor` of the trials that reached it; `max_val_drop` is then a floor.
+    """
+
+    enabled: bool = Field(True, description="false: no trial is pruned.")
+    type: Literal["threshold", "successive_halving", "hyperband"] = Field(
+        "threshold", description="The rule: threshold, successive_halving or hyperband.")
+    max_val_drop: float | None = Field(
         0.05,
         ge=0.0,
         le=1.0,
         description="Prune when validation accuracy after an epoch is more than this below "
-        "the baseline's (later epochs and QAT recover some, so above max_accuracy_drop).",
+        "the baseline's (later epochs and QAT recover some, so above max_accuracy_drop); "
+        "null: no floor (successive_halving and hyperband only).",
     )
+    min_resource: int | None = Field(
+        None, ge=1, description="Epochs of the first rung; null: Optuna's default.")
+    reduction_factor: int | None = Field(
+        None, ge=2, description="1/this of a rung's trials go on; null: Optuna's default.")
+
+    @model_validator(mode="after")
+    def _rule_keys(self) -> PrunerConfig:
+        if self.type == "threshold":
+            if self.max_val_drop is None:
+                raise ValueError("max_val_drop: null leaves type threshold nothing to judge by")
+            for key in ("min_resource", "reduction_factor"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key}: only for type successive_halving or hyperband")
+        return self
+
+    @property
+    def multi_fidelity(self) -> bool:
+        """Whether an Optuna pruner ranks the trials at rungs (reports go to the study)."""
+        return self.enabled and self.type != "threshold"
 
 
 class SearchConfig(Section):
@@ -98,4 +127,7 @@ class SearchConfig(Section):
     @model_validator(mode="after")
     def _objective_names(self) -> SearchConfig:
         _check_objective(list(self.objective))
+        if self.pruner.multi_fidelity and len(self.objective) > 1:
+            raise ValueError(f"pruner.type {self.pruner.type} needs one objective (Optuna "
+                             f"cannot prune multi-objective trials); got {list(self.objective)}")
         return self

@@ -66,6 +66,9 @@ def study_name(params: Params, data_version: str, baseline_key: str) -> str:
         "constraints": (search.constraints or params.promote.constraints).model_dump(mode="json"),
         "benchmark": params.benchmark.model_dump(mode="json"),
     }
+    if search.pruner.multi_fidelity:
+        # Rungs rank trials screened alike; a threshold study keeps its name (and resumes).
+        decided_by["pruner"] = search.pruner.model_dump(mode="json")
     return f"mlflow-tflite-{data_version[:8]}-{baseline_key[:8]}-{content_key(decided_by)[:8]}"
 
 
@@ -108,6 +111,41 @@ def make_sampler(params: Params, seed: int | None = None) -> Any:
                                           constant_liar=True, multivariate=True, group=True)
 
 
+def make_pruner(params: Params) -> Any:
+    """The Optuna pruner of `search.pruner.type`: successive halving or Hyperband over the
+    trial's cumulative fine-tune epochs; Optuna's no-op pruner for `threshold` (that rule is
+    ours, `objective.should_prune`)."""
+    import optuna
+
+    config = params.search.pruner
+    given = {key: value for key, value in (("min_resource", config.min_resource),
+                                           ("reduction_factor", config.reduction_factor))
+             if value is not None}
+    if not config.multi_fidelity:
+        return optuna.pruners.NopPruner()
+    if config.type == "hyperband":
+        return optuna.pruners.HyperbandPruner(**given)
+    return optuna.pruners.SuccessiveHalvingPruner(**given)
+
+
+def load_for_reports(params: Params, name: str, storage_url: str) -> Any:
+    """The existing study `name` with the configured pruner, for a trial's worker to report
+    its epochs to: Optuna's pruners rank a trial against the others' reports in the study's
+    database, whichever process or machine ran them."""
+    import optuna
+
+    if storage_url not in _report_storages:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        _report_storages[storage_url] = _storage(storage_url)
+    # Loaded per trial (one query), so a study deleted and made again is found afresh.
+    return optuna.load_study(study_name=name, storage=_report_storages[storage_url],
+                             sampler=optuna.samplers.RandomSampler(), pruner=make_pruner(params))
+
+
+# One storage (connection pool) per URL in a worker process, shared by its trials.
+_report_storages: dict[str, Any] = {}
+
+
 def open_study(params: Params, name: str, storage_url: str) -> Any:
     """Create or load the study (`load_if_exists`), with the configured sampler.
 
@@ -132,7 +170,8 @@ def open_study(params: Params, name: str, storage_url: str) -> Any:
         joined = name in optuna.get_all_study_names(storage)
         return optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
                                    directions=directions(params.search.objective),
-                                   sampler=make_sampler(params, _seed(params, joined)))
+                                   sampler=make_sampler(params, _seed(params, joined)),
+                                   pruner=make_pruner(params))
 
 
 def _seed(params: Params, joined: bool) -> int:

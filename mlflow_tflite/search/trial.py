@@ -19,7 +19,7 @@ from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import ArtifactStore, handles, isolate, keys, steps
-from mlflow_tflite.search import objective
+from mlflow_tflite.search import fidelity, objective
 from mlflow_tflite.tracking import FAILED, VariantRecord
 from mlflow_tflite.tracking.layout import TRIAL_ROLE, TRIAL_STATE_TAG, TRIAL_TAG
 
@@ -58,6 +58,8 @@ class TrialContext:
         parent_run_id: the search's parent run.
         tags: tags every child gets (`data_version`, `git_commit`).
         input_example: logged with the models.
+        study_name, storage: the Optuna study a multi-fidelity pruner's trials report their
+            epochs to (`mlflow_tflite.search.fidelity`); None reports nothing.
     """
 
     params: Params
@@ -68,6 +70,8 @@ class TrialContext:
     parent_run_id: str
     tags: dict[str, str]
     input_example: Any = None
+    study_name: str | None = None
+    storage: str | None = None
 
 
 def trial_name(number: int) -> str:
@@ -133,19 +137,27 @@ def run_trial(
     constraints = objective.search_constraints(params)
     reference = baseline_val_accuracy(baseline)
     curve: list[float] = []
+    pruner = search.pruner
+    counter = fidelity.EpochCounter()
+    reporter = fidelity.Reporter(params, context.study_name, context.storage, number)
 
     def on_epoch(step: str, epoch: int, logs: dict[str, float]) -> None:
         value = logs.get("val_accuracy")
         if value is not None:
             curve.append(float(value))
-        if not objective.judged(step, epoch, variant):
+        resource = counter(step, epoch)
+        if not pruner.enabled or not objective.judged(step, epoch, variant):
             return
-        if search.pruner.enabled and objective.should_prune(value, reference,
-                                                            search.pruner.max_val_drop):
+        # The threshold is the rule, or a floor under the multi-fidelity pruner's rungs.
+        if pruner.max_val_drop is not None and objective.should_prune(
+                value, reference, pruner.max_val_drop):
             raise TrialPruned(
                 f"after {step} epoch {epoch}: val_accuracy {value:.4f} is more than "
-                f"{search.pruner.max_val_drop:g} below the baseline's {reference:.4f}"
+                f"{pruner.max_val_drop:g} below the baseline's {reference:.4f}"
             )
+        reason = None if value is None else reporter.prune(resource, float(value))
+        if reason is not None:
+            raise TrialPruned(f"after {step} epoch {epoch}: {reason}")
 
     result = TrialResult(number, variant.model_dump(mode="json"), objective.COMPLETE,
                          sampled=sampled)

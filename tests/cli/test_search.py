@@ -27,6 +27,16 @@ def _params(tmp_path: Path, space: dict[str, Any]) -> Path:
      "--trials must be > 0 (got 0)"),
     ({"prune": {"final_sparsity": {"low": 0.5, "high": 0.9}}},
      ["--set", "search.sampler=grid"], "search.sampler: expected 'tpe', 'nsga2' or 'random'"),
+    ({"prune": {"final_sparsity": {"low": 0.5, "high": 0.9}}},
+     ["--set", "search.pruner.type=halving"],
+     "search.pruner.type: expected 'threshold', 'successive_halving' or 'hyperband'"),
+    ({"prune": {"final_sparsity": {"low": 0.5, "high": 0.9}}},
+     ["--set", "search.pruner.reduction_factor=3"],
+     "search.pruner: reduction_factor: only for type successive_halving or hyperband"),
+    ({"prune": {"final_sparsity": {"low": 0.5, "high": 0.9}}},
+     ["--set", "search.pruner.type=hyperband", "--set",
+      "search.objective=[gzip_size_bytes, accuracy]"],
+     "search: pruner.type hyperband needs one objective"),
 ])
 def test_a_bad_search_is_refused_before_any_work(
     tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
