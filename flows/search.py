@@ -6,11 +6,11 @@ flight on the flow's task runner, each a `trial-<n>` task that builds, measures 
 its child run -> Pareto front -> results on the parent run -> promotion of the front.
 
 The flow's process owns the study: it asks, samples the variant and tells, so workers
-(threads, processes, a Dask cluster) never touch the study's database. The budget is
-checked before each ask; trials in flight when it runs out finish and are told. A trial
-that fails fails only itself. Ctrl-C fails the trials in flight and enqueues their
-parameters again, so the next call re-asks them; kill -9 is recovered the same way when
-the study is opened next (see `mlflow_tflite.search.study`).
+(threads, processes, Dask) touch the study only to report epochs to a multi-fidelity
+pruner. The budget is checked before each ask; trials in flight when it runs out finish
+and are told. A trial that fails fails only itself. Ctrl-C fails the trials in flight and
+enqueues their parameters again, so the next call re-asks them; kill -9 is recovered the
+same way when the study is opened next (see `mlflow_tflite.search.study`).
 
 Several such processes (a team, on one machine or many) share a study in one database:
 they take its lock (`mlflow_tflite.search.team`) to find or create the one parent run, to

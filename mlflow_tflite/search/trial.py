@@ -1,7 +1,8 @@
 """One search trial: build (or reuse) the sampled variant, measure it, log its child run.
 
-The Optuna side (ask, tell, constraints) stays with the caller, so a trial needs no access
-to the study's database and runs on any worker the flow's task runner has. The variant
+The Optuna side (ask, tell, constraints) stays with the caller, so a trial runs on any
+worker the flow's task runner has; only a multi-fidelity pruner's epoch reports reach the
+study's database from the worker (`mlflow_tflite.search.fidelity`). The variant
 goes through the same pipeline steps as a params.yaml variant: its `.tflite` and its
 measurement live in the artifact store under content keys, so a trial that samples a
 variant already built is not rebuilt.
