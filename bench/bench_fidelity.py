@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--types", nargs="+", default=list(TYPES), choices=TYPES)
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temp dir)")
     parser.add_argument("--output", metavar="FILE", help="append the results as markdown")
     args = parser.parse_args(argv)
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     fp32_p50 = default_variants(params, cache)["rows"]["fp32"]["latency_p50_ms"]
     results: dict[str, dict[str, Any]] = {}
-    for kind in TYPES:
+    for kind in args.types:
         storage = f"sqlite:///{workdir / f'optuna-{kind}.db'}"
         results[f"`{kind}`"] = search(params, cache, "tpe", args.minutes, storage, 42,
                                       extra=(f"search.pruner.type={kind}",))

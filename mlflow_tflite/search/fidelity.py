@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlflow_tflite.config import Params
+from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.search import study as studies
 
 
@@ -33,6 +33,16 @@ class EpochCounter:
         before = sum(last for name, last in self._last.items() if name != step)
         self._last[step] = max(epoch, self._last.get(step, 0))
         return before + epoch
+
+
+def total_epochs(variant: VariantConfig) -> int:
+    """Every fine-tune epoch of the variant's compress steps (a prune step's recovery
+    epochs included)."""
+    total = 0
+    for step in variant.compress.steps:
+        cfg = getattr(variant.compress, step)
+        total += getattr(cfg, "fine_tune_epochs", getattr(cfg, "epochs", 0))
+    return total
 
 
 def oriented(val_accuracy: float, maximize: bool) -> float:
@@ -63,8 +73,12 @@ class Reporter:
                                                                            self.number)
         return optuna.trial.Trial(study, trial_id)
 
-    def prune(self, resource: int, val_accuracy: float) -> str | None:
-        """Report `val_accuracy` at `resource` epochs; the reason to stop, or None."""
+    def prune(self, resource: int, val_accuracy: float, last: bool = False) -> str | None:
+        """Report `val_accuracy` at `resource` epochs; the reason to stop, or None.
+
+        After the trial's `last` epoch the value is reported (the others rank against it)
+        but the rung is not asked: its training is spent, and a trial less accurate than the
+        others may still be the smallest that passes the constraints."""
         from optuna.study import StudyDirection
 
         if not self.config.multi_fidelity or self.where is None:
@@ -73,7 +87,7 @@ class Reporter:
             self.trial = self._open()
         maximize = self.trial.study.direction == StudyDirection.MAXIMIZE
         self.trial.report(oriented(val_accuracy, maximize), resource)
-        if not self.trial.should_prune():
+        if last or not self.trial.should_prune():
             return None
         rungs = sum(key.startswith("completed_rung_")
                     for key in self.trial.study._storage.get_trial_system_attrs(

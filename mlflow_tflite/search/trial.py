@@ -139,7 +139,7 @@ def run_trial(
     reference = baseline_val_accuracy(baseline)
     curve: list[float] = []
     pruner = search.pruner
-    counter = fidelity.EpochCounter()
+    counter, epochs = fidelity.EpochCounter(), fidelity.total_epochs(variant)
     reporter = fidelity.Reporter(params, context.study_name, context.storage, number)
 
     def on_epoch(step: str, epoch: int, logs: dict[str, float]) -> None:
@@ -156,7 +156,8 @@ def run_trial(
                 f"after {step} epoch {epoch}: val_accuracy {value:.4f} is more than "
                 f"{pruner.max_val_drop:g} below the baseline's {reference:.4f}"
             )
-        reason = None if value is None else reporter.prune(resource, float(value))
+        reason = None if value is None else reporter.prune(resource, float(value),
+                                                           last=resource >= epochs)
         if reason is not None:
             raise TrialPruned(f"after {step} epoch {epoch}: {reason}")
 

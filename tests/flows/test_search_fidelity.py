@@ -57,6 +57,7 @@ def test_successive_halving_prunes_trials_at_a_rung_on_the_cumulative_epoch(
     for run in pruned:
         reason = run.data.tags["mlflow_tflite.error"]
         assert " successive_halving at epoch " in reason and "(rung " in reason, reason
+        assert "at epoch 4" not in reason  # the last epoch: reported, never stopped at
         assert run.info.status == "KILLED"
     # Reported to the study by the trial's worker: validation error (the objective, gzip
     # size, is minimised) at the judged cumulative epochs, 2 (prune's last) then 3, 4.

@@ -29,6 +29,14 @@ def test_the_epoch_is_cumulative_across_steps_and_a_replayed_last_epoch() -> Non
         3, 4, 5, 6]
 
 
+def test_the_last_epoch_counts_every_step_and_the_recovery() -> None:
+    params = parse_params({"variants": [{"name": "pcqat", "compress": {
+        "prune": {"final_sparsity": 0.5, "epochs": 3, "recover_epochs": 2},
+        "cluster": {"clusters": 8, "epochs": 2}, "qat": {"epochs": 1}},
+        "convert": {"quantization": "int8"}}]})
+    assert fidelity.total_epochs(params.variants[0]) == 8
+
+
 def test_the_value_follows_the_study_direction() -> None:
     assert fidelity.oriented(0.9, maximize=True) == 0.9
     assert fidelity.oriented(0.9, maximize=False) == pytest.approx(0.1)
@@ -74,5 +82,10 @@ def test_rungs_are_shared_by_the_processes_of_a_team(tmp_path) -> None:
     assert mine.prune(2, 0.93) == ("successive_halving at epoch 2 (rung 1): val_accuracy "
                                    "0.9300 is not among the best of the trials that reached "
                                    "this rung")
+    # A trial's last epoch is reported (it ranks the others) but never stops it.
+    fourth = study.ask()
+    last = fidelity.Reporter(params, "team", url, fourth.number)
+    assert last.prune(1, 0.1, last=True) is None
     values = {t.number: t.intermediate_values for t in study.get_trials()}
+    assert values[fourth.number] == {1: pytest.approx(0.9)}
     assert values[first.number] == {1: pytest.approx(0.1), 2: pytest.approx(0.05)}
