@@ -3,10 +3,10 @@
     python bench/bench_fidelity.py [--minutes 10] [--params params.yaml] [--output FILE]
 
 On the default MNIST task: the default variants first (their builds are the warm-start
-trials of both searches, so neither pays for them), then the shipped search (TPE, space,
+trials' starting points in both searches), then the shipped search (TPE, space,
 constraints, warm start) for `--minutes` with no trial cap, once with `search.pruner.type:
 threshold` (shipped) and once with `successive_halving` (Optuna's defaults, the threshold
-as a floor), each on a fresh study and one shared artifact store. Rows: trials run,
+as a floor), each on a fresh study and its own copy of that artifact store. Rows: trials run,
 their states, trials per 10 minutes, and the best gzip compression at <= 1 pt (and not
 slower than fp32, what the default policy promotes). One run each: a difference of a
 trial or two is noise.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     for kind in args.types:
         storage = f"sqlite:///{workdir / f'optuna-{kind}.db'}"
-        results[f"`{kind}`"] = search(params, cache, "tpe", args.minutes, storage, 42,
+        # A store of its own: neither search reuses the other's trials' steps.
+        own = shutil.copytree(cache, f"{cache}-{kind}")
+        results[f"`{kind}`"] = search(params, str(own), "tpe", args.minutes, storage, 42,
                                       extra=(f"search.pruner.type={kind}",))
     load = os.getloadavg()
     report = (f"\n## Multi-fidelity pruning (bench/bench_fidelity.py), "

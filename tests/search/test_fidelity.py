@@ -53,6 +53,17 @@ def test_the_default_pruner_keeps_its_study_name_and_reports_nothing() -> None:
     assert fidelity.Reporter(shipped, "any", "sqlite:///nowhere.db", 0).prune(4, 0.1) is None
 
 
+def test_the_type_picks_optunas_pruner_with_the_given_settings() -> None:
+    halving = studies.make_pruner(_params(pruner=SH))
+    assert isinstance(halving, optuna.pruners.SuccessiveHalvingPruner)
+    assert (halving._min_resource, halving._reduction_factor) == (1, 2)
+    hyperband = studies.make_pruner(_params(pruner={"type": "hyperband", "max_val_drop": None}))
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    assert (hyperband._min_resource, hyperband._reduction_factor) == (1, 3)  # Optuna's
+    off = _params(pruner={**SH, "enabled": False})
+    assert isinstance(studies.make_pruner(off), optuna.pruners.NopPruner)
+
+
 def _report(url: str, name: str, number: int, values: list[float]) -> str | None:
     """What another process reports: its own storage connection, its trial's epochs."""
     code = (f"from mlflow_tflite.config import parse_params\n"
