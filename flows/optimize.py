@@ -40,6 +40,7 @@ from mlflow_tflite.pipeline import (
     handles,
     isolate,
     keys,
+    measuring,
     steps,
 )
 from mlflow_tflite.registry import gates, verdicts
@@ -144,7 +145,7 @@ def measure(
     key: str,
 ) -> dict[str, Any]:
     with runners.COMPUTE_LOCK:
-        return isolate.call(f"measure-{variant.name}", steps.measure, variant, params, build,
+        return isolate.call(f"measure-{variant.name}", measuring.measure, variant, params, build,
                             baseline, data, store, key)
 
 
@@ -244,7 +245,7 @@ def promote(
 
     def remeasure(model_uri: str) -> dict[str, float]:
         # A champion measured on another data version is measured again on this one.
-        return steps.remeasure(model_uri, params, baseline, data)
+        return measuring.remeasure(model_uri, params, baseline, data)
 
     def validate(version: Any) -> None:
         # The registered version must load and predict before any alias moves to it.
@@ -411,7 +412,7 @@ def _submit_variant(
     key = keys.build_key(baseline.key, variant)
     mkey = keys.measure_key(key, baseline.key, params)
     chain: dict[str, Any] = {"build": steps.stored_build(store, key),
-                             "measurement": steps.stored_measurement(store, mkey)}
+                             "measurement": measuring.stored_measurement(store, mkey)}
     if chain["build"] is None:
         chain["build"] = build.submit(variant, params, baseline, data, store, key)
         chain["built"] = chain["build"]
