@@ -52,7 +52,8 @@ STEP_SOURCES: dict[str, tuple[str, ...]] = {
     # What turns stored results into a flow run's MLflow runs, reports and promotion (the
     # logged models carry litert.py and the flavor's loader modules).
     "flow": ("tracking", "registry", "flavor", "litert.py", *_PIPELINE,
-             "../flows/optimize.py"),
+             "../flows/optimize.py",
+             "../flows/tasks.py"),
 }
 # Frameworks whose version changes what a step produces.
 STEP_PACKAGES: dict[str, tuple[str, ...]] = {
