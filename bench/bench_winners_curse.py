@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = trials_of_search(params_path, workdir, args.minutes)
     load = os.getloadavg()
     gaps = [abs(r[SELECTION] - r[TEST]) * 100 for r in rows]
+    signed = np.array([r[SELECTION] - r[TEST] for r in rows]) * 100
     report = (f"\n## The winner's curse (bench/bench_winners_curse.py), "
               f"{time.strftime('%Y-%m-%d %H:%M')} UTC\n\n"
               f"`python bench/bench_winners_curse.py"
@@ -132,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{(time.perf_counter() - started) / 60:.1f} min. One shipped search: "
               f"{len(rows)} measured trials; gates `max_accuracy_drop` {max_drop:g}, "
               f"`max_latency_vs_fp32` {max_latency:g}. Per trial, the two splits' deltas "
-              f"differ by {np.median(gaps):.2f} pt (median), {max(gaps):.2f} pt at most.\n\n"
+              f"differ by {np.median(gaps):.2f} pt (median), {max(gaps):.2f} pt at most; "
+              f"selection minus test is {signed.mean():+.2f} pt on average (sd "
+              f"{signed.std():.2f}).\n\n"
               f"{table(rows, max_drop, max_latency)}\n")
     print(report)
     if args.output:

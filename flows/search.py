@@ -62,11 +62,11 @@ from mlflow_tflite.tracking.layout import (
     STUDY_TAG,
 )
 from mlflow_tflite.train.kinds import twin_refusal
-from mlflow_tflite_flows import optimize, outcomes
+from mlflow_tflite_flows import optimize, outcomes, tasks
 from mlflow_tflite_flows import runner as runners
 from mlflow_tflite_flows.runner import make_task_runner
 
-TRIAL_TIMEOUT = optimize.TIMEOUTS["build"] + optimize.TIMEOUTS["measure"]
+TRIAL_TIMEOUT = tasks.TIMEOUTS["build"] + tasks.TIMEOUTS["measure"]
 ARTIFACT_KEY = "mlflow-tflite-search"
 # Prefect's wait() returns when every future is done or at the timeout: this is how late the
 # loop may notice a finished trial (it counts as the trial's task overhead).
@@ -212,9 +212,9 @@ def search(
     store = ArtifactStore(Path(cache_dir).resolve())
     storage = params.search.storage or studies.default_storage(uri)
 
-    data = optimize.prepare_data(params, store)
+    data = tasks.prepare_data(params, store)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
-    baseline = optimize.train_baseline(params, data, store)
+    baseline = tasks.train_baseline(params, data, store)
     # A technique that cannot wrap the baseline (or that a Keras 3 model without a
     # tf_keras twin cannot take) is dropped before any trial samples it.
     names = [name for name in space.blocks if name != CONVERT]
@@ -246,10 +246,10 @@ def search(
         if not reopen_parent(parent_run_id):
             parent_tags = {**tags, tracking.layout.PREFECT_FLOW_RUN_TAG: str(flow_run.id or ""),
                            STUDY_TAG: name, STUDY_STORAGE_TAG: storage}
-            parent_run_id = optimize.start_tracking(uri, params.mlflow.experiment,
+            parent_run_id = tasks.start_tracking(uri, params.mlflow.experiment,
                                                     f"search-{name}", parent_tags)
             study.set_user_attr(studies.PARENT_RUN_ATTR, parent_run_id)
-            optimize.log_parent(uri, parent_run_id, params, data, baseline)
+            tasks.log_parent(uri, parent_run_id, params, data, baseline)
     context = TrialContext(params, baseline, data, store, uri, parent_run_id, tags,
                            optimize._input_example(data), study_name=name, storage=storage)
     budget = studies.budget(study, params, trials, minutes)
@@ -362,7 +362,7 @@ def _promote_once(study: Any, finished: int, context: TrialContext,
         print(f"promotion: {done['decision']['summary'] if done['decision'] else 'none'} "
               "(by another process of this search)")
         return done["decision"]
-    decision = optimize.promote(context.tracking_uri, parent_run_id, params, context.baseline,
+    decision = tasks.promote(context.tracking_uri, parent_run_id, params, context.baseline,
                                 context.data, context.input_example)
     study.set_user_attr(studies.PROMOTED_ATTR, {"trials": finished,
                                                 "parent_run_id": parent_run_id,

@@ -1,11 +1,11 @@
-"""The catalogue of metrics and gates: every per-variant metric and every promotion gate.
+"""The catalogue of metrics: every per-variant metric, declared once.
 
-A metric is declared once, with its direction, unit, label and precision; a gate once,
-with its config key, metric and comparison. Config validation (objective names and
-constraint keys), the promotion policy, the search's constraints, the tables, the model
-card and the Pareto plot all read this module, so they cannot disagree.
+A metric is declared once, with its direction, unit, label and precision (its gates are in
+`mlflow_tflite.constraints`). Config validation (objective names and constraint keys), the
+promotion policy, the search's constraints, the tables, the model card and the Pareto plot
+all read this module, so they cannot disagree.
 
-    from mlflow_tflite.metrics import Gate, Metric, register_metric
+    from mlflow_tflite.metrics import Metric, register_metric
 
     register_metric(Metric(name="mae", higher_is_better=False, label="mean abs error",
                            objective=True, group="user"))
@@ -13,9 +13,8 @@ card and the Pareto plot all read this module, so they cannot disagree.
     # the policy gates on `mae`, the search turns the gate into an Optuna constraint.
 
 A built-in metric is one `Metric(...)` in `_BUILT_IN` (`source`: the `Measurement` value;
-`tables`, `card`: where it is shown); a gate with its own bounds is one `Gate(...)` in
-`GATES`; `min_<metric>` / `max_<metric>` over any catalogue metric is a gate without an
-entry (`gate_for`). Register run-time metrics before the params naming them are validated.
+`tables`, `card`: where it is shown). Register run-time metrics before the params naming
+them are validated.
 """
 
 from __future__ import annotations
@@ -23,24 +22,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 Style = Literal["text", "table", "card"]
-Comparison = Literal["min", "max"]
 Table = Literal["summary", "headline", "trials"]
 CardSection = Literal["quality", "latency", "compatibility"]
 
-# Costs spanning orders of magnitude: a gate's distance is taken relative to its limit,
-# so no one constraint dominates the sum Optuna ranks infeasible trials by.
-_RELATIVE_UNITS = frozenset({"B", "ms", "MB"})
 # Decimals of a value with a unit in the summary table (bytes show as KiB).
 _TABLE_DECIMALS = {"ms": 3, "dB": 1, "MB": 2}
-# A drop against the baseline is a difference of two measured accuracies: rounding must
-# not fail a drop that equals the limit.
-_BASELINE_TOLERANCE = 1e-12
 # A metric name; a deployment target's metrics carry the target's name as a prefix
 # (`mcu/arena_bytes`, registered from the `targets` section).
 TARGET_NAME = r"[a-z0-9][a-z0-9_\-]*"
@@ -232,6 +224,11 @@ def register_metric(metric: Metric) -> Metric:
     return metric
 
 
+def catalogue_metric(name: str) -> Metric | None:
+    """The metric registered under exactly `name` (no delegate or target prefix dropped)."""
+    return _CATALOGUE.get(name)
+
+
 def find_metric(name: str) -> Metric | None:
     """The catalogue entry of `name` (a target's `mcu/arena_bytes` as registered), else of
     `name` without a `<delegate>/` prefix; None if unknown."""
@@ -373,134 +370,3 @@ def axis(name: str) -> tuple[str, float]:
     if metric.unit == "B":
         return f"{metric.label} (KiB)", 1 / 1024
     return (f"{metric.label} ({metric.unit})" if metric.unit else metric.label), 1.0
-
-
-@dataclass(frozen=True)
-class Gate:
-    """A promotion constraint on one metric; the search makes it an Optuna constraint.
-
-    Attributes:
-        metric: the catalogue metric it reads.
-        comparison: `max` (the value may not exceed the limit) or `min`.
-        key: the `constraints` key; `<comparison>_<metric>` when not given.
-        vs_baseline: the limit is an allowed drop below the baseline and the metric is
-            the variant's delta to it (`max_accuracy_drop` over `accuracy_delta`).
-        flag: a yes/no requirement (`integer_only: true`) on a 0/1 metric.
-        subject: how a failure names the value; the metric name when not given.
-        integer: the limit is a whole number (bytes).
-        bounds: the limit's pydantic bounds (`{"gt": 0}`).
-        description: the key's help text.
-    """
-
-    metric: str
-    comparison: Comparison
-    key: str = ""
-    vs_baseline: bool = False
-    flag: bool = False
-    subject: str = ""
-    integer: bool = False
-    bounds: Mapping[str, float] = field(default_factory=dict)
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.key:
-            object.__setattr__(self, "key", f"{self.comparison}_{self.metric}")
-
-    def excess(self, value: float, limit: float) -> float:
-        """How far `value` is past `limit`: <= 0 passes (Optuna's constraint convention).
-
-        Costs (bytes, ms, MB) are relative to the limit; the policy and the search both
-        judge a gate by this one number, so feasibility and promotion agree.
-        """
-        if self.flag:
-            return 0.5 - value
-        if self.vs_baseline:
-            return -value - limit - _BASELINE_TOLERANCE
-        distance = value - limit if self.comparison == "max" else limit - value
-        metric = find_metric(self.metric)
-        if metric and metric.unit in _RELATIVE_UNITS and limit:
-            return distance / abs(limit)
-        return distance
-
-    def message(self, metric: str, value: float, limit: float) -> str:
-        """Why `value` of `metric` (as logged, maybe delegate-prefixed) fails the gate."""
-        if self.flag:
-            return f"not {find_metric(self.metric).label}"
-        shown = -value if self.vs_baseline else value
-        known = find_metric(self.metric)
-        unit = known.unit if known else ""
-        bound = f"{limit:,.0f}" if unit == "B" else f"{limit:g}"
-        if unit == "version":
-            bound = version_text(limit)
-        sign = ">" if self.comparison == "max" else "<"
-        subject = self.subject or metric
-        return f"{subject} {format_metric(metric, shown)} {sign} {self.key} {bound}"
-
-
-GATES = (
-    Gate("accuracy_delta", "max", "max_accuracy_drop", vs_baseline=True,
-         subject="accuracy drop", bounds={"ge": 0.0, "le": 1.0},
-         description="Largest allowed accuracy drop vs. the baseline."),
-    Gate("agreement", "min", bounds={"ge": 0.0, "le": 1.0},
-         description="Smallest top-1 agreement with the fp32 variant."),
-    Gate("output_snr_db", "min", subject="output SNR",
-         description="Smallest output SNR against the float model, in dB (fidelity)."),
-    Gate("latency_vs_fp32", "max", bounds={"gt": 0.0},
-         description="Largest p50 latency as a multiple of the fp32 model's, timed interleaved "
-         "with it on the primary delegate (1.0: not slower than fp32)."),
-    Gate("latency_p50_ms", "max", bounds={"gt": 0.0}),
-    Gate("latency_p90_ms", "max", bounds={"gt": 0.0}),
-    Gate("size_bytes", "max", integer=True, bounds={"gt": 0}),
-    Gate("gzip_size_bytes", "max", integer=True, bounds={"gt": 0}),
-    Gate("peak_memory_mb", "max", bounds={"gt": 0.0},
-         description="Largest peak memory over the process baseline, in MB (cold start)."),
-    Gate("integer_only", "min", "integer_only", flag=True,
-         description="Require integer-only ops (metric 1)."),
-    Gate("gpu_compatible", "min", "gpu_compatible", flag=True,
-         description="Require GPU-delegate compatibility."),
-)
-_GATES = {g.key: g for g in GATES}
-_GENERIC = re.compile(
-    rf"^(?P<comparison>min|max)_(?P<metric>(?:{TARGET_NAME}/)?[a-z0-9_]+)$")
-
-
-def gate_for(key: str) -> Gate | None:
-    """The gate of constraints key `key`: a declared one, else `min_<metric>` /
-    `max_<metric>` over a catalogue metric (a target's `max_mcu/arena_bytes` once the
-    `targets` section registered it); None when the key is neither."""
-    if key in _GATES:
-        return _GATES[key]
-    match = _GENERIC.match(key)
-    if match and match["metric"] in _CATALOGUE:
-        return Gate(match["metric"], match["comparison"])  # type: ignore[arg-type]
-    return None
-
-
-@dataclass(frozen=True)
-class SetGate:
-    """A gate with the limit a constraints block sets and the metric key it reads."""
-
-    gate: Gate
-    limit: float
-    metric: str
-
-    def excess(self, value: float) -> float:
-        return self.gate.excess(value, self.limit)
-
-    def message(self, value: float) -> str:
-        return self.gate.message(self.metric, value, self.limit)
-
-
-def set_gates(values: Mapping[str, object], delegate: str | None = None) -> list[SetGate]:
-    """The gates a constraints block sets (key -> limit; flags True), in its order;
-    latency metrics read `<delegate>/...` when `delegate` is given."""
-    found = []
-    for key, limit in values.items():
-        gate = gate_for(key)
-        if gate is None or limit is None or limit is False:
-            continue
-        metric = _CATALOGUE.get(gate.metric)  # exact: a target's metrics take no delegate
-        prefixed = delegate is not None and metric is not None and metric.per_delegate
-        found.append(SetGate(gate, float(limit),
-                             f"{delegate}/{gate.metric}" if prefixed else gate.metric))
-    return found

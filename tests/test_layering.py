@@ -77,7 +77,8 @@ def _lib(*names: str) -> tuple[str, ...]:
 
 
 LAYERS = (
-    _lib("errors", "section", "metrics", "intervals", "_discovery", "_tf", "litert"),
+    _lib("errors", "section", "metrics", "constraints", "intervals", "_discovery", "_tf",
+         "litert"),
     _lib("evaluate", "plugins"),
     _lib("config"),
     _lib("data", "measure"),

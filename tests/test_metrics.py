@@ -7,7 +7,8 @@ import pytest
 from mlflow_tflite import metrics
 from mlflow_tflite.config import ParamsError, parse_params
 from mlflow_tflite.config.promote import ConstraintsConfig
-from mlflow_tflite.metrics import GATES, Gate, Metric, format_metric, gate_for, register_metric
+from mlflow_tflite.constraints import GATES, Gate, gate_for
+from mlflow_tflite.metrics import Metric, format_metric, register_metric
 from mlflow_tflite.registry.policy import constraint_failures
 from mlflow_tflite.search import objective
 

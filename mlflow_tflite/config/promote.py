@@ -15,17 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, create_model, field_validator, model_validator
 
-from mlflow_tflite.metrics import (
-    GATES,
-    TARGET_NAME,
-    Gate,
-    SetGate,
-    default_objectives,
-    find_metric,
-    gate_for,
-    objective_names,
-    set_gates,
-)
+from mlflow_tflite.constraints import GATES, Gate, SetGate, gate_for, set_gates
+from mlflow_tflite.metrics import TARGET_NAME, default_objectives, find_metric, objective_names
 from mlflow_tflite.section import Section
 
 _DELEGATE = r"[A-Za-z0-9_.\-]+"
@@ -82,7 +73,7 @@ GateOn = Literal["point", "conservative", "lenient"]
 class _Constraints(Section):
     """Gates a variant must pass to be promoted; all optional.
 
-    One key per gate of `mlflow_tflite.metrics.GATES`, and `min_<metric>` /
+    One key per gate of `mlflow_tflite.constraints.GATES`, and `min_<metric>` /
     `max_<metric>` over any catalogue metric. `max_accuracy_drop` limits the variant's
     accuracy minus the Keras baseline's, so a drop is a negative delta. Latency limits
     apply to `<latency_delegate>/latency_p50_ms` (or p90), or to the unprefixed metrics

@@ -37,8 +37,8 @@ logger = logging.getLogger(__name__)
 # The pipeline's own modules are in each: they decide how the library is called (e.g.
 # sparse encoding) and what an entry holds.
 _PIPELINE = (
-    "pipeline/steps.py", "pipeline/handles.py", "pipeline/keys.py", "pipeline/cache.py",
-    "pipeline/prefixes.py",
+    "pipeline/steps.py", "pipeline/measuring.py", "pipeline/handles.py", "pipeline/keys.py",
+    "pipeline/cache.py", "pipeline/prefixes.py",
 )
 STEP_SOURCES: dict[str, tuple[str, ...]] = {
     # Synthetic data takes its input shape from a Keras 3 or .tflite model; labelled
@@ -52,7 +52,8 @@ STEP_SOURCES: dict[str, tuple[str, ...]] = {
     # What turns stored results into a flow run's MLflow runs, reports and promotion (the
     # logged models carry litert.py and the flavor's loader modules).
     "flow": ("tracking", "registry", "flavor", "litert.py", *_PIPELINE,
-             "../flows/optimize.py"),
+             "../flows/optimize.py",
+             "../flows/tasks.py"),
 }
 # Frameworks whose version changes what a step produces.
 STEP_PACKAGES: dict[str, tuple[str, ...]] = {

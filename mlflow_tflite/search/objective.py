@@ -69,7 +69,7 @@ def constraint_values(metrics: Mapping[str, float],
     """Constraint key -> one number per set constraint, <= 0 when it holds (Optuna's
     convention; `trial.set_constraint` takes them by name).
 
-    Each is the gate's own distance past its limit (`mlflow_tflite.metrics.Gate.excess`),
+    Each is the gate's own distance past its limit (`mlflow_tflite.constraints.Gate.excess`),
     the number the promotion policy judges by; sizes and latencies are relative to their
     limit, so no single constraint dominates the sum NSGA-II and TPE rank infeasible
     trials by.

@@ -19,7 +19,7 @@ from typing import Any
 from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line
-from mlflow_tflite.pipeline import ArtifactStore, handles, isolate, keys, steps
+from mlflow_tflite.pipeline import ArtifactStore, handles, isolate, keys, measuring, steps
 from mlflow_tflite.search import fidelity, objective
 from mlflow_tflite.tracking import FAILED, VariantRecord
 from mlflow_tflite.tracking.layout import TRIAL_ROLE, TRIAL_STATE_TAG, TRIAL_TAG
@@ -105,9 +105,9 @@ def _build_and_measure(
     if build is None:
         build = isolate.call(f"build-{variant.name}", steps.build, variant, params, baseline,
                              data, store, key, on_epoch=on_epoch)
-    measurement = steps.stored_measurement(store, mkey)
+    measurement = measuring.stored_measurement(store, mkey)
     if measurement is None:
-        measurement = isolate.call(f"measure-{variant.name}", steps.measure, variant, params,
+        measurement = isolate.call(f"measure-{variant.name}", measuring.measure, variant, params,
                                    build, baseline, data, store, mkey)
     return build, measurement, reused
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from mlflow_tflite.config import ParamsError, parse_params
-from mlflow_tflite.metrics import find_metric, gate_for
+from mlflow_tflite.constraints import gate_for
+from mlflow_tflite.metrics import find_metric
 from mlflow_tflite.plugins.target import kind_names
 
 VARIANTS = [{"name": "fp32", "convert": {"quantization": "none"}}]

@@ -9,7 +9,7 @@ import pytest
 from mlflow_tflite import checks
 from mlflow_tflite.config import Params
 from mlflow_tflite.data import DataError
-from mlflow_tflite.pipeline import ArtifactStore, handles, keys, steps
+from mlflow_tflite.pipeline import ArtifactStore, handles, keys, measuring, steps
 from mlflow_tflite.train import ModelError
 from tests.helpers import keras3_classifier, landmark_tflite, tiny_cnn, to_tflite
 
@@ -41,7 +41,7 @@ def _build_and_measure(params: Params, tmp_path: Path) -> tuple[handles.Baseline
     [variant] = params.variants
     key = keys.build_key(baseline.key, variant)
     build = steps.build(variant, params, baseline, data, store, key)
-    measured = steps.measure(variant, params, build, baseline, data, store,
+    measured = measuring.measure(variant, params, build, baseline, data, store,
                              keys.measure_key(key, baseline.key, params))
     return baseline, Path(build.tflite_path).read_bytes(), measured["metrics"]
 

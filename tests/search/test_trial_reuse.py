@@ -47,7 +47,10 @@ def test_a_trial_reuses_an_earlier_trials_prune_step(
                            convert=INT8)
     results = [run_trial(n, v, {}, context) for n, v in enumerate([first, second])]
 
-    assert [r.state for r in results] == [objective.COMPLETE] * 2, [r.error for r in results]
+    # Built and measured, both; whether a tiny model passes the default gates (accuracy drop,
+    # latency against fp32 on a busy machine) is beside the point here.
+    measured = {objective.COMPLETE, objective.INFEASIBLE}
+    assert all(r.state in measured for r in results), [(r.state, r.error) for r in results]
     tags = [mlflow.get_run(r.run_id).data.tags for r in results]
     assert REUSED_STEPS_TAG not in tags[0]
     assert tags[1][REUSED_STEPS_TAG] == "prune"
