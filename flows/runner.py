@@ -21,6 +21,8 @@ import os
 import threading
 from typing import Any
 
+from prefect.task_runners import ProcessPoolTaskRunner
+
 from mlflow_tflite.config.runner import RUNNER_TYPES, RunnerConfig
 from mlflow_tflite.errors import SIGNAL_RECEIVED, raise_if_signalled
 
@@ -148,6 +150,31 @@ def _set_env(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
+def interrupted(exc_type: Any) -> bool:
+    """Whether a task runner's `with` block ends because of Ctrl-C or SIGTERM:
+    KeyboardInterrupt, or Prefect's TerminationSignal for a SIGTERM. A signal may also land
+    inside a lock's `with` and come out as `RuntimeError: release unlocked lock`, which
+    Prefect's flow engine records as the flow's failure: it then leaves the block without
+    an exception, so the signal is asked too."""
+    return SIGNAL_RECEIVED.is_set() or (exc_type is not None
+                                        and not issubclass(exc_type, Exception))
+
+
+def _abandon(runner: Any) -> None:
+    """Stop `runner` without joining its threads or waiting for its futures: the lock
+    stops handing out turns, queued tasks are cancelled, and the command ends the process
+    (and the worker processes it started) without waiting for what still runs."""
+    STOP.set()
+    for event in runner._cancel_events.values():  # cancel_all() would join threads
+        event.set()
+    for name in ("_executor", "_resolver_executor"):
+        executor = getattr(runner, name, None)
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+            setattr(runner, name, None)
+    runner._started = False
+
+
 @functools.cache
 def _thread_runner_class() -> type:
     from prefect.task_runners import ThreadPoolTaskRunner
@@ -158,8 +185,7 @@ def _thread_runner_class() -> type:
         Prefect's own `__exit__` and `cancel_all` shut its executor down with `wait=True`,
         joining the task threads: an interrupted flow would first run every build already
         started (TensorFlow in C++ cannot be interrupted, and queued builds were waiting
-        on COMPUTE_LOCK). Here the lock stops handing out turns and the command ends the
-        process without joining the threads.
+        on COMPUTE_LOCK).
         """
 
         def __enter__(self) -> Any:
@@ -167,23 +193,33 @@ def _thread_runner_class() -> type:
             return super().__enter__()
 
         def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-            # KeyboardInterrupt, or Prefect's TerminationSignal for a SIGTERM. A signal may
-            # also land inside a lock's `with` and come out as `RuntimeError: release
-            # unlocked lock`, which Prefect's flow engine records as the flow's failure:
-            # it then leaves this block without an exception, so the signal is asked too.
-            if not SIGNAL_RECEIVED.is_set() and (exc_type is None
-                                                 or issubclass(exc_type, Exception)):
+            if interrupted(exc_type):
+                _abandon(self)
+            else:
                 super().__exit__(exc_type, exc_value, traceback)
-                return
-            STOP.set()
-            for event in self._cancel_events.values():  # cancel_all() would join threads
-                event.set()
-            if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = None
-            self._started = False
 
     return InterruptibleThreadPoolTaskRunner
+
+
+class InterruptibleProcessPoolTaskRunner(ProcessPoolTaskRunner):
+    """Prefect's process runner that does not wait for its futures on Ctrl-C.
+
+    Its `__exit__` joins the threads that resolve a task's upstream futures before
+    submitting it; a task whose upstream build was interrupted in its worker never gets a
+    result, so the join, and the command, would wait forever. Defined at module level:
+    Prefect pickles the flow's runner for its workers, by reference only when importable.
+    """
+
+    def __enter__(self) -> Any:
+        STOP.clear()
+        return super().__enter__()
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        if interrupted(exc_type):
+            _abandon(self)
+            self._stop_message_forwarding()
+        else:
+            super().__exit__(exc_type, exc_value, traceback)
 
 
 def _threads(config: RunnerConfig, env: dict[str, str]) -> Any:
@@ -195,20 +231,18 @@ def _threads(config: RunnerConfig, env: dict[str, str]) -> Any:
 
 
 def _processes(config: RunnerConfig, env: dict[str, str]) -> Any:
-    from prefect.task_runners import ProcessPoolTaskRunner
-
-    return ProcessPoolTaskRunner(max_workers=config.workers, initializer=_set_env,
-                                 initargs=(env,))
+    return InterruptibleProcessPoolTaskRunner(max_workers=config.workers,
+                                              initializer=_set_env, initargs=(env,))
 
 
 def _dask(config: RunnerConfig, env: dict[str, str]) -> Any:
-    from prefect_dask import DaskTaskRunner
+    from mlflow_tflite_flows.dask_runner import InterruptibleDaskTaskRunner
 
     if config.address:
         # The cluster's workers were started by someone else: they need this project
         # installed and the same environment (docs/team.md).
-        return DaskTaskRunner(address=config.address)
-    return DaskTaskRunner(
+        return InterruptibleDaskTaskRunner(address=config.address)
+    return InterruptibleDaskTaskRunner(
         cluster_class="distributed.LocalCluster",
         cluster_kwargs={
             "n_workers": config.workers,

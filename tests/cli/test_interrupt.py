@@ -91,6 +91,19 @@ def test_a_signal_at_any_stage_of_run_ends_it_in_seconds_and_leaves_nothing(
     _check_runs(tmp_path, promoted_before=any("promotion: " in b for b in before))
 
 
+@pytest.mark.parametrize("runner", ["processes", "dask"])
+def test_ctrl_c_while_variants_build_on_worker_processes_ends_run_in_seconds(
+    tmp_path: Path, runner: str
+):
+    # The workers are processes of their own (Prefect's process pool, a Dask LocalCluster):
+    # the signal reaches them through the process group, and none may be left.
+    params = {**PARAMS, "runner": {"type": runner, "workers": 2}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _interrupt(["run", "--params", "params.yaml"], tmp_path, "prune: polynomial",
+               signal.SIGINT)
+    _check_runs(tmp_path, promoted_before=False)
+
+
 def test_ctrl_c_while_search_trials_run_ends_it_in_seconds(tmp_path: Path):
     search = {"budget": {"trials": 6}, "parallel": 2,
               "space": {"prune": {"use": True, "final_sparsity": {"low": 0.5, "high": 0.8},
