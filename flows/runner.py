@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import functools
 import logging
 import os
 import threading
 from typing import Any
 
-from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from mlflow_tflite.config.runner import RUNNER_TYPES, RunnerConfig
 from mlflow_tflite.errors import SIGNAL_RECEIVED, raise_if_signalled
@@ -160,66 +159,51 @@ def interrupted(exc_type: Any) -> bool:
                                         and not issubclass(exc_type, Exception))
 
 
-def _abandon(runner: Any) -> None:
-    """Stop `runner` without joining its threads or waiting for its futures: the lock
-    stops handing out turns, queued tasks are cancelled, and the command ends the process
-    (and the worker processes it started) without waiting for what still runs."""
-    STOP.set()
-    for event in runner._cancel_events.values():  # cancel_all() would join threads
-        event.set()
-    for name in ("_executor", "_resolver_executor"):
-        executor = getattr(runner, name, None)
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-            setattr(runner, name, None)
-    runner._started = False
+class _StopsWithoutWaiting:
+    """A Prefect task runner that, on Ctrl-C or SIGTERM, stops without joining its threads
+    or waiting for its futures: the lock stops handing out turns, queued tasks are
+    cancelled, and the command ends the process (and the worker processes it started)
+    without waiting for what still runs. Otherwise Prefect's own `__exit__`."""
+
+    def __enter__(self) -> Any:
+        STOP.clear()
+        return super().__enter__()  # type: ignore[misc]
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        if not interrupted(exc_type):
+            super().__exit__(exc_type, exc_value, traceback)  # type: ignore[misc]
+            return
+        STOP.set()
+        for event in self._cancel_events.values():  # type: ignore[attr-defined]
+            event.set()  # (cancel_all() would join the threads)
+        for name in ("_executor", "_resolver_executor"):
+            executor = getattr(self, name, None)
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
+                setattr(self, name, None)
+        if isinstance(self, ProcessPoolTaskRunner):
+            self._stop_message_forwarding()
+        self._started = False
 
 
-@functools.cache
-def _thread_runner_class() -> type:
-    from prefect.task_runners import ThreadPoolTaskRunner
+class InterruptibleThreadPoolTaskRunner(_StopsWithoutWaiting, ThreadPoolTaskRunner):
+    """Prefect's thread runner that does not wait for its busy threads on Ctrl-C.
 
-    class InterruptibleThreadPoolTaskRunner(ThreadPoolTaskRunner):
-        """Prefect's thread runner that does not wait for its busy threads on Ctrl-C.
-
-        Prefect's own `__exit__` and `cancel_all` shut its executor down with `wait=True`,
-        joining the task threads: an interrupted flow would first run every build already
-        started (TensorFlow in C++ cannot be interrupted, and queued builds were waiting
-        on COMPUTE_LOCK).
-        """
-
-        def __enter__(self) -> Any:
-            STOP.clear()
-            return super().__enter__()
-
-        def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-            if interrupted(exc_type):
-                _abandon(self)
-            else:
-                super().__exit__(exc_type, exc_value, traceback)
-
-    return InterruptibleThreadPoolTaskRunner
+    Prefect's own `__exit__` and `cancel_all` shut its executor down with `wait=True`,
+    joining the task threads: an interrupted flow would first run every build already
+    started (TensorFlow in C++ cannot be interrupted, and queued builds were waiting on
+    COMPUTE_LOCK).
+    """
 
 
-class InterruptibleProcessPoolTaskRunner(ProcessPoolTaskRunner):
+class InterruptibleProcessPoolTaskRunner(_StopsWithoutWaiting, ProcessPoolTaskRunner):
     """Prefect's process runner that does not wait for its futures on Ctrl-C.
 
     Its `__exit__` joins the threads that resolve a task's upstream futures before
     submitting it; a task whose upstream build was interrupted in its worker never gets a
-    result, so the join, and the command, would wait forever. Defined at module level:
-    Prefect pickles the flow's runner for its workers, by reference only when importable.
+    result, so the join, and the command, would wait forever. At module level: Prefect
+    pickles the flow's runner for its workers, by reference only when importable.
     """
-
-    def __enter__(self) -> Any:
-        STOP.clear()
-        return super().__enter__()
-
-    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        if interrupted(exc_type):
-            _abandon(self)
-            self._stop_message_forwarding()
-        else:
-            super().__exit__(exc_type, exc_value, traceback)
 
 
 def _threads(config: RunnerConfig, env: dict[str, str]) -> Any:
@@ -227,7 +211,7 @@ def _threads(config: RunnerConfig, env: dict[str, str]) -> Any:
     if not any(isinstance(f, _ThreadTimeoutNoticeOnce) for f in task_logger.filters):
         task_logger.addFilter(_ThreadTimeoutNoticeOnce())
     # Enough threads that logging a finished variant never waits behind the builds.
-    return _thread_runner_class()(max_workers=THREADS)
+    return InterruptibleThreadPoolTaskRunner(max_workers=THREADS)
 
 
 def _processes(config: RunnerConfig, env: dict[str, str]) -> Any:
