@@ -93,6 +93,18 @@ def mnist_32x32x3(path: Path) -> Path:
     return path
 
 
+def shipped_params(changes: dict[str, Any]) -> dict[str, Any]:
+    """The shipped params.yaml with `changes` (dotted keys: `train.model`) applied."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        node = params
+        *path, last = dotted.split(".")
+        for key in path:
+            node = node[key]
+        node[last] = value
+    return params
+
+
 def run(directory: Path, reuse: bool = False, **changes: Any) -> dict[str, Any]:
     """A real `mlflow-tflite run` of the shipped params with `changes` (dotted keys) in
     `directory` (`reuse`: the run already there, when it finished); returns its rows,
@@ -101,13 +113,7 @@ def run(directory: Path, reuse: bool = False, **changes: Any) -> dict[str, Any]:
     if reuse and (directory / "reports" / "metrics.json").is_file():
         seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else None
         return _results(directory, seconds)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for dotted, value in changes.items():
-        node = params
-        *path, last = dotted.split(".")
-        for key in path:
-            node = node[key]
-        node[last] = value
+    params = shipped_params(changes)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     started = time.perf_counter()

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -81,14 +82,9 @@ def run_with_peak(directory: Path, changes: dict[str, Any]
     """Exit status, peak memory (GB: PSS summed over the process tree, so libraries shared
     between processes count once), seconds, and each process's share at the peak."""
     import psutil
+    from bench_keras3 import shipped_params
 
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for dotted, value in changes.items():
-        node = params
-        *path, last = dotted.split(".")
-        for key in path:
-            node = node[key]
-        node[last] = value
+    params = shipped_params(changes)
     params["variants"] = VARIANTS
     params["benchmark"] = {**params["benchmark"], "delegates": ["xnnpack"], "timed_runs": 20}
     (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
