@@ -39,6 +39,10 @@ def _no_active_experiment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
     saved = {name: os.environ.pop(name, None) for name in _MLFLOW_SELECTION}
+    # `mlflow.set_tracking_uri(uri)` (the library's `configure_tracking`, called in-process
+    # by a test) exports MLFLOW_TRACKING_URI too: kept for the test, undone after it, so a
+    # later test's subprocess logs to its own store, not to this test's.
+    saved["MLFLOW_TRACKING_URI"] = os.environ.get("MLFLOW_TRACKING_URI")
     yield
     for name, value in saved.items():
         if value is None:

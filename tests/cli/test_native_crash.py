@@ -46,7 +46,8 @@ def _runs(cwd: Path) -> list:
 def _run(cwd: Path, params: dict, *args: str, crash: str) -> Outcome:
     """The command's outcome, once it and every process it started are gone."""
     (cwd / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    command = Command([*args, "--params", "params.yaml"], cwd, **{CRASH_ENV: crash})
+    command = Command([*args, "--params", "params.yaml"], cwd, **{CRASH_ENV: crash},
+                      MLFLOW_TRACKING_URI=f"sqlite:///{cwd / 'mlflow.db'}")
     try:
         outcome = command.finish(timeout=900)
         assert wait_gone(command.mark, timeout=10) == [], "a process was left"
@@ -157,8 +158,8 @@ def test_the_real_onednn_crash_in_a_fine_tune_fails_that_variant_only(tmp_path: 
                            {"name": "qat-int8", "convert": {"quantization": "int8"},
                             "compress": {"qat": {"epochs": 1}}}]}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    command = Command(["run", "--params", "params.yaml"], tmp_path,
-                      TF_ENABLE_ONEDNN_OPTS="1")
+    command = Command(["run", "--params", "params.yaml"], tmp_path, TF_ENABLE_ONEDNN_OPTS="1",
+                      MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
         outcome = command.finish(timeout=900)
         assert wait_gone(command.mark, timeout=10) == [], "a process was left"
