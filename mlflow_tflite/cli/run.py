@@ -158,6 +158,17 @@ def _stored_decision(run_id: str) -> dict[str, Any] | None:
         return None
 
 
+def _int8_note(records: list[Any]) -> str | None:
+    """Why every int8 variant is slower than fp32, when the measuring CPU is the reason."""
+    from mlflow_tflite.measure.cpu import int8_slower_note
+
+    finished = [r for r in records if r.ok]
+    features = next((r.measurement.get("runtime", {}).get("cpu_int8") for r in finished
+                     if r.measurement.get("runtime", {}).get("cpu_int8")), "unknown")
+    return int8_slower_note(
+        ((r.quantization, r.metrics.get("latency_vs_fp32")) for r in finished), features)
+
+
 def print_summary(result: dict[str, Any]) -> None:
     """The variants table, the promotion decision and how to open the MLflow UI."""
     from mlflow_tflite.tracking import VariantRecord, format_table, ui_hint, variant_rows
@@ -177,8 +188,8 @@ def print_summary(result: dict[str, Any]) -> None:
           f"built {len(rebuilt)}, measured {len(ran['measure'])}, "
           f"reused {sum(r.reused for r in built)} of {len(built)} variants"
           + (f"; skipped {skipped} the baseline cannot take" if skipped else ""))
-    for warning in result.get("warnings", []):
-        print(f"WARNING: {warning}")
+    if note := _int8_note(built):
+        print(f"Note: {note}")
     for record in records:
         if record.skipped:
             print(f"skipped {record.name}: {record.error}")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlflow_tflite.measure.coldstart import ColdStart, measure_cold_start
+from mlflow_tflite.measure.cpu import cpu_int8_features, cpu_model
 from mlflow_tflite.measure.inspect import Inspection, inspect_model, read_flatbuffer
 from mlflow_tflite.measure.interleaved import measure_interleaved
 from mlflow_tflite.measure.latency import LatencyResult, delegate_label, measure_latency
@@ -185,23 +186,11 @@ def _runtime() -> dict[str, str]:
     return {
         "ai_edge_litert": litert,
         "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": str(os.cpu_count()),
+        "cpu_int8": cpu_int8_features(),
     }
 
-
-def _cpu_model() -> str:
-    """The CPU's marketing name (Linux: /proc/cpuinfo), else what `platform` knows."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith(("model name", "Hardware", "Model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def _add_intervals(result: Measurement, ours: np.ndarray, theirs: np.ndarray,

@@ -133,7 +133,8 @@ def _latency(facts: CardFacts) -> list[str]:
         f"Benchmark settings: threads {first.get('threads') or 'default'}, "
         f"warm-up {first.get('warmup_runs', '-')}, timed runs {first.get('timed_runs', '-')}, "
         f"input {first.get('input_source', '-')}; CPU {runtime.get('cpu_model', 'unknown')} "
-        f"({runtime.get('machine', '?')}, {runtime.get('cpu_count', '?')} cores), "
+        f"({runtime.get('machine', '?')}, {runtime.get('cpu_count', '?')} cores, int8 "
+        f"instructions {runtime.get('cpu_int8', '?')}), "
         f"LiteRT {runtime.get('ai_edge_litert', '?')}.",
         "",
         f"| delegate | {' | '.join(m.card for m in columns)} | note |",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,9 +33,10 @@ class TrainedBaseline:
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
-def compile_baseline(model: Any, learning_rate: float = DEFAULT_LEARNING_RATE) -> Any:
-    """Compile with Adam and sparse categorical cross-entropy (on logits when the model
-    does not end in softmax), reporting accuracy. Returns the model."""
+def compile_baseline(model: Any, learning_rate: Any = DEFAULT_LEARNING_RATE) -> Any:
+    """Compile with Adam (a rate or a Keras schedule) and sparse categorical cross-entropy
+    (on logits when the model does not end in softmax), reporting accuracy. Returns the
+    model."""
     keras = import_keras()
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -44,6 +46,15 @@ def compile_baseline(model: Any, learning_rate: float = DEFAULT_LEARNING_RATE) -
         metrics=["accuracy"],
     )
     return model
+
+
+def training_rate(keras: ModuleType, config: TrainConfig, samples: int) -> Any:
+    """`train.learning_rate`, or its cosine decay to zero over the training steps
+    (`train.lr_schedule: cosine`), for the optimizer of `keras` (tf_keras or Keras 3)."""
+    if config.lr_schedule == "constant" or config.epochs == 0:
+        return config.learning_rate
+    steps = config.epochs * math.ceil(samples / config.batch_size)
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
 
 
 def train_baseline(
@@ -81,7 +92,7 @@ def train_baseline(
     model = build_baseline_model(config.model, dataset.input_shape,
                                  dataset.num_classes if dataset.labelled else None,
                                  config.trust_model_code)
-    compile_baseline(model, config.learning_rate)
+    compile_baseline(model, training_rate(keras, config, len(dataset.x_train)))
     validation = (dataset.x_val, dataset.y_val) if len(dataset.y_val) else None
     callbacks = [epoch_logger(log, config.epochs)] if log is not None else []
     history: dict[str, list[float]] = {}

@@ -22,7 +22,14 @@ from mlflow_tflite.data.synthetic import InputSpec
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.measure.quality import class_scores
 from mlflow_tflite.train.baseline import ModelError, check_input_shape
-from mlflow_tflite.train.fit import EVAL_BATCH, Log, TrainedBaseline, epoch_logger, history_of
+from mlflow_tflite.train.fit import (
+    EVAL_BATCH,
+    Log,
+    TrainedBaseline,
+    epoch_logger,
+    history_of,
+    training_rate,
+)
 from mlflow_tflite.train.model_code import code_layers, refusal, refused_by_safe_mode
 
 
@@ -101,7 +108,7 @@ def fine_tune(spec: str, dataset: Dataset, config: TrainConfig, log: Log | None 
                 f"{dataset.num_classes} classes; set train.epochs: 0"
             )
         model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
+            optimizer=keras.optimizers.Adam(training_rate(keras, config, len(dataset.x_train))),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not _softmax(model)),
             metrics=["accuracy"],
         )

@@ -80,3 +80,30 @@ def _inverted_residual(keras: Any, x: Any, expansion: int, channels: int, stride
     if stride == 1 and width == channels:
         x = keras.layers.Add(name=f"{name}_add")([inputs, x])
     return x
+
+
+# Issue-sized real workload: Keras' own MobileNetV2 at its smallest width.
+KERAS_ALPHA = 0.35
+
+
+def keras_mobilenet_v2(input_shape: Sequence[int], num_classes: int) -> Any:
+    """Keras' own `MobileNetV2` (alpha 0.35, untrained: `weights=None` downloads nothing)
+    emitting `num_classes` logits; use it at 96x96x3 (`data.image_size: [96, 96]`,
+    `data.color_mode: rgb`), one of the sizes Keras publishes it for.
+
+    Its BatchNorm momentum is set to `BN_MOMENTUM`: Keras' 0.999 leaves the moving
+    statistics near their initial values after the few thousand steps a small dataset
+    gives, and the trained model then answers one class for every image.
+
+    Example:
+        >>> keras_mobilenet_v2((96, 96, 3), 10).count_params()
+        423018
+    """
+    keras = import_keras()
+    model = keras.applications.MobileNetV2(
+        input_shape=tuple(int(d) for d in input_shape), alpha=KERAS_ALPHA, weights=None,
+        classes=num_classes, classifier_activation=None)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
+    return model

@@ -97,6 +97,16 @@ def test_run_prints_progress_the_variants_table_the_decision_and_the_ui_command(
             f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}"
             "?workflowType=machine_learning") in out
     assert (tmp_path / "reports" / "metrics.json").is_file()
+    # The CPU note follows the measurement: said exactly when int8 lost to fp32 on a CPU
+    # without an int8 dot-product instruction.
+    from mlflow_tflite.measure.cpu import cpu_int8_features, int8_slower_note
+
+    [int8] = mlflow.search_runs([experiment.experiment_id], "tags.quantization = 'int8'",
+                                order_by=["start_time DESC"], max_results=1,
+                                output_format="list")
+    expected = int8_slower_note([("int8", int8.data.metrics["latency_vs_fp32"])],
+                                cpu_int8_features())
+    assert (f"Note: {expected}" in out) if expected else ("Note: every int8" not in out)
 
 
 @pytest.mark.slow

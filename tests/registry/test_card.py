@@ -96,6 +96,7 @@ def test_every_promoted_version_has_a_model_card_summarised_in_its_description(
         "| fidelity: max abs output difference vs fp32 |",
         "Benchmark settings: threads 1, warm-up 1, timed runs 3",
         f"CPU {int8.runtime['cpu_model']}",
+        f"int8 instructions {int8.runtime['cpu_int8']}),",
         f"| xnnpack | {metrics['xnnpack/latency_p50_ms']:.4f} | "
         f"{metrics['xnnpack/latency_p90_ms']:.4f} | {metrics['xnnpack/latency_p99_ms']:.4f} "
         "| primary |",

@@ -111,3 +111,20 @@ def test_training_a_clone_leaves_the_baseline_untouched(
     for mine, kept in zip(trained.model.get_weights(), before, strict=True):
         np.testing.assert_array_equal(mine, kept)
     assert not np.array_equal(clone.get_weights()[0], before[0])
+
+
+def test_a_cosine_schedule_ends_training_at_rate_zero(digits: Dataset) -> None:
+    config = TrainConfig(epochs=2, batch_size=128, lr_schedule="cosine", seed=11)
+
+    result = train_baseline(digits, config, log=None)
+
+    optimizer = result.model.optimizer
+    steps = int(optimizer.iterations.numpy())
+    assert steps == 2 * -(-len(digits.x_train) // 128)
+    # The rate of the last step: under 1% of the configured 1e-3 (zero one step later).
+    assert 0.0 <= float(optimizer.learning_rate) < 1e-5
+    assert result.history["loss"][1] < result.history["loss"][0]
+
+
+def test_a_constant_rate_stays_the_configured_rate(trained: TrainedBaseline) -> None:
+    assert float(trained.model.optimizer.learning_rate) == pytest.approx(1e-3)
