@@ -49,6 +49,15 @@ _ONEDNN_SIGNALS = ("SIGSEGV", "SIGABRT")
 _NO_TENSORFLOW_STEPS = ("measure",)
 
 
+class StepTimedOut(RuntimeError):
+    """A step ran past its limit and its process was ended (one line: step and limit).
+
+    The limit counts from the moment the step starts in its process, never the time it
+    waited for its turn: on a real-size model eleven variants queue behind builds of
+    several minutes each, and a limit that counted the queue failed the last of them.
+    """
+
+
 class StepCrashed(RuntimeError):
     """The process running a step died of a signal (one line naming the step and signal).
 
@@ -144,14 +153,17 @@ atexit.register(stop_all)
 
 
 def call(label: str, function: Callable[..., Any], *args: Any,
-         on_epoch: Callable[..., None] | None = None, **kwargs: Any) -> Any:
+         on_epoch: Callable[..., None] | None = None, limit_s: float | None = None,
+         **kwargs: Any) -> Any:
     """`function(*args, **kwargs)` in this process's child; returns what it returns.
 
     `on_epoch` (`compress.EpochHook`) is called here for every fine-tune epoch there; what
-    it raises ends the child's step (the child is replaced) and is raised here.
+    it raises ends the child's step (the child is replaced) and is raised here. `limit_s`
+    bounds the step's own time (the child is then ended).
 
     Raises:
         StepCrashed: the child died (the step's label and the signal named).
+        StepTimedOut: the step ran past `limit_s`.
         Exception: whatever the function raised.
     """
     if os.environ.get(ISOLATE_ENV) == "0":
@@ -164,7 +176,7 @@ def call(label: str, function: Callable[..., Any], *args: Any,
         _discard(worker)
         raise
     try:
-        result = _wait(label, worker, on_epoch)
+        result = _wait(label, worker, on_epoch, limit_s)
     except BaseException:
         _discard(worker)
         raise
@@ -172,7 +184,9 @@ def call(label: str, function: Callable[..., Any], *args: Any,
     return result
 
 
-def _wait(label: str, worker: _Worker, on_epoch: Callable[..., None] | None) -> Any:
+def _wait(label: str, worker: _Worker, on_epoch: Callable[..., None] | None,
+          limit_s: float | None = None) -> Any:
+    deadline = None if limit_s is None else time.monotonic() + limit_s
     while True:
         raise_if_signalled()
         if SIGNAL_RECEIVED.is_set():
@@ -185,6 +199,9 @@ def _wait(label: str, worker: _Worker, on_epoch: Callable[..., None] | None) -> 
         if not ready:
             if not worker.alive():
                 raise StepCrashed.of(label, worker.process.returncode)
+            if deadline is not None and time.monotonic() > deadline:
+                raise StepTimedOut(f"{label}: still running after {limit_s:.0f} s, the "
+                                   "step's limit; its process was ended")
             continue
         try:
             kind, *payload = worker.conn.recv()
