@@ -178,32 +178,32 @@ def main(argv: list[str] | None = None) -> int:
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # A rerun in the same --workdir keeps the rows already measured (results.json).
     saved = workdir / "results.json"
-    state: dict[str, Any] = json.loads(saved.read_text()) if saved.is_file() else {"rows": {}}
-    results: dict[str, dict[str, Any]] = state["rows"]
+    state: dict[str, Any] = json.loads(saved.read_text()) if saved.is_file() else {}
 
-    def row(label: str, measure: Any) -> Any:
-        if label not in state:
-            state[label] = measure()
+    def row(key: str, measure: Any) -> Any:
+        if key not in state:
+            state[key] = measure()
             saved.write_text(json.dumps(state, indent=1, default=str))
-        return state[label]
+        return state[key]
 
     changed = "".join(f", {override}" for override in args.search_set) or ", as shipped"
-    label_c = f"(c) search{changed}, {args.minutes:g} min"
-    label_c2 = f"(c') search{changed}, without pruner or reuse, {args.compare_minutes:g} min"
-    results["(b) default variants"] = row(
-        "b", lambda: default_variants("params.yaml", str(cache)))
-    fp32 = results["(b) default variants"]["rows"]["fp32"]
+    b = row("b", lambda: default_variants("params.yaml", str(cache)))
+    fp32 = b["rows"]["fp32"]
     bare = baseline_only_store(cache)
     plain = row("plain", lambda: plain_script(workdir, cache))
     flow_s = row("flow_of_plain_s", lambda: flow_of_plain_recipes(workdir, params, cache))
-    results[label_c] = row("c", lambda: search(
+    c = row("c", lambda: search(
         "params.yaml", str(cache), "tpe", args.minutes, f"sqlite:///{workdir / 'optuna.db'}",
         42, extra=tuple(args.search_set)))
-    results[label_c2] = row("c2", lambda: search(
+    c2 = row("c2", lambda: search(
         "params.yaml", str(bare), "tpe", args.compare_minutes,
         f"sqlite:///{workdir / 'optuna-bare.db'}", 42,
         extra=(*args.search_set, "search.pruner.enabled=false")))
-    saved.write_text(json.dumps(state, indent=1, default=str))
+    results = {
+        "(b) default variants": b,
+        f"(c) search{changed}, {args.minutes:g} min": c,
+        f"(c') search{changed}, without pruner or reuse, {args.compare_minutes:g} min": c2,
+    }
     report = render(args, results, plain, fp32, flow_s, time.perf_counter() - started)
     print(report)
     if args.output:
@@ -216,12 +216,11 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, Any]],
            plain: dict[str, Any], fp32: dict[str, float], flow_s: float, took: float) -> str:
     """The markdown section: conditions, the rows, the targets met or missed."""
     label_b, label_c, label_c2 = list(results)
+    found = {label: best(results[label], fp32["latency_p50_ms"]) for label in (label_b, label_c)}
     best_a = plain_best(plain, fp32)
-    best_b = best(results[label_b], fp32["latency_p50_ms"])["1.0 fast"][0] or 0.0
-    best_c = best(results[label_c], fp32["latency_p50_ms"])["1.0 fast"][0] or 0.0
+    best_b, best_c = (found[label]["1.0 fast"][0] or 0.0 for label in (label_b, label_c))
     size_a = plain_best(plain, fp32, fast=False)
-    size_b = best(results[label_b], fp32["latency_p50_ms"])["1.0"][0] or 0.0
-    size_c = best(results[label_c], fp32["latency_p50_ms"])["1.0"][0] or 0.0
+    size_b, size_c = (found[label]["1.0"][0] or 0.0 for label in (label_b, label_c))
     rate = {label: r["count"] / r["wall_s"] for label, r in results.items()}
     overhead = flow_s / plain["seconds"] - 1
     checks = [

@@ -163,8 +163,8 @@ def _int8_note(records: list[Any]) -> str | None:
     from mlflow_tflite.measure.cpu import int8_slower_note
 
     finished = [r for r in records if r.ok]
-    features = next((r.measurement.get("runtime", {}).get("cpu_int8") for r in finished
-                     if r.measurement.get("runtime", {}).get("cpu_int8")), "unknown")
+    recorded = (r.measurement.get("runtime", {}).get("cpu_int8") for r in finished)
+    features = next(filter(None, recorded), "unknown")
     return int8_slower_note(
         ((r.quantization, r.metrics.get("latency_vs_fp32")) for r in finished), features)
 

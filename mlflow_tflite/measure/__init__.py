@@ -192,7 +192,6 @@ def _runtime() -> dict[str, str]:
     }
 
 
-
 def _add_intervals(result: Measurement, ours: np.ndarray, theirs: np.ndarray,
                    y: np.ndarray | None) -> None:
     """Agreement's interval and, with labels, McNemar's p and the interval of the accuracy

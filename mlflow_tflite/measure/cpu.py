@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterable
+from functools import cache
 
 INT8_FEATURES = ("avx512_vnni", "avx_vnni", "amx_int8", "avx512f", "avx2", "asimddp", "i8mm")
 DOT_PRODUCT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})
@@ -18,6 +19,7 @@ DOT_PRODUCT = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm
 INTEGER_SCHEMES = frozenset({"int8", "int16x8"})
 
 
+@cache  # read once per process: every variant's measurement records the CPU
 def _cpuinfo() -> str | None:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
