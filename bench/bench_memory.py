@@ -1,6 +1,6 @@
 """Peak memory and wall time of a real `mlflow-tflite run` on Keras' MobileNetV2.
 
-    python bench/bench_memory.py [--samples N] [--output bench/RESULTS.md]
+    python bench/bench_memory.py [--samples N] [--batch-sizes 64 16] [--output bench/RESULTS.md]
 
 Two models, each written in Keras 3 with `keras.applications.MobileNetV2(weights=None)`
 (no download) and saved as `.keras`: alpha 0.35 at 96x96x3 and alpha 1.0 at 224x224x3.
@@ -9,12 +9,15 @@ fine-tune epoch), on the bundled digits resized to the model's input and repeate
 three channels, one training epoch. The peak is the largest sum of memory over the
 command and every process it started (step processes, Prefect's server), as PSS
 (libraries shared between processes count once), polled every 0.2 s. Issue 27's targets:
-<= 2 GB at 96x96 and <= 4 GB at 224x224.
+<= 2 GB at 96x96 and <= 4 GB at 224x224. Each workload runs once per `--batch-sizes`
+entry (`train.batch_size`, which the fine-tunes share): training activations dominate the
+peak, and the batch size is the user's lever on them.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
@@ -77,14 +80,14 @@ def _label(process: Any) -> str:
     return process.name()
 
 
-def run_with_peak(directory: Path, changes: dict[str, Any]
+def run_with_peak(directory: Path, changes: dict[str, Any], batch_size: int
                   ) -> tuple[int, float, float, dict[str, float]]:
     """Exit status, peak memory (GB: PSS summed over the process tree, so libraries shared
     between processes count once), seconds, and each process's share at the peak."""
     import psutil
     from bench_keras3 import shipped_params
 
-    params = shipped_params(changes)
+    params = shipped_params({**changes, "train.batch_size": batch_size})
     params["variants"] = VARIANTS
     params["benchmark"] = {**params["benchmark"], "delegates": ["xnnpack"], "timed_runs": 20}
     (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -112,28 +115,33 @@ def run_with_peak(directory: Path, changes: dict[str, Any]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=500, help="digits per workload")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64],
+                        help="train.batch_size values, one run each per workload")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: temp)")
     parser.add_argument("--output", metavar="FILE", help="append the results as markdown")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-memory-"))
-    rows = ["| workload | status | peak memory (GB) | target | within | wall time | "
-            "at the peak (GB) |", "|---|---|---:|---:|---|---:|---|"]
+    rows = ["| workload | batch size | status | peak memory (GB) | target | within | wall time | "
+            "at the peak (GB) |", "|---|---:|---|---:|---:|---|---:|---|"]
     ok = True
-    for label, (alpha, size, target) in WORKLOADS.items():
-        directory = workdir / f"mobilenetv2-{alpha}-{size}"
+    for (label, (alpha, size, target)), batch in itertools.product(WORKLOADS.items(),
+                                                                    args.batch_sizes):
+        directory = workdir / f"mobilenetv2-{alpha}-{size}-batch{batch}"
         directory.mkdir(parents=True, exist_ok=True)
         status, peak, seconds, shares = run_with_peak(directory, write_workload(
-            directory, alpha, size, args.samples))
+            directory, alpha, size, args.samples), batch)
         within = status == 0 and peak <= target
         ok = ok and within
         parts = ", ".join(f"{name} {value:.2f}" for name, value in
                           sorted(shares.items(), key=lambda item: -item[1]))
-        rows.append(f"| MobileNetV2 {label} | exit {status} | {peak:.2f} | <= {target:g} | "
-                    f"{'yes' if within else 'no'} | {seconds / 60:.1f} min | {parts} |")
+        rows.append(f"| MobileNetV2 {label} | {batch} | exit {status} | {peak:.2f} | "
+                    f"<= {target:g} | {'yes' if within else 'no'} | {seconds / 60:.1f} min | "
+                    f"{parts} |")
     load = os.getloadavg()
     report = (f"\n## Peak memory of a run on MobileNetV2 (bench/bench_memory.py), "
               f"{time.strftime('%Y-%m-%d %H:%M')} UTC\n\n"
-              f"`python bench/bench_memory.py --samples {args.samples}` on {os.cpu_count()} "
+              f"`python bench/bench_memory.py --samples {args.samples} --batch-sizes "
+              f"{' '.join(map(str, args.batch_sizes))}` on {os.cpu_count()} "
               f"cores (load average at the end {load[0]:.1f}). Per workload one "
               f"`mlflow-tflite run`: Keras 3 MobileNetV2 (weights=None), {args.samples} "
               f"digits resized and repeated over 3 channels, 1 training epoch; variants fp32, "

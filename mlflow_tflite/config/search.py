@@ -66,6 +66,15 @@ class PrunerConfig(Section):
         None, ge=1, description="Epochs of the first rung; null: Optuna's default.")
     reduction_factor: int | None = Field(
         None, ge=2, description="1/this of a rung's trials go on; null: Optuna's default.")
+    screen: bool = Field(
+        True, description="With one size objective (gzip_size_bytes or size_bytes): build "
+        "each new trial first on two batches, and stop it before its fine-tunes when that "
+        "model is larger than the smallest feasible trial so far (its size does not depend "
+        "on how well it trains).")
+    screen_margin: float = Field(
+        0.05, ge=0.0, le=1.0, description="How much larger than the smallest feasible "
+        "trial a screened model may be and still go on (the screened size is the full "
+        "build's within a few percent).")
 
     @model_validator(mode="after")
     def _rule_keys(self) -> PrunerConfig:

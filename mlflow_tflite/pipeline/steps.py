@@ -289,6 +289,13 @@ def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: P
                                      on_epoch=on_epoch, facts=facts, prefixes=prefixes)
 
 
+def sparse_format(variant: VariantConfig) -> bool:
+    """Whether the variant's weights are stored in the sparse format: asked for, and worth
+    it only when a step zeroed some (`Technique.sparse`: pruning)."""
+    return variant.convert.sparsity_optimization and any(
+        get_technique(step).sparse for step in variant.compress.steps)
+
+
 def convert(
     variant: VariantConfig, model: Any, data: PreparedData, store: ArtifactStore, key: str,
     facts: dict[str, Any] | None = None,
@@ -298,11 +305,8 @@ def convert(
     from mlflow_tflite import convert as recipes
 
     dataset = load_prepared(data.directory, data.version)
-    # Weights are worth storing in the sparse format only when a step zeroed some
-    # (`Technique.sparse`: pruning).
-    sparse = variant.convert.sparsity_optimization and any(
-        get_technique(step).sparse for step in variant.compress.steps)
-    conversion = recipes.convert_variant(model, variant.convert, dataset, sparse=sparse)
+    conversion = recipes.convert_variant(model, variant.convert, dataset,
+                                         sparse=sparse_format(variant))
     if isinstance(model, bytes) and variant.convert.quantization == "none":
         # `none` on a `.tflite` baseline is the file itself: say what that file is.
         conversion = dataclasses.replace(

@@ -20,7 +20,7 @@ from mlflow_tflite import tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line
 from mlflow_tflite.pipeline import ArtifactStore, handles, isolate, keys, measuring, steps
-from mlflow_tflite.search import fidelity, objective
+from mlflow_tflite.search import fidelity, objective, screen
 from mlflow_tflite.tracking import FAILED, VariantRecord
 from mlflow_tflite.tracking.layout import TRIAL_ROLE, TRIAL_STATE_TAG, TRIAL_TAG
 
@@ -43,6 +43,7 @@ class TrialResult:
     run_id: str | None = None
     error: str | None = None
     reused: bool = False
+    screened: float | None = None
     compute_s: float = 0.0
     log_s: float = 0.0
     wait_s: float = 0.0
@@ -92,6 +93,29 @@ def baseline_val_accuracy(baseline: handles.Baseline) -> float | None:
     split (`train.epochs: 0`, a model used as is)."""
     curve = baseline.history.get("val_accuracy") or []
     return curve[-1] if curve else baseline.val_accuracy
+
+
+def _screen(variant: VariantConfig, context: TrialContext) -> float | None:
+    """The trial's screened size (`search.pruner.screen`), None when it is not screened (screen
+    off, nothing feasible yet, or its build already stored); raises TrialPruned when that
+    size cannot beat the smallest feasible trial."""
+    params, baseline = context.params, context.baseline
+    metric = screen.screened_metric(params)
+    if metric is None or steps.stored_build(context.store,
+                                            keys.build_key(baseline.key, variant)):
+        return None
+    # Read now, under the lock: the trials that finished while this one waited count.
+    best = screen.best_so_far(params, context.study_name, context.storage, metric)
+    if best is None:
+        return None
+    estimate = isolate.call(f"screen-{variant.name}", screen.screened_size, variant, params,
+                            baseline, context.data, metric)
+    reason = screen.verdict(estimate, best, metric, params.search.pruner.screen_margin)
+    if reason is not None:
+        stopped = TrialPruned(reason)
+        setattr(stopped, handles.STEP_ATTRIBUTE, "screen")
+        raise stopped
+    return float(estimate)
 
 
 def _build_and_measure(
@@ -170,6 +194,7 @@ def run_trial(
         started = time.perf_counter()
         result.wait_s = started - asked
         try:
+            result.screened = _screen(variant, context)
             build, measurement, result.reused = _build_and_measure(
                 variant, params, baseline, context.data, context.store, on_epoch)
         except TrialPruned as pruned:

@@ -48,8 +48,9 @@ def test_successive_halving_prunes_trials_at_a_rung_on_the_cumulative_epoch(
     from mlflow_tflite.search.runs import trial_runs
     from mlflow_tflite_flows.search import run_search
 
+    # No size screen: every trial meets the rungs.
     pruner = {"type": "successive_halving", "max_val_drop": None, "min_resource": 1,
-              "reduction_factor": 2}
+              "reduction_factor": 2, "screen": False}
     result = run_search(_params(workspace, pruner, trials=5))
     runs = trial_runs(result["parent_run_id"])
     pruned = [r for r in runs.values() if r.data.tags["trial_state"] == "pruned"]
@@ -68,3 +69,42 @@ def test_successive_halving_prunes_trials_at_a_rung_on_the_cumulative_epoch(
     assert {n for n, s in told.items() if s == "PRUNED"} == {
         int(r.data.tags["trial"]) for r in pruned}
     assert any(s == "COMPLETE" for s in told.values())
+
+
+def test_the_size_screen_stops_trials_larger_than_the_smallest_feasible(
+    workspace: Path,
+) -> None:
+    import optuna
+
+    from mlflow_tflite.search.runs import trial_runs
+    from mlflow_tflite_flows.search import run_search
+
+    # The first trial (warm start) prunes 90%; the sampled ones prune less, so their
+    # screened int8 models are larger than it.
+    space = {"prune": {"final_sparsity": {"low": 0.3, "high": 0.9}, "epochs": 1},
+             "convert": {"quantization": "int8", "io_type": "int8"}}
+    variant = {"name": "pruned-int8", "compress": {"prune": {"final_sparsity": 0.9,
+                                                             "epochs": 1}},
+               "convert": {"quantization": "int8", "io_type": "int8"}}
+    path = workspace / "screen.yaml"
+    path.write_text(yaml.safe_dump({
+        **TINY_PARAMS, "variants": [variant],
+        "benchmark": {**TINY_PARAMS["benchmark"], "cold_start": False},
+        "search": {"space": space, "budget": {"trials": 4, "minutes": None}, "parallel": 1,
+                   "sampler": "random", "seed": 1, "constraints": {"max_accuracy_drop": 1.0},
+                   "pruner": {"max_val_drop": 1.0}}}))
+    result = run_search(path)
+
+    runs = trial_runs(result["parent_run_id"])
+    states = {n: r.data.tags["trial_state"] for n, r in runs.items()}
+    assert states[0] == "complete", states
+    screened = [r for r in runs.values() if "screened before fine-tuning" in
+                r.data.tags.get("mlflow_tflite.error", "")]
+    assert screened, {n: r.data.tags.get("mlflow_tflite.error") for n, r in runs.items()}
+    for run in screened:
+        assert "over 5% above trial-0's" in run.data.tags["mlflow_tflite.error"]
+        assert run.data.tags["mlflow_tflite.failed_step"] == "screen"
+        assert run.info.status == "KILLED"
+    study = optuna.load_study(study_name=result["study"], storage=result["storage"])
+    assert {t.number for t in study.trials if t.state.name == "PRUNED"} >= {
+        int(r.data.tags["trial"]) for r in screened}
