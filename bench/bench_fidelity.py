@@ -1,15 +1,17 @@
-"""Multi-fidelity pruning against the threshold pruner: the shipped search, one run each.
+"""The search's pruners side by side: the shipped search, one run per arm.
 
-    python bench/bench_fidelity.py [--minutes 10] [--params params.yaml] [--output FILE]
+    python bench/bench_fidelity.py [--minutes 10] [--arms threshold successive_halving]
+                                   [--params params.yaml] [--output FILE]
 
 On the default MNIST task: the default variants first (their builds are the warm-start
-trials' starting points in both searches), then the shipped search (TPE, space,
-constraints, warm start) for `--minutes` with no trial cap, once with `search.pruner.type:
-threshold` (shipped) and once with `successive_halving` (Optuna's defaults, the threshold
-as a floor), each on a fresh study and its own copy of that artifact store. Rows: trials run,
-their states, trials per 10 minutes, and the best gzip compression at <= 1 pt (and not
-slower than fp32, what the default policy promotes). One run each: a difference of a
-trial or two is noise.
+trials' starting points in every search), then the shipped search (TPE, space,
+constraints, warm start) for `--minutes` with no trial cap, once per `--arms` entry:
+`threshold` (shipped, with its size screen), `threshold, no size screen`
+(`search.pruner.screen: false`) and `successive_halving` (Optuna's defaults, the threshold
+as a floor), each on a fresh study and its own copy of that artifact store. Rows: trials
+run, their states, how many the size screen stopped, trials per 10 minutes, and the best
+gzip compression at <= 1 pt (and not slower than fp32, what the default policy promotes).
+One run each: a difference of a trial or two is noise.
 """
 
 from __future__ import annotations
@@ -28,19 +30,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_search import best, default_variants, search  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TYPES = ("threshold", "successive_halving")
+# Each arm: the overrides of the shipped search it runs with.
+ARMS: dict[str, tuple[str, ...]] = {
+    "threshold": ("search.pruner.type=threshold",),
+    "threshold, no size screen": ("search.pruner.type=threshold", "search.pruner.screen=false"),
+    "successive_halving": ("search.pruner.type=successive_halving",),
+}
 
 
 def rows(results: dict[str, dict[str, Any]], fp32_p50: float) -> str:
-    lines = ["| pruner | trials (states) | trials / 10 min | best gzip x at <= 1.0 pt | "
-             "... and not slower than fp32 | wall min |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| pruner | trials (states) | screened out | trials / 10 min | best gzip x at "
+             "<= 1.0 pt | ... and not slower than fp32 | wall min |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for label, r in results.items():
         found = best(r, fp32_p50)
         cells = [f"{x:.1f}x ({name})" if x else "none" for x, name in
                  (found["1.0"], found["1.0 fast"])]
         states = ", ".join(f"{n} {s}" for s, n in sorted(r["states"].items()))
         per10 = r["count"] / (r["loop_s"] / 600.0)
-        lines.append(f"| {label} | {r['count']} ({states}) | {per10:.1f} | {' | '.join(cells)} "
+        lines.append(f"| {label} | {r['count']} ({states}) | {r.get('screened_out', 0)} | "
+                     f"{per10:.1f} | {' | '.join(cells)} "
                      f"| {r['wall_s'] / 60:.1f} |")
     return "\n".join(lines)
 
@@ -49,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--types", nargs="+", default=list(TYPES), choices=TYPES)
+    parser.add_argument("--arms", nargs="+", default=["threshold", "successive_halving"],
+                        choices=list(ARMS), help="searches to run, one after the other")
+    parser.add_argument("--search-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override for every arm (e.g. a constraint this CPU cannot "
+                        "meet: search.constraints.max_latency_vs_fp32=100)")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temp dir)")
     parser.add_argument("--output", metavar="FILE", help="append the results as markdown")
     args = parser.parse_args(argv)
@@ -63,16 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     fp32_p50 = default_variants(params, cache)["rows"]["fp32"]["latency_p50_ms"]
     results: dict[str, dict[str, Any]] = {}
-    for kind in args.types:
-        storage = f"sqlite:///{workdir / f'optuna-{kind}.db'}"
+    for index, arm in enumerate(args.arms):
+        storage = f"sqlite:///{workdir / f'optuna-{index}.db'}"
         # A store of its own: neither search reuses the other's trials' steps.
-        own = shutil.copytree(cache, f"{cache}-{kind}")
-        results[f"`{kind}`"] = search(params, str(own), "tpe", args.minutes, storage, 42,
-                                      extra=(f"search.pruner.type={kind}",))
+        own = shutil.copytree(cache, f"{cache}-{index}")
+        results[f"`{arm}`"] = search(params, str(own), "tpe", args.minutes, storage, 42,
+                                     extra=(*ARMS[arm], *args.search_set))
     load = os.getloadavg()
     report = (f"\n## Multi-fidelity pruning (bench/bench_fidelity.py), "
               f"{time.strftime('%Y-%m-%d %H:%M')}\n\n"
-              f"`python bench/bench_fidelity.py --minutes {args.minutes:g}` on "
+              f"`python bench/bench_fidelity.py --minutes {args.minutes:g} --arms "
+              f"{' '.join(repr(arm) for arm in args.arms)}"
+              f"{''.join(f' --search-set {o}' for o in args.search_set)}` on "
               f"{os.cpu_count()} cores (load average at the end {load[0]:.1f}, {load[1]:.1f}, "
               f"{load[2]:.1f}), {(time.perf_counter() - started) / 60:.1f} min in all; "
               f"trials / 10 min counts over the search loop's wall time.\n\n"

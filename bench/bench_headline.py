@@ -234,6 +234,13 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, Any]],
         (f"the flow's overhead over (a) for the same recipes <= 5%: {flow_s:.0f} s vs "
          f"{plain['seconds']:.0f} s ({overhead * 100:+.1f}%)", overhead <= 0.05),
     ]
+    screen = [f"- the size screen in (c): {c['screened_out']} of {c['count']} trials stopped "
+              "before fine-tuning" + (f"; on the {len(c['screen_errors'])} that went on, the "
+                                      "screened gzip size was off the full build's by "
+                                      f"{min(c['screen_errors']) * 100:+.1f}% to "
+                                      f"{max(c['screen_errors']) * 100:+.1f}%"
+                                      if c.get("screen_errors") else "")
+              for c in [results[label_c]] if "screened_out" in c]
     load = os.getloadavg()
     return "\n".join([
         f"\n## Real-size headline: Keras MobileNetV2 96x96 (bench/bench_headline.py), "
@@ -247,7 +254,7 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, Any]],
         f"{fp32['accuracy']:.4f}, {fp32['gzip_size_bytes']:,.0f} B gzip, XNNPACK p50 "
         f"{fp32['latency_p50_ms']:.2f} ms.\n",
         *rows_table(results, plain, fp32), "",
-        *(f"- {'met' if ok else 'MISSED'}: {text}" for text, ok in checks), "",
+        *(f"- {'met' if ok else 'MISSED'}: {text}" for text, ok in checks), *screen, "",
     ])
 
 

@@ -126,7 +126,14 @@ def search(params_path: str, cache_dir: str, sampler: str, minutes: float | None
             "ask_tell_s": overhead["ask_s"] + overhead["tell_s"], "task_s": overhead["task_s"],
             "bookkeeping_share": bookkeeping / max(compute + bookkeeping, 1e-9),
             "loop_s": overhead["loop_s"],
-            "idle_share": 1 - compute / max(overhead["loop_s"], 1e-9)}
+            "idle_share": 1 - compute / max(overhead["loop_s"], 1e-9),
+            # The size screen: trials it stopped, and its estimate against the full build
+            # for the trials that went on.
+            "screened_out": sum("screened before fine-tuning" in (t.get("error") or "")
+                                for t in trials),
+            "screen_errors": [t["screened"] / t["metrics"]["gzip_size_bytes"] - 1
+                              for t in trials if t.get("screened")
+                              and "gzip_size_bytes" in t["metrics"]]}
 
 
 def _slower(metrics: dict[str, float], fp32_p50: float) -> bool:
