@@ -147,7 +147,7 @@ def log_parent(
     from mlflow_tflite.data.dataset import by_input_name
 
     tracking.configure_tracking(uri)
-    dataset = handles.load_prepared(data.directory, data.version)
+    dataset = handles.read_prepared(data.directory, data.version)
     datasets = [
         (
             tracking.runs.numpy_dataset(by_input_name(x), y if dataset.labelled else None,

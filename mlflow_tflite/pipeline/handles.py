@@ -103,11 +103,10 @@ class Build:
     tflite_path: str
 
 
-@lru_cache(maxsize=2)
-
-
-def load_prepared(directory: str, version: str) -> Any:
-    """The prepared dataset, read (and hash-checked) once per process and version."""
+def read_prepared(directory: str, version: str) -> Any:
+    """The prepared dataset, read and hash-checked, not kept: the flow's own process reads
+    it only to describe and log it, and holding every split there for the whole run would
+    add the dataset's size to the run's peak memory."""
     from mlflow_tflite.data import load_dataset
 
     dataset = load_dataset(directory)
@@ -116,11 +115,18 @@ def load_prepared(directory: str, version: str) -> Any:
     return dataset
 
 
+@lru_cache(maxsize=2)
+def load_prepared(directory: str, version: str) -> Any:
+    """The prepared dataset, read (and hash-checked) once per process and version: a step
+    process's steps each read it."""
+    return read_prepared(directory, version)
+
+
 def data_line(data: PreparedData) -> str:
     """How the prepared inputs were scaled and which classes have no example, for the
     data step's console line: `scale [0, 1]: pixels / 255 (auto for a bundled dataset);
     10 classes`."""
-    dataset = load_prepared(data.directory, data.version)
+    dataset = read_prepared(data.directory, data.version)
     rule = dataset.normalization.get("rule", "as stored")
     line = f"scale {rule}"
     if dataset.labelled:
