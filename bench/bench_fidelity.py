@@ -6,8 +6,8 @@
 On the default MNIST task: the default variants first (their builds are the warm-start
 trials' starting points in every search), then the shipped search (TPE, space,
 constraints, warm start) for `--minutes` with no trial cap, once per `--arms` entry:
-`threshold` (shipped, with its size screen), `threshold, no size screen`
-(`search.pruner.screen: false`) and `successive_halving` (Optuna's defaults, the threshold
+`threshold` (shipped), `threshold with the size screen`
+(`search.pruner.screen: true`) and `successive_halving` (Optuna's defaults, the threshold
 as a floor), each on a fresh study and its own copy of that artifact store. Rows: trials
 run, their states, how many the size screen stopped, trials per 10 minutes, and the best
 gzip compression at <= 1 pt (and not slower than fp32, what the default policy promotes).
@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Each arm: the overrides of the shipped search it runs with.
 ARMS: dict[str, tuple[str, ...]] = {
     "threshold": ("search.pruner.type=threshold",),
-    "threshold, no size screen": ("search.pruner.type=threshold", "search.pruner.screen=false"),
+    "threshold with the size screen": ("search.pruner.type=threshold",
+                                       "search.pruner.screen=true"),
     "successive_halving": ("search.pruner.type=successive_halving",),
 }
 

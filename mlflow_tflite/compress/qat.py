@@ -86,4 +86,5 @@ TECHNIQUE = Technique(
     # (dynamic/float16 would be mislabelled, none bloats the model, int16x8 fails).
     convert={"quantization": "int8"},
     probe=probe,
+    sizes=False,
 )

@@ -67,10 +67,11 @@ class PrunerConfig(Section):
     reduction_factor: int | None = Field(
         None, ge=2, description="1/this of a rung's trials go on; null: Optuna's default.")
     screen: bool = Field(
-        True, description="With one size objective (gzip_size_bytes or size_bytes): build "
+        False, description="With one size objective (gzip_size_bytes or size_bytes): build "
         "each new trial first on two batches, and stop it before its fine-tunes when that "
         "model is larger than the smallest feasible trial so far (its size does not depend "
-        "on how well it trains).")
+        "on how well it trains). Off by default: on MobileNetV2 a screen cost minutes of "
+        "graph tracing and stopped no trial (bench/RESULTS.md).")
     screen_margin: float = Field(
         0.05, ge=0.0, le=1.0, description="How much larger than the smallest feasible "
         "trial a screened model may be and still go on (the screened size is the full "

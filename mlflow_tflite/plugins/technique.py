@@ -63,6 +63,9 @@ class Technique:
             before any variant spends time on earlier steps.
         sparse: it leaves zeroed weights, worth the converter's sparse format
             (`convert.sparsity_optimization`) in a variant with this step.
+        sizes: it changes what the converted model's weights are (zeros, a palette),
+            hence its size; False (QAT: the int8 conversion quantizes the weights to the
+            same count and width) lets the search's size screen skip the step.
     """
 
     name: str
@@ -81,6 +84,7 @@ class Technique:
     card: Callable[[Mapping[str, Any]], list[str]] | None = None
     probe: Callable[[Any], None] | None = None
     sparse: bool = False
+    sizes: bool = True
 
     def __post_init__(self) -> None:
         if not self.noun:

@@ -2,8 +2,9 @@
 
 What a trial samples (sparsity, clusters, quantization) fixes the size of its `.tflite`;
 how well the fine-tunes train barely moves it. The same steps run on two batches (each
-fine-tune epoch two steps long, the pruning schedule reaching its final sparsity) give a
-model within a few percent of the full build's size (bench/RESULTS.md). So when the
+fine-tune epoch two steps long, the pruning schedule reaching its final sparsity; QAT,
+which leaves the weights' count and width to the conversion, skipped) give a model within
+a few percent of the full build's size (bench/RESULTS.md). So when the
 objective is that size alone, a trial whose screened model is larger than the smallest
 feasible trial so far, by more than `screen_margin`, cannot win whatever its accuracy: it
 stops there (pruned) at a small part of its cost. The trials that go on are judged by the
@@ -63,18 +64,29 @@ def best_so_far(params: Params, study_name: str | None, storage: str | None,
 def screened_size(variant: VariantConfig, params: Params, baseline: handles.Baseline,
                   data: handles.PreparedData, metric: str) -> int:
     """`metric` of the variant built on `BATCHES` training batches (a step process's work:
-    nothing is stored, so no later build reuses this half-trained model)."""
+    nothing is stored, so no later build reuses this half-trained model).
+
+    Only what decides the size runs: the steps that change the weights' values
+    (`Technique.sizes`; QAT's int8 weights are the conversion's), with no validation pass
+    unless a step ranks layers on it (`prune.auto_layers`). On a MobileNet-class model a
+    step's cost here is its graph tracing, not its two batches.
+    """
     from mlflow_tflite import compress as techniques
     from mlflow_tflite import convert as recipes
+    from mlflow_tflite.config import CompressConfig
+    from mlflow_tflite.plugins.technique import get_technique
 
     dataset = handles.load_prepared(data.directory, data.version)
-    few = params.train.batch_size * BATCHES
+    compress = CompressConfig(**{name: getattr(variant.compress, name)
+                                 for name in variant.compress.steps
+                                 if get_technique(name).sizes})
+    ranks = compress.prune is not None and compress.prune.auto_layers is not None
+    few, val = params.train.batch_size * BATCHES, len(dataset.x_val) if ranks else 0
     small = dataclasses.replace(dataset, x_train=dataset.x_train[:few],
-                                y_train=dataset.y_train[:few], x_val=dataset.x_val[:few],
-                                y_val=dataset.y_val[:few])
+                                y_train=dataset.y_train[:few], x_val=dataset.x_val[:val],
+                                y_val=dataset.y_val[:val])
     model = techniques.compress_model(steps.load_baseline_model(baseline, params, data),
-                                      variant.compress, small, params.train,
-                                      log=lambda line: None)
+                                      compress, small, params.train, log=lambda line: None)
     conversion = recipes.convert_variant(model, variant.convert, dataset,
                                          sparse=steps.sparse_format(variant))
     return SIZE_METRICS[metric](conversion.flatbuffer)

@@ -48,9 +48,8 @@ def test_successive_halving_prunes_trials_at_a_rung_on_the_cumulative_epoch(
     from mlflow_tflite.search.runs import trial_runs
     from mlflow_tflite_flows.search import run_search
 
-    # No size screen: every trial meets the rungs.
     pruner = {"type": "successive_halving", "max_val_drop": None, "min_resource": 1,
-              "reduction_factor": 2, "screen": False}
+              "reduction_factor": 2}
     result = run_search(_params(workspace, pruner, trials=5))
     runs = trial_runs(result["parent_run_id"])
     pruned = [r for r in runs.values() if r.data.tags["trial_state"] == "pruned"]
@@ -92,7 +91,7 @@ def test_the_size_screen_stops_trials_larger_than_the_smallest_feasible(
         "benchmark": {**TINY_PARAMS["benchmark"], "cold_start": False},
         "search": {"space": space, "budget": {"trials": 4, "minutes": None}, "parallel": 1,
                    "sampler": "random", "seed": 1, "constraints": {"max_accuracy_drop": 1.0},
-                   "pruner": {"max_val_drop": 1.0}}}))
+                   "pruner": {"max_val_drop": 1.0, "screen": True}}}))
     result = run_search(path)
 
     runs = trial_runs(result["parent_run_id"])

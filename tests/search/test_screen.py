@@ -49,6 +49,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     params_file.write_text(yaml.safe_dump({
         "data": {"source": "digits", "output_dir": str(root / "prepared"), "max_samples": 400},
         "train": {"epochs": 1, "batch_size": 32},
+        "search": {"pruner": {"screen": True}},
         "variants": [{"name": "int8", "convert": {"quantization": "int8"}}],
         "benchmark": {"delegates": ["xnnpack"], "warmup_runs": 1, "timed_runs": 2,
                       "cold_start": False},
