@@ -104,7 +104,8 @@ def _screen(variant: VariantConfig, context: TrialContext) -> float | None:
     if metric is None or steps.stored_build(context.store,
                                             keys.build_key(baseline.key, variant)):
         return None
-    # Read now, under the lock: the trials that finished while this one waited count.
+    # Read now, under the lock: the trials told while this one waited count. One that
+    # released the lock a moment ago may not be told yet (the flow tells after its task).
     best = screen.best_so_far(params, context.study_name, context.storage, metric)
     if best is None:
         return None
