@@ -212,6 +212,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _screen_lines(result: dict[str, Any]) -> list[str]:
+    """What the size screen did in a search (nothing when it did not screen)."""
+    errors = result.get("screen_errors") or []
+    if not result.get("screened_out") and not errors:
+        return []
+    line = (f"- the size screen in (c): {result['screened_out']} of {result['count']} trials "
+            "stopped before fine-tuning")
+    if errors:
+        line += (f"; on the {len(errors)} that went on, the screened gzip size was off the "
+                 f"full build's by {min(errors) * 100:+.1f}% to {max(errors) * 100:+.1f}%")
+    return [line]
+
+
 def render(args: argparse.Namespace, results: dict[str, dict[str, Any]],
            plain: dict[str, Any], fp32: dict[str, float], flow_s: float, took: float) -> str:
     """The markdown section: conditions, the rows, the targets met or missed."""
@@ -234,13 +247,7 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, Any]],
         (f"the flow's overhead over (a) for the same recipes <= 5%: {flow_s:.0f} s vs "
          f"{plain['seconds']:.0f} s ({overhead * 100:+.1f}%)", overhead <= 0.05),
     ]
-    screen = [f"- the size screen in (c): {c['screened_out']} of {c['count']} trials stopped "
-              "before fine-tuning" + (f"; on the {len(c['screen_errors'])} that went on, the "
-                                      "screened gzip size was off the full build's by "
-                                      f"{min(c['screen_errors']) * 100:+.1f}% to "
-                                      f"{max(c['screen_errors']) * 100:+.1f}%"
-                                      if c.get("screen_errors") else "")
-              for c in [results[label_c]] if "screened_out" in c]
+    screen = _screen_lines(results[label_c])
     load = os.getloadavg()
     return "\n".join([
         f"\n## Real-size headline: Keras MobileNetV2 96x96 (bench/bench_headline.py), "
