@@ -17,7 +17,13 @@ import pytest
 import yaml
 
 from mlflow_tflite.pipeline.isolate import CRASH_ENV
-from mlflow_tflite.tracking.layout import ERROR_TAG, FLOW_ROLE, ROLE_TAG, VARIANT_TAG
+from mlflow_tflite.tracking.layout import (
+    ERROR_TAG,
+    FLOW_ROLE,
+    ROLE_TAG,
+    VARIANT_TAG,
+    VERDICT_TAG,
+)
 from tests.cli.faults import Command, Outcome, wait_gone
 from tests.flows.conftest import TINY_PARAMS
 
@@ -78,7 +84,8 @@ def test_a_crashed_build_and_a_crashed_measurement_fail_only_their_variants(
         "StepCrashed: measure-int8: the process running it died of SIGABRT")
     assert any("variant dynamic: FAILED at build: StepCrashed: build-dynamic" in line
                for line in outcome.lines), tail
-    # Only a built variant can be champion.
+    # Only a built variant can be champion (the verdict says why when it is not).
+    assert children["fp32"].data.tags[VERDICT_TAG] == "champion", tail
     version = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"
                                   ).get_model_version_by_alias(MODEL, "champion")
     assert version.run_id == children["fp32"].info.run_id

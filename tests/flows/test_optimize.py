@@ -91,6 +91,9 @@ def test_every_variant_is_a_child_run_with_every_design_metric_and_tag(first: di
     # Decisions' figures on the validation split beside the reported test split's.
     fp32 = children["fp32"].data.metrics
     assert fp32["selection/accuracy_delta"] == 0.0
+    # The fp32 variant is the baseline's fp32 file: 1.0 by definition, never timed against
+    # itself (a noisy ratio above 1 would refuse it).
+    assert fp32["latency_vs_fp32"] == fp32["latency_vs_fp32_ci_high"] == 1.0
     assert 0.0 < fp32["selection/accuracy"] <= 1.0
     assert fp32["selection/accuracy_delta_ci_low"] == fp32["selection/accuracy_delta_ci_high"] \
         == 0.0  # the same model: no noise
