@@ -19,10 +19,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,23 +82,52 @@ def _label(process: Any) -> str:
     return process.name()
 
 
-def run_with_peak(directory: Path, changes: dict[str, Any], batch_size: int
-                  ) -> tuple[int, float, float, dict[str, float]]:
-    """Exit status, peak memory (GB: PSS summed over the process tree, so libraries shared
-    between processes count once), seconds, and each process's share at the peak."""
+@dataclass
+class Peak:
+    """One run's memory: the peak of the process tree's sum and what was running then."""
+
+    status: int
+    gb: float
+    seconds: float
+    shares: dict[str, float]  # each process's PSS at the peak (GB)
+    maxima: dict[str, float]  # each process's own largest PSS over the run (GB)
+    during: str  # the run's last log line at the peak: the task that was running
+
+
+def _last_task(log: Path) -> str:
+    """The last Prefect task the log names (`build-pruned-int8`), or its last line."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    for line in reversed(lines):
+        found = re.search(r"Task run '([^']+)'", line)
+        if found:
+            return found.group(1)
+    return lines[-1][-60:] if lines else ""
+
+
+def run_with_peak(directory: Path, changes: dict[str, Any], batch_size: int,
+                  workers: int | None = None) -> Peak:
+    """Peak memory (GB: PSS summed over the process tree, so libraries shared between
+    processes count once) of one run, with each process's share at the peak and its own
+    maximum, and the task the log was at then."""
     import psutil
     from bench_keras3 import shipped_params
 
-    params = shipped_params({**changes, "train.batch_size": batch_size})
+    params = shipped_params({**changes, "train.batch_size": batch_size,
+                             **({"runner.workers": workers} if workers else {})})
     params["variants"] = VARIANTS
-    params["benchmark"] = {**params["benchmark"], "delegates": ["xnnpack"], "timed_runs": 20}
+    # XNNPACK refuses the pruned variant's sparse int8 format: builtin times it then.
+    params["benchmark"] = {**params["benchmark"], "delegates": ["xnnpack", "builtin"],
+                           "timed_runs": 20}
     (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     started = time.perf_counter()
     with open(directory / "run.log", "w") as log:
         command = subprocess.Popen([str(ROOT / ".venv" / "bin" / "mlflow-tflite"), "run",
                                     "--params", "params.yaml"], cwd=directory, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        root, peak, at_peak = psutil.Process(command.pid), 0, {}
+                                   stderr=subprocess.STDOUT,
+                                   # Line by line, so the log says what runs at the peak.
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        root, peak, at_peak, during = psutil.Process(command.pid), 0, {}, ""
+        maxima: dict[str, float] = {}
         while command.poll() is None:
             shares: dict[str, float] = {}
             for process in [root, *root.children(recursive=True)]:
@@ -105,11 +136,26 @@ def run_with_peak(directory: Path, changes: dict[str, Any], batch_size: int
                     shares[name] = shares.get(name, 0) + process.memory_full_info().pss
                 except psutil.Error:
                     continue
+            for name, value in shares.items():
+                maxima[name] = max(maxima.get(name, 0), value)
             if sum(shares.values()) > peak:
-                peak, at_peak = sum(shares.values()), shares
+                peak, at_peak, during = sum(shares.values()), shares, _last_task(
+                    directory / "run.log")
             time.sleep(0.2)
-    return (command.returncode, peak / 1e9, time.perf_counter() - started,
-            {name: value / 1e9 for name, value in at_peak.items()})
+    return Peak(command.returncode, peak / 1e9, time.perf_counter() - started,
+                {name: value / 1e9 for name, value in at_peak.items()},
+                {name: value / 1e9 for name, value in maxima.items()}, during)
+
+
+def _by_size(shares: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in
+                     sorted(shares.items(), key=lambda item: -item[1]))
+
+
+def _workloads_flag(chosen: list[str]) -> str:
+    if chosen == list(WORKLOADS):
+        return ""
+    return " --workloads " + " ".join(f"'{label}'" for label in chosen)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,31 +163,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=500, help="digits per workload")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64],
                         help="train.batch_size values, one run each per workload")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="runner.workers: steps at once, each its own process "
+                        "(default: params.yaml's)")
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS),
+                        metavar="WORKLOAD", help=f"a subset of {', '.join(WORKLOADS)}")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: temp)")
     parser.add_argument("--output", metavar="FILE", help="append the results as markdown")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-memory-"))
     rows = ["| workload | batch size | status | peak memory (GB) | target | within | wall time | "
-            "at the peak (GB) |", "|---|---:|---|---:|---:|---|---:|---|"]
+            "at the peak (GB) | during | each process's own maximum (GB) |",
+            "|---|---:|---|---:|---:|---|---:|---|---|---|"]
     ok = True
-    for (label, (alpha, size, target)), batch in itertools.product(WORKLOADS.items(),
+    chosen = {label: WORKLOADS[label] for label in args.workloads}
+    for (label, (alpha, size, target)), batch in itertools.product(chosen.items(),
                                                                     args.batch_sizes):
         directory = workdir / f"mobilenetv2-{alpha}-{size}-batch{batch}"
         directory.mkdir(parents=True, exist_ok=True)
-        status, peak, seconds, shares = run_with_peak(directory, write_workload(
-            directory, alpha, size, args.samples), batch)
-        within = status == 0 and peak <= target
+        peak = run_with_peak(directory, write_workload(directory, alpha, size, args.samples),
+                             batch, args.workers)
+        within = peak.status == 0 and peak.gb <= target
         ok = ok and within
-        parts = ", ".join(f"{name} {value:.2f}" for name, value in
-                          sorted(shares.items(), key=lambda item: -item[1]))
-        rows.append(f"| MobileNetV2 {label} | {batch} | exit {status} | {peak:.2f} | "
-                    f"<= {target:g} | {'yes' if within else 'no'} | {seconds / 60:.1f} min | "
-                    f"{parts} |")
+        rows.append(f"| MobileNetV2 {label} | {batch} | exit {peak.status} | {peak.gb:.2f} | "
+                    f"<= {target:g} | {'yes' if within else 'no'} | "
+                    f"{peak.seconds / 60:.1f} min | {_by_size(peak.shares)} | {peak.during} | "
+                    f"{_by_size(peak.maxima)} |")
     load = os.getloadavg()
     report = (f"\n## Peak memory of a run on MobileNetV2 (bench/bench_memory.py), "
               f"{time.strftime('%Y-%m-%d %H:%M')} UTC\n\n"
               f"`python bench/bench_memory.py --samples {args.samples} --batch-sizes "
-              f"{' '.join(map(str, args.batch_sizes))}` on {os.cpu_count()} "
+              f"{' '.join(map(str, args.batch_sizes))}{_workloads_flag(args.workloads)}"
+              f"{f' --workers {args.workers}' if args.workers else ''}` on "
+              f"{os.cpu_count()} "
               f"cores (load average at the end {load[0]:.1f}). Per workload one "
               f"`mlflow-tflite run`: Keras 3 MobileNetV2 (weights=None), {args.samples} "
               f"digits resized and repeated over 3 channels, 1 training epoch; variants fp32, "

@@ -202,7 +202,7 @@ def optimize(
 def _input_example(data: handles.PreparedData) -> Any:
     from mlflow_tflite.data.dataset import by_input_name
 
-    return by_input_name(handles.read_prepared(data.directory, data.version).x_test[:2])
+    return by_input_name(handles.prepared_arrays(data, "x_test")["x_test"][:2])
 
 
 def _submit_variant(

@@ -147,17 +147,16 @@ def log_parent(
     from mlflow_tflite.data.dataset import by_input_name
 
     tracking.configure_tracking(uri)
-    dataset = handles.read_prepared(data.directory, data.version)
+    classes = handles.prepared_meta(data).get("class_names", [])
+    arrays = handles.prepared_arrays(data, "x_train", "y_train", "x_test", "y_test")
     datasets = [
         (
-            tracking.runs.numpy_dataset(by_input_name(x), y if dataset.labelled else None,
+            tracking.runs.numpy_dataset(by_input_name(arrays[f"x_{split}"]),
+                                        arrays[f"y_{split}"] if classes else None,
                                         f"{data.source}-{split}", data.version, data.directory),
             context,
         )
-        for x, y, split, context in (
-            (dataset.x_train, dataset.y_train, "train", "training"),
-            (dataset.x_test, dataset.y_test, "test", "testing"),
-        )
+        for split, context in (("train", "training"), ("test", "testing"))
     ]
     tracking.log_parent(
         run_id,
@@ -171,8 +170,8 @@ def log_parent(
               # wrap it): the tag set at the start, with them.
               **({layout.SKIPPED_TAG: skipped} if skipped else {}), **(tags or {})},
     )
-    chance = gates.chance_accuracy(dataset.y_test if baseline.class_scores else None,
-                                   dataset.num_classes)
+    chance = gates.chance_accuracy(arrays["y_test"] if baseline.class_scores else None,
+                                   len(classes))
     warning = gates.record_chance(run_id, baseline.accuracy, chance, params.promote.chance_margin)
     if warning:
         print(f"WARNING: {warning}")

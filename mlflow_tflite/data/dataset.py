@@ -149,6 +149,40 @@ def load_dataset(directory: str | os.PathLike[str]) -> Dataset:
     return dataset
 
 
+def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """`dataset.json` of a dataset written by `save_dataset`: version, class names,
+    normalization, absent classes, shapes; no array is read.
+
+    Raises:
+        DataError: the file is missing or unreadable.
+    """
+    path = Path(directory) / META_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: prepared dataset file not found") from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable prepared dataset ({exc})") from exc
+
+
+def read_arrays(directory: str | os.PathLike[str], *names: str) -> dict[str, np.ndarray]:
+    """Only the named arrays (`x_test`, ...) of a dataset written by `save_dataset`, without
+    the content check (`load_dataset` does it): for a reader that describes a dataset
+    already checked, whose other splits need not be in memory.
+
+    Raises:
+        DataError: the file is missing or unreadable, or has no such array.
+    """
+    path = Path(directory) / ARRAYS_FILE
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: npz[name] for name in names}
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: prepared dataset file not found") from exc
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: unreadable prepared dataset ({exc})") from exc
+
+
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:

@@ -103,10 +103,10 @@ class Build:
     tflite_path: str
 
 
-def read_prepared(directory: str, version: str) -> Any:
-    """The prepared dataset, read and hash-checked, not kept: the flow's own process reads
-    it only to describe and log it, and holding every split there for the whole run would
-    add the dataset's size to the run's peak memory."""
+@lru_cache(maxsize=2)
+def load_prepared(directory: str, version: str) -> Any:
+    """The prepared dataset, read (and hash-checked) once per process and version: a step
+    process's steps each read it."""
     from mlflow_tflite.data import load_dataset
 
     dataset = load_dataset(directory)
@@ -115,23 +115,38 @@ def read_prepared(directory: str, version: str) -> Any:
     return dataset
 
 
-@lru_cache(maxsize=2)
-def load_prepared(directory: str, version: str) -> Any:
-    """The prepared dataset, read (and hash-checked) once per process and version: a step
-    process's steps each read it."""
-    return read_prepared(directory, version)
+def prepared_meta(data: PreparedData) -> dict[str, Any]:
+    """`dataset.json` of the prepared dataset (class names, normalization, absent classes),
+    no array read: the flow's own process describes the data from it."""
+    from mlflow_tflite.data.dataset import read_meta
+
+    meta = read_meta(data.directory)
+    if meta.get("version") != data.version:
+        raise ValueError(f"{data.directory}: holds data version {meta.get('version')}, "
+                         f"expected {data.version}")
+    return meta
+
+
+def prepared_arrays(data: PreparedData, *names: str) -> dict[str, Any]:
+    """Only the named arrays of the prepared dataset (the prepare step checked their
+    content): the flow's own process reads what it logs and lets it go, so the run's peak
+    memory does not hold every split there, nor the whole file once per reader."""
+    from mlflow_tflite.data.dataset import read_arrays
+
+    prepared_meta(data)
+    return read_arrays(data.directory, *names)
 
 
 def data_line(data: PreparedData) -> str:
     """How the prepared inputs were scaled and which classes have no example, for the
     data step's console line: `scale [0, 1]: pixels / 255 (auto for a bundled dataset);
     10 classes`."""
-    dataset = read_prepared(data.directory, data.version)
-    rule = dataset.normalization.get("rule", "as stored")
+    meta = prepared_meta(data)
+    rule = meta.get("normalization", {}).get("rule", "as stored")
     line = f"scale {rule}"
-    if dataset.labelled:
-        absent = dataset.absent_classes
-        line += f"; {dataset.num_classes} classes"
+    if meta.get("class_names"):
+        absent = meta.get("absent_classes", [])
+        line += f"; {len(meta['class_names'])} classes"
         if absent:
             shown = ", ".join(absent[:8]) + (", ..." if len(absent) > 8 else "")
             line += f" ({len(absent)} with no example: {shown})"

@@ -85,3 +85,19 @@ def test_loading_a_corrupt_archive_fails_with_a_data_error(digits: Dataset, tmp_
 
     with pytest.raises(DataError, match="unreadable prepared dataset"):
         load_dataset(tmp_path)
+
+
+def test_reading_some_arrays_gives_those_alone_and_the_meta_none(
+    digits: Dataset, tmp_path: Path
+) -> None:
+    from mlflow_tflite.data.dataset import read_arrays, read_meta
+
+    save_dataset(digits, tmp_path)
+    arrays = read_arrays(tmp_path, "x_test", "y_test")
+    assert list(arrays) == ["x_test", "y_test"]
+    np.testing.assert_array_equal(arrays["x_test"], digits.x_test)
+    assert read_meta(tmp_path)["version"] == digits.version
+    with pytest.raises(DataError, match=r"dataset\.npz: unreadable prepared dataset"):
+        read_arrays(tmp_path, "x_nowhere")
+    with pytest.raises(DataError, match=r"dataset\.json: prepared dataset file not found"):
+        read_meta(tmp_path / "missing")
