@@ -91,7 +91,7 @@ class Peak:
     seconds: float
     shares: dict[str, float]  # each process's PSS at the peak (GB)
     maxima: dict[str, float]  # each process's own largest PSS over the run (GB)
-    during: str  # the run's last log line at the peak: the task that was running
+    during: str  # the task the run's log named last before the peak (one of those running)
 
 
 def _last_task(log: Path) -> str:
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-memory-"))
     rows = ["| workload | batch size | status | peak memory (GB) | target | within | wall time | "
-            "at the peak (GB) | during | each process's own maximum (GB) |",
+            "at the peak (GB) | last task logged | each process's own maximum (GB) |",
             "|---|---:|---|---:|---:|---|---:|---|---|---|"]
     ok = True
     chosen = {label: WORKLOADS[label] for label in args.workloads}
