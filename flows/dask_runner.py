@@ -19,6 +19,11 @@ class InterruptibleDaskTaskRunner(DaskTaskRunner):
     killing it. The interrupted command ends its child processes itself, nannies and
     workers included (`cli.guard.exit_now`)."""
 
+    def __enter__(self) -> Any:
+        # An earlier interrupted flow in this process (a test's) left STOP set.
+        STOP.clear()
+        return super().__enter__()
+
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         if not interrupted(exc_type):
             super().__exit__(exc_type, exc_value, traceback)

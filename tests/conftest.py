@@ -36,8 +36,15 @@ def _no_active_experiment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     Not `monkeypatch.delenv`: for a variable absent at the start it records nothing, so
     a `set_experiment` in the test would leak its id into later module fixtures."""
     import mlflow.tracking.fluent
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
 
     monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    # The process-wide URIs too: `configure_tracking` in an in-process flow sets them, and
+    # a later test's `MlflowClient(its_uri)` then read the registry of that earlier test's
+    # store (MLflow prefers the global registry URI over the client's tracking URI).
+    monkeypatch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
     saved = {name: os.environ.pop(name, None) for name in _MLFLOW_SELECTION}
     # `mlflow.set_tracking_uri(uri)` (the library's `configure_tracking`, called in-process
     # by a test) exports MLFLOW_TRACKING_URI too: kept for the test, undone after it, so a

@@ -22,6 +22,16 @@ MARK = "MLFLOW_TFLITE_FAULT_MARK"
 ENTRY = "import sys; from mlflow_tflite.cli import main; sys.exit(main())"
 
 
+def store_client(cwd: Path):
+    """An MlflowClient on the SQLite store a command wrote in `cwd`, registry included:
+    without `registry_uri`, MLflow would read the process-wide registry URI, which an
+    earlier in-process test may have left on its own store."""
+    import mlflow
+
+    uri = f"sqlite:///{cwd / 'mlflow.db'}"
+    return mlflow.MlflowClient(uri, registry_uri=uri)
+
+
 @dataclass
 class Outcome:
     status: int

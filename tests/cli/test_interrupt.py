@@ -12,12 +12,11 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import mlflow
 import pytest
 import yaml
 
 from mlflow_tflite.tracking.layout import ERROR_TAG, FLOW_ROLE, ROLE_TAG
-from tests.cli.faults import Command, wait_gone
+from tests.cli.faults import Command, store_client, wait_gone
 from tests.flows.conftest import TINY_PARAMS
 
 # Timed to the second: with another test beside them on 2 cores, a signal's cleanup waits
@@ -69,7 +68,7 @@ def _interrupt(args: list[str], cwd: Path, line: str, signum: int) -> tuple[Comm
 
 
 def _check_runs(cwd: Path, promoted_before: bool) -> None:
-    client = mlflow.MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
+    client = store_client(cwd)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert not [r for r in runs if r.info.status == "RUNNING"]
     parents = [r for r in runs if r.data.tags.get(ROLE_TAG) == FLOW_ROLE]

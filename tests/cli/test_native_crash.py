@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import mlflow
 import pytest
 import yaml
 
@@ -24,7 +23,7 @@ from mlflow_tflite.tracking.layout import (
     VARIANT_TAG,
     VERDICT_TAG,
 )
-from tests.cli.faults import Command, Outcome, wait_gone
+from tests.cli.faults import Command, Outcome, store_client, wait_gone
 from tests.flows.conftest import TINY_PARAMS
 
 pytestmark = pytest.mark.slow
@@ -45,7 +44,7 @@ CRASHES = "build-dynamic:SIGSEGV,measure-int8:SIGABRT"
 
 
 def _runs(cwd: Path) -> list:
-    client = mlflow.MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
+    client = store_client(cwd)
     return client.search_runs([e.experiment_id for e in client.search_experiments()])
 
 
@@ -86,8 +85,7 @@ def test_a_crashed_build_and_a_crashed_measurement_fail_only_their_variants(
                for line in outcome.lines), tail
     # Only a built variant can be champion (the verdict says why when it is not).
     assert children["fp32"].data.tags[VERDICT_TAG] == "champion", tail
-    version = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"
-                                  ).get_model_version_by_alias(MODEL, "champion")
+    version = store_client(tmp_path).get_model_version_by_alias(MODEL, "champion")
     assert version.run_id == children["fp32"].info.run_id
 
 
@@ -100,7 +98,7 @@ def test_a_crash_while_training_the_baseline_fails_the_run_with_one_line(tmp_pat
         "TF_ENABLE_ONEDNN_OPTS=0 and run again"), "\n".join(outcome.lines[-20:])
     runs = _runs(tmp_path)
     assert runs and all(r.info.status == "FAILED" for r in runs)
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = store_client(tmp_path)
     assert not client.search_registered_models()
 
 
