@@ -69,7 +69,7 @@ def wait_gone(mark: str, timeout: float = 15.0) -> list[int]:
     return left
 
 
-def _foreground_signals() -> None:
+def foreground_signals() -> None:
     """SIGINT as a terminal's foreground job has it: a shell starts background jobs (a CI
     runner's, `nohup ... &`) with SIGINT ignored, Python keeps an ignored SIGINT ignored,
     and the Ctrl-C tests would then test the runner, not the command."""
@@ -86,7 +86,7 @@ class Command:
             [sys.executable, "-c", ENTRY, *args], cwd=cwd, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
             env=venv_env(**{MARK: self.mark, "PYTHONUNBUFFERED": "1", **env}),
-            preexec_fn=_foreground_signals,
+            preexec_fn=foreground_signals,
         )
         self.lines: list[str] = []
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cli.faults import foreground_signals
+
 SCRIPT = textwrap.dedent("""
     import os, signal, sys, time
     from pathlib import Path
@@ -78,7 +80,8 @@ def store_params(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ctrl_c_inside_a_sqlite_write_waits_for_it_then_interrupts(store_params: Path,
                                                                    where: str):
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(store_params), where],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=foreground_signals)
     out = done.stdout.splitlines()
     assert done.returncode == 0, done.stderr[-2000:]
     interrupted = [line for line in out if line.startswith("interrupted after")]
