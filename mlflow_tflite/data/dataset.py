@@ -124,26 +124,19 @@ def load_dataset(directory: str | os.PathLike[str]) -> Dataset:
         DataError: a file is missing or unreadable, or the arrays no longer hash to the
             recorded version.
     """
-    directory = Path(directory)
-    meta_path, arrays_path = directory / META_FILE, directory / ARRAYS_FILE
-    for path in (meta_path, arrays_path):
-        if not path.is_file():
-            raise DataError(f"{path}: prepared dataset file not found")
+    meta, arrays = read_meta(directory), read_arrays(directory)
     try:
-        meta = json.loads(meta_path.read_text())
-        with np.load(arrays_path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
         dataset = Dataset(
             **arrays,
             class_names=tuple(meta["class_names"]),
             source=meta["source"],
             normalization=meta.get("normalization", {}),
         )
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{directory}: unreadable prepared dataset ({exc})") from exc
     if dataset.version != meta.get("version"):
         raise DataError(
-            f"{arrays_path}: content hashes to {dataset.version}, "
+            f"{Path(directory) / ARRAYS_FILE}: content hashes to {dataset.version}, "
             f"but {META_FILE} records {meta.get('version')}"
         )
     return dataset
@@ -166,9 +159,9 @@ def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_arrays(directory: str | os.PathLike[str], *names: str) -> dict[str, np.ndarray]:
-    """Only the named arrays (`x_test`, ...) of a dataset written by `save_dataset`, without
-    the content check (`load_dataset` does it): for a reader that describes a dataset
-    already checked, whose other splits need not be in memory.
+    """The named arrays (`x_test`, ...; all without names) of a dataset written by
+    `save_dataset`, without the content check (`load_dataset` does it): for a reader that
+    describes a dataset already checked, whose other splits need not be in memory.
 
     Raises:
         DataError: the file is missing or unreadable, or has no such array.
@@ -176,7 +169,7 @@ def read_arrays(directory: str | os.PathLike[str], *names: str) -> dict[str, np.
     path = Path(directory) / ARRAYS_FILE
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in names}
+            return {name: npz[name] for name in names or npz.files}
     except FileNotFoundError as exc:
         raise DataError(f"{path}: prepared dataset file not found") from exc
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:

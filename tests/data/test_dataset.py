@@ -83,7 +83,7 @@ def test_loading_a_corrupt_archive_fails_with_a_data_error(digits: Dataset, tmp_
     save_dataset(digits, tmp_path)
     (tmp_path / "dataset.npz").write_bytes(b"not a zip")
 
-    with pytest.raises(DataError, match="unreadable prepared dataset"):
+    with pytest.raises(DataError, match=r"dataset\.npz: unreadable prepared dataset"):
         load_dataset(tmp_path)
 
 
