@@ -185,9 +185,10 @@ def magnitude_prune(values: np.ndarray, sparsity: float) -> np.ndarray:
 
 def _val_accuracy(model: Any, data: TrainingData) -> float:
     from mlflow_tflite.compress.context import quiet_logs
+    from mlflow_tflite.train.fit import eval_batch
 
     with quiet_logs():
-        scores = model.predict(data.x_val, verbose=0, batch_size=256)
+        scores = model.predict(data.x_val, verbose=0, batch_size=eval_batch(data.x_val))
     labels = np.asarray(data.y_val)
     if labels.ndim > 1 and labels.shape[-1] > 1:
         labels = labels.argmax(-1)

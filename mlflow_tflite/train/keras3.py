@@ -23,10 +23,10 @@ from mlflow_tflite.errors import first_line
 from mlflow_tflite.measure.quality import class_scores
 from mlflow_tflite.train.baseline import ModelError, check_input_shape
 from mlflow_tflite.train.fit import (
-    EVAL_BATCH,
     Log,
     TrainedBaseline,
     epoch_logger,
+    eval_batch,
     history_of,
     training_rate,
 )
@@ -121,7 +121,8 @@ def fine_tune(spec: str, dataset: Dataset, config: TrainConfig, log: Log | None 
         history = history_of(fitted)
     accuracy = None
     if scores:
-        predicted = model.predict(dataset.x_test, batch_size=EVAL_BATCH, verbose=0)
+        predicted = model.predict(dataset.x_test, batch_size=eval_batch(dataset.x_test),
+                                  verbose=0)
         accuracy = float(np.mean(np.argmax(predicted, axis=-1) == dataset.y_test))
     return TrainedBaseline(model, accuracy, history)
 

@@ -128,3 +128,15 @@ def test_a_cosine_schedule_ends_training_at_rate_zero(digits: Dataset) -> None:
 
 def test_a_constant_rate_stays_the_configured_rate(trained: TrainedBaseline) -> None:
     assert float(trained.model.optimizer.learning_rate) == pytest.approx(1e-3)
+
+
+def test_an_inference_batch_is_bounded_by_its_input_bytes():
+    """Digits keep the batch of 256; a 224x224 RGB image, 602 KB of float32, gets 13 a
+    batch (MobileNetV2's activations for 100 of them at once took 0.7 GB more)."""
+    from mlflow_tflite.train.fit import EVAL_BATCH, EVAL_INPUT_BYTES, eval_batch
+
+    assert eval_batch(np.zeros((300, 28, 28, 1), np.float32)) == EVAL_BATCH == 256
+    assert eval_batch(np.zeros((100, 224, 224, 3), np.float32)) == 13
+    assert eval_batch(np.zeros((4, 160, 160, 3), np.uint8)) == 109  # 76.8 KB an image
+    two_inputs = {"image": np.zeros((4, 224, 224, 3), np.float32), "meta": np.zeros((4, 8))}
+    assert eval_batch(two_inputs) == EVAL_INPUT_BYTES // (224 * 224 * 3 * 4 + 8 * 8)
