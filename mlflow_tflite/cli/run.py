@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from mlflow_tflite.cli import guard
     from mlflow_tflite.config import ParamsError
     from mlflow_tflite.data import DataError
-    from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
+    from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, isolate, steps
     from mlflow_tflite.pipeline.handles import data_line
 
     if args.runner:
@@ -68,8 +68,13 @@ def run(args: argparse.Namespace) -> int:
                 print_summary(result)
                 return _search(args, params, cache_dir)
             # The data is checked (and prepared) as the params are, before the flow starts:
-            # a bad source is one line, not Prefect's tracebacks.
-            data = steps.prepare(params, ArtifactStore(cache_dir))
+            # a bad source is one line, not Prefect's tracebacks. In a step process: reading
+            # a model's preprocessing and resizing images import TensorFlow, which this
+            # process would then hold for the whole run (0.8 GB at 224x224, beside every
+            # step). Under `threads` the steps run in this process's child next; other
+            # runners' workers have their own.
+            data = isolate.call("prepare", steps.prepare, params, ArtifactStore(cache_dir),
+                                keep=params.runner.type == "threads")
 
             from mlflow_tflite_flows import server
             from mlflow_tflite_flows.optimize import run_flow

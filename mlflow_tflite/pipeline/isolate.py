@@ -12,7 +12,8 @@ pruner judges every epoch); a child that dies is replaced for the next step.
 `MLFLOW_TFLITE_ISOLATE=0` runs the steps in the calling process instead. Test hook
 (documented in docs/keras3.md): `MLFLOW_TFLITE_TEST_CRASH=<label>[:SIGNAL],...`
 makes the child kill itself with SIGNAL (default SIGSEGV) when it starts the step of that
-label (`build-<variant>`, `measure-<variant>`, `baseline`, `trial-<n>-build`).
+label (`prepare`, `build-<variant>`, `measure-<variant>`, `baseline`,
+`trial-<n>-build`).
 """
 
 from __future__ import annotations
@@ -169,12 +170,13 @@ atexit.register(stop_all)
 
 def call(label: str, function: Callable[..., Any], *args: Any,
          on_epoch: Callable[..., None] | None = None, limit_s: float | None = None,
-         **kwargs: Any) -> Any:
+         keep: bool = True, **kwargs: Any) -> Any:
     """`function(*args, **kwargs)` in this process's child; returns what it returns.
 
     `on_epoch` (`compress.EpochHook`) is called here for every fine-tune epoch there; what
     it raises ends the child's step (the child is replaced) and is raised here. `limit_s`
-    bounds the step's own time (the child is then ended).
+    bounds the step's own time (the child is then ended). `keep=False` ends the child
+    after the step: no later step of this process would use it.
 
     Raises:
         StepCrashed: the child died (the step's label and the signal named).
@@ -195,7 +197,7 @@ def call(label: str, function: Callable[..., Any], *args: Any,
     except BaseException:
         _discard(worker)
         raise
-    if worker.resident_bytes() > RECYCLE_RSS_BYTES:
+    if not keep or worker.resident_bytes() > RECYCLE_RSS_BYTES:
         _discard(worker)
     else:
         _give_back(worker)
