@@ -10,19 +10,14 @@ from typing import Any
 
 from prefect_dask import DaskTaskRunner
 
-from mlflow_tflite_flows.runner import STOP, interrupted
+from mlflow_tflite_flows.runner import STOP, ClearsStopOnEnter, interrupted
 
 
-class InterruptibleDaskTaskRunner(DaskTaskRunner):
+class InterruptibleDaskTaskRunner(ClearsStopOnEnter, DaskTaskRunner):
     """On Ctrl-C, forgets its client and LocalCluster instead of closing them: closing asks
     each nanny to stop its worker and gives a worker busy in TensorFlow 4 seconds before
     killing it. The interrupted command ends its child processes itself, nannies and
     workers included (`cli.guard.exit_now`)."""
-
-    def __enter__(self) -> Any:
-        # An earlier interrupted flow in this process (a test's) left STOP set.
-        STOP.clear()
-        return super().__enter__()
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         if not interrupted(exc_type):

@@ -159,15 +159,20 @@ def interrupted(exc_type: Any) -> bool:
                                         and not issubclass(exc_type, Exception))
 
 
-class _StopsWithoutWaiting:
-    """A Prefect task runner that, on Ctrl-C or SIGTERM, stops without joining its threads
-    or waiting for its futures: the lock stops handing out turns, queued tasks are
-    cancelled, and the command ends the process (and the worker processes it started)
-    without waiting for what still runs. Otherwise Prefect's own `__exit__`."""
+class ClearsStopOnEnter:
+    """A task runner mixin: entering it clears `STOP`, which an earlier interrupted flow in
+    this process (a test's) may have left set."""
 
     def __enter__(self) -> Any:
         STOP.clear()
         return super().__enter__()  # type: ignore[misc]
+
+
+class _StopsWithoutWaiting(ClearsStopOnEnter):
+    """A Prefect task runner that, on Ctrl-C or SIGTERM, stops without joining its threads
+    or waiting for its futures: the lock stops handing out turns, queued tasks are
+    cancelled, and the command ends the process (and the worker processes it started)
+    without waiting for what still runs. Otherwise Prefect's own `__exit__`."""
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         if not interrupted(exc_type):

@@ -71,10 +71,9 @@ def run(args: argparse.Namespace) -> int:
             # a bad source is one line, not Prefect's tracebacks. In a step process: reading
             # a model's preprocessing and resizing images import TensorFlow, which this
             # process would then hold for the whole run (0.8 GB at 224x224, beside every
-            # step). Under `threads` the steps run in this process's child next; other
-            # runners' workers have their own.
+            # step). The step process is kept only when the flow's steps run in it next.
             data = isolate.call("prepare", steps.prepare, params, ArtifactStore(cache_dir),
-                                keep=params.runner.type == "threads")
+                                keep=params.runner.steps_in_this_process)
 
             from mlflow_tflite_flows import server
             from mlflow_tflite_flows.optimize import run_flow

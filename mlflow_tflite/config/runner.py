@@ -40,3 +40,9 @@ class RunnerConfig(Section):
                 f"address {self.address!r}: expected a scheduler URL like tcp://host:8786"
             )
         return self
+
+    @property
+    def steps_in_this_process(self) -> bool:
+        """Whether the flow's steps run in the command's own step process (`threads`), not
+        in workers that have their own."""
+        return self.type == "threads"
