@@ -133,7 +133,7 @@ def optimize(
         # skipped; then each technique left is tried on the baseline (or the twin) once.
         unfit = twin_skips(variants, baseline.kind, baseline.twin_problem)
         unfit.update(probe_techniques([v for v in variants if v.name not in unfit], params,
-                                      baseline, data, store))
+                                      baseline, data))
         for name, reason in unfit.items():
             skipped[name] = outcomes.record(params.variant(name), status=SKIPPED, error=reason)
             print(f"variant {name}: skipped ({reason})")

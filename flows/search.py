@@ -223,7 +223,7 @@ def search(
     else:
         with runners.COMPUTE_LOCK:
             unfit = isolate.call("probe", steps.unwrappable_techniques, names, params,
-                                 baseline, data, store)
+                                 baseline, data)
     space, dropped = drop_techniques(space, unfit)
     if dropped:
         print(dropped)

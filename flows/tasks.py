@@ -94,13 +94,12 @@ def train_baseline(
 
 @task(name="probe-techniques", timeout_seconds=TIMEOUTS["baseline"], **COMMON)
 def probe_techniques(variants: list[VariantConfig], params: Params, baseline: handles.Baseline,
-                     data: handles.PreparedData, store: ArtifactStore) -> dict[str, str]:
-    """Try each technique the variants use on the baseline once, wrapping only (or read
-    the verdict stored for this baseline); the variants whose technique cannot wrap it are
-    skipped before any builds."""
+                     data: handles.PreparedData) -> dict[str, str]:
+    """Try each technique the variants use on the baseline once, wrapping only; the
+    variants whose technique cannot wrap it are skipped before any builds."""
     with runners.COMPUTE_LOCK:
         return isolate.call("probe", steps.unwrappable_variants, variants, params, baseline,
-                            data, store)
+                            data)
 
 
 @task(task_run_name="build-{variant.name}", **COMMON)

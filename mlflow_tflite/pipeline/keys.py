@@ -85,12 +85,6 @@ def prefix_key(base_key: str, compress: CompressConfig, steps: list[str],
                        code_version("build"))
 
 
-def probe_key(base_key: str, technique: str) -> str:
-    """The key of whether `technique` can wrap the baseline: the techniques' code (and
-    tfmot's version) decides, as for a build."""
-    return content_key("probe", base_key, technique, code_version("build"))
-
-
 def measure_key(build: str, base_key: str, params: Params) -> str:
     benchmark = params.benchmark.model_dump(mode="json")
     # The user's `evaluate` functions: editing their module measures again.

@@ -36,7 +36,7 @@ from mlflow_tflite.pipeline.handles import (
     PreparedData,
     load_prepared,
 )
-from mlflow_tflite.pipeline.keys import baseline_key, prepare_key, prepared_version, probe_key
+from mlflow_tflite.pipeline.keys import baseline_key, prepare_key, prepared_version
 from mlflow_tflite.plugins.technique import get_technique
 from mlflow_tflite.train.kinds import KERAS3, SAVED_MODEL, TF_KERAS, TFLITE, baseline_kind
 
@@ -225,41 +225,27 @@ def _load_twin(baseline: Baseline) -> Any:
 
 
 def unwrappable_variants(variants: list[VariantConfig], params: Params, baseline: Baseline,
-                         data: PreparedData, store: ArtifactStore | None = None
-                         ) -> dict[str, str]:
+                         data: PreparedData) -> dict[str, str]:
     """The variants with a step whose technique cannot wrap the baseline, with the reason:
     each technique they use is tried once on the baseline (`compress.probe`), before any
     variant spends time on its earlier steps. Only a tf_keras baseline is probed (the other
     kinds take no technique)."""
     names = list(dict.fromkeys(step for v in variants for step in v.compress.steps))
-    reasons = unwrappable_techniques(names, params, baseline, data, store)
+    reasons = unwrappable_techniques(names, params, baseline, data)
     return {v.name: reasons[step] for v in variants for step in v.compress.steps[::-1]
             if step in reasons}
 
 
 def unwrappable_techniques(names: list[str], params: Params, baseline: Baseline,
-                           data: PreparedData, store: ArtifactStore | None = None
-                           ) -> dict[str, str]:
+                           data: PreparedData) -> dict[str, str]:
     """The techniques of `names` that cannot wrap the tf_keras baseline (or a Keras 3
     baseline's tf_keras twin), with the reason (`compress.probe`); none for another kind,
-    which takes no technique, nor for a Keras 3 model without a twin (`twin_skips`).
-
-    With a `store`, each technique's verdict is stored under the baseline's key: a later
-    run on the same baseline skips loading it (24 s for MobileNetV2 at 96x96)."""
+    which takes no technique, nor for a Keras 3 model without a twin (`twin_skips`)."""
     from mlflow_tflite.compress.probe import unwrappable
 
     if not names or baseline.kind not in (TF_KERAS, KERAS3) or baseline.twin_problem:
         return {}
-    keys = {name: probe_key(baseline.key, name) for name in names}
-    stored = {name: store.meta("probe", key)["reason"] for name, key in keys.items()
-              if store is not None and store.get("probe", key) is not None}
-    missing = [name for name in names if name not in stored]
-    found = unwrappable(load_baseline_model(baseline, params, data), missing) if missing else {}
-    for name in missing if store is not None else []:
-        with store.put("probe", keys[name], {"technique": name, "reason": found.get(name)}):
-            pass  # the verdict is the entry's meta
-    reasons = {**stored, **found}
-    return {name: reason for name, reason in reasons.items() if reason is not None}
+    return unwrappable(load_baseline_model(baseline, params, data), names)
 
 
 def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData,
