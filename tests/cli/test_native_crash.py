@@ -89,14 +89,18 @@ def test_a_crashed_build_and_a_crashed_measurement_fail_only_their_variants(
     assert version.run_id == children["fp32"].info.run_id
 
 
+def _segv_line(step: str) -> str:
+    """The command's last line when the step process of `step` dies of SIGSEGV."""
+    return (f"mlflow-tflite run: error: StepCrashed: {step}: the process running it died "
+            "of SIGSEGV; a SIGSEGV in TensorFlow on this CPU is often oneDNN: set "
+            "TF_ENABLE_ONEDNN_OPTS=0 and run again")
+
+
 def test_a_crash_while_preparing_the_data_fails_the_run_with_one_line(tmp_path: Path):
     """`run` prepares the data in a step process (TensorFlow stays out of the command's)."""
     outcome = _run(tmp_path, PARAMS, "run", crash="prepare:SIGSEGV")
     assert outcome.status == 1
-    assert outcome.last_line == (
-        "mlflow-tflite run: error: StepCrashed: prepare: the process running it died of "
-        "SIGSEGV; a SIGSEGV in TensorFlow on this CPU is often oneDNN: set "
-        "TF_ENABLE_ONEDNN_OPTS=0 and run again"), "\n".join(outcome.lines[-20:])
+    assert outcome.last_line == _segv_line("prepare"), "\n".join(outcome.lines[-20:])
     assert not (tmp_path / "data" / "prepared").exists()
     assert not _runs(tmp_path)
 
@@ -104,10 +108,7 @@ def test_a_crash_while_preparing_the_data_fails_the_run_with_one_line(tmp_path: 
 def test_a_crash_while_training_the_baseline_fails_the_run_with_one_line(tmp_path: Path):
     outcome = _run(tmp_path, PARAMS, "run", crash="baseline:SIGSEGV")
     assert outcome.status == 1
-    assert outcome.last_line == (
-        "mlflow-tflite run: error: StepCrashed: baseline: the process running it died of "
-        "SIGSEGV; a SIGSEGV in TensorFlow on this CPU is often oneDNN: set "
-        "TF_ENABLE_ONEDNN_OPTS=0 and run again"), "\n".join(outcome.lines[-20:])
+    assert outcome.last_line == _segv_line("baseline"), "\n".join(outcome.lines[-20:])
     runs = _runs(tmp_path)
     assert runs and all(r.info.status == "FAILED" for r in runs)
     client = store_client(tmp_path)
