@@ -35,7 +35,7 @@ from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
 from mlflow_tflite.errors import first_line, is_interrupt, raise_if_signalled
 from mlflow_tflite.measure.size import gzip_size_bytes
-from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, handles, isolate, steps
+from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, isolate, steps
 from mlflow_tflite.search import objective, results
 from mlflow_tflite.search import study as studies
 from mlflow_tflite.search.runs import (
@@ -87,23 +87,6 @@ def trial_task(
     values = dict(zip(context.params.search.objective, result.values or [], strict=False))
     print(f"trial {number}: {result.state} ({result.error or values})")
     return result
-
-
-def _kernel_sizes(
-    params: Params, baseline: handles.Baseline, data: handles.PreparedData
-) -> list[int]:
-    """The baseline's kernel sizes (a Keras 3 baseline's are its tf_keras twin's; none for
-    a SavedModel, a `.tflite` or a Keras 3 model without a twin: the narrowed space then
-    holds no technique); refuses a baseline tfmot cannot wrap, before any trial."""
-    from mlflow_tflite.compress.context import fresh_copy, kernel_layers
-    from mlflow_tflite.train.kinds import KERAS3, TF_KERAS
-
-    if baseline.kind not in (TF_KERAS, KERAS3) or baseline.twin_problem:
-        return []
-    with runners.COMPUTE_LOCK:
-        model = steps.load_baseline_model(baseline, params, data)
-        fresh_copy(model)  # raises CompressionError for a subclassed baseline
-        return [int(layer.kernel.shape.num_elements()) for layer in kernel_layers(model)]
 
 
 def _others_running(study: Any) -> bool:
@@ -218,16 +201,16 @@ def search(
     # A technique that cannot wrap the baseline (or that a Keras 3 model without a
     # tf_keras twin cannot take) is dropped before any trial samples it.
     names = [name for name in space.blocks if name != CONVERT]
+    kernel_sizes: list[int] = []
     if baseline.twin_problem:
         unfit = {name: twin_refusal(name, baseline.twin_problem) for name in names}
     else:
         with runners.COMPUTE_LOCK:
-            unfit = isolate.call("probe", steps.unwrappable_techniques, names, params,
-                                 baseline, data)
+            unfit, kernel_sizes = isolate.call("probe", steps.search_probe, names, params,
+                                               baseline, data)
     space, dropped = drop_techniques(space, unfit)
     if dropped:
         print(dropped)
-    kernel_sizes = _kernel_sizes(params, baseline, data)
     name = studies.study_name(params, data.version, baseline.key)
     study = studies.open_study(params, name, storage)
     tags = {DATA_VERSION_TAG: data.version, GIT_COMMIT_TAG: tracking.git_commit()}

@@ -248,6 +248,27 @@ def unwrappable_techniques(names: list[str], params: Params, baseline: Baseline,
     return unwrappable(load_baseline_model(baseline, params, data), names)
 
 
+def search_probe(names: list[str], params: Params, baseline: Baseline,
+                 data: PreparedData) -> tuple[dict[str, str], list[int]]:
+    """What a search needs of the baseline before its first trial, from one load of it in
+    a step process (the command then never imports TensorFlow): the techniques of `names`
+    that cannot wrap it (`unwrappable_techniques`) and its kernel sizes, which cap the
+    clusters a pruned kernel can take. Both empty for a kind that takes no technique.
+
+    Raises:
+        CompressionError: tfmot cannot copy the baseline (a subclassed model).
+    """
+    from mlflow_tflite.compress.context import fresh_copy, kernel_layers
+    from mlflow_tflite.compress.probe import unwrappable
+
+    if baseline.kind not in (TF_KERAS, KERAS3) or baseline.twin_problem:
+        return {}, []
+    model = load_baseline_model(baseline, params, data)
+    fresh_copy(model)
+    sizes = [int(layer.kernel.shape.num_elements()) for layer in kernel_layers(model)]
+    return (unwrappable(model, names) if names else {}), sizes
+
+
 def compress(variant: VariantConfig, params: Params, baseline: Baseline, data: PreparedData,
              on_epoch: Any = None, facts: dict[str, Any] | None = None,
              store: ArtifactStore | None = None) -> Any:

@@ -161,3 +161,7 @@ def test_a_technique_that_cannot_wrap_the_model_skips_its_variants_before_any_bu
     assert list(skipped) == ["qat-int8"]
     assert skipped["qat-int8"].startswith(
         "quantization-aware training cannot wrap the baseline: Layer rescaling:")
+    # A search asks the same of one load, with the kernel sizes that cap its clusters.
+    unfit, sizes = steps.search_probe(["prune", "qat"], params, baseline, data)
+    assert list(unfit) == ["qat"] and unfit["qat"] == skipped["qat-int8"]
+    assert len(sizes) > 10 and min(sizes) > 0
