@@ -37,8 +37,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mlflow_tflite.cli.console import set_environment  # noqa: E402
+
+# What every command sets before TensorFlow loads: tf_keras for tfmot, quiet C++ logs,
+# no telemetry (Prefect's server otherwise prints a traceback offline).
+set_environment(verbose=True)
 
 from tests.cli.faults import Command, wait_gone  # noqa: E402
 from tests.flows.conftest import TINY_PARAMS  # noqa: E402

@@ -32,8 +32,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mlflow_tflite.cli.console import set_environment  # noqa: E402
+
+# What every command sets before TensorFlow loads: tf_keras for tfmot, quiet C++ logs,
+# no telemetry (Prefect's server otherwise prints a traceback offline).
+set_environment(verbose=True)
 
 WORKLOADS = {"alpha 0.35, 96x96": (0.35, 96, 2.0), "alpha 1.0, 224x224": (1.0, 224, 4.0)}
 VARIANTS = [

@@ -38,8 +38,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mlflow_tflite.cli.console import set_environment  # noqa: E402
+
+# What every command sets before TensorFlow loads: tf_keras for tfmot, quiet C++ logs,
+# no telemetry (Prefect's server otherwise prints a traceback offline).
+set_environment(verbose=True)
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from tests.flavor.raw import raw_predict  # noqa: E402
