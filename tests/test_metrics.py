@@ -97,6 +97,22 @@ def test_the_search_and_the_policy_agree_on_the_latency_gate_under_every_gate_on
             "(conservative: the end of its 95% interval)"]
 
 
+def test_gate_on_per_key_judges_the_accuracy_interval_and_the_latency_point() -> None:
+    """Non-inferiority on accuracy (the interval's low end must clear the drop), the
+    latency ratio on its estimate: the search and the policy alike."""
+    constraints = ConstraintsConfig(max_accuracy_drop=0.01, max_latency_vs_fp32=1.0,
+                                    gate_on={"max_accuracy_drop": "conservative"})
+    values = {"accuracy_delta": -0.002, "accuracy_delta_ci_low": -0.024,
+              "accuracy_delta_ci_high": 0.02, "latency_vs_fp32": 0.98,
+              "latency_vs_fp32_ci_low": 0.93, "latency_vs_fp32_ci_high": 1.03}
+    assert _judge(constraints, values) == (False, False)
+    assert objective.failure_messages(values, constraints) == [
+        "accuracy drop 0.024 > max_accuracy_drop 0.01 "
+        "(conservative: the end of its 95% interval)"]
+    narrow = {**values, "accuracy_delta_ci_low": -0.008}
+    assert _judge(constraints, narrow) == (True, True)  # latency 0.98 [0.93, 1.03]: point
+
+
 @pytest.mark.parametrize("name", metrics.metric_names(), ids=str)
 @pytest.mark.parametrize("comparison", ["min", "max"])
 def test_min_and_max_of_any_catalogue_metric_are_gates_the_two_judge_alike(

@@ -83,10 +83,11 @@ class _Constraints(Section):
     latency_delegate: str | None = Field(
         None, description="Delegate whose latency the limits apply to (e.g. xnnpack)."
     )
-    gate_on: GateOn = Field(
+    gate_on: GateOn | dict[str, GateOn] = Field(
         "point", description="What a gate judges where its metric has a 95% interval "
         "(`<metric>_ci_low/high`): point (the estimate), conservative (the whole interval "
-        "must pass), lenient (passes unless the whole interval fails).",
+        "must pass), lenient (passes unless the whole interval fails); one for every gate, "
+        "or per constraint key ({max_accuracy_drop: conservative}; a gate not named: point).",
     )
     metric_gates: dict[str, float] = Field(
         default_factory=dict,
@@ -133,6 +134,22 @@ class _Constraints(Section):
             keys = [g.key for g in GATES if find_metric(g.metric).per_delegate]
             raise ValueError(f"latency_delegate needs {' or '.join(keys)}")
         return self
+
+    @model_validator(mode="after")
+    def _gate_on_names_set_gates(self) -> _Constraints:
+        if isinstance(self.gate_on, dict):
+            keys = [g.gate.key for g in self.gates()]
+            for key in self.gate_on:
+                if key not in keys:
+                    raise ValueError(f"gate_on names {key!r}, which this constraints block "
+                                     f"does not set; expected one of {', '.join(keys) or 'none'}")
+        return self
+
+    def judged_on(self, gate: SetGate) -> GateOn:
+        """What `gate` judges: `gate_on`, or its entry when `gate_on` is per key."""
+        if isinstance(self.gate_on, str):
+            return self.gate_on
+        return self.gate_on.get(gate.gate.key, "point")
 
     def gates(self) -> list[SetGate]:
         """The gates this block sets, in its order, then the `min_`/`max_` ones."""

@@ -76,11 +76,12 @@ def constraint_failures(
     """
     failures: list[ConstraintFailure] = []
     for gate in constraints.gates():
-        key, value = gate.gate.key, gated_value(metrics, gate.metric, constraints.gate_on)
+        judged_on = constraints.judged_on(gate)
+        key, value = gate.gate.key, gated_value(metrics, gate.metric, judged_on)
         reason = (tags or {}).get(f"{gate.metric}{REASON_TAG_SUFFIX}")
         because = f" ({reason})" if reason else ""
         if value is not None and value != decision_value(metrics, gate.metric):
-            because += f" ({constraints.gate_on}: the end of its 95% interval)"
+            because += f" ({judged_on}: the end of its 95% interval)"
         if value is None or math.isnan(value):
             if missing_fails:
                 failures.append(ConstraintFailure(key, f"{key}: no {gate.metric} metric{because}"))

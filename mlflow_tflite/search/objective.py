@@ -76,7 +76,7 @@ def constraint_values(metrics: Mapping[str, float],
     """
     values = {}
     for gate in constraints.gates():
-        value = gated_value(metrics, gate.metric, constraints.gate_on)
+        value = gated_value(metrics, gate.metric, constraints.judged_on(gate))
         values[gate.gate.key] = (MISSING if value is None or math.isnan(value)
                                  else gate.excess(value))
     return values

@@ -56,6 +56,16 @@ def promote(section: dict) -> PromoteConfig:
             "promote.targets.cpu.constraints.gpu: unknown key",
         ),
         (
+            {"constraints": {"max_accuracy_drop": 0.01,
+                             "gate_on": {"max_latency_vs_fp32": "conservative"}}},
+            "promote.constraints: gate_on names 'max_latency_vs_fp32', which this constraints "
+            "block does not set; expected one of max_accuracy_drop",
+        ),
+        (
+            {"constraints": {"max_accuracy_drop": 0.01, "gate_on": {"max_accuracy_drop": "low"}}},
+            "promote.constraints.gate_on",
+        ),
+        (
             {"targets": {"cpu": {"alias": "prod"}, "gpu": {"alias": "prod"}}},
             "promote: alias 'prod' is used by target 'cpu' and target 'gpu'",
         ),
