@@ -32,7 +32,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
-from mlflow_tflite.errors import first_line, is_interrupt
+from mlflow_tflite.errors import INTERRUPTED, first_line, is_interrupt
 from mlflow_tflite.pipeline import (
     DEFAULT_CACHE_DIR,
     ArtifactStore,
@@ -180,7 +180,7 @@ def optimize(
         # Whatever stopped the flow (baseline, no variant, tracking or registry after their
         # retries, Ctrl-C), the parent run and its children must not stay RUNNING.
         # Ctrl-C is a KeyboardInterrupt, a SIGTERM may come as Prefect's TerminationSignal.
-        reason = ("interrupted" if is_interrupt(error)
+        reason = (INTERRUPTED if is_interrupt(error)
                   else first_line(error, with_type=True))
         tracking.store.fail_run(parent_run_id, reason)
         raise

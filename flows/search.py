@@ -33,7 +33,7 @@ from prefect.futures import PrefectFuture, wait
 
 from mlflow_tflite import checks, tracking
 from mlflow_tflite.config import Params, VariantConfig
-from mlflow_tflite.errors import first_line, is_interrupt, raise_if_signalled
+from mlflow_tflite.errors import INTERRUPTED, first_line, is_interrupt, raise_if_signalled
 from mlflow_tflite.measure.size import gzip_size_bytes
 from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, isolate, steps
 from mlflow_tflite.search import objective, results
@@ -166,6 +166,7 @@ def search(
     reports_dir: str = "reports",
     trials: int | None = None,
     minutes: float | None = None,
+    data_prepared: bool = False,
 ) -> dict[str, Any]:
     """Search `search.space` for the Pareto front under the constraints, then promote it.
 
@@ -175,6 +176,8 @@ def search(
         cache_dir: the incremental artifact store (shared with `run`).
         reports_dir: where the search tables and plots go.
         trials, minutes: the budget (whole study), overriding `search.budget`.
+        data_prepared: the command prepared the data just before (in a step process), so
+            this search did prepare it.
 
     Returns:
         `parent_run_id`, `tracking_uri`, `experiment`, `study`, `storage`, `data_version`,
@@ -195,7 +198,7 @@ def search(
     store = ArtifactStore(Path(cache_dir).resolve())
     storage = params.search.storage or studies.default_storage(uri)
 
-    data = tasks.prepare_data(params, store)
+    data = tasks.prepare_data(params, store, prepared_now=data_prepared)
     data = dataclasses.replace(data, directory=str(Path(data.directory).resolve()))
     baseline = tasks.train_baseline(params, data, store)
     # A technique that cannot wrap the baseline (or that a Keras 3 model without a
@@ -249,7 +252,7 @@ def search(
     except BaseException as error:
         # The parent may be a team's: only its reason here; the guard ends this process's
         # own RUNNING trials (Ctrl-C is a KeyboardInterrupt, SIGTERM Prefect's signal).
-        reason = ("interrupted" if is_interrupt(error)
+        reason = (INTERRUPTED if is_interrupt(error)
                   else first_line(error, with_type=True))
         mlflow.MlflowClient().set_tag(parent_run_id, ERROR_TAG, reason)
         tracking.runs.end_run(parent_run_id, ok=False)

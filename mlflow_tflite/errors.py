@@ -8,6 +8,10 @@ import threading
 # KeyboardInterrupt into an error of its own on the way up: Prefect's task engine raises
 # `ValueError: Task run is not set` when the signal lands between two of its steps.
 SIGNAL_RECEIVED = threading.Event()
+# The reason a run ended by Ctrl-C or SIGTERM records (its error tag), whichever of the
+# flow and the command's guard ends it: the signal may land before the flow's own handler
+# is in place (between creating its parent run and entering its try block).
+INTERRUPTED = "interrupted"
 
 
 def is_interrupt(error: BaseException) -> bool:

@@ -33,12 +33,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlflow_tflite.cli import CommandError
-from mlflow_tflite.errors import SIGNAL_RECEIVED, is_interrupt
+from mlflow_tflite.errors import INTERRUPTED, SIGNAL_RECEIVED, is_interrupt
 
 if TYPE_CHECKING:
     from mlflow_tflite.config import Params
 
-INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) while the flow ran"
 # Code a KeyboardInterrupt must not land in: raised inside SQLAlchemy's commit or its pool's
 # reset, it prints "Exception during reset or similar" with a traceback and can leave a
 # SQLite connection holding the write lock, so ending the runs afterwards waits out the
