@@ -6,8 +6,9 @@ reports an optimistic number when it reports that same split.
 One `mlflow-tflite search` of the shipped space (shipped params, budget and constraints),
 then, over its measured trials (each has `selection/accuracy_delta` on the validation split
 and `accuracy_delta` on the test split, the same images for every trial):
-- this tool: the winner is the smallest gzip size among the trials that pass the constraints
-  judged on the selection split; its test-split delta is what the reports show;
+- the selection split: the winner is the smallest gzip size among the trials that pass the
+  constraints judged on the selection split's estimates; its test-split delta is what the
+  reports show;
 - the old single-split way: the same rule judged on the test split, which it then reports;
   the selection split is its held-out check.
 For each: the winner's delta on the split that chose it, on the other split, and the gap.
@@ -17,8 +18,9 @@ A resampling of the trials (a search of the same size run again, drawn with repl
 A second table judges the accuracy gate two ways on the selection split, `gate_on` point
 (the estimate) and conservative (its 95% interval's low end: non-inferiority), and shows
 each way's winner on the test split, and over resampled searches how often the winner is
-beyond the drop there. `--reuse` tabulates a `trials.json` already in `--workdir` (one
-list of trial metrics, as this script or bench_search.py's `results.json` hold them).
+beyond the drop there (the shipped search judges the second way). `--reuse` tabulates the
+`trials.json` (a list of trial metrics) and `search.json` (fp32's gzip bytes, the
+promoted trial) this script left in `--workdir`.
 """
 
 from __future__ import annotations
@@ -56,8 +58,12 @@ def trials_of_search(params: str, workdir: Path, minutes: float | None) -> list[
 
     result = search(params, str(workdir / "cache"), "tpe", minutes,
                     f"sqlite:///{workdir / 'optuna.db'}", 42)
-    rows = [m for m in result["rows"].values() if SELECTION in m and TEST in m]
+    rows = [{**m, "trial": name} for name, m in result["rows"].items()
+            if SELECTION in m and TEST in m]
     (workdir / "trials.json").write_text(json.dumps(rows, indent=1))
+    promoted = (result["decision"] or {}).get("targets", [{}])[0].get("winner")
+    (workdir / "search.json").write_text(json.dumps(
+        {"fp32_gzip_size_bytes": result["fp32_gzip_size_bytes"], "promoted": promoted}))
     return rows
 
 
@@ -88,11 +94,11 @@ def expected_gaps(rows: list[dict[str, float]], max_drop: float, max_latency: fl
 
 
 def held_out(rows: list[dict[str, float]], max_drop: float, max_latency: float,
-             seed: int = 0) -> str:
+             fp32_gzip: float | None = None, seed: int = 0) -> str:
     """The champion on images no decision saw, per `gate_on` of the accuracy gate: this
     search's winner, and over resampled searches how often the winner is beyond the
     drop on the test split."""
-    lines = ["| accuracy gate judged on | winner gzip B | its selection delta (pt) | "
+    lines = ["| accuracy gate judged on | winner, gzip B (x fp32) | its selection delta (pt) | "
              "its test delta (pt) | resampled searches with a winner | ... whose winner is "
              f"beyond -{max_drop * 100:g} pt on test | mean test delta of the winner (pt) | "
              "median winner gzip B |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -107,9 +113,11 @@ def held_out(rows: list[dict[str, float]], max_drop: float, max_latency: float,
                 winners.append(best)
         beyond = sum(w[TEST] < -max_drop - 1e-9 for w in winners)
         mine = winner(usable, judged_on, max_drop, max_latency)
+        times = (f" ({fp32_gzip / mine['gzip_size_bytes']:.1f}x)"
+                 if mine is not None and fp32_gzip else "")
         cells = (["none passes", "", ""] if mine is None else
-                 [f"{mine['gzip_size_bytes']:,.0f}", f"{mine[SELECTION] * 100:+.2f}",
-                  f"{mine[TEST] * 100:+.2f}"])
+                 [f"{mine.get('trial', '')} {mine['gzip_size_bytes']:,.0f}{times}",
+                  f"{mine[SELECTION] * 100:+.2f}", f"{mine[TEST] * 100:+.2f}"])
         share = f"{100 * beyond / len(winners):.1f}%" if winners else "-"
         mean = f"{np.mean([w[TEST] for w in winners]) * 100:+.2f}" if winners else "-"
         size = f"{np.median([w['gzip_size_bytes'] for w in winners]):,.0f}" if winners else "-"
@@ -124,7 +132,7 @@ def table(rows: list[dict[str, float]], max_drop: float, max_latency: float) -> 
              "expected optimism over 2,000 resampled searches (pt) |",
              "|---|---|---:|---:|---:|---:|---:|"]
     expected = expected_gaps(rows, max_drop, max_latency)
-    for way, judged_on, other in (("this tool", SELECTION, TEST),
+    for way, judged_on, other in (("selection split", SELECTION, TEST),
                                   ("old single split", TEST, SELECTION)):
         best = winner(rows, judged_on, max_drop, max_latency)
         mean, se, drawn = expected[judged_on]
@@ -165,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(workdir)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
         rows = trials_of_search(params_path, workdir, args.minutes)
+    saved = workdir / "search.json"
+    search = json.loads(saved.read_text()) if saved.is_file() else {}
     load = os.getloadavg()
     gaps = [abs(r[SELECTION] - r[TEST]) * 100 for r in rows]
     signed = np.array([r[SELECTION] - r[TEST] for r in rows]) * 100
@@ -180,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
               f"selection minus test is {signed.mean():+.2f} pt on average (sd "
               f"{signed.std():.2f}).\n\n"
               f"{table(rows, max_drop, max_latency)}\n\n"
-              f"{held_out(rows, max_drop, max_latency)}\n")
+              f"{held_out(rows, max_drop, max_latency, search.get('fp32_gzip_size_bytes'))}\n"
+              + (f"\nThe search promoted {search['promoted']}.\n" if search.get("promoted")
+                 else ""))
     print(report)
     if args.output:
         with open(args.output, "a") as handle:
