@@ -83,6 +83,18 @@ def test_invalid_values_name_the_key_path(override: str, expected: str) -> None:
     assert message.startswith(str(ROOT_PARAMS))
 
 
+def test_the_shipped_search_judges_accuracy_on_its_interval_and_run_on_estimates() -> None:
+    """The search keeps the smallest of many trials, so its accuracy gate judges the
+    interval's low end; `run`'s few listed variants are judged on their estimates."""
+    params = load_params(ROOT_PARAMS)
+    judged = {g.gate.key: params.search.constraints.judged_on(g)
+              for g in params.search.constraints.gates()}
+    assert judged == {"max_accuracy_drop": "conservative", "max_latency_vs_fp32": "point"}
+    assert params.promote.constraints.gate_on == "point"
+    point = load_params(ROOT_PARAMS, ["search.constraints.gate_on=point"])
+    assert point.search.constraints.gate_on == "point"
+
+
 def test_the_runner_defaults_to_threads_and_takes_a_dask_scheduler_address() -> None:
     assert load_params(ROOT_PARAMS).runner.type == "threads"
     params = load_params(ROOT_PARAMS, ["runner.type=dask", "runner.address=tcp://10.0.0.5:8786"])
