@@ -22,6 +22,8 @@ PTQ_SPACE: dict[str, Any] = {
     "convert": {"quantization": {"choices": ["int8", "dynamic", "float16", "none"]}},
 }
 ROOT = str(Path(__file__).resolve().parents[2])  # this checkout, whatever is installed
+TENSORFLOW_AT_EXIT = ("import atexit; atexit.register(lambda: print('tensorflow imported by "
+                      "the command:', 'tensorflow' in sys.modules))")
 
 
 def write_params(path: Path, experiment: str, **search: Any) -> Path:
@@ -76,12 +78,14 @@ def test_two_processes_started_together_share_one_study_parent_and_budget(
                          parallel=1, budget={"trials": trials, "minutes": None})
             processes.append(subprocess.Popen(
                 [sys.executable, "-c", "import sys; from mlflow_tflite.cli import main; "
-                 "sys.exit(main(sys.argv[1:]))", "search"],
+                 f"{TENSORFLOW_AT_EXIT}; sys.exit(main(sys.argv[1:]))", "search"],
                 cwd=tmp_path / machine, env=env, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True))
         outputs = [process.communicate(timeout=900)[0] for process in processes]
         for process, output in zip(processes, outputs, strict=True):
             assert process.returncode == 0, output[-3000:]
+            # Data, baseline, probe and trials ran in step processes, not in the command.
+            assert "tensorflow imported by the command: False" in output, output[-3000:]
 
         (summary,) = optuna.get_all_study_summaries(storage)
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
