@@ -13,6 +13,7 @@ from mlflow_tflite.errors import first_line
 if TYPE_CHECKING:
     from mlflow_tflite.config import Params
     from mlflow_tflite.pipeline import ArtifactStore
+    from mlflow_tflite.pipeline.handles import PreparedData
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from mlflow_tflite.cli import guard
     from mlflow_tflite.config import ParamsError
     from mlflow_tflite.data import DataError
-    from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, isolate, steps
+    from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR, ArtifactStore, steps
     from mlflow_tflite.pipeline.handles import data_line
 
     if args.runner:
@@ -68,12 +69,8 @@ def run(args: argparse.Namespace) -> int:
                 print_summary(result)
                 return _search(args, params, cache_dir)
             # The data is checked (and prepared) as the params are, before the flow starts:
-            # a bad source is one line, not Prefect's tracebacks. In a step process: reading
-            # a model's preprocessing and resizing images import TensorFlow, which this
-            # process would then hold for the whole run (0.8 GB at 224x224, beside every
-            # step). The step process is kept only when the flow's steps run in it next.
-            data = isolate.call("prepare", steps.prepare, params, ArtifactStore(cache_dir),
-                                keep=params.runner.steps_in_this_process)
+            # a bad source is one line, not Prefect's tracebacks.
+            data = prepare_in_step_process(params, cache_dir)
 
             from mlflow_tflite_flows import server
             from mlflow_tflite_flows.optimize import run_flow
@@ -88,6 +85,21 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(first_line(error, with_type=True)) from None
     print_summary(result)
     return _search(args, params, cache_dir)
+
+
+def prepare_in_step_process(params: Params, cache_dir: str) -> PreparedData:
+    """`steps.prepare` before a command's flow, in a step process: reading a model's
+    preprocessing and resizing images import TensorFlow, which the command would then hold
+    for the whole run (0.8 GB at 224x224, beside every step). The step process is kept
+    only when the flow's steps run in it next.
+
+    Raises:
+        DataError: the data source is unusable (one line).
+    """
+    from mlflow_tflite.pipeline import ArtifactStore, isolate, steps
+
+    return isolate.call("prepare", steps.prepare, params, ArtifactStore(cache_dir),
+                        keep=params.runner.steps_in_this_process)
 
 
 def _search(args: argparse.Namespace, params: Params, cache_dir: str) -> int:

@@ -72,6 +72,7 @@ def search(
     overrides: list[str],
     *,
     params: Params,
+    cache_dir: str,
     verbose: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
@@ -79,25 +80,20 @@ def search(
     Ctrl-C/kill -9 end cleanly, no server left); any failure is a one-line CommandError."""
     from mlflow_tflite import checks
     from mlflow_tflite.cli import guard
+    from mlflow_tflite.cli.run import prepare_in_step_process
     from mlflow_tflite.data import DataError
-    from mlflow_tflite.pipeline import DEFAULT_CACHE_DIR
 
     if (note := checks.search_note(params)) is not None:
         print(note)
     with guard.tracked(params):
         try:
-            from mlflow_tflite.pipeline import ArtifactStore, isolate, steps
             from mlflow_tflite_flows import server
             from mlflow_tflite_flows.search import run_search
 
-            # As `run` does: reading a model's preprocessing and resizing images import
-            # TensorFlow, which this process would then hold for the whole search.
-            data = isolate.call("prepare", steps.prepare, params,
-                                ArtifactStore(options.get("cache_dir", DEFAULT_CACHE_DIR)),
-                                keep=params.runner.steps_in_this_process)
+            data = prepare_in_step_process(params, cache_dir)
             with server.embedded_prefect_server(), server.quiet_console(verbose):
-                return run_search(params_path, overrides, data_prepared=not data.reused,
-                                  **options)
+                return run_search(params_path, overrides, cache_dir=cache_dir,
+                                  data_prepared=not data.reused, **options)
         except DataError as error:
             raise CommandError(str(error)) from None
         except Exception as error:  # noqa: BLE001 - one line; Prefect logged the rest
