@@ -75,26 +75,40 @@ def winner(rows: list[dict[str, float]], judged_on: str, max_drop: float,
     return min(passing, key=lambda r: r["gzip_size_bytes"]) if passing else None
 
 
-def expected_gaps(rows: list[dict[str, float]], max_drop: float, max_latency: float,
-                  seed: int = 0) -> dict[str, tuple[float, float, int]]:
+def resampled_winners(rows: list[dict[str, float]], judged_on: str, max_drop: float,
+                      max_latency: float, seed: int = 0) -> list[dict[str, float]]:
+    """The winner of each of `RESAMPLES` searches of the same size drawn with replacement
+    from the rows that have `judged_on` (draws without a winner left out); the same seed
+    draws the same searches for every way of judging."""
+    usable = [r for r in rows if judged_on in r]
+    if not usable:
+        return []
+    rng = np.random.default_rng(seed)
+    winners = []
+    for _ in range(RESAMPLES):
+        drawn = [usable[i] for i in rng.integers(0, len(usable), len(usable))]
+        best = winner(drawn, judged_on, max_drop, max_latency)
+        if best is not None:
+            winners.append(best)
+    return winners
+
+
+def expected_gaps(rows: list[dict[str, float]], max_drop: float, max_latency: float
+                  ) -> dict[str, tuple[float, float, int]]:
     """Per way: the mean gap (delta on the deciding split minus on the other) of the winner
     over resampled searches of the same size, its standard error and the draws that
     had a winner."""
-    rng = np.random.default_rng(seed)
-    gaps: dict[str, list[float]] = {SELECTION: [], TEST: []}
-    for _ in range(RESAMPLES):
-        drawn = [rows[i] for i in rng.integers(0, len(rows), len(rows))]
-        for judged_on, other in ((SELECTION, TEST), (TEST, SELECTION)):
-            best = winner(drawn, judged_on, max_drop, max_latency)
-            if best is not None:
-                gaps[judged_on].append(best[judged_on] - best[other])
-    return {way: (float(np.mean(g)) if g else float("nan"),
-                  float(np.std(g) / np.sqrt(len(g))) if g else float("nan"), len(g))
-            for way, g in gaps.items()}
+    found = {}
+    for judged_on, other in ((SELECTION, TEST), (TEST, SELECTION)):
+        g = [w[judged_on] - w[other]
+             for w in resampled_winners(rows, judged_on, max_drop, max_latency)]
+        found[judged_on] = (float(np.mean(g)) if g else float("nan"),
+                            float(np.std(g) / np.sqrt(len(g))) if g else float("nan"), len(g))
+    return found
 
 
 def held_out(rows: list[dict[str, float]], max_drop: float, max_latency: float,
-             fp32_gzip: float | None = None, seed: int = 0) -> str:
+             fp32_gzip: float | None = None) -> str:
     """The champion on images no decision saw, per `gate_on` of the accuracy gate: this
     search's winner, and over resampled searches how often the winner is beyond the
     drop on the test split."""
@@ -103,16 +117,9 @@ def held_out(rows: list[dict[str, float]], max_drop: float, max_latency: float,
              f"beyond -{max_drop * 100:g} pt on test | mean test delta of the winner (pt) | "
              "median winner gzip B |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for way, judged_on in GATE_ON.items():
-        usable = [r for r in rows if judged_on in r]
-        rng = np.random.default_rng(seed)
-        winners = []
-        for _ in range(RESAMPLES):
-            drawn = [usable[i] for i in rng.integers(0, len(usable), len(usable))]
-            best = winner(drawn, judged_on, max_drop, max_latency) if usable else None
-            if best is not None:
-                winners.append(best)
+        winners = resampled_winners(rows, judged_on, max_drop, max_latency)
         beyond = sum(w[TEST] < -max_drop - 1e-9 for w in winners)
-        mine = winner(usable, judged_on, max_drop, max_latency)
+        mine = winner([r for r in rows if judged_on in r], judged_on, max_drop, max_latency)
         times = (f" ({fp32_gzip / mine['gzip_size_bytes']:.1f}x)"
                  if mine is not None and fp32_gzip else "")
         cells = (["none passes", "", ""] if mine is None else
